@@ -1,0 +1,38 @@
+"""Helper package of the course *Recurrent neural networks, from the perceptron
+to bidirectional LSTMs*.
+
+What notebooks share lives here: gradient checking (``gradient_check``),
+reference checks behind the graded tests (``checks``), datasets (``data``),
+plotting (``plotting``), the units of the course (``units``) and the
+``course`` command line (``cli``: release, grade, lab). Graded functions are
+*not* here: students write those.
+"""
+
+import random
+
+import numpy as np
+
+from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+
+__version__ = "0.1.0"
+__all__ = ["seed", "device", "rel_error", "eval_numerical_gradient", "eval_numerical_gradient_array"]
+
+
+def seed(s=0):
+    """Seed Python's, NumPy's and (if imported) torch's generators; returns a NumPy Generator."""
+    random.seed(s)
+    np.random.seed(s)
+    try:
+        import torch
+
+        torch.manual_seed(s)
+    except ImportError:  # torch is a dependency, but seeding NumPy alone still helps
+        pass
+    return np.random.default_rng(s)
+
+
+def device():
+    """``torch.device('cuda')`` when a GPU is present, else ``torch.device('cpu')``."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,169 @@
+"""How graded tests call a student's function and explain what is wrong.
+
+Every check in ``course.checks`` goes through :func:`call_student`, which
+
+* passes deep copies of the inputs and fails if the function changed them
+  (the contract: graded functions never modify their inputs),
+* makes torch unreachable during the call (graded NumPy functions teach the
+  maths, so they must not call torch),
+* silences floating-point warnings, because a test cell that writes to
+  stderr scores 0 in nbgrader; the returned values are checked instead.
+
+and through the ``assert_*`` helpers, whose AssertionError messages name the
+function, the output and what to fix.
+"""
+
+import copy
+import sys
+import types
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+
+from course.gradient_check import rel_error
+
+FORWARD_TOL = 1e-7
+BACKWARD_TOL = 1e-6
+
+
+class _NoTorch:
+    """Stands in for torch (or anything from it) while a student's function runs."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        raise AssertionError(
+            f"graded NumPy functions must not use torch (the function used "
+            f"`{self._name}.{attr}`); write it with NumPy"
+        )
+
+    def __call__(self, *args, **kwargs):
+        raise AssertionError(
+            f"graded NumPy functions must not use torch (the function called "
+            f"`{self._name}`); write it with NumPy"
+        )
+
+
+def _is_torch(value):
+    if isinstance(value, types.ModuleType):
+        return value.__name__.split(".")[0] == "torch"
+    module = getattr(type(value), "__module__", "") or ""
+    if module.split(".")[0] == "torch":
+        return True
+    module = getattr(value, "__module__", "") or ""
+    return isinstance(module, str) and module.split(".")[0] == "torch"
+
+
+@contextmanager
+def torch_forbidden(fn):
+    """Hide torch from ``fn`` (and the helpers in its module) for the duration.
+
+    Names bound to torch objects in ``fn.__globals__`` are replaced by a
+    sentinel that raises, and ``import torch`` fails inside the block.
+    """
+    namespace = getattr(fn, "__globals__", {})
+    saved_globals = {k: v for k, v in list(namespace.items()) if _is_torch(v)}
+    saved_modules = {k: v for k, v in list(sys.modules.items()) if k == "torch" or k.startswith("torch.")}
+    try:
+        for k in saved_globals:
+            namespace[k] = _NoTorch(k)
+        for k in saved_modules:
+            sys.modules[k] = None  # makes `import torch` raise ImportError
+        yield
+    finally:
+        sys.modules.update(saved_modules)
+        namespace.update(saved_globals)
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        )
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:
+        return True  # objects we cannot compare (caches, callables) are not checked
+
+
+def call_student(fn, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` as a graded test does.
+
+    Returns what ``fn`` returns. Raises AssertionError when ``fn`` modifies
+    an input or uses torch; any other exception of ``fn`` propagates.
+    """
+    name = getattr(fn, "__name__", "the function")
+    originals = list(args) + list(kwargs.values())
+    copies = copy.deepcopy(originals)
+    code = getattr(fn, "__code__", None)
+    argnames = list(code.co_varnames[: code.co_argcount]) if code else []
+    with torch_forbidden(fn), warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        out = fn(*args, **kwargs)
+    names = [argnames[i] if i < len(argnames) else f"argument {i + 1}" for i in range(len(args))]
+    names += list(kwargs)
+    for arg, before, after in zip(names, copies, originals):
+        if not _same(before, after):
+            raise AssertionError(
+                f"{name} modified its input `{arg}`; graded functions must return new "
+                f"arrays and leave their inputs untouched (use x = x + ... , not x += ...)"
+            )
+    return out
+
+
+def unpack(name, out, n, what):
+    """Check that ``out`` is a tuple/list of ``n`` items (``what`` names them)."""
+    if not isinstance(out, (tuple, list)) or len(out) != n:
+        got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
+        raise AssertionError(f"{name} must return {n} values {what}, got {got}")
+    return out
+
+
+def as_array(name, what, value):
+    """``value`` as a float64 array, or an AssertionError naming the output."""
+    if value is None:
+        raise AssertionError(f"{name}: {what} is None; did you forget to return it?")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise AssertionError(f"{name}: {what} is not numeric ({type(value).__name__}): {e}") from None
+    return arr
+
+
+def assert_shape(name, what, value, shape):
+    arr = as_array(name, what, value)
+    if arr.shape != tuple(shape):
+        raise AssertionError(f"{name}: {what} has shape {arr.shape}, expected {tuple(shape)}")
+    return arr
+
+
+def assert_close(name, what, actual, expected, tol, reference="the reference"):
+    """Shape, finiteness and relative error of ``actual`` against ``expected``."""
+    expected = np.asarray(expected, dtype=np.float64)
+    arr = assert_shape(name, what, actual, expected.shape)
+    if not np.all(np.isfinite(arr)):
+        raise AssertionError(f"{name}: {what} contains NaN or inf (check for overflow, e.g. exp of large numbers)")
+    err = rel_error(arr, expected)
+    if err > tol:
+        worst = np.unravel_index(
+            np.argmax(np.abs(arr - expected) / np.maximum(1e-8, np.abs(arr) + np.abs(expected))), arr.shape
+        ) if arr.ndim else ()
+        at = f" (worst at index {tuple(int(i) for i in worst)}: got {arr[worst]:.6g}, expected {expected[worst]:.6g})"
+        raise AssertionError(
+            f"{name}: {what} does not match {reference}: relative error {err:.2e} > tolerance {tol:.0e}{at}"
+        )
+    return err
+
+
+def assert_scalar(name, what, value):
+    """``value`` is a Python or 0-d NumPy number; returns it as a float."""
+    if np.ndim(value) != 0:
+        raise AssertionError(f"{name}: {what} must be a scalar, got an array of shape {np.shape(value)}")
+    return float(as_array(name, what, value))

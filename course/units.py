@@ -1,0 +1,80 @@
+"""The units of the course and where their files live.
+
+A unit ``NN_name`` is a lecture ``lectures/NN_name.ipynb`` plus an exercise
+whose instructor version (nbgrader source) is ``solutions/NN_name/*.ipynb``
+and whose student version (nbgrader release) is ``exercises/NN_name/*.ipynb``.
+The list is read from the file system, so adding a unit is adding files.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def course_root():
+    """The course's root folder (the one holding ``nbgrader_config.py``).
+
+    ``$COURSE_ROOT`` wins; otherwise the folder above this package, which is
+    the repository when the package is installed in editable mode.
+    """
+    env = os.environ.get("COURSE_ROOT")
+    root = Path(env) if env else Path(__file__).resolve().parent.parent
+    if not (root / "nbgrader_config.py").exists():
+        raise FileNotFoundError(
+            f"{root} is not the course's root (no nbgrader_config.py); "
+            "install the course with `pip install -e .` or set COURSE_ROOT"
+        )
+    return root
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str  # e.g. "06_lstm": nbgrader's assignment name
+    root: Path
+
+    @property
+    def lecture(self):
+        return self.root / "lectures" / f"{self.id}.ipynb"
+
+    @property
+    def source_dir(self):
+        return self.root / "solutions" / self.id
+
+    @property
+    def release_dir(self):
+        return self.root / "exercises" / self.id
+
+    @property
+    def source_notebooks(self):
+        return sorted(self.source_dir.glob("*.ipynb"))
+
+    def test_ids(self):
+        """grade_ids of the graded test cells of this unit's source notebooks."""
+        ids = set()
+        for path in self.source_notebooks:
+            ids |= graded_ids(json.loads(path.read_text(encoding="utf-8")))
+        return ids
+
+
+def graded_ids(nb):
+    """grade_ids of the cells of notebook dict ``nb`` that nbgrader grades."""
+    ids = set()
+    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
+        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+        if isinstance(meta, dict) and meta.get("grade") and isinstance(meta.get("grade_id"), str):
+            ids.add(meta["grade_id"])
+    return ids
+
+
+def units(root=None):
+    """All units, in course order."""
+    root = Path(root) if root else course_root()
+    return [Unit(p.name, root) for p in sorted((root / "solutions").iterdir()) if p.is_dir() and p.name[:2].isdigit()]
+
+
+def get(unit_id, root=None):
+    for u in units(root):
+        if u.id == unit_id:
+            return u
+    raise KeyError(f"no unit {unit_id!r}; units: {', '.join(u.id for u in units(root))}")
