@@ -134,6 +134,7 @@ def _api(root, db, source=None, timeout=None):
     cfg.CourseDirectory.include = ["*.ipynb"]
     if source is not None:
         cfg.CourseDirectory.source_directory = str(source)
+    (Path(root) / "exchange").mkdir(parents=True, exist_ok=True)  # unused, but nbgrader checks it
     cfg.Exchange.root = str(Path(root) / "exchange")
     if timeout is not None:
         cfg.Execute.timeout = int(timeout)

@@ -1,0 +1,124 @@
+"""`course grade`: full marks for solutions, zero for released stubs, error objects for bad files.
+
+These run nbgrader's autograder for real (a kernel per notebook), so they
+take a few seconds each.
+"""
+
+import json
+import subprocess
+
+import nbformat
+import pytest
+
+from course import units as course_units
+from course.grading import grade_notebooks
+
+from conftest import ROOT, bin_path
+
+pytestmark = pytest.mark.slow
+UNITS = course_units.units(ROOT)
+
+
+def _grade(*paths, **kw):
+    return grade_notebooks([str(p) for p in paths], root=ROOT, **kw)
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.id)
+def test_solution_scores_full_marks(unit):
+    (res,) = _grade(*unit.source_notebooks)
+    failed = {t["grade_id"]: t["error"] for t in res["tests"] if t["score"] < t["max_score"]}
+    assert res["assignment"] == unit.id
+    assert res["max_score"] > 0 and res["score"] == res["max_score"], f"failed tests: {failed} {res.get('error')}"
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.id)
+def test_released_stub_scores_zero_on_every_test(unit):
+    (res,) = _grade(*sorted(unit.release_dir.glob("*.ipynb")))
+    assert res["assignment"] == unit.id and "error" not in res
+    assert res["tests"] and res["score"] == 0
+    for t in res["tests"]:
+        assert t["score"] == 0 and t["error"], f"{t['grade_id']} should fail on the stub with an error"
+
+
+def _error_of(tmp_path, content, **kw):
+    path = tmp_path / "submission.ipynb"
+    path.write_bytes(content)
+    (res,) = _grade(path, **kw)
+    assert res["score"] == 0 and res["tests"] == []
+    return res["error"]
+
+
+def test_not_json_gets_an_error_object(tmp_path):
+    assert "not JSON" in _error_of(tmp_path, b'{"cells": [')
+
+
+def test_empty_file_gets_an_error_object(tmp_path):
+    assert "empty" in _error_of(tmp_path, b"")
+
+
+def test_non_utf8_bytes_get_an_error_object(tmp_path):
+    assert "UTF-8" in _error_of(tmp_path, b"\xff\xfe\x00garbage")
+
+
+def test_invalid_nbformat_gets_an_error_object(tmp_path):
+    assert "not a valid Jupyter notebook" in _error_of(tmp_path, b'{"cells": [{"cell_type": "nonsense"}], "nbformat": 4, '
+                                                                  b'"nbformat_minor": 5, "metadata": {}}')
+
+
+def test_a_notebook_not_from_the_course_gets_an_error_object(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    assert "not a notebook of this course" in _error_of(tmp_path, nbformat.writes(nb).encode())
+
+
+def test_a_notebook_of_another_unit_gets_an_error_object(tmp_path):
+    first, second = UNITS[0], UNITS[1]
+    content = second.source_notebooks[0].read_bytes()
+    assert f"unit {second.id}, not of unit {first.id}" in _error_of(tmp_path, content, unit=first.id)
+
+
+def test_cli_json_grades_the_good_and_reports_the_bad_with_exit_0(tmp_path):
+    bad = tmp_path / "garbage.ipynb"
+    bad.write_text("garbage")
+    sol = UNITS[0].source_notebooks[0]
+    proc = subprocess.run([bin_path("course"), "grade", str(bad), str(sol), "--json"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert [r["notebook"] for r in results] == [str(bad), str(sol)]
+    assert results[0]["score"] == 0 and results[0]["error"]
+    assert results[1]["score"] == results[1]["max_score"] > 0
+    for t in results[1]["tests"]:
+        assert set(t) == {"grade_id", "score", "max_score", "error"}
+
+
+def test_a_wrong_answer_scores_zero_on_its_test_only(tmp_path):
+    unit = UNITS[0]
+    nb = nbformat.read(unit.release_dir / unit.source_notebooks[0].name, as_version=4)
+    solved = nbformat.read(unit.source_notebooks[0], as_version=4)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in solved.cells}
+    for cell in nb.cells:  # bring the solution of perceptron_predict, a wrong perceptron_fit
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid == "answer_perceptron_predict":
+            cell.source = by_id[gid].source
+        if gid == "answer_perceptron_fit":
+            cell.source = "def perceptron_fit(X, y, lr=1.0, epochs=10):\n    return np.zeros(X.shape[1]), 0.0\n"
+    path = tmp_path / "student.ipynb"
+    nbformat.write(nb, path)
+    (res,) = _grade(path)
+    scores = {t["grade_id"]: (t["score"], t["error"]) for t in res["tests"]}
+    assert scores["perceptron_predict"][0] == 2
+    assert scores["perceptron_fit"][0] == 0 and "AND" in scores["perceptron_fit"][1]
+
+
+def test_a_function_that_never_returns_is_stopped_by_the_cell_timeout(tmp_path):
+    unit = UNITS[0]
+    nb = nbformat.read(unit.source_notebooks[0], as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "answer_perceptron_predict":
+            cell.source = "def perceptron_predict(X, w, b):\n    while True:\n        pass\n"
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, path)
+    (res,) = _grade(path, timeout=3)
+    scores = {t["grade_id"]: (t["score"], t["error"]) for t in res["tests"]}
+    assert scores["perceptron_predict"][0] == 0 and scores["perceptron_predict"][1]
+    assert scores["perceptron_fit"][0] == 3  # the rest of the notebook is still graded
