@@ -4,6 +4,12 @@
     course release --check      fail if exercises/ is out of sync with solutions/
     course grade NB... [--json] grade student notebooks of any unit
     course lab [--no-browser]   JupyterLab on the course, opened at the first lecture
+
+  instructors, on nbgrader's course directory (this repository by default):
+    course collect SOURCE UNIT  import a folder or zip of submissions into submitted/
+    course autograde UNIT       grade every submission of UNIT into the gradebook, in parallel
+    course feedback UNIT        nbgrader's HTML feedback into feedback/
+    course grades [--csv FILE]  student x unit table of scores, per test
 """
 
 import argparse
@@ -42,7 +48,8 @@ def _cmd_grade(args):
 
         progress = lambda it: tqdm(it, desc="grading", unit="notebook")  # noqa: E731
     try:
-        results = grade_notebooks(args.notebooks, timeout=args.timeout, unit=args.unit, progress=progress)
+        results = grade_notebooks(args.notebooks, timeout=args.timeout, unit=args.unit, progress=progress,
+                                  workers=args.workers, limits=_limits(args))
     except Exception as e:  # grading itself could not run (no source, no nbgrader, ...)
         print(f"course grade: cannot grade: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
@@ -57,6 +64,67 @@ def _cmd_grade(args):
             mark = "ok  " if t["score"] >= t["max_score"] else "FAIL"
             line = f"  {mark} {t['grade_id']:<28} {t['score']:g} / {t['max_score']:g}"
             print(line + (f"  {t['error']}" if t["error"] and t["score"] < t["max_score"] else ""))
+    return 0
+
+
+def _progress(desc):
+    from tqdm import tqdm
+
+    return lambda it: tqdm(it, desc=desc, unit="notebook")
+
+
+def _limits(args):
+    from course.sandbox import Limits
+
+    return Limits(memory_mb=args.memory_mb, cpu_s=args.cpu_s)
+
+
+def _cmd_grade_limits(parser):
+    parser.add_argument("--memory-mb", type=int, default=4096, help="memory limit of the student's code (MiB)")
+    parser.add_argument("--cpu-s", type=int, default=600, help="CPU-time limit of the student's code (s)")
+
+
+def _cmd_collect(args):
+    from course.instructor import collect
+
+    imported, skipped = collect(args.source, args.unit, root=args.course)
+    print(f"collected {len(imported)} submission(s) of {args.unit} into submitted/")
+    for name, why in skipped:
+        print(f"  skipped {name}: {why}")
+    return 0
+
+
+def _cmd_autograde(args):
+    from course.instructor import autograde, summary
+
+    results = autograde(args.unit, root=args.course, workers=args.workers, timeout=args.timeout, db_url=args.db,
+                        students=args.student or None, progress=_progress(f"autograde {args.unit}"),
+                        limits=_limits(args))
+    print(summary(results))
+    print(f"details of every failed test: autograde-logs/{args.unit}.log")
+    return 0
+
+
+def _cmd_feedback(args):
+    from course.instructor import feedback
+
+    files = feedback(args.unit, root=args.course, db_url=args.db)
+    print(f"wrote {len(files)} feedback file(s) under feedback/")
+    return 0
+
+
+def _cmd_grades(args):
+    from course.instructor import grades, grades_csv
+
+    rows = grades(root=args.course, db_url=args.db, units=args.unit or None)
+    text = grades_csv(rows)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            f.write(text)
+        print(f"wrote {len(rows)} row(s) to {args.csv}")
+    else:
+        for r in rows:
+            print(f"{r['student']:<20} {r['unit']:<24} {r['total']:g} / {r['max_score']:g}")
     return 0
 
 
@@ -102,6 +170,38 @@ def main(argv=None):
     g.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
     g.add_argument("--unit", help="expected unit, e.g. 06_lstm: notebooks of other units get an error")
     g.set_defaults(func=_cmd_grade)
+
+    g.add_argument("--workers", type=int, default=1, help="notebooks graded at once (default 1)")
+    _cmd_grade_limits(g)
+
+    c = sub.add_parser("collect", help="import a folder or zip of submissions into submitted/")
+    c.add_argument("source", help="folder or .zip: one folder per student, or <student>.ipynb files")
+    c.add_argument("unit", help="unit, e.g. 06_lstm")
+    c.add_argument("--course", help="nbgrader course directory (default: this repository)")
+    c.set_defaults(func=_cmd_collect)
+
+    a = sub.add_parser("autograde", help="grade every submission of a unit into the gradebook")
+    a.add_argument("unit")
+    a.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
+    a.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
+    a.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    a.add_argument("--db", help="gradebook URL (default sqlite:///<course>/gradebook.db)")
+    a.add_argument("--course", help="nbgrader course directory (default: this repository)")
+    _cmd_grade_limits(a)
+    a.set_defaults(func=_cmd_autograde)
+
+    f = sub.add_parser("feedback", help="nbgrader's HTML feedback for a unit")
+    f.add_argument("unit")
+    f.add_argument("--db")
+    f.add_argument("--course")
+    f.set_defaults(func=_cmd_feedback)
+
+    gr = sub.add_parser("grades", help="export scores: student x unit, per test")
+    gr.add_argument("--csv", help="write CSV to this file (default: print a table)")
+    gr.add_argument("--unit", action="append", help="only this unit (repeatable)")
+    gr.add_argument("--db")
+    gr.add_argument("--course")
+    gr.set_defaults(func=_cmd_grades)
 
     lab = sub.add_parser("lab", help="start JupyterLab on the course at the first lecture")
     lab.add_argument("--no-browser", action="store_true", help="headless: don't open a browser (servers)")

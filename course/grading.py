@@ -1,48 +1,62 @@
-"""Grading a student notebook with nbgrader's autograder.
+"""Grading student notebooks: the one grading path of the course.
 
-The one grading path of the course: ``course grade`` (any notebooks, any
-units) goes through :func:`grade_notebooks`, which for each notebook
+``course grade`` (any notebooks, any units) and ``course autograde`` (a whole
+class into the gradebook) both call :func:`grade_notebooks`:
 
-1. reads and validates it, and finds its unit from the nbgrader grade_ids
-   of its cells (an unreadable or foreign notebook gets an error result);
-2. builds a throw-away nbgrader course for it: the unit's gradebook, made
-   once per unit by ``generate_assignment`` from the instructor source,
-   is copied next to (not inside) a fresh course folder, so the student's
-   code, which runs with the course folder as its working directory,
-   finds neither the solutions nor the gradebook by relative path;
-3. runs nbgrader's ``autograde`` (locked and test cells restored from the
-   gradebook, hidden tests included, a per-cell timeout) and reads the
-   scores back from the gradebook and the error of each failed test from
-   the autograded notebook.
+1. **Read and identify** (this process; no student code runs here). Each
+   file is read and validated, and its unit found from the nbgrader
+   grade_ids of its cells; an unreadable or foreign file gets an error
+   result and the batch goes on.
+2. **One worker process per notebook** (``python -m course.grading --worker``,
+   up to ``workers`` at a time, each with a wall-clock limit). The worker
+   builds a throw-away nbgrader course: the unit's gradebook (made once per
+   unit by ``generate_assignment`` from the instructor source) is copied into
+   a private folder beside, not inside, the course folder.
+3. **nbgrader's autograde** runs the notebook in a kernel started through
+   ``course.sandbox`` (own process group, memory / CPU / file-size / process
+   limits; as root, an unprivileged uid and the solutions, gradebook and
+   other students' folders hidden) with a per-cell timeout. Locked and test
+   cells are restored from the gradebook, hidden tests run.
+4. **The verifier** (``course.verify``) runs the instructor's test cells again
+   in the worker, calling the student's functions in a separate sandboxed
+   process, so no student code can touch the comparisons.
+5. **The grade of a test is the minimum** of nbgrader's score and the
+   verifier's verdict. The worker writes the result (and the autograded
+   notebook, kept for feedback) and exits; the parent kills whatever the
+   submission left running.
 
-The result of a notebook is a dict, as ../shared/CURRICULUM.md specifies:
-``{"notebook", "assignment", "score", "max_score", "tests": [{"grade_id",
-"score", "max_score", "error"}]}`` plus ``"error"`` when it could not be
-graded.
+A result is a dict, as ../shared/CURRICULUM.md specifies: ``{"notebook",
+"assignment", "score", "max_score", "tests": [{"grade_id", "score",
+"max_score", "error"}]}`` plus ``"error"`` when it could not be graded.
 """
 
 import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
 
+from course import sandbox
 from course import units as course_units
-from course.units import graded_ids
 
 STUDENT = "student"
 MAX_ERROR_CHARS = 500
+MAX_SUBMISSION_BYTES = 50 * 2**20
 
 
 class NotGradable(Exception):
     """A submission that cannot be graded; its message goes to the student."""
 
 
+# ------------------------------------------------------------ reading and identifying
 def _all_ids(nb):
     ids = set()
     for cell in nb.get("cells", []):
@@ -55,6 +69,10 @@ def _all_ids(nb):
 def read_submission(path):
     """The submission at ``path`` as an nbformat v4 notebook, or NotGradable."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_SUBMISSION_BYTES:
+            raise NotGradable(f"the file is {size / 2**20:.0f} MiB, over the limit of "
+                              f"{MAX_SUBMISSION_BYTES // 2**20} MiB (clear the outputs before submitting)")
         raw = Path(path).read_bytes()
     except OSError as e:
         raise NotGradable(f"cannot read the file: {e.strerror}") from None
@@ -68,6 +86,8 @@ def read_submission(path):
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise NotGradable(f"the file is not JSON, so not a Jupyter notebook ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise NotGradable("the file is not a Jupyter notebook (JSON nested too deeply)") from None
     if not isinstance(data, dict) or "cells" not in data:
         raise NotGradable("the file is JSON but not a Jupyter notebook (no cells)")
     try:
@@ -80,29 +100,28 @@ def read_submission(path):
 
 
 class Source:
-    """An instructor notebook of a unit, and its gradebook made once by nbgrader."""
+    """An instructor notebook of a unit."""
 
     def __init__(self, unit, path):
         self.unit, self.path = unit, Path(path)
         self.name = self.path.stem
-        nb = json.loads(self.path.read_text(encoding="utf-8"))
-        self.ids = _all_ids(nb)
-        self.tests = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]
+        self.nb = json.loads(self.path.read_text(encoding="utf-8"))
+        self.ids = _all_ids(self.nb)
+        self.tests = [c["metadata"]["nbgrader"]["grade_id"] for c in self.nb["cells"]
                       if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-        self._db = None
+        # Units whose graded functions take and return torch objects cannot be
+        # re-run across processes; their notebooks say so in their metadata.
+        self.verify = self.nb.get("metadata", {}).get("course", {}).get("verify", True)
 
-    def gradebook(self, workdir):
-        """Path of a gradebook holding this unit (made on first use)."""
-        if self._db is None:
-            base = Path(tempfile.mkdtemp(prefix=f"src-{self.unit}-", dir=workdir))
-            (base / "source" / self.unit).mkdir(parents=True)
-            shutil.copy(self.path, base / "source" / self.unit / self.path.name)
-            api = _api(base, base / "gradebook.db", source=base / "source")
-            result = api.generate_assignment(self.unit)
-            if not result.get("success"):
-                raise RuntimeError(f"nbgrader generate_assignment failed for {self.unit}:\n{result.get('error')}")
-            self._db = base / "gradebook.db"
-        return self._db
+    def make_gradebook(self, folder):
+        """Run nbgrader's generate_assignment for this unit into ``folder``/gradebook.db."""
+        folder = Path(folder)
+        (folder / "source" / self.unit).mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.path, folder / "source" / self.unit / self.path.name)
+        result = _api(folder, folder / "gradebook.db", source=folder / "source").generate_assignment(self.unit)
+        if not result.get("success"):
+            raise RuntimeError(f"nbgrader generate_assignment failed for {self.unit}:\n{result.get('error')}")
+        return folder / "gradebook.db"
 
 
 def sources(root=None):
@@ -123,14 +142,15 @@ def identify(nb, srcs, unit=None):
     return best
 
 
-def _api(root, db, source=None, timeout=None):
+# ------------------------------------------------------------ nbgrader
+def _api(root, db, source=None, timeout=None, kernel=None):
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
     cfg = Config()
     cfg.CourseDirectory.root = str(root)
-    cfg.CourseDirectory.db_url = f"sqlite:///{db}"
+    cfg.CourseDirectory.db_url = db if str(db).startswith(("sqlite:", "postgresql")) else f"sqlite:///{db}"
     cfg.CourseDirectory.include = ["*.ipynb"]
     if source is not None:
         cfg.CourseDirectory.source_directory = str(source)
@@ -138,8 +158,18 @@ def _api(root, db, source=None, timeout=None):
     cfg.Exchange.root = str(Path(root) / "exchange")
     if timeout is not None:
         cfg.Execute.timeout = int(timeout)
+    if kernel is not None:
+        cfg.Execute.kernel_name = kernel
     cfg.NbGraderAPI.log_level = logging.ERROR
     return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+
+
+def _env_for_nbgrader():
+    # nbgrader runs the `alembic` executable from PATH when it makes a gradebook
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy chatter inside the gradebook
 
 
 def _cell_error(cell):
@@ -149,8 +179,9 @@ def _cell_error(cell):
             ename, evalue = out.get("ename", "Error"), out.get("evalue", "")
             if ename == "NotImplementedError" and not evalue:
                 evalue = "not implemented yet (replace `raise NotImplementedError()` with your code)"
-            msg = f"{ename}: {evalue}".strip()
-            return msg[:MAX_ERROR_CHARS]
+            if ename == "KeyboardInterrupt":
+                return "the test was stopped by the time limit per cell (an endless loop?)"
+            return f"{ename}: {evalue}".strip()[:MAX_ERROR_CHARS]
     for out in cell.get("outputs", []):
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             text = "".join(out.get("text", "")).strip().splitlines()
@@ -161,96 +192,264 @@ def _cell_error(cell):
 def _short(error_text):
     lines = [ln for ln in (error_text or "").strip().splitlines() if ln.strip()]
     for ln in reversed(lines):
-        if "Error" in ln or "Exception" in ln or "Timeout" in ln:
+        if "DeadKernel" in ln or "died" in ln:
+            return "the kernel died while running the notebook (os._exit, a crash, or the memory limit)"
+        if "Timeout" in ln:
+            return "a cell ran longer than the time limit per cell"
+    for ln in reversed(lines):
+        if "Error" in ln or "Exception" in ln:
             return ln.strip()[:MAX_ERROR_CHARS]
     return (lines[-1].strip() if lines else "nbgrader could not grade the notebook")[:MAX_ERROR_CHARS]
 
 
-def autograde_one(nb, src, workdir, timeout=60):
-    """Grade notebook ``nb`` (nbformat) against Source ``src``; returns (score, max_score, tests, error)."""
+# ------------------------------------------------------------ the worker (one submission)
+def _kernelspec(folder, limits, workdir, hide):
+    """A kernel that starts ipykernel through course.sandbox; returns its name."""
+    spec = Path(folder) / "kernels" / "course-sandbox"
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "course.sandbox", *limits.args(), "--workdir", str(workdir)]
+    argv += [a for h in hide for a in ("--hide", str(h))]
+    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "sandboxed Python",
+                                                  "language": "python"}))
+    os.environ["JUPYTER_PATH"] = str(folder)
+    return "course-sandbox"
+
+
+def _run_worker(job):
+    """Grade one submission as described by ``job`` (a dict); returns the result's tests and error."""
     from nbgrader.api import Gradebook
 
-    base = Path(tempfile.mkdtemp(prefix="grade-", dir=workdir))
+    from course.verify import verify
+
+    _env_for_nbgrader()
+    src = Source(job["unit"], job["source"])
+    limits = sandbox.Limits(**job["limits"])
+    base = Path(job["workdir"])
     private, course = base / "private", base / "course"
     (private / "source" / src.unit).mkdir(parents=True)
+    os.chmod(private, 0o700)
+    for d in (base, course):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o711)  # the sandbox uid may pass through to its working folder, not list it
     db = private / "gradebook.db"
-    shutil.copy(src.gradebook(workdir), db)
+    shutil.copy(job["gradebook"], db)
     submitted = course / "submitted" / STUDENT / src.unit
     submitted.mkdir(parents=True)
-    nbformat.write(nb, str(submitted / f"{src.name}.ipynb"))
+    shutil.copy(job["submission"], submitted / f"{src.name}.ipynb")
+    graded_dir = course / "autograded" / STUDENT / src.unit
+    hide = job["hide"] + [str(private)]
 
-    result = _api(course, db, source=private / "source", timeout=timeout).autograde(src.unit, STUDENT)
+    kernel = _kernelspec(private, limits, graded_dir, hide)
+    api = _api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
+    result = api.autograde(src.unit, STUDENT)
+    sandbox.kill_tree(limits=limits)  # whatever the notebook left running
     error = None if result.get("success") else _short(result.get("error") or result.get("log"))
 
     cells = {}
-    graded_path = course / "autograded" / STUDENT / src.unit / f"{src.name}.ipynb"
+    graded_path = graded_dir / f"{src.name}.ipynb"
     if graded_path.exists():
-        graded = json.loads(graded_path.read_text(encoding="utf-8"))
-        for cell in graded.get("cells", []):
+        shutil.copy(graded_path, Path(job["out"]) / "autograded.ipynb")
+        for cell in json.loads(graded_path.read_text(encoding="utf-8")).get("cells", []):
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if gid:
                 cells[gid] = cell
+
+    verdicts = {}
+    if src.verify and error is None:
+        submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
+        verdicts = verify(src.nb, submission, job["timeout"], limits, str(base / "verify"), hide)
+        sandbox.kill_tree(limits=limits)
 
     tests = []
     with Gradebook(f"sqlite:///{db}") as gb:
         grades = {}
         try:
-            for g in gb.find_submission_notebook(src.name, src.unit, STUDENT).grades:
-                grades[g.name] = g
+            grades = {g.name: g for g in gb.find_submission_notebook(src.name, src.unit, STUDENT).grades}
         except Exception:  # no submission recorded: autograde failed before it
             pass
         maxes = {c.name: c.max_score for c in gb.find_notebook(src.name, src.unit).grade_cells}
-        for gid in src.tests:
-            g = grades.get(gid)
-            score = float(g.auto_score or 0.0) if (g is not None and error is None) else 0.0
-            why = None
-            if gid not in cells:
-                why = "this test cell is missing from the submission (was it deleted?)"
-            elif score < maxes[gid]:
-                why = _cell_error(cells[gid]) or error or "the test did not pass"
-            if error and not why:
-                why = error
-            tests.append({"grade_id": gid, "score": score, "max_score": float(maxes[gid]), "error": why})
-    shutil.rmtree(base, ignore_errors=True)
-    total = sum(t["score"] for t in tests)
-    return total, float(sum(maxes[g] for g in src.tests)), tests, error
+    for gid in src.tests:
+        g = grades.get(gid)
+        score = float(g.auto_score or 0.0) if (g is not None and error is None) else 0.0
+        why = None
+        if gid not in cells:
+            why = "this test cell is missing from the submission (was it deleted?)"
+            score = 0.0
+        elif score < maxes[gid]:
+            why = _cell_error(cells[gid]) or error or "the test did not pass"
+        if verdicts.get(gid):
+            if score > 0:  # nbgrader passed it, the out-of-process check did not
+                why = f"the test failed when re-run outside the notebook: {verdicts[gid]}"
+            score = 0.0
+        if error and not why:
+            why = error
+        tests.append({"grade_id": gid, "score": score, "max_score": float(maxes[gid]), "error": why})
+    return {"tests": tests, "error": error, "max_score": float(sum(maxes[g] for g in src.tests))}
 
 
-def _env_for_nbgrader():
-    # nbgrader runs the `alembic` executable from PATH when it makes a gradebook
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+def _grade_job(job_path):
+    job = json.loads(Path(job_path).read_text())
+    try:
+        res = _run_worker(job)
+    except Exception as e:
+        res = {"error": f"grading failed: {type(e).__name__}: {str(e).strip()[:MAX_ERROR_CHARS]}"}
+    Path(job["out"], "result.json").write_text(json.dumps(res))
 
 
-def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None):
+def _worker_loop():
+    """A grading worker: grades the job files named on stdin, one per line, answering each with a line.
+
+    One worker grades many submissions in turn, so nbgrader and torch are
+    imported once per worker, not once per submission; the student's code
+    never runs in it (kernels and verifier processes are sandboxed children).
+    """
+    import course.checks  # noqa: F401  (warm the imports the verifier needs)
+    import nbgrader.apps.api  # noqa: F401
+
+    _env_for_nbgrader()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        _grade_job(line.strip())
+        print("done", flush=True)
+
+
+class _Worker:
+    """The parent's handle on one worker process (restarted after a failure)."""
+
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "course.grading", "--worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     start_new_session=True)
+        self.proc.stdout.readline()  # "ready"
+
+    def grade(self, job_file, wall_timeout):
+        """Send a job; returns None when done, or a reason when the worker had to be stopped."""
+        import threading
+
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        answer = []
+        reader = threading.Thread(target=lambda: answer.append(self.proc.stdout.readline()), daemon=True)
+        self.proc.stdin.write(f"{job_file}\n")
+        self.proc.stdin.flush()
+        reader.start()
+        reader.join(wall_timeout)
+        if answer and answer[0].strip() == "done":
+            return None
+        reason = (f"stopped: grading took longer than the limit of {wall_timeout} s per notebook"
+                  if reader.is_alive() else "grading failed: the grading process died")
+        self.stop()
+        return reason
+
+    def stop(self):
+        if self.proc is not None:
+            sandbox.kill_tree(self.proc.pid)
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+# ------------------------------------------------------------ the parent (a batch)
+def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None, workers=1, limits=None,
+                    wall_timeout=900, keep=None):
     """Grade each notebook in ``paths``; returns one result dict per notebook, in order.
 
-    ``unit`` (e.g. "06_lstm") rejects notebooks of other units; ``timeout`` is
-    the per-cell execution limit in seconds; ``progress`` wraps the iterable
-    (e.g. tqdm). Never raises for a bad notebook: its result carries an error.
+    unit: e.g. "06_lstm": notebooks of other units get an error result.
+    timeout: execution limit per cell (seconds); wall_timeout: per notebook.
+    workers: notebooks graded at once, each in its own process.
+    limits: ``course.sandbox.Limits`` for the student's code.
+    keep: a folder to which each graded notebook is copied as ``<index>.ipynb``.
+    progress: wraps an iterable of completed notebooks (e.g. tqdm).
+    Never raises for a bad notebook: its result carries an error.
     """
     _env_for_nbgrader()
-    warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy chatter inside nbgrader's gradebook
+    root = Path(root) if root else course_units.course_root()
+    limits = limits or sandbox.Limits()
     srcs = sources(root)
     if unit is not None and unit not in {s.unit for s in srcs}:
         raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in srcs}))}")
-    results = []
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as workdir:
-        for path in progress(paths) if progress else paths:
-            res = {"notebook": str(path), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": []}
+    hide = [str(root / d) for d in ("solutions", "submitted", "autograded", "feedback", "nbgrader_exchange")]
+    results = [{"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
+
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o711)
+        jobs, gradebooks = [], {}
+        for i, path in enumerate(paths):
             try:
                 nb = read_submission(path)
                 src = identify(nb, srcs, unit)
-                res["assignment"] = src.unit
-                res["score"], res["max_score"], res["tests"], err = autograde_one(nb, src, workdir, timeout)
-                if err:
-                    res["error"] = err
-                    res["score"] = 0.0
             except NotGradable as e:
-                res["error"] = str(e)
-            except Exception as e:  # never let one notebook stop the batch
-                res["error"] = f"grading failed: {type(e).__name__}: {str(e).strip()[:MAX_ERROR_CHARS]}"
-                res["score"] = 0.0
-            results.append(res)
+                results[i]["error"] = str(e)
+                continue
+            results[i]["assignment"] = src.unit
+            if src.path not in gradebooks:
+                gradebooks[src.path] = src.make_gradebook(tmp / f"gradebook-{len(gradebooks)}")
+            job_dir = tmp / f"job-{i}"
+            (job_dir / "out").mkdir(parents=True)
+            nbformat.write(nb, str(job_dir / "submission.ipynb"))
+            jobs.append((i, {"unit": src.unit, "source": str(src.path), "gradebook": str(gradebooks[src.path]),
+                             "submission": str(job_dir / "submission.ipynb"), "timeout": timeout,
+                             "workdir": str(job_dir / "work"), "out": str(job_dir / "out"), "hide": hide,
+                             "limits": asdict(limits)}))
+
+        workers_by_slot = {slot: _Worker() for slot in range(max(1, workers))}
+
+        def run(indexed_job, slot):
+            i, job = indexed_job
+            # a uid and a cgroup per slot: a fork bomb starves only itself, and batches never meet
+            job["limits"].update(uid=limits.uid + slot, tag=f"{os.getpid()}-{slot}")
+            job_file = Path(job["out"]).parent / "job.json"
+            job_file.write_text(json.dumps(job))
+            stopped = workers_by_slot[slot].grade(job_file, wall_timeout)
+            sandbox.kill_tree(limits=sandbox.Limits(**job["limits"]))  # whatever the submission left running
+            out = Path(job["out"])
+            res = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
+            if stopped or not res:
+                res = {"error": stopped or "grading failed: no result"}
+            if keep and (out / "autograded.ipynb").exists():
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
+            r = results[i]
+            r["tests"] = res.get("tests", [])
+            r["max_score"] = res.get("max_score", 0.0)
+            r["score"] = float(sum(t["score"] for t in r["tests"]))
+            if res.get("error"):
+                r["error"] = res["error"]
+                r["score"] = 0.0
+                for t in r["tests"]:
+                    t["score"] = 0.0
+            return i
+
+        slots = list(workers_by_slot)
+        with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+            import queue
+
+            free = queue.Queue()
+            for s in slots:
+                free.put(s)
+
+            def with_slot(job):
+                slot = free.get()
+                try:
+                    return run(job, slot)
+                finally:
+                    free.put(slot)
+
+            try:
+                done = pool.map(with_slot, jobs)
+                for _ in progress(done) if progress else done:
+                    pass
+            finally:
+                for w in workers_by_slot.values():
+                    w.stop()
     return results
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:
+        _worker_loop()

@@ -1,0 +1,222 @@
+"""Checks of unit 10 (applications): a sentiment classifier built and trained with PyTorch.
+
+The graded functions of this unit are PyTorch code (the NumPy units already
+taught the maths), so these checks call them directly instead of through
+``call_student``'s torch ban, except ``bag_of_words`` which is NumPy.
+
+References: torch's one-hot counts (for ``bag_of_words``); the parameter
+count of the requested architecture by formula,
+``V*E + 4*H*(E + H + 2) + H*C + C``; the student's own embedding, LSTM and
+linear modules composed by the check (so the model must read the LSTM's
+state after the last word); and, for training, a bag-of-words logistic
+regression (scikit-learn) on the same reviews, which the trained model must
+beat on held-out reviews by a stated margin.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from course import synthetic
+from course.testing import assert_close, assert_shape, call_student
+
+REVIEW_LENGTH = 12  # words per encoded review (left-padded with 0)
+
+
+def _reviews(n, seed):
+    """ids (n, 12) int64 tensor (left-padded), labels (n,) int64 tensor, kinds (n,)."""
+    texts, y, kind = synthetic.sentiment_reviews(n, rng=seed)
+    ids = synthetic.encode_reviews(texts, synthetic.sentiment_vocab(), length=REVIEW_LENGTH)
+    return torch.from_numpy(ids), torch.from_numpy(y), kind
+
+
+# ---------------------------------------------------------------- bag of words
+def _torch_counts(ids, V):
+    counts = nn.functional.one_hot(torch.as_tensor(ids), V).sum(1).double()
+    counts[:, 0] = 0.0  # padding is not a word
+    return counts.numpy()
+
+
+def check_bag_of_words(bag_of_words, N=5, T=7, V=9, seed=0):
+    """counts (N, V) of each id per row, column 0 (padding) all zeros, against torch one-hot sums."""
+    name = "bag_of_words"
+    # hand-worked: [0 0 3 1 3] -> one 1, two 3s; [2 2 2 2 2] -> five 2s
+    ids = np.array([[0, 0, 3, 1, 3], [2, 2, 2, 2, 2]])
+    got = call_student(bag_of_words, ids, 4)
+    assert_close(name, "counts (hand-worked case [[0,0,3,1,3],[2,2,2,2,2]], V=4)", got,
+                 [[0, 1, 0, 2], [0, 0, 5, 0]], 1e-12, "the hand-worked counts (padding id 0 is not counted)")
+    ids = np.random.default_rng(seed).integers(0, V, size=(N, T))
+    got = call_student(bag_of_words, ids, V)
+    assert_shape(name, "counts", got, (N, V))
+    assert_close(name, "counts", got, _torch_counts(ids, V), 1e-12, "one-hot counts (torch)")
+
+
+# ---------------------------------------------------------------- the model
+def expected_param_count(V, E, H, C):
+    """Embedding V*E + LSTM 4H(E + H) + 8H (torch's two biases) + Linear H*C + C."""
+    return V * E + 4 * H * (E + H + 2) + H * C + C
+
+
+def _build(build_sentiment_model, V, E, H, C, seed):
+    torch.manual_seed(seed)
+    model = build_sentiment_model(V, E, H, C)
+    if not isinstance(model, nn.Module):
+        raise AssertionError(f"build_sentiment_model must return a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _logits(name, model, x, N, C):
+    with torch.no_grad():
+        out = model(x)
+    if not isinstance(out, torch.Tensor):
+        raise AssertionError(f"{name}: model(x) must return a tensor of logits (N, C), got {type(out).__name__}")
+    if tuple(out.shape) != (N, C):
+        raise AssertionError(f"{name}: model(x) for x of shape {tuple(x.shape)} returned shape "
+                             f"{tuple(out.shape)}, expected (N, num_classes) = {(N, C)}")
+    if not torch.isfinite(out).all():
+        raise AssertionError(f"{name}: model(x) returned NaN or inf")
+    return out
+
+
+def check_build_sentiment_model(build_sentiment_model, V=29, E=16, H=32, C=2, seed=0):
+    """The model's parameter count (formula) and its output shape (N, C) on several (N, T)."""
+    name = "build_sentiment_model"
+    model = _build(build_sentiment_model, V, E, H, C, seed)
+    count = sum(p.numel() for p in model.parameters())
+    want = expected_param_count(V, E, H, C)
+    if count != want:
+        raise AssertionError(
+            f"{name}({V}, {E}, {H}, {C}) has {count} parameters, expected {want} = embedding V*E ({V * E}) "
+            f"+ LSTM 4H(E+H) + 8H ({4 * H * (E + H + 2)}) + linear H*C + C ({H * C + C}); check the layer sizes")
+    rng = np.random.default_rng(seed)
+    for N, T in [(5, 7), (1, 1), (3, REVIEW_LENGTH)]:
+        x = torch.from_numpy(rng.integers(1, V, size=(N, T)))
+        _logits(name, model, x, N, C)
+
+
+def _one(name, model, kind):
+    found = [m for m in model.modules() if isinstance(m, kind)]
+    if len(found) != 1:
+        raise AssertionError(f"{name}: the model should hold exactly one nn.{kind.__name__}, found {len(found)}")
+    return found[0]
+
+
+def check_sentiment_model_reads_in_order(build_sentiment_model, V=29, E=16, H=32, C=2, seed=0):
+    """model(x) == Linear(LSTM(Embedding(x)) at the last step), with the student's own modules;
+    and, as a consequence, reversing the words changes the output (a bag of words would not)."""
+    name = "build_sentiment_model"
+    model = _build(build_sentiment_model, V, E, H, C, seed)
+    emb, lstm, lin = _one(name, model, nn.Embedding), _one(name, model, nn.LSTM), _one(name, model, nn.Linear)
+    if (emb.num_embeddings, emb.embedding_dim) != (V, E) or emb.padding_idx != 0:
+        raise AssertionError(f"{name}: the embedding should be nn.Embedding({V}, {E}, padding_idx=0), got "
+                             f"nn.Embedding({emb.num_embeddings}, {emb.embedding_dim}, padding_idx={emb.padding_idx})")
+    if (lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.bidirectional) != (E, H, 1, False):
+        raise AssertionError(f"{name}: the LSTM should be nn.LSTM({E}, {H}) with one layer, one direction")
+    rng = np.random.default_rng(seed + 1)
+    N, T = 6, 9
+    x = torch.from_numpy(rng.integers(1, V, size=(N, T)))
+    x[:2, :3] = 0  # left padding on two rows
+    out = _logits(name, model, x, N, C)
+    with torch.no_grad():
+        e = emb(x)
+        h, _ = lstm(e if lstm.batch_first else e.transpose(0, 1))
+        last = h[:, -1] if lstm.batch_first else h[-1]
+        ref = lin(last)
+    if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
+        raise AssertionError(
+            f"{name}: model(x) should be the linear layer applied to the LSTM's hidden state after the LAST "
+            f"word (x is left-padded, so the last word is x[:, -1]); max difference {(out - ref).abs().max():.3g}")
+    flipped = _logits(name, model, x.flip(1), N, C)
+    if torch.allclose(out, flipped, atol=1e-7):
+        raise AssertionError(f"{name}: reversing the words does not change the output: the model ignores order")
+
+
+# ---------------------------------------------------------------- training
+class _ProbeGRU(nn.Module):
+    """A model that is not the student's, to check that the training function works with any classifier."""
+
+    def __init__(self, V, C=2):
+        super().__init__()
+        self.embed = nn.Embedding(V, 8)
+        self.rnn = nn.GRU(8, 16, batch_first=True)
+        self.out = nn.Linear(16, C)
+
+    def forward(self, x):
+        return self.out(self.rnn(self.embed(x))[1][-1])
+
+
+def _train(train_sentiment_model, model, data, **kw):
+    name = "train_sentiment_model"
+    before = {k: v.clone() for k, v in data.items()}
+    losses = train_sentiment_model(model, data, **kw)
+    for k, v in data.items():
+        if not torch.equal(v, before[k]):
+            raise AssertionError(f"{name} modified data[{k!r}]; leave the data untouched")
+    if not isinstance(losses, (list, tuple)) or len(losses) != kw["steps"]:
+        got = f"{type(losses).__name__} of length {len(losses)}" if hasattr(losses, "__len__") else type(losses).__name__
+        raise AssertionError(f"{name} must return a list of {kw['steps']} losses (one per step), got {got}")
+    try:
+        losses = np.array([float(v) for v in losses])
+    except (TypeError, ValueError) as err:
+        raise AssertionError(f"{name}: the losses must be numbers (use loss.item()): {err}") from None
+    if not np.all(np.isfinite(losses)):
+        raise AssertionError(f"{name}: some losses are NaN or inf")
+    return losses
+
+
+def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
+    """Trains a probe GRU (not the student's model): returns one loss per step, the loss goes down,
+    parameters change, the data stay as they were, and the same seed gives the same run."""
+    name = "train_sentiment_model"
+    x, y, _ = _reviews(1000, seed)
+    V = len(synthetic.sentiment_vocab())
+    data = {"x_train": x, "y_train": y}
+    torch.manual_seed(seed)
+    probe = _ProbeGRU(V)
+    start = copy.deepcopy(probe)
+    kw = dict(steps=steps, batch_size=32, lr=1e-2, seed=seed)
+    losses = _train(train_sentiment_model, probe, data, **kw)
+    if all(torch.equal(a, b) for a, b in zip(probe.parameters(), start.parameters())):
+        raise AssertionError(f"{name}: the model's parameters did not change; train it in place (optimizer.step())")
+    first, last = np.median(losses[:10]), np.median(losses[-10:])
+    if not last < 0.9 * first:
+        raise AssertionError(f"{name}: the training loss did not go down (median of the first 10 steps {first:.3f}, "
+                             f"of the last 10 {last:.3f}); check the optimiser, lr and zero_grad")
+    if abs(first - np.log(2)) > 0.3:
+        raise AssertionError(f"{name}: the first losses ({first:.3f}) should be near ln 2 = 0.693 for two classes: "
+                             "use the cross-entropy of the logits (nn.functional.cross_entropy)")
+    again = _train(train_sentiment_model, copy.deepcopy(start), data, **kw)
+    if not np.allclose(losses, again, rtol=1e-4, atol=1e-6):
+        raise AssertionError(f"{name}: two runs with the same seed gave different losses; draw the batches "
+                             "with a generator seeded by `seed` (e.g. torch.Generator().manual_seed(seed))")
+
+
+def bag_of_words_accuracy(x_train, y_train, x_test, y_test):
+    """Held-out accuracy of a logistic regression on word counts (scikit-learn): the order-blind baseline."""
+    from sklearn.linear_model import LogisticRegression
+
+    V = len(synthetic.sentiment_vocab())
+    clf = LogisticRegression(C=10.0, max_iter=2000).fit(_torch_counts(x_train, V), y_train.numpy())
+    return float((clf.predict(_torch_counts(x_test, V)) == y_test.numpy()).mean())
+
+
+def check_sentiment_beats_baseline(build_sentiment_model, train_sentiment_model, steps=200, seed=0, margin=0.25,
+                                   n_train=2000, n_test=1000):
+    """The student's model, trained by the student's loop for ``steps`` steps (batch 64, lr 1e-2),
+    reaches a held-out accuracy at least ``margin`` above the bag-of-words baseline and at least 0.85."""
+    x, y, _ = _reviews(n_train + n_test, seed)
+    xtr, ytr, xte, yte = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+    base = bag_of_words_accuracy(xtr, ytr, xte, yte)
+    model = _build(build_sentiment_model, len(synthetic.sentiment_vocab()), 16, 32, 2, seed)
+    _train(train_sentiment_model, model, {"x_train": xtr, "y_train": ytr}, steps=steps, batch_size=64, lr=1e-2,
+           seed=seed)
+    with torch.no_grad():
+        acc = (model.eval()(xte).argmax(-1) == yte).float().mean().item()
+    need = max(0.85, base + margin)
+    if acc < need:
+        raise AssertionError(
+            f"train_sentiment_model: after {steps} steps the model's held-out accuracy is {acc:.1%}; it should "
+            f"reach {need:.1%} (the bag-of-words baseline gets {base:.1%}, the margin is {margin:.0%})")
+    return acc, base

@@ -1,0 +1,343 @@
+"""Checks of unit 4 (bptt): RNN backward passes, the temporal softmax loss, a bigram
+language model and softmax with a temperature.
+
+References: torch autograd (float64) through ``torch.nn.RNN`` with copied
+weights or through the step written with torch operations, centred numerical
+gradients of the student's own forward, ``torch.nn.functional.cross_entropy``,
+``torch.softmax``, bigram counts made with ``collections.Counter``, and
+hand-worked cases. A backward is always run on the cache of the student's own
+forward, whose output is checked first (this unit does not grade the forwards,
+but a wrong forward would make every gradient look wrong).
+"""
+
+from collections import Counter
+
+import numpy as np
+import torch
+
+from course.checks.rnn import _random_rnn, torch_rnn
+from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from course.testing import (BACKWARD_TOL, FORWARD_TOL, assert_close, assert_scalar, assert_shape, call_student,
+                            unpack)
+
+
+def _t(a, grad=False):
+    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
+
+
+def _hint(actual, candidates):
+    actual = np.asarray(actual, dtype=np.float64)
+    for what, value in candidates:
+        value = np.asarray(value, dtype=np.float64)
+        if actual.shape == value.shape and np.all(np.isfinite(actual)) and rel_error(actual, value) < 1e-6:
+            return f"; it looks like {what}"
+    return ""
+
+
+def _close_or_hint(name, what, actual, expected, tol, reference, candidates=()):
+    try:
+        assert_close(name, what, actual, expected, tol, reference)
+    except AssertionError as e:
+        hint = _hint(actual, candidates) if np.shape(actual) == np.shape(expected) else ""
+        raise AssertionError(str(e) + hint) from None
+
+
+def _forward_first(name, fwd_name, fwd, args, ref):
+    """Run the student's forward, check its output against ``ref`` and return its cache."""
+    out = unpack(fwd_name, call_student(fwd, *args), 2, "(out, cache)")
+    try:
+        assert_close(fwd_name, "the output", out[0], ref, FORWARD_TOL, "torch.nn.RNN with the same weights")
+    except AssertionError as e:
+        raise AssertionError(f"{name} is tested with the cache of your {fwd_name}, which is wrong: {e}. "
+                             f"Fix {fwd_name} first (bring your solution of unit 3).") from None
+    return out[1]
+
+
+# ---------------------------------------------------------------- rnn_step_backward
+def _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=torch.tanh):
+    leaves = [_t(a, True) for a in (x, h_prev, Wx, Wh, b)]
+    tx, th, tWx, tWh, tb = leaves
+    activation(tx @ tWx + th @ tWh + tb).backward(_t(dh_next))
+    return [leaf.grad.numpy() for leaf in leaves]
+
+
+def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
+    """(dx, dh_prev, dWx, dWh, db) against torch autograd (and numerical gradients when ``numeric``)."""
+    name = "rnn_step_backward"
+    x, h_prev, Wx, Wh, b_ih, b_hh = _random_rnn(N, 1, D, H, seed)
+    x, b = x[:, 0], b_ih + b_hh
+    dh_next = np.random.default_rng(seed + 1000).normal(size=(N, H))
+    cache = _forward_first(name, "rnn_step_forward", rnn_step_forward, (x, h_prev, Wx, Wh, b),
+                           torch_rnn(x[:, None], h_prev, Wx, Wh, b_ih, b_hh)[:, 0])
+    grads = unpack(name, call_student(rnn_step_backward, dh_next, cache), 5, "(dx, dh_prev, dWx, dWh, db)")
+    refs = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next)
+    no_tanh = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=lambda a: a)
+    whats = ["dx", "dh_prev", "dWx", "dWh", "db"]
+    for i, (what, got, ref) in enumerate(zip(whats, grads, refs)):
+        candidates = [("the tanh derivative (1 - h_next**2) is missing", no_tanh[i])]
+        if what == "dWh":
+            candidates.append(("dWh is transposed (dWh = h_prev.T @ da)", ref.T))
+        if what == "dh_prev":
+            candidates.append(("you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)",
+                               (dh_next * (1 - np.tanh(x @ Wx + h_prev @ Wh + b) ** 2)) @ Wh))
+        _close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
+    if numeric:
+        inputs = [x, h_prev, Wx, Wh, b]
+        for i, (what, got) in enumerate(zip(whats, grads)):
+            def f(v, i=i):
+                args = list(inputs)
+                args[i] = v
+                return call_student(rnn_step_forward, *args)[0]
+
+            num = eval_numerical_gradient_array(f, inputs[i].copy(), dh_next)
+            assert_close(name, what, got, num, BACKWARD_TOL, "the numerical gradient of your rnn_step_forward")
+
+
+# ---------------------------------------------------------------- rnn_backward
+def _torch_seq_grads(x, h0, Wx, Wh, b, dh):
+    """Gradients of sum(h * dh) through a torch loop with one copy of each weight per step.
+
+    Returns the total gradients (dx, dh0, dWx, dWh, db) and the per-step weight
+    contributions (T lists of (dWx_t, dWh_t, db_t)), used to explain mistakes.
+    """
+    N, T, _ = x.shape
+    tx, th0 = _t(x, True), _t(h0, True)
+    steps = [[_t(Wx, True), _t(Wh, True), _t(b, True)] for _ in range(T)]
+    h, hs = th0, []
+    for t in range(T):
+        h = torch.tanh(tx[:, t] @ steps[t][0] + h @ steps[t][1] + steps[t][2])
+        hs.append(h)
+    torch.stack(hs, dim=1).backward(_t(dh))
+    per_step = [[p.grad.numpy() for p in s] for s in steps]
+    total = [sum(s[k] for s in per_step) for k in range(3)]
+    return [tx.grad.numpy(), th0.grad.numpy()] + total, per_step
+
+
+def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, numeric=False):
+    """(dx, dh0, dWx, dWh, db) of sum(h * dh) against torch.nn.RNN's autograd (and numerical gradients).
+
+    ``dh`` (N, T, H) is an upstream gradient on every hidden state, as when each
+    h[:, t] feeds an output.
+    """
+    name = "rnn_backward"
+    x, h0, Wx, Wh, b_ih, b_hh = _random_rnn(N, T, D, H, seed)
+    b = b_ih + b_hh
+    dh = np.random.default_rng(seed + 1000).normal(size=(N, T, H))
+    cache = _forward_first(name, "rnn_forward", rnn_forward, (x, h0, Wx, Wh, b),
+                           torch_rnn(x, h0, Wx, Wh, b_ih, b_hh))
+    grads = unpack(name, call_student(rnn_backward, dh, cache), 5, "(dx, dh0, dWx, dWh, db)")
+
+    # the reference: torch.nn.RNN with copied weights
+    rnn = torch.nn.RNN(D, H, batch_first=True).double()
+    with torch.no_grad():
+        for p, v in zip(rnn.parameters(), (Wx.T, Wh.T, b_ih, b_hh)):  # weight_ih, weight_hh, bias_ih, bias_hh
+            p.copy_(_t(v))
+    tx, th0 = _t(x, True), _t(h0[None], True)
+    rnn(tx, th0)[0].backward(_t(dh))
+    refs = [tx.grad.numpy(), th0.grad.numpy()[0], rnn.weight_ih_l0.grad.numpy().T,
+            rnn.weight_hh_l0.grad.numpy().T, rnn.bias_ih_l0.grad.numpy()]
+
+    last_only = np.zeros_like(dh)
+    last_only[:, -1] = dh[:, -1]
+    _, per_step = _torch_seq_grads(x, h0, Wx, Wh, b, dh)
+    lonely, _ = _torch_seq_grads(x, h0, Wx, Wh, b, last_only)
+    whats = ["dx", "dh0", "dWx", "dWh", "db"]
+    for i, (what, got, ref) in enumerate(zip(whats, grads, refs)):
+        candidates = []
+        if T > 1:
+            candidates.append(("only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the "
+                               "gradient coming back from step t+1", lonely[i]))
+            if i >= 2:
+                candidates += [
+                    (f"{what} holds only the contribution of time step 0: accumulate it over all steps "
+                     f"({what} += ... inside the loop)", per_step[0][i - 2]),
+                    (f"{what} holds only the contribution of the last time step: accumulate it over all "
+                     f"steps ({what} += ... inside the loop)", per_step[-1][i - 2]),
+                ]
+        _close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
+    if numeric:
+        inputs = [x, h0, Wx, Wh, b]
+        for i, (what, got) in enumerate(zip(whats, grads)):
+            def f(v, i=i):
+                args = list(inputs)
+                args[i] = v
+                return call_student(rnn_forward, *args)[0]
+
+            num = eval_numerical_gradient_array(f, inputs[i].copy(), dh)
+            assert_close(name, what, got, num, BACKWARD_TOL, "the numerical gradient of your rnn_forward")
+
+
+# ---------------------------------------------------------------- temporal_softmax_loss
+def _torch_temporal_loss(scores, y, mask):
+    N, T, V = scores.shape
+    ts = _t(scores, True)
+    token = torch.nn.functional.cross_entropy(ts.reshape(N * T, V), torch.tensor(y.reshape(-1)), reduction="none")
+    loss = (token * torch.tensor(mask.reshape(-1), dtype=torch.float64)).sum() / N
+    loss.backward()
+    return loss.item(), ts.grad.numpy()
+
+
+def _loss_call(name, fn, scores, y, mask):
+    loss, dscores = unpack(name, call_student(fn, scores, y, mask), 2, "(loss, dscores)")
+    return assert_scalar(name, "loss", loss), dscores
+
+
+def _temporal_hand_worked(name, temporal_softmax_loss):
+    # hand-worked: scores all 0 over V = 2 -> p = 1/2; token 0 counts (ln 2), token 1 is masked.
+    loss, dscores = _loss_call(name, temporal_softmax_loss, np.zeros((1, 2, 2)), np.array([[0, 1]]),
+                               np.array([[True, False]]))
+    assert_close(name, "loss (hand-worked: scores 0, y [[0, 1]], mask [[True, False]])", loss, np.log(2.0),
+                 FORWARD_TOL, "ln 2")
+    assert_close(name, "dscores (hand-worked: scores 0, y [[0, 1]], mask [[True, False]])", dscores,
+                 [[[-0.5, 0.5], [0.0, 0.0]]], BACKWARD_TOL, "[[[-1/2, 1/2], [0, 0]]] (a masked step has no gradient)")
+
+
+def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, scale=1.0, mask="random",
+                                numeric=False):
+    """(loss, dscores) against torch cross_entropy(reduction='none'), masked, summed, divided by N.
+
+    ``mask``: "random" (row 0 fully masked when N > 1), "all" (all True) or
+    "none" (all False: loss 0 and zero gradient). ``scale`` multiplies the
+    scores (1e3 checks numerical stability).
+    """
+    name = "temporal_softmax_loss"
+    rng = np.random.default_rng(seed)
+    scores = scale * rng.normal(size=(N, T, V))
+    y = rng.integers(0, V, size=(N, T))
+    y[0, 0] = V - 1  # the largest class index occurs
+    if mask == "random":
+        m = rng.random((N, T)) < 0.7
+        m[-1, 0] = True  # at least one token counts
+        if N > 1:
+            m[0] = False  # a fully masked row (a padded sequence) adds nothing
+    elif mask == "all":
+        m = np.ones((N, T), dtype=bool)
+    elif mask == "none":
+        m = np.zeros((N, T), dtype=bool)
+    else:
+        raise ValueError(f"unknown mask kind {mask!r}")
+    loss, dscores = _loss_call(name, temporal_softmax_loss, scores, y, m)
+    ref_loss, ref_d = _torch_temporal_loss(scores, y, m)
+    n_tokens = max(1, int(m.sum()))
+    wrong_loss = [("you divided by the number of unmasked tokens; divide by N (the batch size)",
+                   ref_loss * N / n_tokens),
+                  ("the mask was ignored", _torch_temporal_loss(scores, y, np.ones_like(m))[0]),
+                  ("you divided by N * T; divide by N (the batch size)", ref_loss / T)]
+    if mask == "none":
+        if not np.isfinite(loss) or abs(loss) > 1e-12:
+            raise AssertionError(f"{name}: with a mask that is all False the loss must be 0, got {loss}"
+                                 + _hint(loss, wrong_loss))
+        assert_shape(name, "dscores", dscores, scores.shape)
+        if not np.all(np.asarray(dscores) == 0):
+            raise AssertionError(f"{name}: with a mask that is all False dscores must be all zero "
+                                 "(masked time steps get no gradient)")
+        _temporal_hand_worked(name, temporal_softmax_loss)
+        return
+    _close_or_hint(name, "loss", loss, ref_loss, FORWARD_TOL,
+                   "torch.nn.functional.cross_entropy (masked, summed, divided by N)", wrong_loss)
+    _close_or_hint(name, "dscores", dscores, ref_d, BACKWARD_TOL, "torch autograd",
+                   [("masked time steps got a gradient: multiply by the mask",
+                     _torch_temporal_loss(scores, y, np.ones_like(m))[1]),
+                    ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens)])
+    if numeric:
+        num = eval_numerical_gradient(lambda s: _loss_call(name, temporal_softmax_loss, s, y, m)[0], scores.copy())
+        assert_close(name, "dscores", dscores, num, BACKWARD_TOL, "the numerical gradient of your loss")
+    _temporal_hand_worked(name, temporal_softmax_loss)
+
+
+# ---------------------------------------------------------------- bigram_model
+def counter_bigram(tokens, vocab_size, alpha, unique=False):
+    """Add-alpha bigram probabilities from collections.Counter, row by row (an independent reference).
+
+    ``unique``: count each distinct pair once (a typical mistake, for messages).
+    """
+    pairs = Counter(zip(np.asarray(tokens).tolist()[:-1], np.asarray(tokens).tolist()[1:]))
+    if unique:
+        pairs = Counter(set(pairs))
+    P = np.zeros((vocab_size, vocab_size))
+    for prev in range(vocab_size):
+        row = [pairs.get((prev, nxt), 0) + alpha for nxt in range(vocab_size)]
+        P[prev] = np.array(row) / sum(row)
+    return P
+
+
+def _bigram(name, fn, tokens, V, alpha, alpha_given=True):
+    P = call_student(fn, tokens, V, alpha) if alpha_given else call_student(fn, tokens, V)
+    P = assert_shape(name, f"P (vocab_size={V})", P, (V, V))
+    if not np.all(np.isfinite(P)):
+        raise AssertionError(f"{name}: P contains NaN or inf (a row with no counts still has alpha in every cell)")
+    sums = P.sum(axis=1)
+    if np.max(np.abs(sums - 1.0)) > 1e-9:
+        bad = int(np.argmax(np.abs(sums - 1.0)))
+        raise AssertionError(f"{name}: every row of P must sum to 1 (P[prev] is a distribution over the next "
+                             f"token); row {bad} sums to {sums[bad]:.6g}")
+    return P
+
+
+def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
+    """P[prev, next] = (count(prev, next) + alpha) / (count(prev, .) + V * alpha).
+
+    Hand-worked cases, the default alpha = 1, a token never seen as "prev"
+    (uniform row), then random tokens against counts made with collections.Counter.
+    """
+    name = "bigram_model"
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, V, size=n_tokens)
+    if V > 2:
+        tokens[tokens == V - 2] = V - 1  # token V-2 never occurs (the vocabulary is larger than the data)
+    P = _bigram(name, bigram_model, tokens, V, alpha)
+    ref = counter_bigram(tokens, V, alpha)
+    _close_or_hint(name, f"P (random tokens, V={V}, alpha={alpha})", P, ref, FORWARD_TOL,
+                   "add-alpha counts of consecutive pairs (collections.Counter)",
+                   [("rows and columns are swapped: P[prev, next], each row sums to 1 (you may have "
+                     "normalised the transpose)", counter_bigram(tokens[::-1], V, alpha)),
+                    ("a pair that occurs several times was counted once: `counts[prev, next] += 1` with index "
+                     "arrays does not add repeats up (use np.add.at or a loop)",
+                     counter_bigram(tokens, V, alpha, unique=True))])
+
+    # hand-worked: tokens 0 1 1 2 0 1 -> pairs (0,1) (1,1) (1,2) (2,0) (0,1); V = 4, token 3 never occurs.
+    tokens = np.array([0, 1, 1, 2, 0, 1])
+    hand = np.array([[1, 3, 1, 1], [1, 2, 2, 1], [2, 1, 1, 1], [1, 1, 1, 1]], dtype=float)
+    hand /= hand.sum(axis=1, keepdims=True)
+    P = _bigram(name, bigram_model, tokens, 4, 1.0)
+    for prev, why in [(0, "pairs (0,1) twice"), (1, "pairs (1,1) and (1,2)"), (2, "pair (2,0)"),
+                      (3, "token 3 never comes first in a pair: a uniform row")]:
+        assert_close(name, f"P[{prev}] (hand-worked: tokens [0 1 1 2 0 1], V=4, alpha=1; {why})", P[prev],
+                     hand[prev], FORWARD_TOL, f"{np.round(hand[prev], 4).tolist()}")
+    if not np.allclose(_bigram(name, bigram_model, tokens, 4, None, alpha_given=False), hand, rtol=0, atol=1e-12):
+        raise AssertionError(f"{name}: the default must be alpha=1.0")
+    # alpha = 0.5: row 0 counts [0, 2, 0, 0] -> [0.5, 2.5, 0.5, 0.5] / 4
+    P = _bigram(name, bigram_model, tokens, 4, 0.5)
+    assert_close(name, "P[0] (hand-worked: alpha=0.5)", P[0], [0.125, 0.625, 0.125, 0.125], FORWARD_TOL,
+                 "[1/8, 5/8, 1/8, 1/8]")
+    # the order of a pair matters: tokens 0 1 -> P[0, 1] large, P[1, :] uniform
+    P = _bigram(name, bigram_model, np.array([0, 1]), 2, 1.0)
+    assert_close(name, "P (hand-worked: tokens [0 1], V=2: only the pair prev=0 -> next=1)", P,
+                 [[1 / 3, 2 / 3], [0.5, 0.5]], FORWARD_TOL, "[[1/3, 2/3], [1/2, 1/2]] (rows are prev, columns next)")
+
+
+# ---------------------------------------------------------------- softmax_temperature
+def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5, seed=0, scale=1.0):
+    """softmax(logits / temperature) along the last axis against torch.softmax, any leading shape.
+
+    ``scale`` multiplies the logits: scale / temperature up to about 300 gives
+    logits / temperature up to 1e3 in magnitude (numerical stability).
+    """
+    name = "softmax_temperature"
+    rng = np.random.default_rng(seed)
+    logits = scale * rng.normal(size=shape)
+    p = call_student(softmax_temperature, logits, temperature)
+    ref = torch.softmax(_t(logits) / temperature, dim=-1).numpy()
+    _close_or_hint(name, f"probabilities (shape {shape}, temperature {temperature})", p, ref, FORWARD_TOL,
+                   "torch.softmax(logits / temperature, dim=-1)",
+                   [("you multiplied by the temperature; divide the logits by it",
+                     torch.softmax(_t(logits) * temperature, dim=-1).numpy()),
+                    ("the temperature was ignored", torch.softmax(_t(logits), dim=-1).numpy())]
+                   + ([("softmax was taken along the wrong axis (use the last axis, axis=-1)",
+                        torch.softmax(_t(logits) / temperature, dim=0).numpy())] if len(shape) > 1 else []))
+
+    # hand-worked: logits [0, ln 3] at T = 1 -> [1/4, 3/4]; logits [0, 2 ln 3] at T = 2 -> [1/4, 3/4]
+    for logits, T in [([0.0, np.log(3.0)], 1.0), ([0.0, 2 * np.log(3.0)], 2.0), ([[0.0, np.log(3.0) / 2]], 0.5)]:
+        p = call_student(softmax_temperature, np.array(logits), T)
+        assert_close(name, f"probabilities (hand-worked: logits {np.round(logits, 4).tolist()}, temperature {T})",
+                     p, np.reshape([0.25, 0.75], np.shape(logits)), FORWARD_TOL, "[1/4, 3/4]")

@@ -1,0 +1,327 @@
+"""Checks of unit 8 (deep and bidirectional RNNs): the generic plumbing.
+
+``bidirectional_forward/backward`` and ``stacked_forward/backward`` take the
+layer's forward and backward functions as arguments. They are checked twice:
+
+1. with forward/backward functions supplied by the check: one torch layer
+   (``torch.nn.RNN/LSTM/GRU`` with copied weights) wrapped as NumPy
+   functions with their own opaque caches, so the plumbing is tested
+   independently of the student's recurrent layers; the expected result is
+   the whole torch model (``bidirectional=True``, or layers chained);
+2. with the student's own rnn/lstm/gru functions: a two-layer bidirectional
+   model built from them must equal ``torch.nn.{RNN,LSTM,GRU}(num_layers=2,
+   bidirectional=True, batch_first=True)``, forward and every gradient.
+
+Parameters of a direction are ``(h0, Wx, Wh, b)`` (GRU: ``(h0, Wx, Wh, bx,
+bh)``) as in the layer functions' signatures; their gradients
+``(dh0, dWx, dWh, db)`` / ``(dh0, dWx, dWh, dbx, dbh)``.
+"""
+
+import sys
+from contextlib import contextmanager
+
+import numpy as np
+
+from course.checks.lstm import close, random_params, time_hint
+from course.gradient_check import rel_error
+from course.interop import torch_reference
+from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
+
+_GRAD_NAMES = {"rnn": ("dh0", "dWx", "dWh", "db"), "lstm": ("dh0", "dWx", "dWh", "db"),
+               "gru": ("dh0", "dWx", "dWh", "dbx", "dbh")}
+
+# ---------------------------------------------------------------- reference layers the checks hand out
+_REAL_TORCH = {}
+
+
+def _remember_torch():
+    _REAL_TORCH.update({k: v for k, v in sys.modules.items()
+                        if (k == "torch" or k.startswith("torch.")) and v is not None})
+
+
+@contextmanager
+def _torch_available():
+    """Inside a student's call torch is hidden (course.testing); the check's own reference
+    layers, called back by the student's code, get it back for the duration."""
+    blocked = [k for k, v in list(sys.modules.items()) if v is None and k in _REAL_TORCH]
+    for k in blocked:
+        sys.modules[k] = _REAL_TORCH[k]
+    try:
+        yield
+    finally:
+        for k in blocked:
+            sys.modules[k] = None
+
+
+class _RefCache:
+    """The reference layers' cache: opaque, copied by reference (it is immutable)."""
+
+    def __init__(self, kind, bidirectional, x, params):
+        self.kind, self.bidirectional, self.x, self.params = kind, bidirectional, x, params
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __repr__(self):
+        return f"<reference {'bidirectional ' if self.bidirectional else ''}{self.kind} cache>"
+
+
+def _validate(where, x, params):
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise AssertionError(f"{where} got x of shape {x.shape}; expected (N, T, D)")
+    h0, Wx = np.asarray(params[0]), np.asarray(params[1])
+    if Wx.shape[0] != x.shape[2] or h0.shape != (x.shape[0], np.shape(params[2])[0]):
+        raise AssertionError(f"{where} got x of shape {x.shape} and h0 of shape {h0.shape} for Wx of shape "
+                             f"{Wx.shape}: does each layer read the hidden states of the layer below "
+                             "(and a bidirectional one both directions, 2H features)?")
+    return x
+
+
+def reference_layer(kind, bidirectional=False):
+    """``(forward_fn, backward_fn)`` of one torch layer, with NumPy arrays in and out.
+
+    Unidirectional: ``forward_fn(x, h0, Wx, Wh, b...) -> (h, cache)``,
+    ``backward_fn(dh, cache) -> (dx, dh0, dWx, dWh, db...)``, like the
+    course's rnn/lstm/gru_forward/backward (LSTM: zero initial cell).
+    Bidirectional: ``forward_fn(x, params_f, params_b) -> (h (N, T, 2H), cache)``,
+    ``backward_fn(dh, cache) -> (dx, grads_f, grads_b)``.
+    """
+    _remember_torch()
+    name = f"the check's {'bidirectional ' if bidirectional else ''}{kind} layer"
+
+    def forward_fn(x, *params):
+        directions = params if bidirectional else (params,)
+        if bidirectional and len(params) != 2:
+            raise AssertionError(f"{name} takes (x, params_f, params_b), got {len(params) + 1} arguments")
+        x = _validate(f"{name} (forward_fn)", x, directions[0])
+        with _torch_available():
+            r = torch_reference(kind, x, [[p[1:] for p in directions]], h0=np.stack([p[0] for p in directions]))
+        return r["h"], _RefCache(kind, bidirectional, x.copy(), directions)
+
+    def backward_fn(dh, cache):
+        if not isinstance(cache, _RefCache) or cache.kind != kind or cache.bidirectional != bidirectional:
+            raise AssertionError(f"{name} (backward_fn) got a cache that its forward_fn did not make: "
+                                 f"{type(cache).__name__}; pass each layer / direction the cache of its own forward")
+        dirs = len(cache.params)
+        H = np.shape(cache.params[0][2])[0]
+        dh = np.asarray(dh, dtype=np.float64)
+        if dh.shape != (cache.x.shape[0], cache.x.shape[1], dirs * H):
+            raise AssertionError(f"{name} (backward_fn) got dh of shape {dh.shape}; its forward made h of shape "
+                                 f"{(cache.x.shape[0], cache.x.shape[1], dirs * H)}")
+        with _torch_available():
+            r = torch_reference(kind, cache.x, [[p[1:] for p in cache.params]],
+                                h0=np.stack([p[0] for p in cache.params]), dh=dh)
+        grads = [(r["dh0"][d], *r["grads"][0][d]) for d in range(dirs)]
+        return (r["dx"], *grads) if bidirectional else (r["dx"], *grads[0])
+
+    return forward_fn, backward_fn
+
+
+def _call(name, fn, *args):
+    """call_student, naming the student's function when a reference layer it called complains."""
+    try:
+        return call_student(fn, *args)
+    except AssertionError as e:
+        if str(e).startswith("the check's"):
+            raise AssertionError(f"{name}: {e}") from None
+        raise
+
+
+def _direction(rng, kind, N, D, H):
+    return (rng.normal(scale=0.5, size=(N, H)), *random_params(rng, kind, D, H))
+
+
+# ---------------------------------------------------------------- bidirectional
+def _bi_data(kind, N, T, D, H, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, T, D))
+    return rng, x, _direction(rng, kind, N, D, H), _direction(rng, kind, N, D, H)
+
+
+def _bi_ref(kind, x, pf, pb, dh=None):
+    return torch_reference(kind, x, [[pf[1:], pb[1:]]], h0=np.stack([pf[0], pb[0]]), dh=dh)
+
+
+def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=0, kind="rnn"):
+    """h (N, T, 2H) with the check's ``kind`` layer as forward_fn, against torch's bidirectional layer."""
+    name = "bidirectional_forward"
+    _, x, pf, pb = _bi_data(kind, N, T, D, H, seed)
+    fwd, _ = reference_layer(kind)
+    out = unpack(name, _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)")
+    h = assert_shape(name, "h", out[0], (N, T, 2 * H))
+    ref = _bi_ref(kind, x, pf, pb)["h"]
+    close(name, f"h[..., :H] (the forward direction; forward_fn a {kind} layer)", h[..., :H], ref[..., :H],
+          FORWARD_TOL, f"torch.nn.{kind.upper()}(bidirectional=True)",
+          lambda: "the forward direction is forward_fn(x, *params_f)" + (
+              "; it looks like the backward direction: forward direction first" if rel_error(
+                  h[..., :H], ref[..., H:]) < FORWARD_TOL else ""))
+
+    def hint():
+        if rel_error(h[..., H:], ref[:, ::-1, H:]) < FORWARD_TOL:
+            return "flip the backward direction's output back in time, so that h[:, t, H:] is aligned with x[:, t]"
+        if rel_error(h[..., H:], torch_reference(kind, x, [[pb[1:]]], h0=pb[0][None])["h"]) < FORWARD_TOL:
+            return "the backward direction must read the sequence reversed in time: forward_fn(x[:, ::-1], *params_b)"
+        return "h[..., H:] is forward_fn(x reversed in time, *params_b)'s output, reversed back"
+    close(name, f"h[..., H:] (the backward direction; forward_fn a {kind} layer)", h[..., H:], ref[..., H:],
+          FORWARD_TOL, f"torch.nn.{kind.upper()}(bidirectional=True)", hint)
+
+
+def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes):
+    names = _GRAD_NAMES[kind]
+    got = unpack(name, got, len(names), f"in {label} (the tuple backward_fn returns after dx: {', '.join(names)})")
+    for what, g, r, shape in zip(names, got, (ref_dh0, *ref_grads), shapes):
+        assert_shape(name, f"{label} {what}", g, shape)
+        close(name, f"{label} {what}", g, r, BACKWARD_TOL, "torch autograd")
+
+
+def _shapes(kind, N, D, H):
+    k = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    return ((N, H), (D, k * H), (H, k * H), (k * H,), (k * H,))
+
+
+def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, N=2, T=5, D=3, H=4, seed=0,
+                                 kind="rnn"):
+    """(dx, grads_f, grads_b) with the check's ``kind`` layer as forward_fn/backward_fn, against torch autograd."""
+    name = "bidirectional_backward"
+    rng, x, pf, pb = _bi_data(kind, N, T, D, H, seed)
+    dh = rng.normal(size=(N, T, 2 * H))
+    fwd, bwd = reference_layer(kind)
+    out = unpack("bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2,
+                 "(h, cache)")
+    dx, grads_f, grads_b = unpack(name, _call("bidirectional_backward", bidirectional_backward, dh, out[1], bwd), 3,
+                                  "(dx, grads_f, grads_b)")
+    ref = _bi_ref(kind, x, pf, pb, dh=dh)
+
+    def hint():
+        dx_f = torch_reference(kind, x, [[pf[1:]]], h0=pf[0][None], dh=dh[..., :H])["dx"]
+        if rel_error(dx, dx_f) < BACKWARD_TOL:
+            return "dx must be the sum of both directions' dx (the backward direction's flipped back in time)"
+        dx_b = torch_reference(kind, x[:, ::-1], [[pb[1:]]], h0=pb[0][None], dh=dh[:, ::-1, H:])["dx"]
+        if rel_error(dx, dx_f + dx_b) < BACKWARD_TOL:
+            return "flip the backward direction's dx back in time before adding it"
+        return time_hint(dx, ref["dx"], BACKWARD_TOL)
+    assert_shape(name, "dx", dx, (N, T, D))
+    close(name, f"dx (backward_fn a {kind} layer)", dx, ref["dx"], BACKWARD_TOL, "torch autograd", hint)
+    shapes = _shapes(kind, N, D, H)
+    _compare_direction_grads(name, kind, "grads_f", grads_f, ref["dh0"][0], ref["grads"][0][0], shapes)
+    try:
+        _compare_direction_grads(name, kind, "grads_b", grads_b, ref["dh0"][1], ref["grads"][0][1], shapes)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n  hint: the backward direction's upstream gradient is dh[..., H:] flipped "
+                             "in time, like its input") from None
+
+
+# ---------------------------------------------------------------- stacked
+def _stack_data(kind, N, T, D, hidden, seed, bidirectional):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, T, D))
+    layers, d_in = [], D
+    for H in hidden:
+        if bidirectional:
+            layers.append((_direction(rng, kind, N, d_in, H), _direction(rng, kind, N, d_in, H)))
+        else:
+            layers.append(_direction(rng, kind, N, d_in, H))
+        d_in = 2 * H if bidirectional else H
+    return rng, x, layers
+
+
+def _stack_ref(kind, x, layers, bidirectional, dh_top=None):
+    """Torch layers chained one after the other (hidden sizes may differ): (h_top, dx, layer grads)."""
+    hs, inp = [], x
+    for p in layers:
+        directions = p if bidirectional else (p,)
+        h = torch_reference(kind, inp, [[d[1:] for d in directions]], h0=np.stack([d[0] for d in directions]))["h"]
+        hs.append(inp)
+        inp = h
+    if dh_top is None:
+        return inp, None, None
+    grads, dh = [None] * len(layers), dh_top
+    for l in reversed(range(len(layers))):
+        directions = layers[l] if bidirectional else (layers[l],)
+        r = torch_reference(kind, hs[l], [[d[1:] for d in directions]], h0=np.stack([d[0] for d in directions]),
+                            dh=dh)
+        per = [(r["dh0"][d], *r["grads"][0][d]) for d in range(len(directions))]
+        grads[l] = per if bidirectional else per[0]
+        dh = r["dx"]
+    return inp, dh, grads
+
+
+def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0, kind="rnn", bidirectional=False):
+    """h_top of layers of the check's ``kind`` layer (hidden sizes ``hidden``) against torch layers chained."""
+    name = "stacked_forward"
+    _, x, layers = _stack_data(kind, N, T, D, hidden, seed, bidirectional)
+    fwd, _ = reference_layer(kind, bidirectional)
+    out = unpack(name, _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
+    H_top = (2 if bidirectional else 1) * hidden[-1]
+    h = assert_shape(name, "h_top", out[0], (N, T, H_top))
+    ref, _, _ = _stack_ref(kind, x, layers, bidirectional)
+    what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind} layers of the check)"
+    close(name, what, h, ref, FORWARD_TOL, f"torch.nn.{kind.upper()} layers chained",
+          lambda: "layer l runs forward_fn(h of layer l - 1, *layers[l]); the first reads x")
+
+
+def check_stacked_backward(stacked_forward, stacked_backward, N=2, T=4, D=3, hidden=(5, 4), seed=0, kind="rnn",
+                           bidirectional=False):
+    """(dx, layer_grads) through layers of the check's ``kind`` layer, against torch autograd."""
+    name = "stacked_backward"
+    rng, x, layers = _stack_data(kind, N, T, D, hidden, seed, bidirectional)
+    fwd, bwd = reference_layer(kind, bidirectional)
+    H_top = (2 if bidirectional else 1) * hidden[-1]
+    dh_top = rng.normal(size=(N, T, H_top))
+    out = unpack("stacked_forward", _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
+    dx, layer_grads = unpack(name, _call("stacked_backward", stacked_backward, dh_top, out[1], bwd), 2,
+                             "(dx, layer_grads)")
+    _, ref_dx, ref_grads = _stack_ref(kind, x, layers, bidirectional, dh_top)
+    layer_grads = unpack(name, layer_grads, len(layers), f"in layer_grads (one item per layer, {len(layers)})")
+    assert_shape(name, "dx", dx, x.shape)
+    close(name, "dx", dx, ref_dx, BACKWARD_TOL, "torch autograd",
+          lambda: "the dx of layer l is the upstream dh of layer l - 1; dx is the first layer's")
+    d_in = D
+    for l, (got, ref) in enumerate(zip(layer_grads, ref_grads)):
+        shapes = _shapes(kind, N, d_in, hidden[l])
+        if bidirectional:
+            got = unpack(name, got, 2, f"in layer_grads[{l}] (grads_f, grads_b)")
+            for d, label in enumerate(("grads_f", "grads_b")):
+                _compare_direction_grads(name, kind, f"layer_grads[{l}] {label}", got[d], ref[d][0], ref[d][1:],
+                                         shapes)
+        else:
+            _compare_direction_grads(name, kind, f"layer_grads[{l}]", got, ref[0], ref[1:], shapes)
+        d_in = (2 if bidirectional else 1) * hidden[l]
+
+
+# ---------------------------------------------------------------- the student's own deep bidirectional model
+def check_deep_bidirectional(stacked_forward, stacked_backward, bidirectional_forward, bidirectional_backward,
+                             forward_fn, backward_fn, kind, N=2, T=4, D=3, H=4, num_layers=2, seed=0):
+    """A deep bidirectional model made of the student's functions against
+    torch.nn.{RNN,LSTM,GRU}(num_layers, bidirectional=True, batch_first=True): h and every gradient."""
+    fname = getattr(forward_fn, "__name__", "forward_fn")
+    name = f"stacked_forward/backward of bidirectional_forward/backward of {fname}"
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, T, D))
+    layers = [(_direction(rng, kind, N, D if l == 0 else 2 * H, H),
+               _direction(rng, kind, N, D if l == 0 else 2 * H, H)) for l in range(num_layers)]
+    dh_top = rng.normal(size=(N, T, 2 * H))
+
+    def bi_forward(x, params_f, params_b):
+        return bidirectional_forward(x, forward_fn, params_f, params_b)
+
+    def bi_backward(dh, cache):
+        return bidirectional_backward(dh, cache, backward_fn)
+
+    out = unpack(name, _call("stacked_forward", stacked_forward, x, bi_forward, layers), 2, "(h_top, cache)")
+    h = assert_shape(name, "h_top", out[0], (N, T, 2 * H))
+    ref = torch_reference(kind, x, [[pf[1:], pb[1:]] for pf, pb in layers],
+                          h0=np.stack([p[0] for layer in layers for p in layer]), dh=dh_top)
+    torch_name = f"torch.nn.{kind.upper()}(num_layers={num_layers}, bidirectional=True)"
+    close(name, "h_top", h, ref["h"], FORWARD_TOL, torch_name)
+    dx, layer_grads = unpack(name, _call("stacked_backward", stacked_backward, dh_top, out[1], bi_backward), 2,
+                             "(dx, layer_grads)")
+    close(name, "dx", dx, ref["dx"], BACKWARD_TOL, "torch autograd")
+    layer_grads = unpack(name, layer_grads, num_layers, "in layer_grads (one item per layer)")
+    for l, got in enumerate(layer_grads):
+        got = unpack(name, got, 2, f"in layer_grads[{l}] (grads_f, grads_b)")
+        shapes = _shapes(kind, N, D if l == 0 else 2 * H, H)
+        for d, label in enumerate(("grads_f", "grads_b")):
+            _compare_direction_grads(name, kind, f"layer_grads[{l}] {label}", got[d], ref["dh0"][2 * l + d],
+                                     ref["grads"][l][d], shapes)

@@ -1,0 +1,214 @@
+"""An adversarial corpus: broken and hostile submissions, each with its exact expected outcome.
+
+All submissions are variations of the released unit-1 exercise (answered
+correctly unless a case says otherwise) and are graded together in ONE batch
+with two workers, as an instructor's class would be: every case must get its
+own outcome, and none may change another's grade or stop the batch.
+"""
+
+import os
+import json
+import time
+
+import nbformat
+import pytest
+
+from course import units as course_units
+from course.grading import grade_notebooks
+from course.sandbox import is_root
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+UNIT = course_units.get("01_perceptron", ROOT)
+CELL_TIMEOUT = 8
+FULL = {"perceptron_predict": 2.0, "perceptron_fit": 3.0}
+
+SOLVED = nbformat.read(UNIT.source_notebooks[0], as_version=4)
+ANSWERS = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
+    line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    for c in SOLVED.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+WRONG_PREDICT = "def perceptron_predict(X, w, b):\n    return np.zeros(len(X), dtype=int)\n"
+PATCH_NUMPY = ("np.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+               "np.testing.assert_allclose = lambda *a, **k: None\n")
+
+
+def student(predict=None, fit=None, extra_cells=(), edit=None):
+    """The released notebook, answered: ``predict``/``fit`` replace the correct answers."""
+    nb = nbformat.read(UNIT.release_dir / UNIT.source_notebooks[0].name, as_version=4)
+    answers = dict(ANSWERS)
+    if predict is not None:
+        answers["answer_perceptron_predict"] = predict
+    if fit is not None:
+        answers["answer_perceptron_fit"] = fit
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    for index, src in extra_cells:
+        nb.cells.insert(index, nbformat.v4.new_code_cell(src))
+    if edit:
+        edit(nb)
+    return nbformat.writes(nb).encode()
+
+
+def _test_cell(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _delete_test(nb):
+    nb.cells.remove(_test_cell(nb, "perceptron_fit"))
+
+
+def _edit_test(nb):
+    _test_cell(nb, "perceptron_predict").source = "pass"
+
+
+def _forge_points(nb):
+    cell = _test_cell(nb, "perceptron_predict")
+    cell.metadata["nbgrader"]["points"] = 100
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer_perceptron_fit")
+    answer.metadata["nbgrader"].update(grade=True, points=50, locked=True)
+
+
+def _strip_metadata(nb):
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+
+
+def _reorder_tests(nb):
+    a, b = _test_cell(nb, "perceptron_predict"), _test_cell(nb, "perceptron_fit")
+    ia, ib = nb.cells.index(a), nb.cells.index(b)
+    nb.cells[ia], nb.cells[ib] = b, a
+
+
+READ_SOLUTIONS = '''def perceptron_predict(X, w, b):
+    import glob, json, os
+    import course.units
+    roots = [os.getcwd()] + [os.path.abspath(os.path.join(os.getcwd(), *[".."] * k)) for k in range(1, 8)]
+    roots.append(str(course.units.course_root()))
+    for root in roots:
+        for path in glob.glob(os.path.join(root, "solutions", "01_perceptron", "*.ipynb")) + glob.glob(
+                os.path.join(root, "**", "source", "01_perceptron", "*.ipynb"), recursive=True):
+            for cell in json.load(open(path))["cells"]:
+                if "def perceptron_predict" in "".join(cell["source"]):
+                    ns = {"np": np}
+                    exec("".join(cell["source"]), ns)
+                    return ns["perceptron_predict"](X, w, b)
+    raise FileNotFoundError("no solutions found")
+'''
+
+WRITE_GRADEBOOK = '''def perceptron_predict(X, w, b):
+    import glob, os, sqlite3
+    for k in range(0, 8):
+        up = os.path.join(os.getcwd(), *[".."] * k)
+        for db in glob.glob(os.path.join(up, "**", "gradebook.db"), recursive=True):
+            con = sqlite3.connect(db)
+            con.execute("UPDATE grade SET auto_score = 100")
+            con.commit()
+    return np.zeros(len(X), dtype=int)
+'''
+
+# name -> (file content, expected {grade_id: score} or an error substring for the whole file)
+CASES = {
+    "correct": (student(), FULL),
+    "correct_with_extra_cells_and_outputs": (student(extra_cells=[
+        (2, "print('hello')\nx = np.arange(10)\nx.sum()"), (3, "import matplotlib.pyplot as plt\nplt.plot([1, 2])")
+    ]), FULL),
+    "infinite_loop": (student(predict="def perceptron_predict(X, w, b):\n    while True:\n        pass\n"),
+                      {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "sleep_forever": (student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import time\n"
+                                  "    time.sleep(10**6)\n"), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
+    "sleep_forever_at_top_level": (student(extra_cells=[(2, "import time\ntime.sleep(10**6)")]), FULL),
+    "memory_bomb": (student(predict="def perceptron_predict(X, w, b):\n    hog = []\n    while True:\n"
+                                    "        hog.append(bytearray(10**8))\n"),
+                    {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "fork_bomb": (student(predict="def perceptron_predict(X, w, b):\n    import os, time\n    while True:\n"
+                                  "        if os.fork() == 0:\n            time.sleep(1000)\n            os._exit(0)\n"),
+                  {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "os_exit": (student(extra_cells=[(2, "import os\nos._exit(0)")]), "kernel died"),
+    "sys_exit_in_function": (student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import sys\n"
+                                         "    sys.exit()\n"), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
+    "keyboard_interrupt_in_test": (student(predict="def perceptron_predict(X, w, b):\n"
+                                                   "    raise KeyboardInterrupt\n"),
+                                   {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "system_exit_in_test": (student(predict="def perceptron_predict(X, w, b):\n    raise SystemExit(0)\n"),
+                            {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "deleted_test_cell": (student(edit=_delete_test), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
+    "edited_test_cell_with_wrong_answer": (student(predict=WRONG_PREDICT, edit=_edit_test),
+                                           {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "reordered_test_cells": (student(edit=_reorder_tests), FULL),
+    "stripped_metadata": (student(edit=_strip_metadata), "not a notebook of this course"),
+    "forged_points_and_grade_cell": (student(edit=_forge_points), FULL),
+    "monkeypatch_numpy": (student(predict=WRONG_PREDICT + PATCH_NUMPY),
+                          {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "monkeypatch_checks": (student(predict=WRONG_PREDICT + "check_perceptron_predict = lambda *a, **k: None\n"
+                                   "import course.checks.perceptron as _c\n"
+                                   "_c.check_perceptron_predict = lambda *a, **k: None\n"),
+                           {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "monkeypatch_testing_and_builtins": (student(predict=WRONG_PREDICT + (
+        "import builtins, course.testing\ncourse.testing.call_student = lambda fn, *a, **k: fn(*a, **k)\n"
+        "builtins.print = lambda *a, **k: None\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n")),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "reads_solution_files": (student(predict=READ_SOLUTIONS), {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "writes_to_gradebook": (student(predict=WRITE_GRADEBOOK), {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "huge_output": (student(extra_cells=[(2, "print('x' * 100_000_000)")]), FULL),
+    "another_unit": (course_units.get("02_backprop", ROOT).source_notebooks[0].read_bytes(),
+                     "not of unit 01_perceptron"),
+    "empty_file": (b"", "empty"),
+    "malformed_json": (b'{"cells": [}', "not JSON"),
+    "invalid_nbformat": (b'{"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+                         "not a valid Jupyter notebook"),
+    "non_utf8_bytes": (b"\x89PNG\r\n\x1a\n\xff\xfe", "not UTF-8"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    paths = []
+    for name, (content, _) in CASES.items():
+        path = folder / f"{name}.ipynb"
+        path.write_bytes(content)
+        paths.append(str(path))
+    start = time.monotonic()
+    results = grade_notebooks(paths, timeout=CELL_TIMEOUT, unit="01_perceptron", root=ROOT, workers=2,
+                              wall_timeout=240)
+    elapsed = time.monotonic() - start
+    return {name: r for name, r in zip(CASES, results)}, elapsed
+
+
+def test_the_corpus_has_at_least_20_submissions():
+    assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_submission_gets_its_exact_outcome(graded, name):
+    results, _ = graded
+    res = results[name]
+    expected = CASES[name][1]
+    if isinstance(expected, str):
+        assert res["score"] == 0 and expected in (res.get("error") or ""), json.dumps(res, indent=1)
+    else:
+        scores = {t["grade_id"]: t["score"] for t in res["tests"]}
+        assert scores == expected, json.dumps(res, indent=1)
+        assert res["max_score"] == 5.0
+        for t in res["tests"]:
+            assert (t["error"] is None) == (t["score"] == t["max_score"]), "a failed test must say why"
+
+
+def test_a_stopped_test_says_which_limit_stopped_it(graded):
+    results, _ = graded
+    errors = {t["grade_id"]: t["error"] for t in results["infinite_loop"]["tests"]}
+    assert "time limit" in errors["perceptron_predict"] or "timed out" in errors["perceptron_predict"]
+
+
+def test_nothing_is_left_running_after_the_batch(graded):
+    from course.sandbox import _cgroup_dir
+
+    if not is_root() or _cgroup_dir("probe") is None:
+        pytest.skip("the sandbox's process groups are only visible as root with a pids cgroup")
+    parent = os.path.dirname(_cgroup_dir("probe"))
+    mine = [d for d in os.listdir(parent) if d.startswith(f"course-sandbox-{os.getpid()}-")]
+    assert not mine, f"sandboxes still holding processes: {mine}"
