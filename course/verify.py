@@ -291,19 +291,20 @@ def _serve(rfd, wfd):
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (student prints must not reach the pipe)
     objects, namespace = [], {"__name__": "__main__"}
 
-    class _Callback:
-        def __init__(self, cid):
-            self.cid = cid
+    class CheckerLink:
+        """Calls back into the checker: its reference functions, handed to student code."""
 
-        def __call__(self, *args, **kwargs):
-            _send(wfd, ("callback", self.cid, _encode(args, objects), _encode(kwargs, objects)))
+        def call(self, rid, args, kwargs):
+            _send(wfd, ("callback", rid, _encode(args, objects), _encode(kwargs, objects)))
             reply = _recv(rfd)
             if reply[0] == "err":
                 raise _as_exception(reply[1], reply[2])
-            return _decode(reply[1], objects, lambda rid, c: _Callback(rid))
+            return _decode(reply[1], objects, remote)
+
+    link = CheckerLink()
 
     def remote(rid, is_callable):
-        return _Callback(rid)
+        return Remote(link, rid)
 
     import warnings
 

@@ -1,0 +1,120 @@
+"""Benchmark: grading a class, plain sequential nbgrader vs `course autograde --workers 2`.
+
+Generates 40 submissions of one unit (correct, partially wrong, broken),
+grades them twice in two throw-away course folders:
+
+1. plain ``nbgrader autograde UNIT`` (one command, submissions one after another);
+2. ``course autograde UNIT --workers 2`` (sandboxed kernels, the out-of-process
+   verifier, persistent workers),
+
+checks that both give every student the same grade, and prints the times,
+the ratio and the overhead per submission. Not a test: timings are noisy.
+
+    .venv/bin/python bench/grading_speed.py [--unit 02_backprop] [--n 40] [--workers 2]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course import instructor  # noqa: E402
+from course import units as course_units  # noqa: E402
+
+
+def make_submissions(unit, n):
+    """n notebooks: half correct, a quarter with one wrong function, a quarter untouched stubs."""
+    u = course_units.get(unit, ROOT)
+    source = nbformat.read(u.source_notebooks[0], as_version=4)
+    solved = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
+        ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+        for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    stub = nbformat.read(u.release_dir / u.source_notebooks[0].name, as_version=4)
+    answer_ids = sorted(solved)
+    subs = {}
+    for i in range(n):
+        nb = nbformat.from_dict(stub)
+        kind = "correct" if i % 4 in (0, 1) else "partial" if i % 4 == 2 else "broken"
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in solved and kind != "broken":
+                cell.source = solved[gid]
+                if kind == "partial" and gid == answer_ids[i % len(answer_ids)]:
+                    name = gid[len("answer_"):]
+                    cell.source += f"\n\n_real_{name} = {name}\ndef {name}(*a, **k):\n    out = _real_{name}(*a, **k)\n" \
+                                   f"    return out if not isinstance(out, tuple) else (out[0] * 1.01,) + out[1:]\n"
+        subs[f"student{i:02d}"] = (nbformat.writes(nb), kind)
+    return subs, u.source_notebooks[0].name
+
+
+def course_folder(unit, subs, nb_name):
+    root = Path(tempfile.mkdtemp(prefix="bench-course-"))
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "solutions" / unit, root / "solutions" / unit)
+    for student, (text, _) in subs.items():
+        d = root / "submitted" / student / unit
+        d.mkdir(parents=True)
+        (d / nb_name).write_text(text)
+    return root
+
+
+def plain_nbgrader(unit, subs, nb_name):
+    root = course_folder(unit, subs, nb_name)
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    nbgrader = [str(Path(sys.executable).parent / "nbgrader")]
+    subprocess.run(nbgrader + ["generate_assignment", unit, "--force"], cwd=root, env=env, check=True,
+                   capture_output=True)
+    start = time.monotonic()
+    subprocess.run(nbgrader + ["autograde", unit, "--force"], cwd=root, env=env, check=True, capture_output=True)
+    elapsed = time.monotonic() - start
+    rows = {r["student"]: r["total"] for r in instructor.grades(root=root)}
+    shutil.rmtree(root, ignore_errors=True)
+    return elapsed, rows
+
+
+def course_autograde(unit, subs, nb_name, workers):
+    root = course_folder(unit, subs, nb_name)
+    start = time.monotonic()
+    subprocess.run([str(Path(sys.executable).parent / "course"), "autograde", unit, "--workers", str(workers),
+                    "--course", str(root)], check=True, capture_output=True)
+    elapsed = time.monotonic() - start
+    rows = {r["student"]: r["total"] for r in instructor.grades(root=root)}
+    shutil.rmtree(root, ignore_errors=True)
+    return elapsed, rows
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--unit", default="02_backprop")
+    p.add_argument("--n", type=int, default=40)
+    p.add_argument("--workers", type=int, default=2)
+    a = p.parse_args()
+    subs, nb_name = make_submissions(a.unit, a.n)
+    t_plain, plain = plain_nbgrader(a.unit, subs, nb_name)
+    t_course, ours = course_autograde(a.unit, subs, nb_name, a.workers)
+    same = plain == ours
+    print(f"unit {a.unit}, {a.n} submissions ({sum(k == 'correct' for _, k in subs.values())} correct, "
+          f"{sum(k == 'partial' for _, k in subs.values())} partially wrong, "
+          f"{sum(k == 'broken' for _, k in subs.values())} stubs)")
+    print(f"plain nbgrader autograde (sequential): {t_plain:7.1f} s  ({t_plain / a.n:.2f} s per submission)")
+    print(f"course autograde --workers {a.workers}:        {t_course:7.1f} s  ({t_course / a.n:.2f} s per submission)")
+    print(f"speed-up: {t_plain / t_course:.2f}x   grades identical: {same}")
+    if not same:
+        for s in sorted(plain):
+            if plain[s] != ours.get(s):
+                print(f"  {s}: nbgrader {plain[s]} vs course {ours.get(s)} ({subs[s][1]})")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
