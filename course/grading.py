@@ -129,6 +129,27 @@ def sources(root=None):
     return [Source(u.id, p) for u in course_units.units(root) for p in u.source_notebooks]
 
 
+def restore_metadata(nb, src):
+    """Give each cell the nbgrader metadata its grade_id has in the source; drop unknown ids.
+
+    nbgrader restores the contents of locked and test cells itself; this also
+    undoes forged flags and points (an answer cell turned into a graded one),
+    which would otherwise make nbgrader reject the whole notebook.
+    """
+    source_meta = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"] for c in src.nb["cells"]
+                   if "nbgrader" in c.get("metadata", {})}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if gid in source_meta:
+            cell.metadata["nbgrader"] = dict(source_meta[gid])
+        else:
+            del cell.metadata["nbgrader"]
+    return nb
+
+
 def identify(nb, srcs, unit=None):
     """The Source that notebook ``nb`` is a student copy of (NotGradable if none)."""
     ids = _all_ids(nb)
@@ -203,12 +224,13 @@ def _short(error_text):
 
 
 # ------------------------------------------------------------ the worker (one submission)
-def _kernelspec(folder, limits, workdir, hide):
+def _kernelspec(folder, limits, workdir, hide, expose):
     """A kernel that starts ipykernel through course.sandbox; returns its name."""
     spec = Path(folder) / "kernels" / "course-sandbox"
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "course.sandbox", *limits.args(), "--workdir", str(workdir)]
     argv += [a for h in hide for a in ("--hide", str(h))]
+    argv += [a for e in expose for a in ("--expose", str(e))]
     argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "sandboxed Python",
                                                   "language": "python"}))
@@ -238,13 +260,15 @@ def _run_worker(job):
     submitted.mkdir(parents=True)
     shutil.copy(job["submission"], submitted / f"{src.name}.ipynb")
     graded_dir = course / "autograded" / STUDENT / src.unit
+    # the student's code sees its own course folder; the batch's folder (other
+    # submissions, every gradebook) and the course's solutions are covered
     hide = job["hide"] + [str(private)]
 
-    kernel = _kernelspec(private, limits, graded_dir, hide)
+    kernel = _kernelspec(private, limits, graded_dir, hide, [str(course)])
     api = _api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
     result = api.autograde(src.unit, STUDENT)
     sandbox.kill_tree(limits=limits)  # whatever the notebook left running
-    error = None if result.get("success") else _short(result.get("error") or result.get("log"))
+    error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
 
     cells = {}
     graded_path = graded_dir / f"{src.name}.ipynb"
@@ -273,7 +297,9 @@ def _run_worker(job):
         g = grades.get(gid)
         score = float(g.auto_score or 0.0) if (g is not None and error is None) else 0.0
         why = None
-        if gid not in cells:
+        if error:
+            why, score = error, 0.0
+        elif gid not in cells:
             why = "this test cell is missing from the submission (was it deleted?)"
             score = 0.0
         elif score < maxes[gid]:
@@ -282,8 +308,6 @@ def _run_worker(job):
             if score > 0:  # nbgrader passed it, the out-of-process check did not
                 why = f"the test failed when re-run outside the notebook: {verdicts[gid]}"
             score = 0.0
-        if error and not why:
-            why = error
         tests.append({"grade_id": gid, "score": score, "max_score": float(maxes[gid]), "error": why})
     return {"tests": tests, "error": error, "max_score": float(sum(maxes[g] for g in src.tests))}
 
@@ -372,12 +396,15 @@ def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None, work
     srcs = sources(root)
     if unit is not None and unit not in {s.unit for s in srcs}:
         raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in srcs}))}")
-    hide = [str(root / d) for d in ("solutions", "submitted", "autograded", "feedback", "nbgrader_exchange")]
+    hide = [str(root / d) for d in ("solutions", "submitted", "autograded", "feedback", "nbgrader_exchange",
+                                    "autograde-logs", "gradebook.db")]
     results = [{"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         tmp = Path(tmp)
         os.chmod(tmp, 0o711)
+        # the batch's folder, and the whole temp folder where other copies of solutions may lie
+        hide = hide + [str(tmp), tempfile.gettempdir()]
         jobs, gradebooks = [], {}
         for i, path in enumerate(paths):
             try:
@@ -387,6 +414,7 @@ def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None, work
                 results[i]["error"] = str(e)
                 continue
             results[i]["assignment"] = src.unit
+            restore_metadata(nb, src)
             if src.path not in gradebooks:
                 gradebooks[src.path] = src.make_gradebook(tmp / f"gradebook-{len(gradebooks)}")
             job_dir = tmp / f"job-{i}"

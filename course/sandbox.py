@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
-MS_RDONLY, MS_REC, MS_PRIVATE = 1, 16384, 1 << 18
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 1, 32, 4096, 8192, 16384, 1 << 18
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,33 @@ def is_root():
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _hide(paths):
-    """Cover ``paths`` with empty read-only tmpfs mounts in a private mount namespace (root only)."""
+def _hide(paths, expose=()):
+    """Cover ``paths`` in a private mount namespace (root only), keeping ``expose`` visible.
+
+    A folder is covered by an empty read-only tmpfs, a file by /dev/null. A
+    path of ``expose`` that lies inside a covered folder (the sandbox's own
+    working folder inside the batch's folder) is moved back into place, so
+    the student's code sees its own folder and nothing beside it.
+    """
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(CLONE_NEWNS) != 0:
         return False
     libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
-    for p in paths:
-        if os.path.isdir(p):
-            libc.mount(b"tmpfs", os.fsencode(p), b"tmpfs", MS_RDONLY, b"size=1k")
+    # hold the folders to expose by file descriptor: they stay reachable once covered
+    kept = [(os.open(p, os.O_PATH | os.O_DIRECTORY), p) for p in expose if os.path.isdir(p)]
+    covered = []
+    for path in paths:
+        if os.path.isdir(path):
+            if libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", 0, b"size=64k,mode=755") == 0:
+                covered.append(path)
+        elif os.path.isfile(path):
+            libc.mount(b"/dev/null", os.fsencode(path), None, MS_BIND, None)
+    for fd, path in kept:
+        os.makedirs(path, exist_ok=True)
+        libc.mount(os.fsencode(f"/proc/self/fd/{fd}"), os.fsencode(path), None, MS_BIND | MS_REC, None)
+        os.close(fd)
+    for path in covered:
+        libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_REMOUNT | MS_RDONLY, b"size=64k,mode=755")
     return True
 
 
@@ -130,8 +148,11 @@ def _count_own_processes():
     return n
 
 
-def enter(limits, workdir, hide=()):
-    """Apply ``limits`` to this process (then exec or run student code)."""
+def enter(limits, workdir, hide=(), expose=()):
+    """Apply ``limits`` to this process (then exec or run student code).
+
+    hide / expose: see :func:`_hide` (root only); ``workdir`` is always exposed.
+    """
     try:
         os.setsid()
     except OSError:  # already a session leader
@@ -140,14 +161,14 @@ def enter(limits, workdir, hide=()):
     env = os.environ
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
-    env["HOME"] = workdir
+    env["HOME"] = env["TMPDIR"] = workdir  # /tmp itself is covered (other submissions live there)
     env["MPLCONFIGDIR"] = os.path.join(workdir, ".matplotlib")
     env["IPYTHONDIR"] = os.path.join(workdir, ".ipython")
     env["MPLBACKEND"] = env.get("MPLBACKEND", "Agg")
     nproc = limits.nproc
     drop = is_root() and can_drop_privileges()
     if is_root():
-        _hide([h for h in hide if h])
+        _hide([h for h in hide if h], [workdir, *expose])
         _join_pids_cgroup(limits.tag, limits.nproc)
         for sub in ("", ".matplotlib", ".ipython"):
             os.makedirs(os.path.join(workdir, sub), exist_ok=True)
@@ -219,6 +240,7 @@ def main(argv=None):
     p.add_argument("--tag", default=d.tag)
     p.add_argument("--workdir", required=True)
     p.add_argument("--hide", action="append", default=[])
+    p.add_argument("--expose", action="append", default=[])
     p.add_argument("command", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
@@ -231,7 +253,7 @@ def main(argv=None):
         with open(cmd[i], "rb") as src, open(copy, "wb") as dst:
             dst.write(src.read())
         cmd[i] = copy
-    enter(limits, a.workdir, a.hide)
+    enter(limits, a.workdir, a.hide, a.expose)
     os.execv(cmd[0], cmd)
 
 

@@ -136,7 +136,9 @@ def train(model, loss_fn, train_data, val_data=None, *, epochs=1, steps=None, op
     Returns a dict of lists, one item per evaluation: ``step``,
     ``train_loss`` (mean training loss since the previous evaluation),
     ``val_loss``, one list per metric, ``lr``; and ``best_step``,
-    ``best_val_loss``, ``steps`` (done), ``stopped_early`` (bool), ``time_s``.
+    ``best_val_loss`` (None without ``val_data``), ``steps`` (done),
+    ``stopped_early`` (bool), ``time_s``. The model keeps its last weights,
+    or the best ones when ``patience`` is set.
     """
     from tqdm.auto import tqdm
 
@@ -228,6 +230,8 @@ def train(model, loss_fn, train_data, val_data=None, *, epochs=1, steps=None, op
     if best_state is not None:
         model.load_state_dict(best_state)
     history["time_s"] = time.perf_counter() - start
+    if val_data is None:
+        history["best_val_loss"] = None  # not inf: the history stays valid JSON
     if plot == "live":
         from IPython.display import clear_output
 

@@ -296,10 +296,13 @@ def _serve(rfd, wfd):
 
         def call(self, rid, args, kwargs):
             _send(wfd, ("callback", rid, _encode(args, objects), _encode(kwargs, objects)))
-            reply = _recv(rfd)
-            if reply[0] == "err":
-                raise _as_exception(reply[1], reply[2])
-            return _decode(reply[1], objects, remote)
+            while True:  # the checker's function may call student functions meanwhile: serve those
+                msg = _recv(rfd)
+                if msg[0] == "ok":
+                    return _decode(msg[1], objects, remote)
+                if msg[0] == "err":
+                    raise _as_exception(msg[1], msg[2])
+                _send(wfd, handle(msg))
 
     link = CheckerLink()
 
@@ -310,11 +313,7 @@ def _serve(rfd, wfd):
 
     from course.testing import torch_forbidden
 
-    while True:
-        try:
-            msg = _recv(rfd)
-        except EOFError:
-            return
+    def handle(msg):
         try:
             if msg[0] == "load":
                 for src in msg[1]:
@@ -327,26 +326,31 @@ def _serve(rfd, wfd):
                         pass  # a broken answer cell: its functions stay undefined, their tests fail
                 names = sorted(k for k in set(namespace) - defined_before
                                if callable(namespace[k]) and not k.startswith("_"))
-                reply = ("ok", names)
-            elif msg[0] == "lookup":
+                return ("ok", names)
+            if msg[0] == "lookup":
                 fn = namespace.get(msg[1])
                 if not callable(fn):
                     raise NameError(f"name {msg[1]!r} is not defined")
                 objects.append(fn)
-                reply = ("ok", len(objects) - 1)
-            elif msg[0] == "call":
+                return ("ok", len(objects) - 1)
+            if msg[0] == "call":
                 fn = objects[msg[1]]
                 args = _decode(msg[2], objects, remote)
                 kwargs = _decode(msg[3], objects, remote)
                 with torch_forbidden(fn), warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
                     out = fn(*args, **kwargs)
-                reply = ("ok", _encode(out, objects))
-            else:
-                reply = ("err", "StudentError", f"unknown request {msg[0]!r}")
+                return ("ok", _encode(out, objects))
+            return ("err", "StudentError", f"unknown request {msg[0]!r}")
         except BaseException as e:  # noqa: BLE001  (SystemExit, KeyboardInterrupt too: report, keep serving)
-            reply = ("err", type(e).__name__, str(e)[:500])
-        _send(wfd, reply)
+            return ("err", type(e).__name__, str(e)[:500])
+
+    while True:
+        try:
+            msg = _recv(rfd)
+        except EOFError:
+            return
+        _send(wfd, handle(msg))
 
 
 if __name__ == "__main__":

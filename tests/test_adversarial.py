@@ -126,7 +126,8 @@ CASES = {
                     {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
     "fork_bomb": (student(predict="def perceptron_predict(X, w, b):\n    import os, time\n    while True:\n"
                                   "        if os.fork() == 0:\n            time.sleep(1000)\n            os._exit(0)\n"),
-                  {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+                  # the bomb exhausts its own process budget, so the rest of its notebook fails too
+                  {"perceptron_predict": 0.0, "perceptron_fit": 0.0}),
     "os_exit": (student(extra_cells=[(2, "import os\nos._exit(0)")]), "kernel died"),
     "sys_exit_in_function": (student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import sys\n"
                                          "    sys.exit()\n"), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
@@ -138,7 +139,8 @@ CASES = {
     "deleted_test_cell": (student(edit=_delete_test), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
     "edited_test_cell_with_wrong_answer": (student(predict=WRONG_PREDICT, edit=_edit_test),
                                            {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
-    "reordered_test_cells": (student(edit=_reorder_tests), FULL),
+    # nbgrader restores contents, not order: the fit test now runs before perceptron_fit is defined
+    "reordered_test_cells": (student(edit=_reorder_tests), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
     "stripped_metadata": (student(edit=_strip_metadata), "not a notebook of this course"),
     "forged_points_and_grade_cell": (student(edit=_forge_points), FULL),
     "monkeypatch_numpy": (student(predict=WRONG_PREDICT + PATCH_NUMPY),

@@ -9,8 +9,9 @@ layer's forward and backward functions as arguments. They are checked twice:
    independently of the student's recurrent layers; the expected result is
    the whole torch model (``bidirectional=True``, or layers chained);
 2. with the student's own rnn/lstm/gru functions: a two-layer bidirectional
-   model built from them must equal ``torch.nn.{RNN,LSTM,GRU}(num_layers=2,
-   bidirectional=True, batch_first=True)``, forward and every gradient.
+   model built from them (``stacked_forward`` over ``bidirectional_forward``)
+   must equal ``torch.nn.{RNN,LSTM,GRU}(num_layers=2, bidirectional=True,
+   batch_first=True)``, forward and every gradient.
 
 Parameters of a direction are ``(h0, Wx, Wh, b)`` (GRU: ``(h0, Wx, Wh, bx,
 bh)``) as in the layer functions' signatures; their gradients
@@ -291,37 +292,50 @@ def check_stacked_backward(stacked_forward, stacked_backward, N=2, T=4, D=3, hid
 
 
 # ---------------------------------------------------------------- the student's own deep bidirectional model
-def check_deep_bidirectional(stacked_forward, stacked_backward, bidirectional_forward, bidirectional_backward,
-                             forward_fn, backward_fn, kind, N=2, T=4, D=3, H=4, num_layers=2, seed=0):
+def check_deep_bidirectional(stacked_forward, bidirectional_forward, bidirectional_backward, forward_fn, backward_fn,
+                             kind, N=2, T=4, D=3, H=4, num_layers=2, seed=0):
     """A deep bidirectional model made of the student's functions against
-    torch.nn.{RNN,LSTM,GRU}(num_layers, bidirectional=True, batch_first=True): h and every gradient."""
+    torch.nn.{RNN,LSTM,GRU}(num_layers, bidirectional=True, batch_first=True): h and every gradient.
+
+    Forward: ``stacked_forward(x, bidirectional_forward, layers)`` with
+    ``layers[l] = (forward_fn, params_f, params_b)``, so that each layer runs
+    ``bidirectional_forward(h, forward_fn, params_f, params_b)``. Gradients:
+    the layers one after the other, ``bidirectional_forward`` up and
+    ``bidirectional_backward(dh, cache, backward_fn)`` down. (No function of
+    the check is handed to the student's code here, so this also runs where
+    the student's functions live in another process, as in ``course.verify``.)
+    ``stacked_backward`` itself is checked by :func:`check_stacked_backward`.
+    """
     fname = getattr(forward_fn, "__name__", "forward_fn")
-    name = f"stacked_forward/backward of bidirectional_forward/backward of {fname}"
+    name = f"a deep bidirectional model of bidirectional_forward/backward and {fname}"
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
     layers = [(_direction(rng, kind, N, D if l == 0 else 2 * H, H),
                _direction(rng, kind, N, D if l == 0 else 2 * H, H)) for l in range(num_layers)]
     dh_top = rng.normal(size=(N, T, 2 * H))
-
-    def bi_forward(x, params_f, params_b):
-        return bidirectional_forward(x, forward_fn, params_f, params_b)
-
-    def bi_backward(dh, cache):
-        return bidirectional_backward(dh, cache, backward_fn)
-
-    out = unpack(name, _call("stacked_forward", stacked_forward, x, bi_forward, layers), 2, "(h_top, cache)")
-    h = assert_shape(name, "h_top", out[0], (N, T, 2 * H))
     ref = torch_reference(kind, x, [[pf[1:], pb[1:]] for pf, pb in layers],
                           h0=np.stack([p[0] for layer in layers for p in layer]), dh=dh_top)
     torch_name = f"torch.nn.{kind.upper()}(num_layers={num_layers}, bidirectional=True)"
+
+    out = unpack("stacked_forward", _call("stacked_forward", stacked_forward, x, bidirectional_forward,
+                                          [(forward_fn, pf, pb) for pf, pb in layers]), 2, "(h_top, cache)")
+    h = assert_shape(f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", out[0],
+                     (N, T, 2 * H))
+    close(f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", h, ref["h"], FORWARD_TOL,
+          torch_name)
+
+    h, caches = x, []
+    for pf, pb in layers:
+        h, cache = unpack("bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, h, forward_fn,
+                                                         pf, pb), 2, "(h, cache)")
+        caches.append(cache)
     close(name, "h_top", h, ref["h"], FORWARD_TOL, torch_name)
-    dx, layer_grads = unpack(name, _call("stacked_backward", stacked_backward, dh_top, out[1], bi_backward), 2,
-                             "(dx, layer_grads)")
-    close(name, "dx", dx, ref["dx"], BACKWARD_TOL, "torch autograd")
-    layer_grads = unpack(name, layer_grads, num_layers, "in layer_grads (one item per layer)")
-    for l, got in enumerate(layer_grads):
-        got = unpack(name, got, 2, f"in layer_grads[{l}] (grads_f, grads_b)")
+    dh = dh_top
+    for l in reversed(range(num_layers)):
+        dh, grads_f, grads_b = unpack("bidirectional_backward", _call(
+            "bidirectional_backward", bidirectional_backward, dh, caches[l], backward_fn), 3, "(dx, grads_f, grads_b)")
         shapes = _shapes(kind, N, D if l == 0 else 2 * H, H)
-        for d, label in enumerate(("grads_f", "grads_b")):
-            _compare_direction_grads(name, kind, f"layer_grads[{l}] {label}", got[d], ref["dh0"][2 * l + d],
+        for d, (label, got) in enumerate((("grads_f", grads_f), ("grads_b", grads_b))):
+            _compare_direction_grads(name, kind, f"layer {l} {label}", got, ref["dh0"][2 * l + d],
                                      ref["grads"][l][d], shapes)
+    close(name, "dx", dh, ref["dx"], BACKWARD_TOL, "torch autograd")

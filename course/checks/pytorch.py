@@ -109,6 +109,16 @@ def check_recurrent_param_count_keras(recurrent_param_count):
 def check_recurrent_param_count_errors(recurrent_param_count):
     """ValueError for an unknown ``kind`` or ``bias``."""
     name = "recurrent_param_count"
+    ref = sum(p.numel() for p in torch.nn.LSTM(3, 5).parameters())  # valid arguments must still work
+    try:
+        got, shown = _count(name, recurrent_param_count, "lstm", 3, 5)
+    except AssertionError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise AssertionError(f"{name}('lstm', 3, 5) raised {type(e).__name__}: {e}; valid arguments must "
+                             "give a count (ValueError is only for an unknown kind or bias)") from None
+    if got != ref:
+        raise AssertionError(f"{name}({shown}) = {got}, but torch.nn.LSTM(3, 5) has {ref} parameters")
     for args, kwargs, what in [(("transformer", 3, 5), {}, "kind='transformer'"),
                                (("lstm", 3, 5), {"bias": "tensorflow"}, "bias='tensorflow'"),
                                (("gru", 3, 5), {"bias": None}, "bias=None")]:

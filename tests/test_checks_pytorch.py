@@ -1,0 +1,263 @@
+"""The checks of unit 9 accept correct implementations (any style) and reject wrong ones."""
+
+import numpy as np
+import pytest
+import torch
+
+from course.checks import pytorch as checks
+
+
+# ------------------------------------------------------------ recurrent_param_count
+def count_ok(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}
+    if kind not in gates:
+        raise ValueError(kind)
+    if bias not in ("torch", "keras"):
+        raise ValueError(bias)
+    g, H, dirs = gates[kind], hidden_size, 2 if bidirectional else 1
+    n_bias = 2 if bias == "torch" or kind == "gru" else 1
+    total, D = 0, input_size
+    for _ in range(num_layers):
+        total += dirs * g * H * (D + H + n_bias)
+        D = dirs * H
+    return total
+
+
+def count_loop(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):  # valid, other style
+    table = {"rnn": 1, "lstm": 4, "gru": 3}
+    if kind not in table or bias not in {"torch", "keras"}:
+        raise ValueError("unknown kind or bias")
+    biases = 2 if (bias == "torch" or kind == "gru") else 1
+    first = table[kind] * (hidden_size * input_size + hidden_size * hidden_size + biases * hidden_size)
+    inner = (2 if bidirectional else 1) * hidden_size
+    rest = table[kind] * (hidden_size * inner + hidden_size * hidden_size + biases * hidden_size)
+    n = first + (num_layers - 1) * rest
+    return int(n * (2 if bidirectional else 1))
+
+
+def count_numpy_int(*a, **k):
+    return np.int64(count_ok(*a, **k))
+
+
+def count_float(*a, **k):
+    return float(count_ok(*a, **k))
+
+
+def count_one_bias(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    return count_ok(kind, input_size, hidden_size, num_layers, bidirectional, "keras")
+
+
+def count_keras_gru_one_bias(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    n = count_ok(kind, input_size, hidden_size, num_layers, bidirectional, bias)
+    if kind == "gru" and bias == "keras":
+        n -= 3 * hidden_size * num_layers * (2 if bidirectional else 1)
+    return n
+
+
+def count_layers_same_input(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    return num_layers * count_ok(kind, input_size, hidden_size, 1, bidirectional, bias)
+
+
+def count_bidir_input_h(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    # upper layers read H (not 2H) inputs when bidirectional
+    dirs = 2 if bidirectional else 1
+    return count_ok(kind, input_size, hidden_size, 1, bidirectional, bias) + (num_layers - 1) * dirs * count_ok(
+        kind, hidden_size, hidden_size, 1, False, bias)
+
+
+def count_ignores_bidirectional(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    return count_ok(kind, input_size, hidden_size, num_layers, False, bias)
+
+
+def count_gates_swapped(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    k = {"rnn": "rnn", "lstm": "gru", "gru": "lstm"}.get(kind, kind)
+    return count_ok(k, input_size, hidden_size, num_layers, bidirectional, bias)
+
+
+def count_keyerror(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    g = {"rnn": 1, "lstm": 4, "gru": 3}[kind]  # KeyError, not ValueError
+    if bias not in ("torch", "keras"):
+        raise ValueError(bias)
+    return count_ok(kind, input_size, hidden_size, num_layers, bidirectional, bias) * g // g
+
+
+def count_bias_unchecked(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    if kind not in ("rnn", "lstm", "gru"):
+        raise ValueError(kind)
+    return count_ok(kind, input_size, hidden_size, num_layers, bidirectional, "keras" if bias == "keras" else "torch")
+
+
+def count_with_torch(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    return sum(p.numel() for p in cls(input_size, hidden_size, num_layers, bidirectional=bidirectional).parameters())
+
+
+@pytest.mark.parametrize("fn", [count_ok, count_loop])
+def test_param_count_accepts(fn):
+    checks.check_recurrent_param_count(fn)
+    checks.check_recurrent_param_count_keras(fn)
+    checks.check_recurrent_param_count_errors(fn)
+
+
+@pytest.mark.parametrize("fn", [count_numpy_int, count_float, count_one_bias, count_layers_same_input,
+                                count_bidir_input_h, count_ignores_bidirectional, count_gates_swapped,
+                                count_with_torch])
+def test_param_count_rejects_torch_counts(fn):
+    with pytest.raises(AssertionError):
+        checks.check_recurrent_param_count(fn, input_sizes=(1, 3), hidden_sizes=(1, 4))
+
+
+@pytest.mark.parametrize("fn", [count_numpy_int, count_keras_gru_one_bias, count_layers_same_input,
+                                count_bidir_input_h, count_ignores_bidirectional, count_gates_swapped])
+def test_param_count_rejects_keras_counts(fn):
+    with pytest.raises(AssertionError):
+        checks.check_recurrent_param_count_keras(fn)
+
+
+def test_param_count_keras_models_from_the_figures():
+    # the published totals, with the Dense(32 -> 12) layer's 396 parameters
+    for kind, total in [("rnn", 3628), ("lstm", 13324), ("gru", 10284)]:
+        assert count_ok(kind, 3, 32, num_layers=2, bias="keras") + 396 == total
+
+
+def count_always_raises(*args, **kwargs):  # wrong: a stub that raises ValueError for everything
+    raise ValueError("not implemented")
+
+
+@pytest.mark.parametrize("fn", [count_keyerror, count_bias_unchecked, count_always_raises])
+def test_param_count_rejects_wrong_errors(fn):
+    with pytest.raises(AssertionError):
+        checks.check_recurrent_param_count_errors(fn)
+
+
+# ------------------------------------------------------------ masked_mean_loss
+def masked_ok(losses, lengths):
+    T = losses.shape[1]
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    return (losses * mask).sum() / mask.sum()
+
+
+def masked_where(losses, lengths):  # valid: where + loop-built mask, float lengths sum
+    mask = torch.zeros(losses.shape, dtype=torch.bool)
+    for n, L in enumerate(lengths.tolist()):
+        mask[n, :L] = True
+    return torch.where(mask, losses, torch.zeros_like(losses)).sum() / lengths.sum().to(losses.dtype)
+
+
+def masked_select(losses, lengths):  # valid: concatenate the valid slices
+    return torch.cat([losses[n, :L] for n, L in enumerate(lengths.tolist())]).mean()
+
+
+def masked_all(losses, lengths):  # wrong: padding counted
+    return losses.mean()
+
+
+def masked_per_sequence(losses, lengths):  # wrong: mean of per-sequence means
+    return torch.stack([losses[n, :L].mean() for n, L in enumerate(lengths.tolist())]).mean()
+
+
+def masked_divide_by_N(losses, lengths):  # wrong: temporal_softmax_loss's normalisation
+    mask = torch.arange(losses.shape[1])[None, :] < lengths[:, None]
+    return (losses * mask).sum() / losses.shape[0]
+
+
+def masked_off_by_one(losses, lengths):  # wrong: drops the last valid token
+    mask = torch.arange(losses.shape[1])[None, :] < (lengths[:, None] - 1)
+    return (losses * mask).sum() / lengths.sum()
+
+
+def masked_item(losses, lengths):  # wrong: no gradient
+    return torch.tensor(masked_ok(losses, lengths).item(), dtype=losses.dtype)
+
+
+def masked_detach(losses, lengths):  # wrong: no gradient, tensor kept
+    return masked_ok(losses.detach(), lengths)
+
+
+def masked_inplace(losses, lengths):  # wrong: zeroes the caller's padding
+    mask = torch.arange(losses.shape[1])[None, :] < lengths[:, None]
+    losses.data[~mask] = 0
+    return losses.sum() / mask.sum()
+
+
+def masked_shape1(losses, lengths):  # wrong: (1,) not 0-dim
+    return masked_ok(losses, lengths).reshape(1)
+
+
+def masked_numpy(losses, lengths):  # wrong: a float
+    return float(masked_ok(losses, lengths))
+
+
+@pytest.mark.parametrize("fn", [masked_ok, masked_where, masked_select])
+def test_masked_accepts(fn):
+    checks.check_masked_mean_loss(fn)
+    checks.check_masked_mean_loss(fn, lengths=(1,), seed=1, kind="rnn")
+    checks.check_masked_mean_loss(fn, lengths=(3, 3), seed=2)
+    checks.check_masked_mean_loss(fn, lengths=(2, 6, 1, 4), T=8, V=7, D=3, H=5, seed=3, kind="rnn")
+
+
+@pytest.mark.parametrize("fn", [masked_all, masked_per_sequence, masked_divide_by_N, masked_off_by_one,
+                                masked_item, masked_detach, masked_inplace, masked_shape1, masked_numpy])
+def test_masked_rejects(fn):
+    with pytest.raises(AssertionError):
+        checks.check_masked_mean_loss(fn)
+
+
+# ------------------------------------------------------------ last_hidden_state
+def last_ok(outputs, lengths):
+    return outputs[torch.arange(outputs.shape[0]), lengths - 1]
+
+
+def last_gather(outputs, lengths):  # valid: gather
+    idx = (lengths - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[2])
+    return outputs.gather(1, idx).squeeze(1)
+
+
+def last_loop(outputs, lengths):  # valid: loop and stack
+    return torch.stack([outputs[n, int(L) - 1] for n, L in enumerate(lengths)])
+
+
+def last_final_step(outputs, lengths):  # wrong: last column, padding or not
+    return outputs[:, -1]
+
+
+def last_off_by_one(outputs, lengths):  # wrong: one step past the end
+    return outputs[torch.arange(outputs.shape[0]), torch.clamp(lengths, max=outputs.shape[1] - 1)]
+
+
+def last_max_len(outputs, lengths):  # wrong: max length for everyone
+    return outputs[:, int(lengths.max()) - 1]
+
+
+def last_detached(outputs, lengths):  # wrong: no gradient
+    return last_ok(outputs, lengths).detach()
+
+
+def last_transposed(outputs, lengths):  # wrong: (H, N)
+    return last_ok(outputs, lengths).T
+
+
+def last_inplace(outputs, lengths):  # wrong: modifies outputs
+    out = last_ok(outputs, lengths).clone()
+    outputs.data.zero_()
+    return out
+
+
+@pytest.mark.parametrize("fn", [last_ok, last_gather, last_loop])
+def test_last_accepts(fn):
+    checks.check_last_hidden_state(fn)
+    checks.check_last_hidden_state(fn, packed=True)
+    checks.check_last_hidden_state(fn, lengths=(1,), D=1, H=1, seed=1, kind="rnn")
+    checks.check_last_hidden_state(fn, lengths=(5, 2, 5, 1), T=6, D=3, H=4, seed=2)
+
+
+@pytest.mark.parametrize("fn", [last_final_step, last_off_by_one, last_max_len, last_detached, last_transposed,
+                                last_inplace])
+def test_last_rejects(fn):
+    with pytest.raises(AssertionError):
+        checks.check_last_hidden_state(fn, T=5)
+
+
+def test_last_rejects_final_step_when_packed():
+    with pytest.raises(AssertionError):
+        checks.check_last_hidden_state(last_final_step, packed=True)
