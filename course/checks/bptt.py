@@ -198,7 +198,7 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
 
     ``mask``: "random" (row 0 fully masked when N > 1), "all" (all True) or
     "none" (all False: loss 0 and zero gradient). ``scale`` multiplies the
-    scores (1e3 checks numerical stability).
+    standard-normal scores (300 gives scores up to about 1e3: numerical stability).
     """
     name = "temporal_softmax_loss"
     rng = np.random.default_rng(seed)
@@ -320,8 +320,8 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
 def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5, seed=0, scale=1.0):
     """softmax(logits / temperature) along the last axis against torch.softmax, any leading shape.
 
-    ``scale`` multiplies the logits: scale / temperature up to about 300 gives
-    logits / temperature up to 1e3 in magnitude (numerical stability).
+    ``scale`` multiplies standard-normal logits: scale / temperature up to about
+    330 gives logits / temperature up to about 1e3 in magnitude (numerical stability).
     """
     name = "softmax_temperature"
     rng = np.random.default_rng(seed)
