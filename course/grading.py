@@ -224,6 +224,11 @@ def _short(error_text):
 
 
 # ------------------------------------------------------------ the worker (one submission)
+def _needed_paths():
+    """What student code must still see when /tmp is covered: this package and the environment."""
+    return [str(Path(__file__).resolve().parent), sys.prefix]
+
+
 def _kernelspec(folder, limits, workdir, hide, expose):
     """A kernel that starts ipykernel through course.sandbox; returns its name."""
     spec = Path(folder) / "kernels" / "course-sandbox"
@@ -264,7 +269,7 @@ def _run_worker(job):
     # submissions, every gradebook) and the course's solutions are covered
     hide = job["hide"] + [str(private)]
 
-    kernel = _kernelspec(private, limits, graded_dir, hide, [str(course)])
+    kernel = _kernelspec(private, limits, graded_dir, hide, [str(course), *_needed_paths()])
     api = _api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
     result = api.autograde(src.unit, STUDENT)
     sandbox.kill_tree(limits=limits)  # whatever the notebook left running
@@ -282,7 +287,7 @@ def _run_worker(job):
     verdicts = {}
     if src.verify and error is None:
         submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
-        verdicts = verify(src.nb, submission, job["timeout"], limits, str(base / "verify"), hide)
+        verdicts = verify(src.nb, submission, job["timeout"], limits, str(base / "verify"), hide, _needed_paths())
         sandbox.kill_tree(limits=limits)
 
     tests = []

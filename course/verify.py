@@ -148,7 +148,7 @@ class Remote:
 class StudentProcess:
     """A sandboxed process that runs the answer cells and serves their functions."""
 
-    def __init__(self, setup_cells, answer_cells, timeout, limits, workdir, hide=()):
+    def __init__(self, setup_cells, answer_cells, timeout, limits, workdir, hide=(), expose=()):
         from course import sandbox
 
         self.timeout = timeout
@@ -160,7 +160,7 @@ class StudentProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)], pass_fds=(r1, w2),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            preexec_fn=lambda: sandbox.enter(limits, workdir, hide))
+            preexec_fn=lambda: sandbox.enter(limits, workdir, hide, expose))
         os.close(r1)
         os.close(w2)
 
@@ -228,7 +228,7 @@ class StudentProcess:
         sandbox.kill_tree(self.proc.pid, self.limits)
 
 
-def verify(source_nb, submission_nb, timeout, limits, workdir, hide=()):
+def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=()):
     """Grade ``submission_nb`` against ``source_nb`` out of process.
 
     Returns ``{grade_id: None (passed) or "reason"}`` for every test cell of
@@ -259,7 +259,7 @@ def verify(source_nb, submission_nb, timeout, limits, workdir, hide=()):
     for gid, test_src in tests:
         try:
             if student is None:  # (re)start after a crash or a timeout in an earlier test
-                student = StudentProcess(setup, answer_cells, timeout, limits, workdir, hide)
+                student = StudentProcess(setup, answer_cells, timeout, limits, workdir, hide, expose)
             import time
 
             student.deadline = time.monotonic() + timeout
