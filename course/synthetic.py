@@ -313,8 +313,8 @@ def sunspots():
 
     Returns years (309,) int64 and activity (309,) float64. Read straight from
     the CSV file of ``statsmodels.datasets.sunspots`` (no download, no pandas).
-    Source: the Solar Influences Data Analysis Center (SIDC), public domain
-    as distributed with statsmodels (BSD licence).
+    Source: NOAA's National Geophysical Data Center; "This data is public
+    domain" (statsmodels' notice; statsmodels itself is BSD-licensed).
     """
     path = resources.files("statsmodels.datasets.sunspots") / "sunspots.csv"
     data = np.loadtxt(str(path), delimiter=",", skiprows=1)

@@ -63,7 +63,8 @@ def _build(build_sentiment_model, V, E, H, C, seed):
     torch.manual_seed(seed)
     model = build_sentiment_model(V, E, H, C)
     if not isinstance(model, nn.Module):
-        raise AssertionError(f"build_sentiment_model must return a torch.nn.Module, got {type(model).__name__}")
+        got = type(model).__name__
+        raise AssertionError(f"build_sentiment_model must return a torch.nn.Module, got {got}")  # noqa: TRY004
     return model
 
 
@@ -71,7 +72,8 @@ def _logits(name, model, x, N, C):
     with torch.no_grad():
         out = model(x)
     if not isinstance(out, torch.Tensor):
-        raise AssertionError(f"{name}: model(x) must return a tensor of logits (N, C), got {type(out).__name__}")
+        got = type(out).__name__
+        raise AssertionError(f"{name}: model(x) must return a tensor of logits (N, C), got {got}")  # noqa: TRY004
     if tuple(out.shape) != (N, C):
         raise AssertionError(f"{name}: model(x) for x of shape {tuple(x.shape)} returned shape "
                              f"{tuple(out.shape)}, expected (N, num_classes) = {(N, C)}")
@@ -134,17 +136,17 @@ def check_sentiment_model_reads_in_order(build_sentiment_model, V=29, E=16, H=32
 
 
 # ---------------------------------------------------------------- training
-class _ProbeGRU(nn.Module):
-    """A model that is not the student's, to check that the training function works with any classifier."""
+class _ProbeBag(nn.Module):
+    """A small fast model that is not the student's (mean of word embeddings -> linear), to check
+    that the training function works with any classifier. It learns the `plain` reviews quickly."""
 
     def __init__(self, V, C=2):
         super().__init__()
-        self.embed = nn.Embedding(V, 8)
-        self.rnn = nn.GRU(8, 16, batch_first=True)
-        self.out = nn.Linear(16, C)
+        self.embed = nn.Embedding(V, 8, padding_idx=0)
+        self.out = nn.Linear(8, C)
 
     def forward(self, x):
-        return self.out(self.rnn(self.embed(x))[1][-1])
+        return self.out(self.embed(x).sum(1) / (x != 0).sum(1, keepdim=True).clamp(min=1))
 
 
 def _train(train_sentiment_model, model, data, **kw):
@@ -155,7 +157,8 @@ def _train(train_sentiment_model, model, data, **kw):
         if not torch.equal(v, before[k]):
             raise AssertionError(f"{name} modified data[{k!r}]; leave the data untouched")
     if not isinstance(losses, (list, tuple)) or len(losses) != kw["steps"]:
-        got = f"{type(losses).__name__} of length {len(losses)}" if hasattr(losses, "__len__") else type(losses).__name__
+        kind = type(losses).__name__
+        got = f"{kind} of length {len(losses)}" if hasattr(losses, "__len__") else kind
         raise AssertionError(f"{name} must return a list of {kw['steps']} losses (one per step), got {got}")
     try:
         losses = np.array([float(v) for v in losses])
@@ -167,21 +170,23 @@ def _train(train_sentiment_model, model, data, **kw):
 
 
 def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
-    """Trains a probe GRU (not the student's model): returns one loss per step, the loss goes down,
-    parameters change, the data stay as they were, and the same seed gives the same run."""
+    """Trains a probe model (not the student's) on `plain` reviews: returns one loss per step, the loss
+    goes down, parameters change, the data stay as they were, and the same seed gives the same run."""
     name = "train_sentiment_model"
-    x, y, _ = _reviews(1000, seed)
+    x, y, kind = _reviews(2000, seed)
+    plain = torch.from_numpy(kind == "plain")
+    x, y = x[plain], y[plain]
     V = len(synthetic.sentiment_vocab())
     data = {"x_train": x, "y_train": y}
     torch.manual_seed(seed)
-    probe = _ProbeGRU(V)
+    probe = _ProbeBag(V)
     start = copy.deepcopy(probe)
-    kw = dict(steps=steps, batch_size=32, lr=1e-2, seed=seed)
+    kw = {"steps": steps, "batch_size": 32, "lr": 1e-2, "seed": seed}
     losses = _train(train_sentiment_model, probe, data, **kw)
     if all(torch.equal(a, b) for a, b in zip(probe.parameters(), start.parameters())):
         raise AssertionError(f"{name}: the model's parameters did not change; train it in place (optimizer.step())")
     first, last = np.median(losses[:10]), np.median(losses[-10:])
-    if not last < 0.9 * first:
+    if not last < 0.85 * first:
         raise AssertionError(f"{name}: the training loss did not go down (median of the first 10 steps {first:.3f}, "
                              f"of the last 10 {last:.3f}); check the optimiser, lr and zero_grad")
     if abs(first - np.log(2)) > 0.3:
