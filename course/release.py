@@ -6,8 +6,6 @@ needs is a throw-away one, so releasing leaves nothing behind but exercises/.
 """
 
 import filecmp
-import json
-import shutil
 import tempfile
 from pathlib import Path
 

@@ -167,3 +167,32 @@ def assert_scalar(name, what, value):
     if np.ndim(value) != 0:
         raise AssertionError(f"{name}: {what} must be a scalar, got an array of shape {np.shape(value)}")
     return float(as_array(name, what, value))
+
+
+def hint_for(actual, candidates):
+    """A message suffix naming the first of ``candidates`` [(description, array)] that ``actual`` matches.
+
+    Checks compute a few typical wrong answers (a transposed weight, a
+    missing bias) with the reference; when the student's output equals one of
+    them, the failure message says which mistake it looks like.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    for what, value in candidates:
+        value = np.asarray(value, dtype=np.float64)
+        if actual.shape == value.shape and np.all(np.isfinite(actual)) and rel_error(actual, value) < 1e-6:
+            return f"; it looks like {what}"
+    return ""
+
+
+def assert_close_or_hint(name, what, actual, expected, tol, reference, candidates=()):
+    """:func:`assert_close`, whose message adds :func:`hint_for` ``candidates``.
+
+    ``candidates`` may be a function returning them: it is called only on failure.
+    """
+    try:
+        assert_close(name, what, actual, expected, tol, reference)
+    except AssertionError as e:
+        if callable(candidates):
+            candidates = candidates()
+        hint = hint_for(actual, candidates) if np.shape(actual) == np.shape(expected) else ""
+        raise AssertionError(str(e) + hint) from None

@@ -16,30 +16,22 @@ import numpy as np
 import torch
 
 from course.checks.rnn import _random_rnn, torch_rnn
-from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
-from course.testing import (BACKWARD_TOL, FORWARD_TOL, assert_close, assert_scalar, assert_shape, call_student,
-                            unpack)
+from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from course.testing import (
+    BACKWARD_TOL,
+    FORWARD_TOL,
+    assert_close,
+    assert_close_or_hint,
+    assert_scalar,
+    assert_shape,
+    call_student,
+    hint_for,
+    unpack,
+)
 
 
 def _t(a, grad=False):
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
-
-
-def _hint(actual, candidates):
-    actual = np.asarray(actual, dtype=np.float64)
-    for what, value in candidates:
-        value = np.asarray(value, dtype=np.float64)
-        if actual.shape == value.shape and np.all(np.isfinite(actual)) and rel_error(actual, value) < 1e-6:
-            return f"; it looks like {what}"
-    return ""
-
-
-def _close_or_hint(name, what, actual, expected, tol, reference, candidates=()):
-    try:
-        assert_close(name, what, actual, expected, tol, reference)
-    except AssertionError as e:
-        hint = _hint(actual, candidates) if np.shape(actual) == np.shape(expected) else ""
-        raise AssertionError(str(e) + hint) from None
 
 
 def _forward_first(name, fwd_name, fwd, args, ref):
@@ -80,7 +72,7 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
         if what == "dh_prev":
             candidates.append(("you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)",
                                (dh_next * (1 - np.tanh(x @ Wx + h_prev @ Wh + b) ** 2)) @ Wh))
-        _close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
+        assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
     if numeric:
         inputs = [x, h_prev, Wx, Wh, b]
         for i, (what, got) in enumerate(zip(whats, grads)):
@@ -154,7 +146,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
                     (f"{what} holds only the contribution of the last time step: accumulate it over all "
                      f"steps ({what} += ... inside the loop)", per_step[-1][i - 2]),
                 ]
-        _close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
+        assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
     if numeric:
         inputs = [x, h0, Wx, Wh, b]
         for i, (what, got) in enumerate(zip(whats, grads)):
@@ -226,16 +218,16 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
     if mask == "none":
         if not np.isfinite(loss) or abs(loss) > 1e-12:
             raise AssertionError(f"{name}: with a mask that is all False the loss must be 0, got {loss}"
-                                 + _hint(loss, wrong_loss))
+                                 + hint_for(loss, wrong_loss))
         assert_shape(name, "dscores", dscores, scores.shape)
         if not np.all(np.asarray(dscores) == 0):
             raise AssertionError(f"{name}: with a mask that is all False dscores must be all zero "
                                  "(masked time steps get no gradient)")
         _temporal_hand_worked(name, temporal_softmax_loss)
         return
-    _close_or_hint(name, "loss", loss, ref_loss, FORWARD_TOL,
+    assert_close_or_hint(name, "loss", loss, ref_loss, FORWARD_TOL,
                    "torch.nn.functional.cross_entropy (masked, summed, divided by N)", wrong_loss)
-    _close_or_hint(name, "dscores", dscores, ref_d, BACKWARD_TOL, "torch autograd",
+    assert_close_or_hint(name, "dscores", dscores, ref_d, BACKWARD_TOL, "torch autograd",
                    [("masked time steps got a gradient: multiply by the mask",
                      _torch_temporal_loss(scores, y, np.ones_like(m))[1]),
                     ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens)])
@@ -287,7 +279,7 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
         tokens[tokens == V - 2] = V - 1  # token V-2 never occurs (the vocabulary is larger than the data)
     P = _bigram(name, bigram_model, tokens, V, alpha)
     ref = counter_bigram(tokens, V, alpha)
-    _close_or_hint(name, f"P (random tokens, V={V}, alpha={alpha})", P, ref, FORWARD_TOL,
+    assert_close_or_hint(name, f"P (random tokens, V={V}, alpha={alpha})", P, ref, FORWARD_TOL,
                    "add-alpha counts of consecutive pairs (collections.Counter)",
                    [("rows and columns are swapped: P[prev, next], each row sums to 1 (you may have "
                      "normalised the transpose)", counter_bigram(tokens[::-1], V, alpha)),
@@ -328,7 +320,7 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
     logits = scale * rng.normal(size=shape)
     p = call_student(softmax_temperature, logits, temperature)
     ref = torch.softmax(_t(logits) / temperature, dim=-1).numpy()
-    _close_or_hint(name, f"probabilities (shape {shape}, temperature {temperature})", p, ref, FORWARD_TOL,
+    assert_close_or_hint(name, f"probabilities (shape {shape}, temperature {temperature})", p, ref, FORWARD_TOL,
                    "torch.softmax(logits / temperature, dim=-1)",
                    [("you multiplied by the temperature; divide the logits by it",
                      torch.softmax(_t(logits) * temperature, dim=-1).numpy()),

@@ -11,8 +11,7 @@ so the message can say which one it looks like.
 import numpy as np
 import torch
 
-from course.testing import FORWARD_TOL, assert_close, assert_shape, call_student, unpack
-from course.gradient_check import rel_error
+from course.testing import FORWARD_TOL, assert_close, assert_close_or_hint, assert_shape, call_student, unpack
 
 LN2, LN3 = np.log(2.0), np.log(3.0)  # tanh(ln 2) = 3/5, tanh(ln 3) = 4/5
 
@@ -50,24 +49,6 @@ def _random_rnn(N, T, D, H, seed):
     return x, h0, Wx, Wh, b_ih, b_hh
 
 
-def _hint(actual, candidates):
-    """The description of the first candidate output that ``actual`` matches, as a message suffix."""
-    actual = np.asarray(actual, dtype=np.float64)
-    for what, value in candidates:
-        value = np.asarray(value, dtype=np.float64)
-        if actual.shape == value.shape and np.all(np.isfinite(actual)) and rel_error(actual, value) < 1e-6:
-            return f"; it looks like {what}"
-    return ""
-
-
-def _close_or_hint(name, what, actual, expected, reference, candidates):
-    try:
-        assert_close(name, what, actual, expected, FORWARD_TOL, reference)
-    except AssertionError as e:
-        hint = _hint(actual, candidates()) if np.shape(actual) == np.shape(expected) else ""
-        raise AssertionError(str(e) + hint) from None
-
-
 # ---------------------------------------------------------------- rnn_step_forward
 def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     """h_next = tanh(x @ Wx + h_prev @ Wh + b) against a hand-worked case and torch.nn.RNN (one step)."""
@@ -88,7 +69,7 @@ def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
             ("tanh is missing", x @ Wx + h_prev @ Wh + b_ih + b_hh),
         ]
 
-    _close_or_hint(name, "h_next", h_next, ref, "torch.nn.RNN with the same weights", mistakes)
+    assert_close_or_hint(name, "h_next", h_next, ref, FORWARD_TOL, "torch.nn.RNN with the same weights", mistakes)
 
     # hand-worked: x @ Wx = [1, 2, 1], h_prev @ Wh = [0, -2, 0] (first row of Wh),
     # b = [-1, ln 2, -1 - ln 2]  ->  pre-activation [0, ln 2, -ln 2]  ->  h_next [0, 3/5, -3/5]
@@ -128,8 +109,8 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
         return out
 
     for t in range(T):
-        _close_or_hint(name, f"h[:, {t}] (time step {t} of {T})", h[:, t], ref[:, t],
-                       "torch.nn.RNN with the same weights", lambda: [(w, v[:, t]) for w, v in mistakes()])
+        assert_close_or_hint(name, f"h[:, {t}] (time step {t} of {T})", h[:, t], ref[:, t], FORWARD_TOL,
+                             "torch.nn.RNN with the same weights", lambda: [(w, v[:, t]) for w, v in mistakes()])
 
     # hand-worked, D = H = 1, Wx = Wh = 1, b = 0, h0 = 0:
     # h_1 = tanh(ln 2) = 3/5, h_2 = tanh((ln 3 - 3/5) + 3/5) = 4/5
@@ -163,7 +144,8 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
             ("you used tanh instead of relu", np.tanh(x @ Wx + u * h_prev + b)),
         ]
 
-    _close_or_hint(name, "h_next", h_next, ref, "relu(x @ Wx + u * h_prev + b) computed with torch", mistakes)
+    assert_close_or_hint(name, "h_next", h_next, ref, FORWARD_TOL, "relu(x @ Wx + u * h_prev + b) computed with torch",
+                         mistakes)
 
     # hand-worked: row 0: [1 + 0.5*2 + 0, -1 + 2*1 - 2] = [2, -1] -> [2, 0]
     #              row 1: [-3 + 0.5*1 + 0, 3 + 2*1 - 2] = [-2.5, 3] -> [0, 3]

@@ -9,29 +9,19 @@ and hand-worked cases.
 import numpy as np
 import torch
 
-from course.gradient_check import rel_error
-from course.testing import BACKWARD_TOL, assert_close, assert_scalar, assert_shape, call_student, unpack
+from course.testing import (
+    BACKWARD_TOL,
+    assert_close,
+    assert_close_or_hint,
+    assert_scalar,
+    assert_shape,
+    call_student,
+    unpack,
+)
 
 
 def _t(a):
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64)
-
-
-def _hint(actual, candidates):
-    actual = np.asarray(actual, dtype=np.float64)
-    for what, value in candidates:
-        value = np.asarray(value, dtype=np.float64)
-        if actual.shape == value.shape and np.all(np.isfinite(actual)) and rel_error(actual, value) < 1e-6:
-            return f"; it looks like {what}"
-    return ""
-
-
-def _close_or_hint(name, what, actual, expected, tol, reference, candidates=()):
-    try:
-        assert_close(name, what, actual, expected, tol, reference)
-    except AssertionError as e:
-        hint = _hint(actual, candidates) if np.shape(actual) == np.shape(expected) else ""
-        raise AssertionError(str(e) + hint) from None
 
 
 # ---------------------------------------------------------------- rnn_jacobian
@@ -62,7 +52,7 @@ def check_rnn_jacobian(rnn_jacobian, N=3, H=4, D=3, seed=0):
         step_n = _step(x[n:n + 1], Wx, Wh, b)
         ref = torch.autograd.functional.jacobian(lambda h: step_n(h[None])[0], _t(h_prev[n])).numpy()
         d = 1 - h_next[n] ** 2
-        _close_or_hint(name, f"J[{n}]", J[n], ref, BACKWARD_TOL, "torch.autograd.functional.jacobian",
+        assert_close_or_hint(name, f"J[{n}]", J[n], ref, BACKWARD_TOL, "torch.autograd.functional.jacobian",
                        [("you returned the transpose: J[n][i, j] = d h_next[n, i] / d h_prev[n, j] = "
                          "(1 - h_next[n, i]**2) * Wh[j, i]", ref.T),
                         ("the factor 1 - h_next**2 multiplies the columns instead of the rows "
@@ -134,14 +124,14 @@ def _compare_clip(name, fn, grads, max_norm, case):
     clipped, total = _clip(name, fn, grads, max_norm)
     ref, ref_total = _torch_clip(grads, max_norm)
     flat = np.concatenate([np.ravel(g) for g in grads]) if grads else np.zeros(0)
-    _close_or_hint(name, f"total_norm ({case})", total, ref_total, BACKWARD_TOL, "torch.nn.utils.clip_grad_norm_",
+    assert_close_or_hint(name, f"total_norm ({case})", total, ref_total, BACKWARD_TOL, "torch.nn.utils.clip_grad_norm_",
                    [("total_norm is the norm AFTER clipping; return the norm before", min(ref_total, max_norm)),
                     ("you summed the norms of the arrays; the global norm is sqrt(sum of all squares)",
                      sum(np.linalg.norm(np.ravel(g)) for g in grads)),
                     ("you forgot the square root", float(flat @ flat))])
     for i, (c, r) in enumerate(zip(clipped, ref)):
         scale_no_eps = min(1.0, max_norm / ref_total) if ref_total > 0 else 1.0
-        _close_or_hint(name, f"clipped[{i}] ({case})", c, r, BACKWARD_TOL, "torch.nn.utils.clip_grad_norm_",
+        assert_close_or_hint(name, f"clipped[{i}] ({case})", c, r, BACKWARD_TOL, "torch.nn.utils.clip_grad_norm_",
                        [("you scaled by max_norm / total_norm; PyTorch's rule is "
                          "min(1, max_norm / (total_norm + 1e-6))", np.asarray(grads[i]) * scale_no_eps),
                         ("each array was clipped to max_norm on its own; clip all of them by one common "
