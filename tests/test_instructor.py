@@ -7,7 +7,6 @@ own submitted/ and gradebook stay untouched.
 import csv
 import io
 import shutil
-import sqlite3
 import zipfile
 
 import nbformat
@@ -53,14 +52,16 @@ def course(tmp_path_factory):
     return root, results
 
 
-def _grade_rows(root, student=None):
-    con = sqlite3.connect(root / "gradebook.db")
-    query = ("SELECT grade.id, grade.name, grade.auto_score, grade.manual_score, submitted_assignment.student_id "
-             "FROM grade JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
-             "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id")
-    rows = con.execute(query).fetchall()
-    con.close()
-    return sorted(r for r in rows if student is None or r[4] == student)
+def _grade_rows(root):
+    """Every grade row of the gradebook: (row id, test, auto score, manual score, student)."""
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        for student in gb.students:
+            for nb in gb.find_submission(UNIT, student.id).notebooks:
+                rows += [(g.id, g.name, g.auto_score, g.manual_score, student.id) for g in nb.grades]
+    return sorted(rows)
 
 
 def test_collect_lays_out_nbgraders_submitted_folder(course):
@@ -69,12 +70,13 @@ def test_collect_lays_out_nbgraders_submitted_folder(course):
         assert (root / "submitted" / student / UNIT / "perceptron.ipynb").exists()
 
 
-def test_collect_refuses_a_zip_that_escapes_its_folder(tmp_path):
+def test_collect_refuses_a_zip_that_escapes_its_folder(course, tmp_path):
+    root, _ = course
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as z:
         z.writestr("../../outside.ipynb", "{}")
     with pytest.raises(ValueError, match="unsafe path"):
-        instructor.collect(evil, UNIT, root=tmp_path)
+        instructor.collect(evil, UNIT, root=root)
 
 
 def test_collect_reads_a_zip_with_one_folder_per_student(course, tmp_path):
