@@ -162,6 +162,11 @@ def enter(limits, workdir, hide=(), expose=()):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"
     env["HOME"] = env["TMPDIR"] = workdir  # /tmp itself is covered (other submissions live there)
+    # caches that the parent may have pointed into the covered /tmp (torch sets
+    # TORCHINDUCTOR_CACHE_DIR in os.environ the first time it compiles anything)
+    env["XDG_CACHE_HOME"] = os.path.join(workdir, ".cache")
+    env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(workdir, ".cache", "torchinductor")
+    env["TRITON_CACHE_DIR"] = os.path.join(workdir, ".cache", "triton")
     env["MPLCONFIGDIR"] = os.path.join(workdir, ".matplotlib")
     env["IPYTHONDIR"] = os.path.join(workdir, ".ipython")
     env["MPLBACKEND"] = env.get("MPLBACKEND", "Agg")
