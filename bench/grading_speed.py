@@ -35,9 +35,13 @@ def make_submissions(unit, n):
     """n notebooks: half correct, a quarter with one wrong function, a quarter untouched stubs."""
     u = course_units.get(unit, ROOT)
     source = nbformat.read(u.source_notebooks[0], as_version=4)
-    solved = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
-        ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-        for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    solved = {
+        c.metadata["nbgrader"]["grade_id"]: "\n".join(
+            ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+        )
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
     stub = nbformat.read(u.release_dir / u.source_notebooks[0].name, as_version=4)
     answer_ids = sorted(solved)
     subs = {}
@@ -49,9 +53,11 @@ def make_submissions(unit, n):
             if gid in solved and kind != "broken":
                 cell.source = solved[gid]
                 if kind == "partial" and gid == answer_ids[i % len(answer_ids)]:
-                    name = gid[len("answer_"):]
-                    cell.source += f"\n\n_real_{name} = {name}\ndef {name}(*a, **k):\n    out = _real_{name}(*a, **k)\n" \
-                                   f"    return out if not isinstance(out, tuple) else (out[0] * 1.01,) + out[1:]\n"
+                    name = gid[len("answer_") :]
+                    cell.source += (
+                        f"\n\n_real_{name} = {name}\ndef {name}(*a, **k):\n    out = _real_{name}(*a, **k)\n"
+                        f"    return out if not isinstance(out, tuple) else (out[0] * 1.01,) + out[1:]\n"
+                    )
         subs[f"student{i:02d}"] = (nbformat.writes(nb), kind)
     return subs, u.source_notebooks[0].name
 
@@ -71,8 +77,9 @@ def plain_nbgrader(unit, subs, nb_name):
     root = course_folder(unit, subs, nb_name)
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     nbgrader = [str(Path(sys.executable).parent / "nbgrader")]
-    subprocess.run(nbgrader + ["generate_assignment", unit, "--force"], cwd=root, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        nbgrader + ["generate_assignment", unit, "--force"], cwd=root, env=env, check=True, capture_output=True
+    )
     start = time.monotonic()
     subprocess.run(nbgrader + ["autograde", unit, "--force"], cwd=root, env=env, check=True, capture_output=True)
     elapsed = time.monotonic() - start
@@ -84,8 +91,19 @@ def plain_nbgrader(unit, subs, nb_name):
 def course_autograde(unit, subs, nb_name, workers):
     root = course_folder(unit, subs, nb_name)
     start = time.monotonic()
-    subprocess.run([str(Path(sys.executable).parent / "course"), "autograde", unit, "--workers", str(workers),
-                    "--course", str(root)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "course"),
+            "autograde",
+            unit,
+            "--workers",
+            str(workers),
+            "--course",
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
     elapsed = time.monotonic() - start
     rows = {r["student"]: r["total"] for r in instructor.grades(root=root)}
     shutil.rmtree(root, ignore_errors=True)
@@ -102,9 +120,11 @@ def main():
     t_plain, plain = plain_nbgrader(a.unit, subs, nb_name)
     t_course, ours = course_autograde(a.unit, subs, nb_name, a.workers)
     same = plain == ours
-    print(f"unit {a.unit}, {a.n} submissions ({sum(k == 'correct' for _, k in subs.values())} correct, "
-          f"{sum(k == 'partial' for _, k in subs.values())} partially wrong, "
-          f"{sum(k == 'broken' for _, k in subs.values())} stubs)")
+    print(
+        f"unit {a.unit}, {a.n} submissions ({sum(k == 'correct' for _, k in subs.values())} correct, "
+        f"{sum(k == 'partial' for _, k in subs.values())} partially wrong, "
+        f"{sum(k == 'broken' for _, k in subs.values())} stubs)"
+    )
     print(f"plain nbgrader autograde (sequential): {t_plain:7.1f} s  ({t_plain / a.n:.2f} s per submission)")
     print(f"course autograde --workers {a.workers}:        {t_course:7.1f} s  ({t_course / a.n:.2f} s per submission)")
     print(f"speed-up: {t_plain / t_course:.2f}x   grades identical: {same}")

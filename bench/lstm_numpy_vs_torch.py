@@ -104,15 +104,16 @@ def main():
     out = torch_step()
     tol = 1e-3 if dtype == np.float32 else 1e-9
     err = float(np.max(np.abs(h - out.detach().numpy())))
-    gerr = float(np.max(np.abs(grads[2] - lstm.weight_ih_l0.grad.numpy().T)) /
-                 max(1e-12, np.max(np.abs(grads[2]))))
+    gerr = float(np.max(np.abs(grads[2] - lstm.weight_ih_l0.grad.numpy().T)) / max(1e-12, np.max(np.abs(grads[2]))))
     assert grads[0].dtype == dtype, f"the NumPy LSTM changed the dtype to {grads[0].dtype}"
     assert err < tol and gerr < tol, (err, gerr)
 
     t_np = median_time(numpy_step, a.repeats)
     t_torch = median_time(torch_step, a.repeats)
-    print(f"LSTM forward + backward, B={a.B} T={a.T} D={a.D} H={a.H}, {a.dtype}, {a.threads} thread(s), "
-          f"median of {a.repeats}")
+    print(
+        f"LSTM forward + backward, B={a.B} T={a.T} D={a.D} H={a.H}, {a.dtype}, {a.threads} thread(s), "
+        f"median of {a.repeats}"
+    )
     print(f"  outputs agree to {err:.1e}; dWx to {gerr:.1e} (relative)")
     print(f"  NumPy (solution notebook): {1e3 * t_np:7.1f} ms")
     print(f"  torch.nn.LSTM (CPU):       {1e3 * t_torch:7.1f} ms")

@@ -39,6 +39,7 @@ def lstm_loop(cell, x):
 
 def time_ms(fn, module, x, repeats, device):
     """Median milliseconds of forward + backward of ``fn(module, x).sum()``."""
+
     def once():
         module.zero_grad(set_to_none=True)
         fn(module, x).sum().backward()
@@ -81,8 +82,10 @@ def main(argv=None):
     loop = time_ms(lstm_loop, cell, x, args.repeats, device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"device: {name}; torch {torch.__version__}")
-    print(f"batch {args.batch}, T {args.T}, input {args.input}, hidden {args.hidden}, forward + backward "
-          f"(median of {args.repeats})")
+    print(
+        f"batch {args.batch}, T {args.T}, input {args.input}, hidden {args.hidden}, forward + backward "
+        f"(median of {args.repeats})"
+    )
     print(f"nn.LSTM:            {fused:8.2f} ms")
     print(f"nn.LSTMCell loop:   {loop:8.2f} ms")
     print(f"ratio (loop/fused): {loop / fused:8.1f}x")

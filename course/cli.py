@@ -1,22 +1,20 @@
-"""The ``course`` command: release, grade, lab.
+"""The ``course`` command: release, grade, lab, site.
 
-    course release              regenerate exercises/ from solutions/ (nbgrader)
-    course release --check      fail if exercises/ is out of sync with solutions/
-    course grade NB... [--json] grade student notebooks of any unit
-    course lab [--no-browser]   JupyterLab on the course, opened at the first lecture
+  course release              regenerate exercises/ from solutions/ (nbgrader)
+  course release --check      fail if exercises/ is out of sync with solutions/
+  course grade NB... [--json] grade student notebooks of any unit
+  course lab [--no-browser]   JupyterLab on the course, opened at the first lecture
+  course site [--no-execute]  the course website (lectures as HTML, offline) into site/
 
-  instructors, on nbgrader's course directory (this repository by default):
-    course collect SOURCE UNIT  import a folder or zip of submissions into submitted/
-    course autograde UNIT       grade every submission of UNIT into the gradebook, in parallel
-    course feedback UNIT        nbgrader's HTML feedback into feedback/
-    course grades [--csv FILE]  student x unit table of scores, per test
+instructors, on nbgrader's course directory (this repository by default):
+  course collect SOURCE UNIT  import a folder or zip of submissions into submitted/
+  course autograde UNIT       grade every submission of UNIT into the gradebook, in parallel
+  course feedback UNIT        nbgrader's HTML feedback into feedback/
+  course grades [--csv FILE]  student x unit table of scores, per test
 """
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
 
 from course import units as course_units
@@ -48,8 +46,14 @@ def _cmd_grade(args):
 
         progress = lambda it: tqdm(it, desc="grading", unit="notebook")  # noqa: E731
     try:
-        results = grade_notebooks(args.notebooks, timeout=args.timeout, unit=args.unit, progress=progress,
-                                  workers=args.workers, limits=_limits(args))
+        results = grade_notebooks(
+            args.notebooks,
+            timeout=args.timeout,
+            unit=args.unit,
+            progress=progress,
+            workers=args.workers,
+            limits=_limits(args),
+        )
     except Exception as e:  # grading itself could not run (no source, no nbgrader, ...)
         print(f"course grade: cannot grade: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
@@ -97,9 +101,16 @@ def _cmd_collect(args):
 def _cmd_autograde(args):
     from course.instructor import autograde, summary
 
-    results = autograde(args.unit, root=args.course, workers=args.workers, timeout=args.timeout, db_url=args.db,
-                        students=args.student or None, progress=_progress(f"autograde {args.unit}"),
-                        limits=_limits(args))
+    results = autograde(
+        args.unit,
+        root=args.course,
+        workers=args.workers,
+        timeout=args.timeout,
+        db_url=args.db,
+        students=args.student or None,
+        progress=_progress(f"autograde {args.unit}"),
+        limits=_limits(args),
+    )
     print(summary(results))
     print(f"details of every failed test: autograde-logs/{args.unit}.log")
     return 0
@@ -128,35 +139,30 @@ def _cmd_grades(args):
     return 0
 
 
-def _port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _cmd_lab(args):
-    root = course_units.course_root()
-    if not _port_free(args.port):
-        print(f"course lab: port {args.port} is already in use (another JupyterLab?). "
-              f"Open it, stop it, or choose another port: course lab --port {args.port + 1}", file=sys.stderr)
-        return 1
-    first = course_units.units(root)[0].lecture.relative_to(root)
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--port={args.port}", "--port-retries=0",
-           f"--ServerApp.root_dir={root}"]
-    if args.no_browser:
-        cmd += ["--no-browser", f"--ip={args.ip}"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")  # Jupyter refuses to run as root without it
-    cmd += args.extra + [str(first)]
-    print("course lab:", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=root)
+    from course.lab import run_lab
+
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    return run_lab(port=args.port, ip=args.ip, open_browser=not args.no_browser, token=args.token, extra=extra)
+
+
+def _cmd_site(args):
+    from course.site import build_site
+
+    build_site(
+        args.out,
+        unit_ids=args.unit or None,
+        execute=not args.no_execute,
+        timeout=args.timeout,
+        log=lambda msg: print(msg, flush=True),
+    )
+    return 0
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("release", help="regenerate exercises/ from solutions/")
@@ -203,12 +209,24 @@ def main(argv=None):
     gr.add_argument("--course")
     gr.set_defaults(func=_cmd_grades)
 
-    lab = sub.add_parser("lab", help="start JupyterLab on the course at the first lecture")
+    lab = sub.add_parser("lab", help="start JupyterLab (with nbgrader's extensions) on the course at the first lecture")
     lab.add_argument("--no-browser", action="store_true", help="headless: don't open a browser (servers)")
     lab.add_argument("--port", type=int, default=8888)
-    lab.add_argument("--ip", default="127.0.0.1", help="address to listen on with --no-browser")
-    lab.add_argument("extra", nargs=argparse.REMAINDER, help="further options for jupyter lab")
+    lab.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0: beyond this machine)")
+    lab.add_argument("--token", help="login token (default: a random one, printed in the URL)")
+    lab.add_argument("extra", nargs=argparse.REMAINDER, help="further options for jupyter lab, after --")
     lab.set_defaults(func=_cmd_lab)
+
+    st = sub.add_parser("site", help="build the course website (lectures as HTML, offline) into a folder")
+    st.add_argument("--out", help="output folder (default: site/ in the course)")
+    st.add_argument("--unit", action="append", help="only this unit (repeatable; default: all)")
+    st.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="don't execute the lectures (fast; figures only from cached executions)",
+    )
+    st.add_argument("--timeout", type=int, default=600, help="execution limit per cell, seconds (default 600)")
+    st.set_defaults(func=_cmd_site)
 
     args = p.parse_args(argv)
     return args.func(args)

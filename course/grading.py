@@ -71,8 +71,10 @@ def read_submission(path):
     try:
         size = Path(path).stat().st_size
         if size > MAX_SUBMISSION_BYTES:
-            raise NotGradable(f"the file is {size / 2**20:.0f} MiB, over the limit of "
-                              f"{MAX_SUBMISSION_BYTES // 2**20} MiB (clear the outputs before submitting)")
+            raise NotGradable(
+                f"the file is {size / 2**20:.0f} MiB, over the limit of "
+                f"{MAX_SUBMISSION_BYTES // 2**20} MiB (clear the outputs before submitting)"
+            )
         raw = Path(path).read_bytes()
     except OSError as e:
         raise NotGradable(f"cannot read the file: {e.strerror}") from None
@@ -107,8 +109,11 @@ class Source:
         self.name = self.path.stem
         self.nb = json.loads(self.path.read_text(encoding="utf-8"))
         self.ids = _all_ids(self.nb)
-        self.tests = [c["metadata"]["nbgrader"]["grade_id"] for c in self.nb["cells"]
-                      if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+        self.tests = [
+            c["metadata"]["nbgrader"]["grade_id"]
+            for c in self.nb["cells"]
+            if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+        ]
         # Units whose graded functions take and return torch objects cannot be
         # re-run across processes; their notebooks say so in their metadata.
         self.verify = self.nb.get("metadata", {}).get("course", {}).get("verify", True)
@@ -136,8 +141,11 @@ def restore_metadata(nb, src):
     undoes forged flags and points (an answer cell turned into a graded one),
     which would otherwise make nbgrader reject the whole notebook.
     """
-    source_meta = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"] for c in src.nb["cells"]
-                   if "nbgrader" in c.get("metadata", {})}
+    source_meta = {
+        c["metadata"]["nbgrader"]["grade_id"]: c["metadata"]["nbgrader"]
+        for c in src.nb["cells"]
+        if "nbgrader" in c.get("metadata", {})
+    }
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader")
         if meta is None:
@@ -155,8 +163,10 @@ def identify(nb, srcs, unit=None):
     ids = _all_ids(nb)
     scored = sorted(((len(ids & s.ids), s) for s in srcs), key=lambda t: -t[0])
     if not scored or scored[0][0] == 0:
-        raise NotGradable("not a notebook of this course: none of its cells carries the nbgrader "
-                          "metadata of a course exercise (was it created from exercises/?)")
+        raise NotGradable(
+            "not a notebook of this course: none of its cells carries the nbgrader "
+            "metadata of a course exercise (was it created from exercises/?)"
+        )
     best = scored[0][1]
     if unit is not None and best.unit != unit:
         raise NotGradable(f"this notebook is the exercise of unit {best.unit}, not of unit {unit}")
@@ -237,8 +247,9 @@ def _kernelspec(folder, limits, workdir, hide, expose):
     argv += [a for h in hide for a in ("--hide", str(h))]
     argv += [a for e in expose for a in ("--expose", str(e))]
     argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "sandboxed Python",
-                                                  "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "sandboxed Python", "language": "python"})
+    )
     os.environ["JUPYTER_PATH"] = str(folder)
     return "course-sandbox"
 
@@ -333,8 +344,9 @@ def _worker_loop():
     imported once per worker, not once per submission; the student's code
     never runs in it (kernels and verifier processes are sandboxed children).
     """
-    import course.checks  # noqa: F401  (warm the imports the verifier needs)
     import nbgrader.apps.api  # noqa: F401
+
+    import course.checks  # noqa: F401  (warm the imports the verifier needs)
 
     _env_for_nbgrader()
     print("ready", flush=True)
@@ -350,9 +362,14 @@ class _Worker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "course.grading", "--worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "course.grading", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         self.proc.stdout.readline()  # "ready"
 
     def grade(self, job_file, wall_timeout):
@@ -369,8 +386,11 @@ class _Worker:
         reader.join(wall_timeout)
         if answer and answer[0].strip() == "done":
             return None
-        reason = (f"stopped: grading took longer than the limit of {wall_timeout} s per notebook"
-                  if reader.is_alive() else "grading failed: the grading process died")
+        reason = (
+            f"stopped: grading took longer than the limit of {wall_timeout} s per notebook"
+            if reader.is_alive()
+            else "grading failed: the grading process died"
+        )
         self.stop()
         return reason
 
@@ -379,12 +399,18 @@ class _Worker:
             sandbox.kill_tree(self.proc.pid)
             self.proc.kill()
             self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:  # a broken pipe: the worker is gone anyway
+                    pass
             self.proc = None
 
 
 # ------------------------------------------------------------ the parent (a batch)
-def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None, workers=1, limits=None,
-                    wall_timeout=900, keep=None):
+def grade_notebooks(
+    paths, timeout=60, unit=None, root=None, progress=None, workers=1, limits=None, wall_timeout=900, keep=None
+):
     """Grade each notebook in ``paths``; returns one result dict per notebook, in order.
 
     unit: e.g. "06_lstm": notebooks of other units get an error result.
@@ -401,8 +427,18 @@ def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None, work
     srcs = sources(root)
     if unit is not None and unit not in {s.unit for s in srcs}:
         raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in srcs}))}")
-    hide = [str(root / d) for d in ("solutions", "submitted", "autograded", "feedback", "nbgrader_exchange",
-                                    "autograde-logs", "gradebook.db")]
+    hide = [
+        str(root / d)
+        for d in (
+            "solutions",
+            "submitted",
+            "autograded",
+            "feedback",
+            "nbgrader_exchange",
+            "autograde-logs",
+            "gradebook.db",
+        )
+    ]
     results = [{"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
@@ -425,10 +461,22 @@ def grade_notebooks(paths, timeout=60, unit=None, root=None, progress=None, work
             job_dir = tmp / f"job-{i}"
             (job_dir / "out").mkdir(parents=True)
             nbformat.write(nb, str(job_dir / "submission.ipynb"))
-            jobs.append((i, {"unit": src.unit, "source": str(src.path), "gradebook": str(gradebooks[src.path]),
-                             "submission": str(job_dir / "submission.ipynb"), "timeout": timeout,
-                             "workdir": str(job_dir / "work"), "out": str(job_dir / "out"), "hide": hide,
-                             "limits": asdict(limits)}))
+            jobs.append(
+                (
+                    i,
+                    {
+                        "unit": src.unit,
+                        "source": str(src.path),
+                        "gradebook": str(gradebooks[src.path]),
+                        "submission": str(job_dir / "submission.ipynb"),
+                        "timeout": timeout,
+                        "workdir": str(job_dir / "work"),
+                        "out": str(job_dir / "out"),
+                        "hide": hide,
+                        "limits": asdict(limits),
+                    },
+                )
+            )
 
         workers_by_slot = {slot: _Worker() for slot in range(max(1, workers))}
 

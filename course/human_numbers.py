@@ -32,11 +32,31 @@ import numpy as np
 
 __all__ = ["words", "tokens", "VOCAB", "encode", "decode", "load", "stateful_batches", "TRAIN_RANGE", "VALID_RANGE"]
 
-TRAIN_RANGE = range(1, 8001)      # train.txt: 1 .. 8,000
+TRAIN_RANGE = range(1, 8001)  # train.txt: 1 .. 8,000
 VALID_RANGE = range(8001, 10000)  # valid.txt: 8,001 .. 9,999
 
-_ONES = ["", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_ONES = [
+    "",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
 _TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 
 

@@ -139,8 +139,16 @@ def autograde(unit, root=None, workers=1, timeout=60, db_url=None, students=None
     _ensure_assignment(root, db_url, unit)
     kwargs = {"limits": limits} if limits else {}
     with tempfile.TemporaryDirectory(prefix="course-autograde-") as keep:
-        results = grade_notebooks([str(p) for p in subs], timeout=timeout, unit=unit, root=root, workers=workers,
-                                  progress=progress, keep=keep, **kwargs)
+        results = grade_notebooks(
+            [str(p) for p in subs],
+            timeout=timeout,
+            unit=unit,
+            root=root,
+            workers=workers,
+            progress=progress,
+            keep=keep,
+            **kwargs,
+        )
         out = []
         with Gradebook(db_url) as gb:
             for i, (path, res) in enumerate(zip(subs, results)):
@@ -168,8 +176,10 @@ def summary(results):
     full = sum(1 for _, r in results if r["max_score"] and r["score"] == r["max_score"] and not r.get("error"))
     failed = [(s, r["error"]) for s, r in results if r.get("error")]
     mean = sum(r["score"] for _, r in results) / n if n else 0.0
-    lines = [f"submissions: {n}   full marks: {full}   partial or zero: {n - full - len(failed)}   "
-             f"could not be graded: {len(failed)}   mean score: {mean:.2f}"]
+    lines = [
+        f"submissions: {n}   full marks: {full}   partial or zero: {n - full - len(failed)}   "
+        f"could not be graded: {len(failed)}   mean score: {mean:.2f}"
+    ]
     for student, why in failed:
         lines.append(f"  {student}: {why}")
     return "\n".join(lines)

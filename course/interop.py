@@ -114,8 +114,10 @@ def load_into_torch(module, params, layer=0, direction=0):
                     raise ValueError(f"the module has no {name} (bias=False) but the bias given is not zero")
                 continue
             if tuple(p.shape) != value.shape:
-                raise ValueError(f"{name}: shape {tuple(p.shape)} in the module, got {value.shape} "
-                                 "(course arrays are input-major: Wx (D, gates*H), Wh (H, gates*H))")
+                raise ValueError(
+                    f"{name}: shape {tuple(p.shape)} in the module, got {value.shape} "
+                    "(course arrays are input-major: Wx (D, gates*H), Wh (H, gates*H))"
+                )
             p.copy_(torch.as_tensor(np.ascontiguousarray(value), dtype=p.dtype))
     return module
 
@@ -155,11 +157,11 @@ def torch_reference(kind, x, layers, h0=None, c0=None, dh=None, dc_n=None):
         for d, params in enumerate(directions):
             load_into_torch(module, params, l, d)
     tx = torch.tensor(x, requires_grad=True)
-    th0 = torch.tensor(np.zeros((L * dirs, N, H)) if h0 is None else np.array(h0, dtype=np.float64),
-                       requires_grad=True)
+    th0 = torch.tensor(np.zeros((L * dirs, N, H)) if h0 is None else np.array(h0, dtype=np.float64), requires_grad=True)
     if kind == "lstm":
-        tc0 = torch.tensor(np.zeros((L * dirs, N, H)) if c0 is None else np.array(c0, dtype=np.float64),
-                           requires_grad=True)
+        tc0 = torch.tensor(
+            np.zeros((L * dirs, N, H)) if c0 is None else np.array(c0, dtype=np.float64), requires_grad=True
+        )
         out, (h_n, c_n) = module(tx, (th0, tc0))
     else:
         out, h_n = module(tx, th0)
@@ -186,8 +188,9 @@ def torch_reference(kind, x, layers, h0=None, c0=None, dh=None, dc_n=None):
             w_ih, w_hh, b_ih, b_hh = _names(module, l, d)
             g = [_np(getattr(module, n).grad) for n in (w_ih, w_hh, b_ih, b_hh)]
             # b = bias_ih + bias_hh, so db equals either bias's gradient
-            per_dir.append((g[0].T.copy(), g[1].T.copy(), g[2], g[3]) if kind == "gru" else
-                           (g[0].T.copy(), g[1].T.copy(), g[2]))
+            per_dir.append(
+                (g[0].T.copy(), g[1].T.copy(), g[2], g[3]) if kind == "gru" else (g[0].T.copy(), g[1].T.copy(), g[2])
+            )
         grads.append(per_dir)
     result["grads"] = grads
     return result

@@ -43,6 +43,10 @@ def out_of_sync(root=None):
         fresh, committed = Path(tmp) / "exercises", root / "exercises"
         names = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
         names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file() and p.name != ".gitkeep"}
-        return sorted(str(n) for n in names
-                      if not (fresh / n).exists() or not (committed / n).exists()
-                      or not filecmp.cmp(fresh / n, committed / n, shallow=False))
+        return sorted(
+            str(n)
+            for n in names
+            if not (fresh / n).exists()
+            or not (committed / n).exists()
+            or not filecmp.cmp(fresh / n, committed / n, shallow=False)
+        )

@@ -46,8 +46,20 @@ class Limits:
     tag: str = "default"  # names the pids cgroup: unique per grading slot, so batches never meet
 
     def args(self):
-        return ["--memory-mb", str(self.memory_mb), "--cpu-s", str(self.cpu_s), "--nproc", str(self.nproc),
-                "--fsize-mb", str(self.fsize_mb), "--uid", str(self.uid), "--tag", self.tag]
+        return [
+            "--memory-mb",
+            str(self.memory_mb),
+            "--cpu-s",
+            str(self.cpu_s),
+            "--nproc",
+            str(self.nproc),
+            "--fsize-mb",
+            str(self.fsize_mb),
+            "--uid",
+            str(self.uid),
+            "--tag",
+            self.tag,
+        ]
 
 
 def is_root():

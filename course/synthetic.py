@@ -112,7 +112,7 @@ def encode_reviews(texts, vocab=None, length=None):
     ids = np.zeros((len(seqs), T), dtype=np.int64)
     for i, s in enumerate(seqs):
         s = s[-T:]
-        ids[i, T - len(s):] = s
+        ids[i, T - len(s) :] = s
     return ids
 
 
@@ -250,7 +250,7 @@ def melodies(n, bars=4, rng=0):
                 degrees = [root + k for k in range(5)] + [root + 4, root + 2, root]
             else:
                 degrees = [root, root + 4] * 4
-            out[i, 8 * b:8 * b + 8] = [_degree_pitch(d) for d in degrees]
+            out[i, 8 * b : 8 * b + 8] = [_degree_pitch(d) for d in degrees]
     return np.clip(out, 0, N_PITCHES - 1)
 
 
@@ -269,8 +269,20 @@ def melody_audio(notes, rate=8000, note_seconds=0.2):
 
 
 # =========================================================================== dates
-_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-                "october", "november", "december")
+_MONTH_NAMES = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -322,8 +334,20 @@ def sunspots():
 
 
 # =========================================================================== activity recognition
-HAR_ACTIVITIES = ("walking", "walking upstairs", "walking downstairs", "running", "cycling", "jumping",
-                  "skipping rope", "rowing", "sitting", "standing", "lying down", "brushing teeth")
+HAR_ACTIVITIES = (
+    "walking",
+    "walking upstairs",
+    "walking downstairs",
+    "running",
+    "cycling",
+    "jumping",
+    "skipping rope",
+    "rowing",
+    "sitting",
+    "standing",
+    "lying down",
+    "brushing teeth",
+)
 # per class: gravity direction (3,), step frequency (Hz), amplitude per axis (3,), y-axis phase lag (rad)
 _HAR_PARAMS = (
     ((0, 0, 1), 1.8, (0.30, 0.15, 0.40), 1.6),
@@ -376,8 +400,14 @@ def har_windows(n, T=200, rate=50.0, rng=0):
 SPEECH_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # phonemes: (kind, formant 1, formant 2) in Hz; "v" voiced (harmonics of the pitch), "f" fricative (noise band)
 _PHONEMES = {
-    "a": ("v", 750, 1200), "i": ("v", 300, 2300), "u": ("v", 320, 800), "e": ("v", 500, 1900),
-    "o": ("v", 500, 900), "s": ("f", 3000, 3800), "f": ("f", 1500, 2500), "n": ("v", 250, 1000),
+    "a": ("v", 750, 1200),
+    "i": ("v", 300, 2300),
+    "u": ("v", 320, 800),
+    "e": ("v", 500, 1900),
+    "o": ("v", 500, 900),
+    "s": ("f", 3000, 3800),
+    "f": ("f", 1500, 2500),
+    "n": ("v", 250, 1000),
 }
 # ten "words", three phonemes each; several are permutations of each other, so order matters
 _WORDS = ("sio", "ois", "nae", "ean", "fua", "auf", "sen", "nes", "iuf", "fiu")
@@ -405,15 +435,17 @@ def speech_audio(word, rng=0, rate=8000, seconds=0.8):
         m = int(dur * rate)
         t = np.arange(m) / rate
         if kind == "v":
-            seg = sum(np.sin(2 * np.pi * k * f0 * t) *
-                      (np.exp(-((k * f0 - f1 * shift) / 120) ** 2) + 0.6 * np.exp(-((k * f0 - f2 * shift) / 160) ** 2))
-                      for k in range(1, int(3500 / f0)))
+            seg = sum(
+                np.sin(2 * np.pi * k * f0 * t)
+                * (np.exp(-(((k * f0 - f1 * shift) / 120) ** 2)) + 0.6 * np.exp(-(((k * f0 - f2 * shift) / 160) ** 2)))
+                for k in range(1, int(3500 / f0))
+            )
         else:
             spec = np.fft.rfft(rng.normal(size=n_total))
             spec *= (freqs > f1 * shift) & (freqs < f2 * shift)
             seg = 0.5 * np.fft.irfft(spec, n_total)[:m] / 0.3
         env = np.minimum(1.0, np.minimum(t / 0.015, (dur - t) / 0.015))
-        wave[pos:pos + m] += env * seg
+        wave[pos : pos + m] += env * seg
         pos += m
     return wave / (np.abs(wave).max() + 1e-9) + rng.normal(scale=0.3, size=n_total)
 
@@ -425,7 +457,7 @@ def spectrogram(wave, frame=256, hop=128, bands=32, rate=8000):
     """
     n_frames = 1 + (len(wave) - frame) // hop
     idx = np.arange(frame)[None, :] + hop * np.arange(n_frames)[:, None]
-    mag = np.abs(np.fft.rfft(wave[idx] * np.hanning(frame), axis=1))[:, :frame // 2]
+    mag = np.abs(np.fft.rfft(wave[idx] * np.hanning(frame), axis=1))[:, : frame // 2]
     return np.log1p(mag.reshape(n_frames, bands, -1).mean(axis=2))
 
 

@@ -35,14 +35,12 @@ class _NoTorch:
 
     def __getattr__(self, attr):
         raise AssertionError(
-            f"graded NumPy functions must not use torch (the function used "
-            f"`{self._name}.{attr}`); write it with NumPy"
+            f"graded NumPy functions must not use torch (the function used `{self._name}.{attr}`); write it with NumPy"
         )
 
     def __call__(self, *args, **kwargs):
         raise AssertionError(
-            f"graded NumPy functions must not use torch (the function called "
-            f"`{self._name}`); write it with NumPy"
+            f"graded NumPy functions must not use torch (the function called `{self._name}`); write it with NumPy"
         )
 
 
@@ -152,9 +150,13 @@ def assert_close(name, what, actual, expected, tol, reference="the reference"):
         raise AssertionError(f"{name}: {what} contains NaN or inf (check for overflow, e.g. exp of large numbers)")
     err = rel_error(arr, expected)
     if err > tol:
-        worst = np.unravel_index(
-            np.argmax(np.abs(arr - expected) / np.maximum(1e-8, np.abs(arr) + np.abs(expected))), arr.shape
-        ) if arr.ndim else ()
+        worst = (
+            np.unravel_index(
+                np.argmax(np.abs(arr - expected) / np.maximum(1e-8, np.abs(arr) + np.abs(expected))), arr.shape
+            )
+            if arr.ndim
+            else ()
+        )
         at = f" (worst at index {tuple(int(i) for i in worst)}: got {arr[worst]:.6g}, expected {expected[worst]:.6g})"
         raise AssertionError(
             f"{name}: {what} does not match {reference}: relative error {err:.2e} > tolerance {tol:.0e}{at}"

@@ -28,9 +28,29 @@ import numpy as np
 
 # Small, self-contained, mostly-ASCII modules; sorted, so the corpus order is fixed.
 STDLIB_MODULES = (
-    "abc", "bisect", "colorsys", "copy", "fnmatch", "getopt", "glob", "graphlib",
-    "heapq", "hmac", "keyword", "numbers", "operator", "queue", "reprlib", "sched",
-    "shlex", "stat", "string", "textwrap", "timeit", "token", "types",
+    "abc",
+    "bisect",
+    "colorsys",
+    "copy",
+    "fnmatch",
+    "getopt",
+    "glob",
+    "graphlib",
+    "heapq",
+    "hmac",
+    "keyword",
+    "numbers",
+    "operator",
+    "queue",
+    "reprlib",
+    "sched",
+    "shlex",
+    "stat",
+    "string",
+    "textwrap",
+    "timeit",
+    "token",
+    "types",
 )
 
 # Characters kept as they are; anything else (rare non-ASCII letters) becomes "?".
@@ -123,6 +143,6 @@ def stream_chunks(ids, batch_size, seq_len):
     ids = np.asarray(ids)
     per_row = (len(ids) - 1) // batch_size
     rows_x = ids[: per_row * batch_size].reshape(batch_size, per_row)
-    rows_y = ids[1: per_row * batch_size + 1].reshape(batch_size, per_row)
+    rows_y = ids[1 : per_row * batch_size + 1].reshape(batch_size, per_row)
     for start in range(0, per_row - seq_len + 1, seq_len):
-        yield rows_x[:, start:start + seq_len], rows_y[:, start:start + seq_len]
+        yield rows_x[:, start : start + seq_len], rows_y[:, start : start + seq_len]

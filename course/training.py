@@ -103,9 +103,27 @@ def evaluate(model, loss_fn, data, metrics=None, stateful=False, device=None):
     return {k: v / max(weight, 1) for k, v in totals.items()}
 
 
-def train(model, loss_fn, train_data, val_data=None, *, epochs=1, steps=None, optimizer=None, lr=1e-3,
-          clip=None, scheduler=None, patience=None, eval_every=None, metrics=None, stateful=False,
-          device=None, progress=True, plot=False, desc="training"):
+def train(
+    model,
+    loss_fn,
+    train_data,
+    val_data=None,
+    *,
+    epochs=1,
+    steps=None,
+    optimizer=None,
+    lr=1e-3,
+    clip=None,
+    scheduler=None,
+    patience=None,
+    eval_every=None,
+    metrics=None,
+    stateful=False,
+    device=None,
+    progress=True,
+    plot=False,
+    desc="training",
+):
     """Train ``model`` and return its history.
 
     model: a ``torch.nn.Module``; ``model(x) -> out`` or, when ``stateful``,
@@ -158,8 +176,18 @@ def train(model, loss_fn, train_data, val_data=None, *, epochs=1, steps=None, op
     else:
         total = steps
 
-    history = {"step": [], "train_loss": [], "val_loss": [], **{k: [] for k in metrics}, "lr": [],
-               "best_step": None, "best_val_loss": math.inf, "steps": 0, "stopped_early": False, "time_s": 0.0}
+    history = {
+        "step": [],
+        "train_loss": [],
+        "val_loss": [],
+        **{k: [] for k in metrics},
+        "lr": [],
+        "best_step": None,
+        "best_val_loss": math.inf,
+        "steps": 0,
+        "stopped_early": False,
+        "time_s": 0.0,
+    }
     best_state, bad_evals, since_eval = None, 0, []
     start = time.perf_counter()
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=True)
@@ -187,8 +215,12 @@ def train(model, loss_fn, train_data, val_data=None, *, epochs=1, steps=None, op
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 bad_evals += 1
-        bar.set_postfix({"train": f"{history['train_loss'][-1]:.4f}",
-                         **({"val": f"{history['val_loss'][-1]:.4f}"} if val_data is not None else {})})
+        bar.set_postfix(
+            {
+                "train": f"{history['train_loss'][-1]:.4f}",
+                **({"val": f"{history['val_loss'][-1]:.4f}"} if val_data is not None else {}),
+            }
+        )
         if plot == "live":
             _live_plot(history, metrics)
         return patience is not None and bad_evals >= patience

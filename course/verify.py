@@ -29,7 +29,6 @@ import select
 import struct
 import subprocess
 import sys
-import traceback
 from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
@@ -158,9 +157,14 @@ class StudentProcess:
         r2, w2 = os.pipe()  # student -> checker
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)], pass_fds=(r1, w2),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            preexec_fn=lambda: sandbox.enter(limits, workdir, hide, expose))
+            [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)],
+            pass_fds=(r1, w2),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=lambda: sandbox.enter(limits, workdir, hide, expose),
+        )
         os.close(r1)
         os.close(w2)
 
@@ -186,8 +190,10 @@ class StudentProcess:
                     _, cid, args, kwargs = reply
                     fn = self.callbacks[cid]
                     try:
-                        out = fn(*_decode(args, self.callbacks, self._remote),
-                                 **_decode(kwargs, self.callbacks, self._remote))
+                        out = fn(
+                            *_decode(args, self.callbacks, self._remote),
+                            **_decode(kwargs, self.callbacks, self._remote),
+                        )
                         _send(self.wfd, ("ok", _encode(out, self.callbacks)))
                     except Exception as e:
                         _send(self.wfd, ("err", type(e).__name__, str(e)[:500]))
@@ -234,6 +240,7 @@ def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=(
     Returns ``{grade_id: None (passed) or "reason"}`` for every test cell of
     the source. Both notebooks are nbformat dicts.
     """
+
     def text(cell):
         src = cell.get("source", "")
         return src if isinstance(src, str) else "".join(src)
@@ -324,8 +331,9 @@ def _serve(rfd, wfd):
                         exec(compile(src, "<answer>", "exec"), namespace)
                     except Exception:
                         pass  # a broken answer cell: its functions stay undefined, their tests fail
-                names = sorted(k for k in set(namespace) - defined_before
-                               if callable(namespace[k]) and not k.startswith("_"))
+                names = sorted(
+                    k for k in set(namespace) - defined_before if callable(namespace[k]) and not k.startswith("_")
+                )
                 return ("ok", names)
             if msg[0] == "lookup":
                 fn = namespace.get(msg[1])

@@ -70,7 +70,7 @@ class Regressor(nn.Module):
             # everything" (Gers et al. 2000; Jozefowicz et al. 2015). Gate order
             # i, f, g, o, so the forget block is rows H:2H.
             with torch.no_grad():
-                self.rnn.bias_ih_l0[hidden:2 * hidden] += forget_bias
+                self.rnn.bias_ih_l0[hidden : 2 * hidden] += forget_bias
 
     def forward(self, x):
         h, _ = self.rnn(x)
@@ -110,8 +110,14 @@ def train(kind, T, steps, batch, hidden, lr, clip, eval_every, seed, x_test, y_t
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--T", type=int, default=100)
-    p.add_argument("--steps", type=int, nargs=3, default=[6000, 6000, 3000], metavar=("RNN", "LSTM", "GRU"),
-                   help="training steps per model")
+    p.add_argument(
+        "--steps",
+        type=int,
+        nargs=3,
+        default=[6000, 6000, 3000],
+        metavar=("RNN", "LSTM", "GRU"),
+        help="training steps per model",
+    )
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -136,8 +142,9 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     for kind, steps in zip(["rnn", "lstm", "gru"], args.steps):
         t0 = time.perf_counter()
-        model, curve = train(kind, args.T, steps, args.batch, args.hidden, args.lr, args.clip,
-                             args.eval_every, args.seed, x_test, y_test)
+        model, curve = train(
+            kind, args.T, steps, args.batch, args.hidden, args.lr, args.clip, args.eval_every, args.seed, x_test, y_test
+        )
         seconds = time.perf_counter() - t0
         mses = [m for _, m in curve]
         below = next((s for s, m in curve if m < 0.01), None)
@@ -149,8 +156,10 @@ def main(argv=None):
             "seconds": round(seconds, 1),
             "parameters": sum(q.numel() for q in model.parameters()),
         }
-        print(f"{kind}: median test MSE of the last 5 evaluations {np.median(mses[-5:]):.4f}, "
-              f"first below 0.01 at step {below}, {seconds:.0f} s")
+        print(
+            f"{kind}: median test MSE of the last 5 evaluations {np.median(mses[-5:]):.4f}, "
+            f"first below 0.01 at step {below}, {seconds:.0f} s"
+        )
         if kind in ("rnn", "lstm"):
             torch.save(model.state_dict(), args.out / f"adding_{kind}.pt")
     (args.out / "adding_problem.json").write_text(json.dumps(results, indent=1) + "\n")

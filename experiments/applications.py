@@ -99,15 +99,14 @@ class LastStepClassifier(nn.Module):
     state at t = 0 (both have read the whole sequence), i.e. torch's h_n.
     """
 
-    def __init__(self, cell, input_size, hidden_size, num_classes, vocab_size=None, num_layers=1,
-                 bidirectional=False):
+    def __init__(self, cell, input_size, hidden_size, num_classes, vocab_size=None, num_layers=1, bidirectional=False):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, input_size, padding_idx=0) if vocab_size else None
         self.rnn = cell(input_size, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=bidirectional)
         if cell is nn.LSTM:  # forget-gate bias +1: gradients survive longer (unit 6)
             for name, p in self.rnn.named_parameters():
                 if name.startswith("bias_ih"):
-                    p.data[hidden_size:2 * hidden_size] += 1.0
+                    p.data[hidden_size : 2 * hidden_size] += 1.0
         self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def forward(self, x):
@@ -144,9 +143,14 @@ def run_sentiment(seed, steps):
     with torch.no_grad():
         pred_rnn = model(x[te]).argmax(-1).numpy()
     res = {"bag of words": pred_bow, "GRU": pred_rnn}
-    out = {name: {"accuracy": float((p == y[te]).mean()),
-                  **{f"accuracy {k}": float((p == y[te])[kind[te] == k].mean()) for k in synthetic.REVIEW_KINDS},
-                  "confusion": confusion(y[te], p, 2)} for name, p in res.items()}
+    out = {
+        name: {
+            "accuracy": float((p == y[te]).mean()),
+            **{f"accuracy {k}": float((p == y[te])[kind[te] == k].mean()) for k in synthetic.REVIEW_KINDS},
+            "confusion": confusion(y[te], p, 2),
+        }
+        for name, p in res.items()
+    }
     out["final loss"] = float(np.mean(losses[-20:]))
     return out
 
@@ -181,8 +185,8 @@ def tagging_data(n, seed, words=None):
     x = torch.zeros(n, T, dtype=torch.long)
     y = torch.full((n, T), -100, dtype=torch.long)
     for i, (s, t) in enumerate(zip(tokens, tags)):
-        x[i, :len(s)] = torch.tensor([index.get(w, 1) for w in s])
-        y[i, :len(s)] = torch.tensor([tag_index[g] for g in t])
+        x[i, : len(s)] = torch.tensor([index.get(w, 1) for w in s])
+        y[i, : len(s)] = torch.tensor([tag_index[g] for g in t])
     return x, y, torch.tensor([len(s) for s in tokens]), words, tags
 
 
@@ -258,14 +262,18 @@ def run_melody(seed, steps):
     notes = synthetic.melodies(2500, rng=seed)
     tr, te = notes[:2000], notes[2000:]
     # n-gram baselines (add-one smoothing), bits per note on the held-out melodies' next notes
-    uni = (np.bincount(tr[:, 1:].ravel(), minlength=P) + 1.0)
+    uni = np.bincount(tr[:, 1:].ravel(), minlength=P) + 1.0
     uni /= uni.sum()
     big = np.ones((P, P))
     np.add.at(big, (tr[:, :-1].ravel(), tr[:, 1:].ravel()), 1)
     big /= big.sum(1, keepdims=True)
-    out = {"unigram": {"bits per note": float(-np.log2(uni[te[:, 1:]]).mean())},
-           "bigram": {"bits per note": float(-np.log2(big[te[:, :-1], te[:, 1:]]).mean()),
-                      "next-note accuracy": float((big[te[:, :-1]].argmax(-1) == te[:, 1:]).mean())}}
+    out = {
+        "unigram": {"bits per note": float(-np.log2(uni[te[:, 1:]]).mean())},
+        "bigram": {
+            "bits per note": float(-np.log2(big[te[:, :-1], te[:, 1:]]).mean()),
+            "next-note accuracy": float((big[te[:, :-1]].argmax(-1) == te[:, 1:]).mean()),
+        },
+    }
     torch.manual_seed(seed)
     model = NoteLM(P)
     train(model, sample_rows(torch.from_numpy(tr)), lm_loss, steps, lr=1e-2, seed=seed)
@@ -295,7 +303,7 @@ def encode_dates(human, iso):
     S = max(len(h) for h in human)
     x = torch.zeros(len(human), S, dtype=torch.long)
     for i, h in enumerate(human):
-        x[i, :len(h)] = torch.tensor([DATE_IN.index(c) for c in h])
+        x[i, : len(h)] = torch.tensor([DATE_IN.index(c) for c in h])
     y = torch.tensor([[DATE_OUT.index(c) for c in s] for s in iso])
     return x, torch.tensor([len(h) for h in human]), y
 
@@ -369,16 +377,21 @@ def seq2seq_loss(model, batch):
 def date_metrics(model, x, lengths, y):
     with torch.no_grad():
         pred = model(x, lengths).argmax(-1)
-    return {"exact match": (pred == y).all(1).float().mean().item(),
-            "character accuracy": (pred == y).float().mean().item()}
+    return {
+        "exact match": (pred == y).all(1).float().mean().item(),
+        "character accuracy": (pred == y).float().mean().item(),
+    }
 
 
 def run_dates(seed, steps):
     x, lengths, y = encode_dates(*synthetic.date_pairs(10000, rng=seed))
     xt, lt, yt = encode_dates(*synthetic.date_pairs(1000, rng=seed + 1000))
     out = {}
-    for name, enc, att in [("bag of characters", "bag", False), ("GRU encoder-decoder", "gru", False),
-                           ("GRU + attention", "gru", True)]:
+    for name, enc, att in [
+        ("bag of characters", "bag", False),
+        ("GRU encoder-decoder", "gru", False),
+        ("GRU + attention", "gru", True),
+    ]:
         torch.manual_seed(seed)
         model = DateTranslator(encoder=enc, attention=att)
         train(model, sample_rows(x, lengths, y), seq2seq_loss, steps, lr=3e-3, seed=seed)
@@ -387,15 +400,17 @@ def run_dates(seed, steps):
             human, iso = synthetic.date_pairs(1, rng=12345)
             xa, la, _ = encode_dates(human, iso)
             model(xa, la)
-            out["attention example"] = {"human": human[0], "weights": np.round(
-                model.last_attention[0].numpy(), 3).tolist()}
+            out["attention example"] = {
+                "human": human[0],
+                "weights": np.round(model.last_attention[0].numpy(), 3).tolist(),
+            }
     return out
 
 
 # =========================================================================== 5. sunspots
 def ar_fit(series, p):
     """Least-squares AR(p) with intercept: coefficients (p + 1,) for [1, x_{t-p}, ..., x_{t-1}]."""
-    X = np.stack([series[i:len(series) - p + i] for i in range(p)], 1)
+    X = np.stack([series[i : len(series) - p + i] for i in range(p)], 1)
     X = np.hstack([np.ones((len(X), 1)), X])
     return np.linalg.lstsq(X, series[p:], rcond=None)[0]
 
@@ -406,7 +421,7 @@ def forecast_paths(predict_next, series, start, horizon, window):
     predict_next(histories (M, window)) -> (M,) next values. Returns (origins, horizon) forecasts.
     """
     origins = np.arange(start, len(series) - horizon + 1)
-    hist = np.stack([series[t - window:t] for t in origins])
+    hist = np.stack([series[t - window : t] for t in origins])
     preds = []
     for _ in range(horizon):
         nxt = predict_next(hist)
@@ -439,13 +454,15 @@ SUNSPOT_SPLIT, WINDOW, HORIZON = 221, 20, 10  # train 1700-1920, test 1921-2008
 def run_sunspots(seed, steps):
     _, s = synthetic.sunspots()
     split = SUNSPOT_SPLIT
-    truth = np.stack([s[t:t + HORIZON] for t in range(split, len(s) - HORIZON + 1)])
-    preds = {"persistence": forecast_paths(lambda h: h[:, -1], s, split, HORIZON, WINDOW),
-             "seasonal naive (11 y)": forecast_paths(lambda h: h[:, -11], s, split, HORIZON, WINDOW)}
+    truth = np.stack([s[t : t + HORIZON] for t in range(split, len(s) - HORIZON + 1)])
+    preds = {
+        "persistence": forecast_paths(lambda h: h[:, -1], s, split, HORIZON, WINDOW),
+        "seasonal naive (11 y)": forecast_paths(lambda h: h[:, -11], s, split, HORIZON, WINDOW),
+    }
     coef = ar_fit(s[:split], 9)
     preds["AR(9)"] = forecast_paths(lambda h: coef[0] + h[:, -9:] @ coef[1:], s, split, HORIZON, WINDOW)
     scale = 100.0
-    train_x = torch.tensor(np.stack([s[t - WINDOW:t] for t in range(WINDOW, split)]) / scale, dtype=torch.float32)
+    train_x = torch.tensor(np.stack([s[t - WINDOW : t] for t in range(WINDOW, split)]) / scale, dtype=torch.float32)
     train_y = torch.tensor(s[WINDOW:split] / scale, dtype=torch.float32)
     torch.manual_seed(seed)
     model = Forecaster()
@@ -481,11 +498,16 @@ def run_har(seed, steps):
         train(model, sample_rows(x, torch.from_numpy(y), batch_size=32), ce_loss, steps, lr=3e-3, seed=seed)
         with torch.no_grad():
             pred = model(xt).argmax(-1).numpy()
-        out[name] = {"accuracy": float((pred == yt).mean()), "confusion": confusion(yt, pred, 12),
-                     "torch parameters": sum(p.numel() for p in model.parameters()),
-                     "keras parameters": keras_param_count(name.lower(), 3, 32) + keras_param_count(
-                         name.lower(), 32, 32) + 32 * 12 + 12,
-                     "seconds": time.time() - t0}
+        out[name] = {
+            "accuracy": float((pred == yt).mean()),
+            "confusion": confusion(yt, pred, 12),
+            "torch parameters": sum(p.numel() for p in model.parameters()),
+            "keras parameters": keras_param_count(name.lower(), 3, 32)
+            + keras_param_count(name.lower(), 32, 32)
+            + 32 * 12
+            + 12,
+            "seconds": time.time() - t0,
+        }
     return out
 
 
@@ -507,9 +529,11 @@ def run_speech(seed, steps):
     mean, std = X.mean((0, 1)), X.std((0, 1))
     x, xt = torch.from_numpy((X - mean) / std), torch.from_numpy((Xt - mean) / std)
     out = {}
-    for name, make in [("mean of frames", lambda: MeanOfFrames(32, 10)),
-                       ("GRU", lambda: LastStepClassifier(nn.GRU, 32, 64, 10)),
-                       ("BiGRU", lambda: LastStepClassifier(nn.GRU, 32, 64, 10, bidirectional=True))]:
+    for name, make in [
+        ("mean of frames", lambda: MeanOfFrames(32, 10)),
+        ("GRU", lambda: LastStepClassifier(nn.GRU, 32, 64, 10)),
+        ("BiGRU", lambda: LastStepClassifier(nn.GRU, 32, 64, 10, bidirectional=True)),
+    ]:
         torch.manual_seed(seed)
         model = make()
         train(model, sample_rows(x, torch.from_numpy(y)), ce_loss, steps, lr=3e-3, seed=seed)
@@ -521,9 +545,15 @@ def run_speech(seed, steps):
 
 # =========================================================================== main
 # name: (run function, training steps per model, seeds)
-APPS = {"sentiment": (run_sentiment, 300, 3), "tagging": (run_tagging, 400, 3), "melody": (run_melody, 600, 3),
-        "dates": (run_dates, 1200, 3), "sunspots": (run_sunspots, 1000, 3), "har": (run_har, 600, 2),
-        "speech": (run_speech, 500, 3)}
+APPS = {
+    "sentiment": (run_sentiment, 300, 3),
+    "tagging": (run_tagging, 400, 3),
+    "melody": (run_melody, 600, 3),
+    "dates": (run_dates, 1200, 3),
+    "sunspots": (run_sunspots, 1000, 3),
+    "har": (run_har, 600, 2),
+    "speech": (run_speech, 500, 3),
+}
 
 
 def main():

@@ -27,7 +27,8 @@ tokens after a "." and on the others.
 
 Writes ``experiments/results/human_numbers.json`` (a few KB): settings, and
 per run the model's settings and parameter count, the validation curve,
-final accuracy (overall and after "." / elsewhere) and seconds. Run from the repository root (under 3 minutes on 2 cores):
+final accuracy (overall and after "." / elsewhere) and seconds. Run from the repository root
+(under 3 minutes on 2 cores):
 
     python experiments/human_numbers.py
 """
@@ -78,12 +79,14 @@ def lm_loss(scores, y):
 def ar_tar_loss(model, alpha, beta):
     """lm_loss plus, while training, activation regularisation (Merity et al. 2017):
     alpha * mean(dropped outputs^2) + beta * mean((h_t - h_{t-1})^2) of the raw outputs."""
+
     def loss_fn(scores, y):
         loss = lm_loss(scores, y)
         if model.training and (alpha or beta):
             raw, out = model.activations
             loss = loss + alpha * out.pow(2).mean() + beta * (raw[:, 1:] - raw[:, :-1]).pow(2).mean()
         return loss
+
     return loss_fn
 
 
@@ -102,9 +105,22 @@ def run(name, cfg, data, steps, hidden, batch, seq_len, clip, eval_every, seed, 
     model = LanguageModel(len(VOCAB), hidden, cfg["kind"], cfg["num_layers"], cfg["dropout"], cfg["tie"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["wd"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps)
-    history = train(model, ar_tar_loss(model, cfg["alpha"], cfg["beta"]), list(zip(x_train, y_train)), list(zip(x_val, y_val)), steps=steps,
-                    optimizer=opt, scheduler=sched, clip=clip, eval_every=eval_every, stateful=True,
-                    metrics={"accuracy": accuracy}, device="cpu", progress=progress, desc=name)
+    history = train(
+        model,
+        ar_tar_loss(model, cfg["alpha"], cfg["beta"]),
+        list(zip(x_train, y_train)),
+        list(zip(x_val, y_val)),
+        steps=steps,
+        optimizer=opt,
+        scheduler=sched,
+        clip=clip,
+        eval_every=eval_every,
+        stateful=True,
+        metrics={"accuracy": accuracy},
+        device="cpu",
+        progress=progress,
+        desc=name,
+    )
     return model, history
 
 
@@ -120,15 +136,21 @@ def accuracy_by_position(model, data, batch, seq_len):
         correct.append(scores.argmax(-1) == yb)
         after_dot.append(xb == VOCAB.index("."))
     correct, after_dot = torch.stack(correct), torch.stack(after_dot)
-    return {"after_dot": round(correct[after_dot].float().mean().item(), 4),
-            "other": round(correct[~after_dot].float().mean().item(), 4)}
+    return {
+        "after_dot": round(correct[after_dot].float().mean().item(), 4),
+        "other": round(correct[~after_dot].float().mean().item(), 4),
+    }
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps per run")
-    p.add_argument("--runs", nargs="+", default=["rnn:0", "lstm2:0", "lstm2_reg:0", "lstm2_reg:1", "lstm2_reg:2"],
-                   help="MODEL:SEED pairs, MODEL in " + ", ".join(MODELS))
+    p.add_argument(
+        "--runs",
+        nargs="+",
+        default=["rnn:0", "lstm2:0", "lstm2_reg:0", "lstm2_reg:1", "lstm2_reg:2"],
+        help="MODEL:SEED pairs, MODEL in " + ", ".join(MODELS),
+    )
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=16)
@@ -143,7 +165,8 @@ def main(argv=None):
     results = {
         "task": "Human Numbers next-token prediction (fastbook ch. 12)",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
-        "train_tokens": int(len(data["train"])), "valid_tokens": int(len(data["valid"])),
+        "train_tokens": int(len(data["train"])),
+        "valid_tokens": int(len(data["valid"])),
         "fastbook_best_accuracy": 0.869,
         "torch_version": torch.__version__,
         "runs": [],
@@ -153,21 +176,29 @@ def main(argv=None):
         name, seed = spec.split(":")
         cfg = MODELS[name]
         t0 = time.perf_counter()
-        model, hist = run(name, cfg, data, args.steps, args.hidden, args.batch, args.seq_len, args.clip,
-                          args.eval_every, int(seed))
+        model, hist = run(
+            name, cfg, data, args.steps, args.hidden, args.batch, args.seq_len, args.clip, args.eval_every, int(seed)
+        )
         seconds = time.perf_counter() - t0
-        results["runs"].append({
-            "model": name, "seed": int(seed), **cfg,
-            "parameters": sum(q.numel() for q in model.parameters()),
-            "steps": hist["step"],
-            "val_loss": [round(v, 4) for v in hist["val_loss"]],
-            "val_accuracy": [round(v, 4) for v in hist["accuracy"]],
-            "final_accuracy": round(hist["accuracy"][-1], 4),
-            "accuracy_by_position": accuracy_by_position(model, data, args.batch, args.seq_len),
-            "seconds": round(seconds, 1),
-        })
-        print(f"{spec}: validation accuracy {hist['accuracy'][-1]:.4f} after {hist['steps']} steps, "
-              f"{results['runs'][-1]['accuracy_by_position']}, {seconds:.0f} s", flush=True)
+        results["runs"].append(
+            {
+                "model": name,
+                "seed": int(seed),
+                **cfg,
+                "parameters": sum(q.numel() for q in model.parameters()),
+                "steps": hist["step"],
+                "val_loss": [round(v, 4) for v in hist["val_loss"]],
+                "val_accuracy": [round(v, 4) for v in hist["accuracy"]],
+                "final_accuracy": round(hist["accuracy"][-1], 4),
+                "accuracy_by_position": accuracy_by_position(model, data, args.batch, args.seq_len),
+                "seconds": round(seconds, 1),
+            }
+        )
+        print(
+            f"{spec}: validation accuracy {hist['accuracy'][-1]:.4f} after {hist['steps']} steps, "
+            f"{results['runs'][-1]['accuracy_by_position']}, {seconds:.0f} s",
+            flush=True,
+        )
     results["total_seconds"] = round(time.perf_counter() - total, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")

@@ -6,8 +6,8 @@ with two workers, as an instructor's class would be: every case must get its
 own outcome, and none may change another's grade or stop the batch.
 """
 
-import os
 import json
+import os
 import time
 
 import nbformat
@@ -25,13 +25,19 @@ CELL_TIMEOUT = 8
 FULL = {"perceptron_predict": 2.0, "perceptron_fit": 3.0}
 
 SOLVED = nbformat.read(UNIT.source_notebooks[0], as_version=4)
-ANSWERS = {c.metadata["nbgrader"]["grade_id"]: "\n".join(
-    line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    for c in SOLVED.cells if c.metadata.get("nbgrader", {}).get("solution")}
+ANSWERS = {
+    c.metadata["nbgrader"]["grade_id"]: "\n".join(
+        line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    )
+    for c in SOLVED.cells
+    if c.metadata.get("nbgrader", {}).get("solution")
+}
 
 WRONG_PREDICT = "def perceptron_predict(X, w, b):\n    return np.zeros(len(X), dtype=int)\n"
-PATCH_NUMPY = ("np.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
-               "np.testing.assert_allclose = lambda *a, **k: None\n")
+PATCH_NUMPY = (
+    "np.array_equal = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+    "np.testing.assert_allclose = lambda *a, **k: None\n"
+)
 
 
 def student(predict=None, fit=None, extra_cells=(), edit=None):
@@ -83,7 +89,7 @@ def _reorder_tests(nb):
     nb.cells[ia], nb.cells[ib] = b, a
 
 
-READ_SOLUTIONS = '''def perceptron_predict(X, w, b):
+READ_SOLUTIONS = """def perceptron_predict(X, w, b):
     import glob, json, os
     import course.units
     roots = [os.getcwd()] + [os.path.abspath(os.path.join(os.getcwd(), *[".."] * k)) for k in range(1, 8)]
@@ -97,9 +103,9 @@ READ_SOLUTIONS = '''def perceptron_predict(X, w, b):
                     exec("".join(cell["source"]), ns)
                     return ns["perceptron_predict"](X, w, b)
     raise FileNotFoundError("no solutions found")
-'''
+"""
 
-WRITE_GRADEBOOK = '''def perceptron_predict(X, w, b):
+WRITE_GRADEBOOK = """def perceptron_predict(X, w, b):
     import glob, os, sqlite3
     for k in range(0, 8):
         up = os.path.join(os.getcwd(), *[".."] * k)
@@ -108,60 +114,101 @@ WRITE_GRADEBOOK = '''def perceptron_predict(X, w, b):
             con.execute("UPDATE grade SET auto_score = 100")
             con.commit()
     return np.zeros(len(X), dtype=int)
-'''
+"""
 
 # name -> (file content, expected {grade_id: score} or an error substring for the whole file)
 CASES = {
     "correct": (student(), FULL),
-    "correct_with_extra_cells_and_outputs": (student(extra_cells=[
-        (2, "print('hello')\nx = np.arange(10)\nx.sum()"), (3, "import matplotlib.pyplot as plt\nplt.plot([1, 2])")
-    ]), FULL),
-    "infinite_loop": (student(predict="def perceptron_predict(X, w, b):\n    while True:\n        pass\n"),
-                      {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
-    "sleep_forever": (student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import time\n"
-                                  "    time.sleep(10**6)\n"), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
+    "correct_with_extra_cells_and_outputs": (
+        student(
+            extra_cells=[
+                (2, "print('hello')\nx = np.arange(10)\nx.sum()"),
+                (3, "import matplotlib.pyplot as plt\nplt.plot([1, 2])"),
+            ]
+        ),
+        FULL,
+    ),
+    "infinite_loop": (
+        student(predict="def perceptron_predict(X, w, b):\n    while True:\n        pass\n"),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "sleep_forever": (
+        student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import time\n    time.sleep(10**6)\n"),
+        {"perceptron_predict": 2.0, "perceptron_fit": 0.0},
+    ),
     "sleep_forever_at_top_level": (student(extra_cells=[(2, "import time\ntime.sleep(10**6)")]), FULL),
-    "memory_bomb": (student(predict="def perceptron_predict(X, w, b):\n    hog = []\n    while True:\n"
-                                    "        hog.append(bytearray(10**8))\n"),
-                    {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
-    "fork_bomb": (student(predict="def perceptron_predict(X, w, b):\n    import os, time\n    while True:\n"
-                                  "        if os.fork() == 0:\n            time.sleep(1000)\n            os._exit(0)\n"),
-                  # the bomb exhausts its own process budget, so the rest of its notebook fails too
-                  {"perceptron_predict": 0.0, "perceptron_fit": 0.0}),
+    "memory_bomb": (
+        student(
+            predict="def perceptron_predict(X, w, b):\n    hog = []\n    while True:\n"
+            "        hog.append(bytearray(10**8))\n"
+        ),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "fork_bomb": (
+        student(
+            predict="def perceptron_predict(X, w, b):\n    import os, time\n    while True:\n"
+            "        if os.fork() == 0:\n            time.sleep(1000)\n            os._exit(0)\n"
+        ),
+        # the bomb exhausts its own process budget, so the rest of its notebook fails too
+        {"perceptron_predict": 0.0, "perceptron_fit": 0.0},
+    ),
     "os_exit": (student(extra_cells=[(2, "import os\nos._exit(0)")]), "kernel died"),
-    "sys_exit_in_function": (student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import sys\n"
-                                         "    sys.exit()\n"), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
-    "keyboard_interrupt_in_test": (student(predict="def perceptron_predict(X, w, b):\n"
-                                                   "    raise KeyboardInterrupt\n"),
-                                   {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
-    "system_exit_in_test": (student(predict="def perceptron_predict(X, w, b):\n    raise SystemExit(0)\n"),
-                            {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "sys_exit_in_function": (
+        student(fit="def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import sys\n    sys.exit()\n"),
+        {"perceptron_predict": 2.0, "perceptron_fit": 0.0},
+    ),
+    "keyboard_interrupt_in_test": (
+        student(predict="def perceptron_predict(X, w, b):\n    raise KeyboardInterrupt\n"),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "system_exit_in_test": (
+        student(predict="def perceptron_predict(X, w, b):\n    raise SystemExit(0)\n"),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
     "deleted_test_cell": (student(edit=_delete_test), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
-    "edited_test_cell_with_wrong_answer": (student(predict=WRONG_PREDICT, edit=_edit_test),
-                                           {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "edited_test_cell_with_wrong_answer": (
+        student(predict=WRONG_PREDICT, edit=_edit_test),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
     # nbgrader restores contents, not order: the fit test now runs before perceptron_fit is defined
     "reordered_test_cells": (student(edit=_reorder_tests), {"perceptron_predict": 2.0, "perceptron_fit": 0.0}),
     "stripped_metadata": (student(edit=_strip_metadata), "not a notebook of this course"),
     "forged_points_and_grade_cell": (student(edit=_forge_points), FULL),
-    "monkeypatch_numpy": (student(predict=WRONG_PREDICT + PATCH_NUMPY),
-                          {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
-    "monkeypatch_checks": (student(predict=WRONG_PREDICT + "check_perceptron_predict = lambda *a, **k: None\n"
-                                   "import course.checks.perceptron as _c\n"
-                                   "_c.check_perceptron_predict = lambda *a, **k: None\n"),
-                           {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
-    "monkeypatch_testing_and_builtins": (student(predict=WRONG_PREDICT + (
-        "import builtins, course.testing\ncourse.testing.call_student = lambda fn, *a, **k: fn(*a, **k)\n"
-        "builtins.print = lambda *a, **k: None\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n")),
-        {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
+    "monkeypatch_numpy": (
+        student(predict=WRONG_PREDICT + PATCH_NUMPY),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "monkeypatch_checks": (
+        student(
+            predict=WRONG_PREDICT + "check_perceptron_predict = lambda *a, **k: None\n"
+            "import course.checks.perceptron as _c\n"
+            "_c.check_perceptron_predict = lambda *a, **k: None\n"
+        ),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "monkeypatch_testing_and_builtins": (
+        student(
+            predict=WRONG_PREDICT
+            + (
+                "import builtins, course.testing\ncourse.testing.call_student = lambda fn, *a, **k: fn(*a, **k)\n"
+                "builtins.print = lambda *a, **k: None\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n"
+            )
+        ),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
     "reads_solution_files": (student(predict=READ_SOLUTIONS), {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
     "writes_to_gradebook": (student(predict=WRITE_GRADEBOOK), {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
     "huge_output": (student(extra_cells=[(2, "print('x' * 100_000_000)")]), FULL),
-    "another_unit": (course_units.get("02_backprop", ROOT).source_notebooks[0].read_bytes(),
-                     "not of unit 01_perceptron"),
+    "another_unit": (
+        course_units.get("02_backprop", ROOT).source_notebooks[0].read_bytes(),
+        "not of unit 01_perceptron",
+    ),
     "empty_file": (b"", "empty"),
     "malformed_json": (b'{"cells": [}', "not JSON"),
-    "invalid_nbformat": (b'{"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
-                         "not a valid Jupyter notebook"),
+    "invalid_nbformat": (
+        b'{"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+        "not a valid Jupyter notebook",
+    ),
     "non_utf8_bytes": (b"\x89PNG\r\n\x1a\n\xff\xfe", "not UTF-8"),
 }
 
@@ -175,8 +222,7 @@ def graded(tmp_path_factory):
         path.write_bytes(content)
         paths.append(str(path))
     start = time.monotonic()
-    results = grade_notebooks(paths, timeout=CELL_TIMEOUT, unit="01_perceptron", root=ROOT, workers=2,
-                              wall_timeout=240)
+    results = grade_notebooks(paths, timeout=CELL_TIMEOUT, unit="01_perceptron", root=ROOT, workers=2, wall_timeout=240)
     elapsed = time.monotonic() - start
     return {name: r for name, r in zip(CASES, results)}, elapsed
 

@@ -81,7 +81,7 @@ class _Model(nn.Module):
     def forward(self, x):
         e = self.embed(x)
         if self.pool == "mean":  # order-blind: the LSTM's input weights on the mean embedding
-            return self.out(torch.tanh(e.mean(1) @ self.rnn.weight_ih_l0[:self.out.in_features].T))
+            return self.out(torch.tanh(e.mean(1) @ self.rnn.weight_ih_l0[: self.out.in_features].T))
         if not self.batch_first:
             h, state = self.rnn(e.transpose(0, 1))
             h = h.transpose(0, 1)
@@ -164,8 +164,9 @@ def test_build_rejects_wrong_parameter_count(fn):
         chk.check_build_sentiment_model(fn, V=7, E=3, H=5, C=4)
 
 
-@pytest.mark.parametrize("fn", [build_first_step, build_no_padding_idx, build_mean_pool, build_bidirectional,
-                                build_gru, build_two_layers])
+@pytest.mark.parametrize(
+    "fn", [build_first_step, build_no_padding_idx, build_mean_pool, build_bidirectional, build_gru, build_two_layers]
+)
 def test_order_check_rejects(fn):
     with pytest.raises(AssertionError):
         chk.check_sentiment_model_reads_in_order(fn, V=7, E=3, H=4, C=4)
@@ -257,8 +258,9 @@ def test_train_accepts(fn):
     chk.check_train_sentiment_model(fn, steps=60)
 
 
-@pytest.mark.parametrize("fn", [train_no_step, train_unseeded, train_one_loss, train_modifies_data, train_tiny_lr,
-                                train_no_zero_grad])
+@pytest.mark.parametrize(
+    "fn", [train_no_step, train_unseeded, train_one_loss, train_modifies_data, train_tiny_lr, train_no_zero_grad]
+)
 def test_train_rejects(fn):
     with pytest.raises(AssertionError):
         chk.check_train_sentiment_model(fn, steps=60)

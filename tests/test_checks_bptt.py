@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from course.checks.bptt import (check_bigram_model, check_rnn_backward, check_rnn_step_backward,
-                                check_softmax_temperature, check_temporal_softmax_loss)
+from course.checks.bptt import (
+    check_bigram_model,
+    check_rnn_backward,
+    check_rnn_step_backward,
+    check_softmax_temperature,
+    check_temporal_softmax_loss,
+)
 
 
 # ---------------------------------------------------------------- correct implementations
@@ -27,8 +32,13 @@ def rnn_step_forward_dict(x, h_prev, Wx, Wh, b):
 
 def rnn_step_backward_dict(dh_next, cache):
     da = dh_next / np.cosh(cache["a"]) ** 2
-    grads = [da @ cache["Wx"].T, da @ cache["Wh"].T, np.einsum("nd,nh->dh", cache["x"], da),
-             np.einsum("nk,nh->kh", cache["h_prev"], da), np.einsum("nh->h", da)]
+    grads = [
+        da @ cache["Wx"].T,
+        da @ cache["Wh"].T,
+        np.einsum("nd,nh->dh", cache["x"], da),
+        np.einsum("nk,nh->kh", cache["h_prev"], da),
+        np.einsum("nh->h", da),
+    ]
     return grads  # a list is fine
 
 
@@ -76,8 +86,13 @@ def rnn_backward_vectorised(dh, cache):
         da[:, t] = (dh[:, t] + carry) * (1 - h_all[:, t] ** 2)
         carry = da[:, t] @ Wh.T
     h_prev = np.concatenate([h0[:, None], h_all[:, :-1]], axis=1)
-    return (da @ Wx.T, carry, np.einsum("ntd,nth->dh", x, da), np.einsum("ntk,nth->kh", h_prev, da),
-            da.sum(axis=(0, 1)))
+    return (
+        da @ Wx.T,
+        carry,
+        np.einsum("ntd,nth->dh", x, da),
+        np.einsum("ntk,nth->kh", h_prev, da),
+        da.sum(axis=(0, 1)),
+    )
 
 
 def temporal_softmax_loss(scores, y, mask):
@@ -155,13 +170,21 @@ def _step_bwd(change):
         g = {"dx": da @ Wx.T, "dh_prev": da @ Wh.T, "dWx": x.T @ da, "dWh": h_prev.T @ da, "db": da.sum(axis=0)}
         g.update(change(dh_next, x, h_prev, Wx, Wh, h_next, da))
         return g["dx"], g["dh_prev"], g["dWx"], g["dWh"], g["db"]
+
     return bwd
 
 
 WRONG_STEP_BWD = _named(
     "rnn_step_backward",
-    no_tanh_derivative=_step_bwd(lambda dh, x, hp, Wx, Wh, h, da: {
-        "dx": dh @ Wx.T, "dh_prev": dh @ Wh.T, "dWx": x.T @ dh, "dWh": hp.T @ dh, "db": dh.sum(0)}),
+    no_tanh_derivative=_step_bwd(
+        lambda dh, x, hp, Wx, Wh, h, da: {
+            "dx": dh @ Wx.T,
+            "dh_prev": dh @ Wh.T,
+            "dWx": x.T @ dh,
+            "dWh": hp.T @ dh,
+            "db": dh.sum(0),
+        }
+    ),
     dh_prev_not_transposed=_step_bwd(lambda dh, x, hp, Wx, Wh, h, da: {"dh_prev": da @ Wh}),
     dWh_transposed=_step_bwd(lambda dh, x, hp, Wx, Wh, h, da: {"dWh": da.T @ hp}),
     db_mean=_step_bwd(lambda dh, x, hp, Wx, Wh, h, da: {"db": da.mean(axis=0)}),
@@ -190,8 +213,9 @@ def _seq_bwd(variant):
         acc = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(H)]
         dh_prev = np.zeros((N, H))
         for t in reversed(range(T)):
-            upstream = {"last_only": dh[:, t] if t == T - 1 else dh_prev,
-                        "no_carry": dh[:, t]}.get(variant, dh[:, t] + dh_prev)
+            upstream = {"last_only": dh[:, t] if t == T - 1 else dh_prev, "no_carry": dh[:, t]}.get(
+                variant, dh[:, t] + dh_prev
+            )
             dx[:, t], dh_prev, *g = rnn_step_backward(upstream, caches[t])
             if variant == "overwrite":
                 acc = g
@@ -206,11 +230,25 @@ def _seq_bwd(variant):
         if variant == "forward_time":  # processes time forwards: wrong carry direction
             return rnn_backward(dh[:, ::-1], caches[::-1])
         return dx, dh_prev, acc[0], acc[1], acc[2]
+
     return bwd
 
 
-WRONG_SEQ_BWD = _named("rnn_backward", **{v: _seq_bwd(v) for v in [
-    "last_only", "no_carry", "overwrite", "overwrite_keep_last", "dh0_zero", "mean_over_time", "forward_time"]})
+WRONG_SEQ_BWD = _named(
+    "rnn_backward",
+    **{
+        v: _seq_bwd(v)
+        for v in [
+            "last_only",
+            "no_carry",
+            "overwrite",
+            "overwrite_keep_last",
+            "dh0_zero",
+            "mean_over_time",
+            "forward_time",
+        ]
+    },
+)
 
 
 def _tsl(change):
@@ -218,6 +256,7 @@ def _tsl(change):
         N, T, V = scores.shape
         loss, d = temporal_softmax_loss(scores, y, mask)
         return change(loss, d, scores, y, mask, N, T)
+
     return fn
 
 
@@ -246,7 +285,10 @@ WRONG_TSL = _named(
     divide_by_tokens=_per_token_mean,
     divide_by_NT=_tsl(lambda l, d, s, y, m, N, T: (l / T, d / T)),
     no_division=_tsl(lambda l, d, s, y, m, N, T: (l * N, d * N)),
-    gradient_not_masked=lambda s, y, m: (temporal_softmax_loss(s, y, m)[0], temporal_softmax_loss(s, y, np.ones_like(m))[1]),
+    gradient_not_masked=lambda s, y, m: (
+        temporal_softmax_loss(s, y, m)[0],
+        temporal_softmax_loss(s, y, np.ones_like(m))[1],
+    ),
     gradient_sign=_tsl(lambda l, d, s, y, m, N, T: (l, -d)),
     loss_as_array=_tsl(lambda l, d, s, y, m, N, T: (np.array([l]), d)),
     unstable=_naive_softmax_loss,
@@ -337,12 +379,17 @@ WRONG_SOFTMAX = _named(
 
 # ---------------------------------------------------------------- tests
 STEP_SHAPES = [dict(), dict(N=1, D=1, H=1, seed=1, numeric=True), dict(N=4, D=3, H=6, seed=2, numeric=True)]
-SEQ_SHAPES = [dict(), dict(N=1, T=1, D=1, H=1, seed=1, numeric=True), dict(N=1, T=5, D=2, H=3, seed=2),
-              dict(N=3, T=6, D=4, H=5, seed=3, numeric=True)]
+SEQ_SHAPES = [
+    dict(),
+    dict(N=1, T=1, D=1, H=1, seed=1, numeric=True),
+    dict(N=1, T=5, D=2, H=3, seed=2),
+    dict(N=3, T=6, D=4, H=5, seed=3, numeric=True),
+]
 
 
-@pytest.mark.parametrize("fwd,bwd", [(rnn_step_forward, rnn_step_backward),
-                                     (rnn_step_forward_dict, rnn_step_backward_dict)])
+@pytest.mark.parametrize(
+    "fwd,bwd", [(rnn_step_forward, rnn_step_backward), (rnn_step_forward_dict, rnn_step_backward_dict)]
+)
 @pytest.mark.parametrize("kw", STEP_SHAPES)
 def test_rnn_step_backward_accepts(fwd, bwd, kw):
     check_rnn_step_backward(fwd, bwd, **kw)
@@ -394,9 +441,17 @@ def test_rnn_backward_messages():
 
 
 @pytest.mark.parametrize("fn", [temporal_softmax_loss, temporal_softmax_loss_loops])
-@pytest.mark.parametrize("kw", [dict(), dict(N=1, T=1, V=2, seed=1, numeric=True, mask="all"),
-                                dict(N=4, T=3, V=6, seed=2, numeric=True), dict(N=3, T=5, V=4, seed=3, scale=300.0),
-                                dict(N=2, T=3, V=3, seed=4, mask="none"), dict(N=1, T=1, V=3, seed=5, mask="none")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(N=1, T=1, V=2, seed=1, numeric=True, mask="all"),
+        dict(N=4, T=3, V=6, seed=2, numeric=True),
+        dict(N=3, T=5, V=4, seed=3, scale=300.0),
+        dict(N=2, T=3, V=3, seed=4, mask="none"),
+        dict(N=1, T=1, V=3, seed=5, mask="none"),
+    ],
+)
 def test_temporal_softmax_loss_accepts(fn, kw):
     check_temporal_softmax_loss(fn, **kw)
 
@@ -417,8 +472,16 @@ def test_temporal_softmax_loss_messages():
 
 
 @pytest.mark.parametrize("fn", [bigram_model, bigram_model_loops, bigram_model_bincount])
-@pytest.mark.parametrize("kw", [dict(), dict(n_tokens=1, V=3, alpha=0.5, seed=1), dict(n_tokens=2, V=1, seed=2),
-                                dict(n_tokens=300, V=12, alpha=0.01, seed=3), dict(n_tokens=40, V=5, alpha=1e3, seed=4)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(n_tokens=1, V=3, alpha=0.5, seed=1),
+        dict(n_tokens=2, V=1, seed=2),
+        dict(n_tokens=300, V=12, alpha=0.01, seed=3),
+        dict(n_tokens=40, V=5, alpha=1e3, seed=4),
+    ],
+)
 def test_bigram_model_accepts(fn, kw):
     check_bigram_model(fn, **kw)
 
@@ -430,10 +493,17 @@ def test_bigram_model_rejects(wrong):
 
 
 @pytest.mark.parametrize("fn", [softmax_temperature, softmax_temperature_logsumexp])
-@pytest.mark.parametrize("kw", [dict(), dict(shape=(1,), temperature=1.0, seed=1), dict(shape=(7,), temperature=2.5),
-                                dict(shape=(2, 3, 4), temperature=0.1, seed=2),
-                                dict(shape=(4, 6), temperature=0.3, seed=3, scale=100.0),
-                                dict(shape=(2, 1, 5), temperature=3.0, seed=4, scale=1e3)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(shape=(1,), temperature=1.0, seed=1),
+        dict(shape=(7,), temperature=2.5),
+        dict(shape=(2, 3, 4), temperature=0.1, seed=2),
+        dict(shape=(4, 6), temperature=0.3, seed=3, scale=100.0),
+        dict(shape=(2, 1, 5), temperature=3.0, seed=4, scale=1e3),
+    ],
+)
 def test_softmax_temperature_accepts(fn, kw):
     check_softmax_temperature(fn, **kw)
 

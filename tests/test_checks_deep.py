@@ -71,17 +71,26 @@ def fails(check, *fns, **kw):
     return str(e.value)
 
 
-BI_CASES = [{}, dict(N=1, T=1, D=1, H=1, seed=1), dict(N=3, T=6, D=2, H=3, seed=2, kind="lstm"),
-            dict(N=2, T=7, D=4, H=2, seed=3, kind="gru")]
-ST_CASES = [{}, dict(N=1, T=1, D=1, hidden=(1,), seed=1), dict(N=3, T=5, D=2, hidden=(2, 3, 4), seed=2, kind="gru"),
-            dict(N=2, T=4, D=3, hidden=(3, 2), seed=3, kind="lstm", bidirectional=True)]
+BI_CASES = [
+    {},
+    dict(N=1, T=1, D=1, H=1, seed=1),
+    dict(N=3, T=6, D=2, H=3, seed=2, kind="lstm"),
+    dict(N=2, T=7, D=4, H=2, seed=3, kind="gru"),
+]
+ST_CASES = [
+    {},
+    dict(N=1, T=1, D=1, hidden=(1,), seed=1),
+    dict(N=3, T=5, D=2, hidden=(2, 3, 4), seed=2, kind="gru"),
+    dict(N=2, T=4, D=3, hidden=(3, 2), seed=3, kind="lstm", bidirectional=True),
+]
 
 
 @pytest.mark.parametrize("impl", ["solution", "alternative"])
 def test_correct_pass(impl):
     if impl == "solution":
-        bf, bb, sf, sb = (SOL[k] for k in ("bidirectional_forward", "bidirectional_backward", "stacked_forward",
-                                           "stacked_backward"))
+        bf, bb, sf, sb = (
+            SOL[k] for k in ("bidirectional_forward", "bidirectional_backward", "stacked_forward", "stacked_backward")
+        )
     else:
         bf, bb, sf, sb = alt_bi_forward, alt_bi_backward, alt_stacked_forward, alt_stacked_backward
     for kw in BI_CASES:
@@ -108,12 +117,14 @@ def test_wrong_bidirectional_forwards_fail():
     def uses_torch(x, forward_fn, params_f, params_b):
         h, c = alt_bi_forward(x, forward_fn, params_f, params_b)
         return torch.from_numpy(h).numpy(), c
+
     assert "must not use torch" in fails(Dp.check_bidirectional_forward, uses_torch)
 
     def modifies(x, forward_fn, params_f, params_b):
         out = alt_bi_forward(x, forward_fn, params_f, params_b)
         x[:] = x[:, ::-1].copy()
         return out
+
     assert "modified its input `x`" in fails(Dp.check_bidirectional_forward, modifies)
 
 
@@ -130,6 +141,7 @@ def test_wrong_bidirectional_backwards_fail():
     def drops_dh0(dh, cache, backward_fn):
         dx, gf, gb = alt_bi_backward(dh, cache, backward_fn)
         return dx, gf[1:], gb
+
     assert "grads_f" in fails(Dp.check_bidirectional_backward, alt_bi_forward, drops_dh0)
 
 
@@ -145,14 +157,19 @@ def test_wrong_stacked_fail():
         out = alt_stacked_forward(x, forward_fn, layers)
         layers.reverse()
         return out
+
     assert "modified its input `layers`" in fails(Dp.check_stacked_forward, modifies)
 
     msg = fails(Dp.check_stacked_backward, alt_stacked_forward, lambda *a: alt_stacked_backward(*a, keep_order=False))
     assert "layer_grads[0]" in msg
     msg = fails(Dp.check_stacked_backward, alt_stacked_forward, lambda *a: alt_stacked_backward(*a, pass_dx=False))
     assert "dh of shape" in msg or "stacked_backward" in msg
-    msg = fails(Dp.check_stacked_backward, alt_stacked_forward, lambda *a: alt_stacked_backward(*a, pass_dx=False),
-                hidden=(4, 4))
+    msg = fails(
+        Dp.check_stacked_backward,
+        alt_stacked_forward,
+        lambda *a: alt_stacked_backward(*a, pass_dx=False),
+        hidden=(4, 4),
+    )
     assert "stacked_backward: dx" in msg
     msg = fails(Dp.check_stacked_backward, alt_stacked_forward, lambda d, c, b: alt_stacked_backward(d, c[::-1], b))
     assert "stacked_backward" in msg
@@ -164,6 +181,7 @@ def test_the_student_layers_are_checked():
 
     def lstm_no_bias(x, h0, Wx, Wh, b):
         return SOL["lstm_forward"](x, h0, Wx, Wh, 0 * b)
+
     msg = fails(Dp.check_deep_bidirectional, *ok, lstm_no_bias, SOL["lstm_backward"], "lstm")
     assert "h_top" in msg and "torch.nn.LSTM(num_layers=2, bidirectional=True)" in msg
 
@@ -171,6 +189,7 @@ def test_the_student_layers_are_checked():
         g = list(SOL["gru_backward"](dh, cache))
         g[5] = g[4]
         return g
+
     msg = fails(Dp.check_deep_bidirectional, *ok, SOL["gru_forward"], gru_bad_dbh, "gru")
     assert "dbh" in msg
     bad = [ok[0], lambda *a: alt_bi_forward(*a, flip_back=False), ok[2]]

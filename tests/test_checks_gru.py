@@ -36,7 +36,7 @@ def sig(a):
 # ---------------------------------------------------------------- an alternative: per-gate weights, dict caches
 def alt_step_forward(x, h_prev, Wx, Wh, bx, bh, variant=None, order="rzn"):
     H = h_prev.shape[1]
-    blk = lambda a, k: a[..., order.index(k) * H:(order.index(k) + 1) * H]  # noqa: E731
+    blk = lambda a, k: a[..., order.index(k) * H : (order.index(k) + 1) * H]  # noqa: E731
     r = sig(x @ blk(Wx, "r") + blk(bx, "r") + h_prev @ blk(Wh, "r") + blk(bh, "r"))
     z = sig(x @ blk(Wx, "z") + blk(bx, "z") + h_prev @ blk(Wh, "z") + blk(bh, "z"))
     hn = h_prev @ blk(Wh, "n") + blk(bh, "n")
@@ -93,13 +93,21 @@ def test_correct_pass(impl):
         sf, sb, f, b = alt_step_forward, alt_step_backward, alt_forward, alt_backward
     for kw in [{}, dict(N=1, D=1, H=1, seed=1), dict(N=4, D=6, H=3, seed=2)]:
         G.check_gru_step_forward(sf, **kw)
-    for kw in [{}, dict(N=1, D=1, H=1, seed=1, numeric=True), dict(N=3, D=2, H=3, seed=2, numeric=True),
-               dict(N=5, D=7, H=6, seed=3)]:
+    for kw in [
+        {},
+        dict(N=1, D=1, H=1, seed=1, numeric=True),
+        dict(N=3, D=2, H=3, seed=2, numeric=True),
+        dict(N=5, D=7, H=6, seed=3),
+    ]:
         G.check_gru_step_backward(sf, sb, **kw)
     for kw in [{}, dict(N=1, T=1, D=1, H=1, seed=1), dict(N=3, T=12, D=4, H=6, seed=2)]:
         G.check_gru_forward(f, **kw)
-    for kw in [{}, dict(N=1, T=1, D=1, H=1, seed=1, numeric=True), dict(N=2, T=5, D=2, H=3, seed=2, numeric=True),
-               dict(N=3, T=15, D=4, H=6, seed=3)]:
+    for kw in [
+        {},
+        dict(N=1, T=1, D=1, H=1, seed=1, numeric=True),
+        dict(N=2, T=5, D=2, H=3, seed=2, numeric=True),
+        dict(N=3, T=15, D=4, H=6, seed=3),
+    ]:
         G.check_gru_backward(f, b, **kw)
 
 
@@ -122,8 +130,10 @@ def test_margins_of_the_hidden_numeric_tests():
         assert max(rel_error(g, n) for g, n in zip(grads, num)) < 1e-7
 
 
-@pytest.mark.parametrize("variant,words", [("z swapped", "Cho et al."), ("reset before matmul", "(r * h_prev) @ Wh_n"),
-                                           ("bh_n outside", "bh_n outside")])
+@pytest.mark.parametrize(
+    "variant,words",
+    [("z swapped", "Cho et al."), ("reset before matmul", "(r * h_prev) @ Wh_n"), ("bh_n outside", "bh_n outside")],
+)
 def test_convention_variants_are_named(variant, words):
     msg = fails(G.check_gru_step_forward, lambda *a: alt_step_forward(*a, variant=variant))
     assert "h_next" in msg and words in msg
@@ -139,22 +149,26 @@ def test_gate_order_is_named():
 def test_wrong_forwards_fail():
     def no_bias(x, h_prev, Wx, Wh, bx, bh):
         return alt_step_forward(x, h_prev, Wx, Wh, 0 * bx, bh)
+
     assert "h_next does not match" in fails(G.check_gru_step_forward, no_bias)
 
     def off_by_one(*a):
         h, c = alt_forward(*a)
         return np.concatenate([a[1][:, None], h[:, :-1]], axis=1), c
+
     assert "shifted one step late" in fails(G.check_gru_forward, off_by_one)
 
     def modifies(x, h0, Wx, Wh, bx, bh):
         out = alt_forward(x, h0, Wx, Wh, bx, bh)
         bh[0] += 1.0
         return out
+
     assert "modified its input `bh`" in fails(G.check_gru_forward, modifies)
 
     def uses_torch(x, h_prev, Wx, Wh, bx, bh):
         h, c = alt_step_forward(x, h_prev, Wx, Wh, bx, bh)
         return torch.as_tensor(h).numpy(), c
+
     assert "must not use torch" in fails(G.check_gru_step_forward, uses_torch)
     assert "return 2 values" in fails(G.check_gru_step_forward, lambda *a: alt_step_forward(*a)[0])
 
@@ -172,10 +186,12 @@ def test_wrong_backwards_fail():
     def swapped_grads(d, c):
         g = alt_backward(d, c)
         return (g[0], g[1], g[2], g[3], g[5], g[4])  # dbx and dbh swapped
+
     assert "dbx" in fails(G.check_gru_backward, alt_forward, swapped_grads)
 
     def transposed(d, c):
         g = list(alt_backward(d, c))
         g[3] = g[3].T
         return g
+
     assert "dWh has shape" in fails(G.check_gru_backward, alt_forward, transposed, H=4)

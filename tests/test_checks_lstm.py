@@ -37,7 +37,7 @@ def sig(a):
 def alt_step_forward(x, h_prev, c_prev, Wx, Wh, b, order="ifgo", bias=True, h_of_c=np.tanh):
     H = h_prev.shape[1]
     a = x @ Wx + h_prev @ Wh + (b if bias else 0)
-    blocks = {k: a[:, n * H:(n + 1) * H] for n, k in enumerate(order)}
+    blocks = {k: a[:, n * H : (n + 1) * H] for n, k in enumerate(order)}
     i, f, o, g = sig(blocks["i"]), sig(blocks["f"]), sig(blocks["o"]), np.tanh(blocks["g"])
     c = f * c_prev + i * g
     h = o * h_of_c(c)
@@ -49,10 +49,22 @@ def alt_step_backward(dh_next, dc_next, cache, dc_through_h=True, forget_in_dc=T
     t = np.tanh(k["cn"])
     dc = dc_next + (dh_next * k["o"] * (1 - t**2) if dc_through_h else 0)
     di, df, dg, do = dc * k["g"], dc * k["c"], dc * k["i"], dh_next * t
-    da = np.hstack([di * k["i"] * (1 - k["i"]), df * k["f"] * (1 - k["f"]),
-                    dg * ((1 - k["g"] ** 2) if g_deriv else 1.0), do * k["o"] * (1 - k["o"])])
-    return (da @ k["Wx"].T, da @ k["Wh"].T, dc * k["f"] if forget_in_dc else dc, k["x"].T @ da,
-            k["h"].T @ da, da.sum(0))
+    da = np.hstack(
+        [
+            di * k["i"] * (1 - k["i"]),
+            df * k["f"] * (1 - k["f"]),
+            dg * ((1 - k["g"] ** 2) if g_deriv else 1.0),
+            do * k["o"] * (1 - k["o"]),
+        ]
+    )
+    return (
+        da @ k["Wx"].T,
+        da @ k["Wh"].T,
+        dc * k["f"] if forget_in_dc else dc,
+        k["x"].T @ da,
+        k["h"].T @ da,
+        da.sum(0),
+    )
 
 
 def alt_forward(x, h0, Wx, Wh, b, step=alt_step_forward, c0_from_h0=False):
@@ -126,8 +138,10 @@ def test_margins_of_the_hidden_numeric_tests():
 def test_gate_order_ifog_is_named():
     msg = fails(L.check_lstm_step_forward, lambda *a: alt_step_forward(*a, order="ifog"))
     assert "c_next" in msg and "gate order i, f, o, g" in msg and "i, f, g, o" in msg
-    msg = fails(L.check_lstm_forward, lambda x, h0, Wx, Wh, b: alt_forward(
-        x, h0, Wx, Wh, b, step=lambda *a: alt_step_forward(*a, order="ifog")))
+    msg = fails(
+        L.check_lstm_forward,
+        lambda x, h0, Wx, Wh, b: alt_forward(x, h0, Wx, Wh, b, step=lambda *a: alt_step_forward(*a, order="ifog")),
+    )
     assert "gate order i, f, o, g" in msg
     msg = fails(L.check_lstm_step_forward, lambda *a: alt_step_forward(*a, order="fiog"))
     assert "gate order f, i, o, g" in msg
@@ -143,11 +157,13 @@ def test_wrong_forwards_fail():
     def off_by_one(x, h0, Wx, Wh, b):  # h[:, t] holds the state before step t
         h, cache = alt_forward(x, h0, Wx, Wh, b)
         return np.concatenate([h0[:, None], h[:, :-1]], axis=1), cache
+
     assert "shifted one step late" in fails(L.check_lstm_forward, off_by_one)
 
     def last_only(x, h0, Wx, Wh, b):
         h, cache = alt_forward(x, h0, Wx, Wh, b)
         return h[:, -1], cache
+
     assert "shape" in fails(L.check_lstm_forward, last_only)
     assert "return 3 values" in fails(L.check_lstm_step_forward, lambda *a: alt_step_forward(*a)[:2])
 
@@ -157,30 +173,33 @@ def test_modifying_inputs_and_torch_fail():
         out = alt_step_forward(x, h_prev, c_prev, Wx, Wh, b)
         c_prev *= 0.5
         return out
+
     assert "modified its input `c_prev`" in fails(L.check_lstm_step_forward, modifies)
 
     def uses_torch(x, h0, Wx, Wh, b):
         h, cache = alt_forward(x, h0, Wx, Wh, b)
         return torch.tanh(torch.from_numpy(h)).numpy(), cache
+
     assert "must not use torch" in fails(L.check_lstm_forward, uses_torch)
 
 
 # ---------------------------------------------------------------- wrong backwards fail
 def test_wrong_step_backwards_fail():
-    msg = fails(L.check_lstm_step_backward, alt_step_forward,
-                lambda *a: alt_step_backward(*a, dc_through_h=False))
+    msg = fails(L.check_lstm_step_backward, alt_step_forward, lambda *a: alt_step_backward(*a, dc_through_h=False))
     assert "dc_next only" not in msg and "dh_next only" in msg
     msg = fails(L.check_lstm_step_backward, alt_step_forward, lambda *a: alt_step_backward(*a, forget_in_dc=False))
     assert "dc_prev" in msg
     msg = fails(L.check_lstm_step_backward, alt_step_forward, lambda *a: alt_step_backward(*a, g_deriv=False))
     assert "dx" in msg
+
     # the weight gradients name the wrong gate's block
     def bad_db(*a):
         g = list(alt_step_backward(*a))
         g[5] = g[5].copy()
         H = g[5].size // 4
-        g[5][H:2 * H] *= 2
+        g[5][H : 2 * H] *= 2
         return g
+
     msg = fails(L.check_lstm_step_backward, alt_step_forward, bad_db)
     assert "db" in msg and "f (forget gate)" in msg and "i (input gate)" not in msg
 
@@ -188,6 +207,7 @@ def test_wrong_step_backwards_fail():
         g = list(alt_step_backward(*a))
         g[3] = g[3].T
         return g
+
     assert "dWx has shape" in fails(L.check_lstm_step_backward, alt_step_forward, transposed)
 
 
@@ -201,10 +221,12 @@ def test_wrong_sequence_backwards_fail():
         g = alt_backward(dh, c)
         g[1] = np.zeros_like(g[1])
         return g
+
     assert "dh0" in fails(L.check_lstm_backward, alt_forward, no_dh0)
 
     def slightly_wrong(dh, c):  # db off by 1e-5 relative: still caught
         g = alt_backward(dh, c)
         g[4] = g[4] * (1 + 1e-5)
         return g
+
     assert "db" in fails(L.check_lstm_backward, alt_forward, slightly_wrong)

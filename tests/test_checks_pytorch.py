@@ -62,7 +62,8 @@ def count_bidir_input_h(kind, input_size, hidden_size, num_layers=1, bidirection
     # upper layers read H (not 2H) inputs when bidirectional
     dirs = 2 if bidirectional else 1
     return count_ok(kind, input_size, hidden_size, 1, bidirectional, bias) + (num_layers - 1) * dirs * count_ok(
-        kind, hidden_size, hidden_size, 1, False, bias)
+        kind, hidden_size, hidden_size, 1, False, bias
+    )
 
 
 def count_ignores_bidirectional(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
@@ -99,16 +100,35 @@ def test_param_count_accepts(fn):
     checks.check_recurrent_param_count_errors(fn)
 
 
-@pytest.mark.parametrize("fn", [count_numpy_int, count_float, count_one_bias, count_layers_same_input,
-                                count_bidir_input_h, count_ignores_bidirectional, count_gates_swapped,
-                                count_with_torch])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        count_numpy_int,
+        count_float,
+        count_one_bias,
+        count_layers_same_input,
+        count_bidir_input_h,
+        count_ignores_bidirectional,
+        count_gates_swapped,
+        count_with_torch,
+    ],
+)
 def test_param_count_rejects_torch_counts(fn):
     with pytest.raises(AssertionError):
         checks.check_recurrent_param_count(fn, input_sizes=(1, 3), hidden_sizes=(1, 4))
 
 
-@pytest.mark.parametrize("fn", [count_numpy_int, count_keras_gru_one_bias, count_layers_same_input,
-                                count_bidir_input_h, count_ignores_bidirectional, count_gates_swapped])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        count_numpy_int,
+        count_keras_gru_one_bias,
+        count_layers_same_input,
+        count_bidir_input_h,
+        count_ignores_bidirectional,
+        count_gates_swapped,
+    ],
+)
 def test_param_count_rejects_keras_counts(fn):
     with pytest.raises(AssertionError):
         checks.check_recurrent_param_count_keras(fn)
@@ -196,8 +216,20 @@ def test_masked_accepts(fn):
     checks.check_masked_mean_loss(fn, lengths=(2, 6, 1, 4), T=8, V=7, D=3, H=5, seed=3, kind="rnn")
 
 
-@pytest.mark.parametrize("fn", [masked_all, masked_per_sequence, masked_divide_by_N, masked_off_by_one,
-                                masked_item, masked_detach, masked_inplace, masked_shape1, masked_numpy])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        masked_all,
+        masked_per_sequence,
+        masked_divide_by_N,
+        masked_off_by_one,
+        masked_item,
+        masked_detach,
+        masked_inplace,
+        masked_shape1,
+        masked_numpy,
+    ],
+)
 def test_masked_rejects(fn):
     with pytest.raises(AssertionError):
         checks.check_masked_mean_loss(fn)
@@ -251,8 +283,9 @@ def test_last_accepts(fn):
     checks.check_last_hidden_state(fn, lengths=(5, 2, 5, 1), T=6, D=3, H=4, seed=2)
 
 
-@pytest.mark.parametrize("fn", [last_final_step, last_off_by_one, last_max_len, last_detached, last_transposed,
-                                last_inplace])
+@pytest.mark.parametrize(
+    "fn", [last_final_step, last_off_by_one, last_max_len, last_detached, last_transposed, last_inplace]
+)
 def test_last_rejects(fn):
     with pytest.raises(AssertionError):
         checks.check_last_hidden_state(fn, T=5)

@@ -108,6 +108,7 @@ def _seq_from_step(step):
             h, _ = step(x[:, t], h, Wx, Wh, b)
             hs.append(h)
         return np.stack(hs, axis=1), None
+
     return fwd
 
 
@@ -200,8 +201,10 @@ def test_rnn_step_forward_messages():
 
 
 @pytest.mark.parametrize("fn", [rnn_forward, rnn_forward_precomputed, _seq_from_step(rnn_step_forward_loops)])
-@pytest.mark.parametrize("shape", [dict(), dict(N=1, T=1, D=1, H=1, seed=1), dict(N=1, T=6, D=2, H=3, seed=2),
-                                   dict(N=4, T=1, D=3, H=2, seed=3)])
+@pytest.mark.parametrize(
+    "shape",
+    [dict(), dict(N=1, T=1, D=1, H=1, seed=1), dict(N=1, T=6, D=2, H=3, seed=2), dict(N=4, T=1, D=3, H=2, seed=3)],
+)
 def test_rnn_forward_accepts(fn, shape):
     check_rnn_forward(fn, **shape)
 

@@ -44,14 +44,18 @@ def test_predict_check_accepts(fn):
     perceptron.check_perceptron_predict(fn, N=1, D=1, seed=1)
 
 
-@pytest.mark.parametrize("fn", [
-    lambda X, w, b: (X @ w + b >= 0).astype(int),          # a score of 0 predicts 1
-    lambda X, w, b: X @ w + b > 0,                          # bool, not integer
-    lambda X, w, b: (X @ w > 0).astype(int),                # forgets the bias
-    lambda X, w, b: (X @ w + b > 0).astype(float),          # float labels
-    lambda X, w, b: (X @ w + b > 0).astype(int)[:, None],   # (N, 1) instead of (N,)
-    lambda X, w, b: np.sign(X @ w + b).astype(int),         # -1/+1 labels
-], ids=["ge", "bool", "nobias", "float", "column", "sign"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda X, w, b: (X @ w + b >= 0).astype(int),  # a score of 0 predicts 1
+        lambda X, w, b: X @ w + b > 0,  # bool, not integer
+        lambda X, w, b: (X @ w > 0).astype(int),  # forgets the bias
+        lambda X, w, b: (X @ w + b > 0).astype(float),  # float labels
+        lambda X, w, b: (X @ w + b > 0).astype(int)[:, None],  # (N, 1) instead of (N,)
+        lambda X, w, b: np.sign(X @ w + b).astype(int),  # -1/+1 labels
+    ],
+    ids=["ge", "bool", "nobias", "float", "column", "sign"],
+)
 def test_predict_check_rejects(fn):
     with pytest.raises(AssertionError):
         perceptron.check_perceptron_predict(fn)
@@ -113,8 +117,19 @@ def fit_default_epochs_5(X, y, lr=1.0, epochs=5):
     return fit_ok(X, y, lr, epochs)
 
 
-@pytest.mark.parametrize("fn", [fit_batch, fit_ge, fit_no_bias_update, fit_one_epoch_only, fit_random_init,
-                                fit_reversed_order, fit_ignores_lr, fit_default_epochs_5])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        fit_batch,
+        fit_ge,
+        fit_no_bias_update,
+        fit_one_epoch_only,
+        fit_random_init,
+        fit_reversed_order,
+        fit_ignores_lr,
+        fit_default_epochs_5,
+    ],
+)
 def test_fit_check_rejects(fn):
     with pytest.raises(AssertionError):
         perceptron.check_perceptron_fit(fn)
@@ -150,24 +165,32 @@ def test_affine_checks_accept_both_styles():
         backprop.check_affine_backward(fwd, bwd, N=1, D=1, M=1, seed=1, numeric=True)
 
 
-@pytest.mark.parametrize("fwd", [
-    lambda x, W, b: (x @ W, (x, W)),
-    lambda x, W, b: (x @ W - b, (x, W)),
-    lambda x, W, b: ((x @ W + b).T, (x, W)),
-    lambda x, W, b: x @ W + b,
-], ids=["nobias", "minus", "transposed", "nocache"])
+@pytest.mark.parametrize(
+    "fwd",
+    [
+        lambda x, W, b: (x @ W, (x, W)),
+        lambda x, W, b: (x @ W - b, (x, W)),
+        lambda x, W, b: ((x @ W + b).T, (x, W)),
+        lambda x, W, b: x @ W + b,
+    ],
+    ids=["nobias", "minus", "transposed", "nocache"],
+)
 def test_affine_forward_check_rejects(fwd):
     with pytest.raises(AssertionError):
         backprop.check_affine_forward(fwd)
 
 
-@pytest.mark.parametrize("bwd", [
-    lambda dout, c: (0.5 * dout @ c[1].T, c[0].T @ dout, dout.sum(axis=0)),  # dx scaled
-    lambda dout, c: (dout @ c[1].T, c[0].T @ dout, dout.mean(axis=0)),  # db averaged
-    lambda dout, c: (dout @ c[1].T, (c[0].T @ dout).T.T * 2, dout.sum(axis=0)),  # dW doubled
-    lambda dout, c: (dout @ c[1].T, c[0].T @ dout),  # db missing
-    lambda dout, c: (dout @ c[1].T, c[0].T @ dout, dout.sum(axis=1)),  # db over the wrong axis
-], ids=["dx", "db_mean", "dW", "missing", "db_axis"])
+@pytest.mark.parametrize(
+    "bwd",
+    [
+        lambda dout, c: (0.5 * dout @ c[1].T, c[0].T @ dout, dout.sum(axis=0)),  # dx scaled
+        lambda dout, c: (dout @ c[1].T, c[0].T @ dout, dout.mean(axis=0)),  # db averaged
+        lambda dout, c: (dout @ c[1].T, (c[0].T @ dout).T.T * 2, dout.sum(axis=0)),  # dW doubled
+        lambda dout, c: (dout @ c[1].T, c[0].T @ dout),  # db missing
+        lambda dout, c: (dout @ c[1].T, c[0].T @ dout, dout.sum(axis=1)),  # db over the wrong axis
+    ],
+    ids=["dx", "db_mean", "dW", "missing", "db_axis"],
+)
 def test_affine_backward_check_rejects(bwd):
     with pytest.raises(AssertionError):
         backprop.check_affine_backward(affine_forward, bwd)
@@ -184,22 +207,29 @@ def test_activation_checks_accept_alternatives():
     backprop.check_tanh_backward(tanh_f, tanh_b, numeric=True)
 
 
-@pytest.mark.parametrize("check, fwd, bwd", [
-    (backprop.check_sigmoid_backward, lambda x: (1 / (1 + np.exp(-x)),) * 2, lambda d, s: s * (1 - s)),
-    (backprop.check_sigmoid_backward, lambda x: (1 / (1 + np.exp(-x)),) * 2, lambda d, s: d * s),
-    (backprop.check_tanh_backward, lambda x: (np.tanh(x),) * 2, lambda d, t: d * (1 - t)),
-    (backprop.check_tanh_backward, lambda x: (np.tanh(x),) * 2, lambda d, t: d * (1 + t**2)),
-], ids=["sig_no_dout", "sig_wrong", "tanh_not_squared", "tanh_sign"])
+@pytest.mark.parametrize(
+    "check, fwd, bwd",
+    [
+        (backprop.check_sigmoid_backward, lambda x: (1 / (1 + np.exp(-x)),) * 2, lambda d, s: s * (1 - s)),
+        (backprop.check_sigmoid_backward, lambda x: (1 / (1 + np.exp(-x)),) * 2, lambda d, s: d * s),
+        (backprop.check_tanh_backward, lambda x: (np.tanh(x),) * 2, lambda d, t: d * (1 - t)),
+        (backprop.check_tanh_backward, lambda x: (np.tanh(x),) * 2, lambda d, t: d * (1 + t**2)),
+    ],
+    ids=["sig_no_dout", "sig_wrong", "tanh_not_squared", "tanh_sign"],
+)
 def test_activation_backward_checks_reject(check, fwd, bwd):
     with pytest.raises(AssertionError):
         check(fwd, bwd)
 
 
-@pytest.mark.parametrize("check, fwd", [
-    (backprop.check_sigmoid_forward, lambda x: (1 / (1 + np.exp(x)), None)),
-    (backprop.check_tanh_forward, lambda x: (np.tanh(x) * 0.999, None)),
-    (backprop.check_tanh_forward, lambda x: (np.tanh(np.clip(x, -2, 2)), None)),
-])
+@pytest.mark.parametrize(
+    "check, fwd",
+    [
+        (backprop.check_sigmoid_forward, lambda x: (1 / (1 + np.exp(x)), None)),
+        (backprop.check_tanh_forward, lambda x: (np.tanh(x) * 0.999, None)),
+        (backprop.check_tanh_forward, lambda x: (np.tanh(np.clip(x, -2, 2)), None)),
+    ],
+)
 def test_activation_forward_checks_reject(check, fwd):
     with pytest.raises(AssertionError):
         check(fwd)
@@ -257,9 +287,16 @@ def softmax_modifies_scores(scores, y):
     return softmax_ok(scores, y)
 
 
-@pytest.mark.parametrize("fn, kw", [(softmax_unstable, {"scale": 1e3}), (softmax_sum_not_mean, {}),
-                                    (softmax_grad_not_divided, {}), (softmax_modifies_scores, {})],
-                         ids=["unstable", "sum", "grad_N", "inplace"])
+@pytest.mark.parametrize(
+    "fn, kw",
+    [
+        (softmax_unstable, {"scale": 1e3}),
+        (softmax_sum_not_mean, {}),
+        (softmax_grad_not_divided, {}),
+        (softmax_modifies_scores, {}),
+    ],
+    ids=["unstable", "sum", "grad_N", "inplace"],
+)
 def test_softmax_check_rejects(fn, kw):
     with pytest.raises(AssertionError):
         backprop.check_softmax_cross_entropy(fn, **kw)

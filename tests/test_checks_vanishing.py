@@ -3,8 +3,12 @@
 import numpy as np
 import pytest
 
-from course.checks.vanishing import (check_clip_grad_norm, check_clip_grad_norm_edge_cases, check_rnn_jacobian,
-                                     check_rnn_jacobian_chain)
+from course.checks.vanishing import (
+    check_clip_grad_norm,
+    check_clip_grad_norm_edge_cases,
+    check_rnn_jacobian,
+    check_rnn_jacobian_chain,
+)
 
 
 # ---------------------------------------------------------------- correct implementations
@@ -97,8 +101,10 @@ def _same_list(grads, max_norm):
 
 WRONG_CLIP = _named(
     "clip_grad_norm",
-    no_eps=lambda g, m: ([x * min(1.0, m / np.sqrt(sum(np.sum(y**2) for y in g))) for x in g],
-                         float(np.sqrt(sum(np.sum(y**2) for y in g)))),
+    no_eps=lambda g, m: (
+        [x * min(1.0, m / np.sqrt(sum(np.sum(y**2) for y in g))) for x in g],
+        float(np.sqrt(sum(np.sum(y**2) for y in g))),
+    ),
     norm_after=lambda g, m: (clip_grad_norm(g, m)[0], min(clip_grad_norm(g, m)[1], m)),
     sum_of_norms=_sum_of_norms,
     per_array=_per_array,
@@ -109,12 +115,15 @@ WRONG_CLIP = _named(
     in_place=_in_place,
     same_arrays_when_small=_same_arrays_when_small,
     same_list=_same_list,
-    nan_on_zero=lambda g, m: ([x * min(1.0, m / np.sqrt(sum(np.sum(y**2) for y in g))) for x in g],
-                              float(np.sqrt(sum(np.sum(y**2) for y in g)))),
+    nan_on_zero=lambda g, m: (
+        [x * min(1.0, m / np.sqrt(sum(np.sum(y**2) for y in g))) for x in g],
+        float(np.sqrt(sum(np.sum(y**2) for y in g))),
+    ),
     returns_array=lambda g, m: (np.concatenate([x.ravel() for x in clip_grad_norm(g, m)[0]]), clip_grad_norm(g, m)[1]),
     norm_as_list=lambda g, m: (clip_grad_norm(g, m)[0], [clip_grad_norm(g, m)[1]]),
     max_abs_norm=lambda g, m: (lambda t: ([x * min(1.0, m / (t + 1e-6)) for x in g], t))(
-        float(max(np.abs(x).max() for x in g))),
+        float(max(np.abs(x).max() for x in g))
+    ),
 )
 
 
@@ -143,9 +152,15 @@ def test_rnn_jacobian_messages():
 
 
 @pytest.mark.parametrize("fn", [clip_grad_norm, clip_grad_norm_concat, clip_grad_norm_branch])
-@pytest.mark.parametrize("kw", [dict(), dict(shapes=((1,),), max_norm=0.1, seed=1),
-                                dict(shapes=((2, 3), (5,)), max_norm=5.0, seed=2, scale=10.0),
-                                dict(shapes=((4,), (1, 1), (3, 2, 2)), max_norm=100.0, seed=3)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(shapes=((1,),), max_norm=0.1, seed=1),
+        dict(shapes=((2, 3), (5,)), max_norm=5.0, seed=2, scale=10.0),
+        dict(shapes=((4,), (1, 1), (3, 2, 2)), max_norm=100.0, seed=3),
+    ],
+)
 def test_clip_grad_norm_accepts(fn, kw):
     check_clip_grad_norm(fn, **kw)
     check_clip_grad_norm_edge_cases(fn, seed=kw.get("seed", 0))

@@ -46,8 +46,11 @@ def test_solution_folders_hold_only_notebooks(unit):
     assert not others, f"{unit.source_dir} must hold only notebooks, found {others}"
 
 
-ALL_NOTEBOOKS = sorted(ROOT.glob("lectures/*.ipynb")) + sorted(ROOT.glob("solutions/*/*.ipynb")) + sorted(
-    ROOT.glob("exercises/*/*.ipynb"))
+ALL_NOTEBOOKS = (
+    sorted(ROOT.glob("lectures/*.ipynb"))
+    + sorted(ROOT.glob("solutions/*/*.ipynb"))
+    + sorted(ROOT.glob("exercises/*/*.ipynb"))
+)
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
@@ -55,14 +58,16 @@ def test_notebooks_are_committed_without_outputs(path):
     for cell in _cells(path):
         if cell["cell_type"] == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, (
-                f"{path.name}: commit notebooks without outputs (Kernel > Restart and clear outputs)")
+                f"{path.name}: commit notebooks without outputs (Kernel > Restart and clear outputs)"
+            )
 
 
 @pytest.mark.skipif(not CONTRACT.exists(), reason="the curriculum contract (../shared/CURRICULUM.md) is not here")
 def test_every_contract_function_of_a_present_unit_has_its_own_answer_cell():
     sources = "\n".join(
         "\n".join("".join(c["source"]) for c in _cells(p) if c["cell_type"] == "code")
-        for p in ROOT.glob("solutions/*/*.ipynb"))
+        for p in ROOT.glob("solutions/*/*.ipynb")
+    )
     starts = set()
     for p in ROOT.glob("solutions/*/*.ipynb"):
         for c in _cells(p):
@@ -90,10 +95,16 @@ def test_released_stubs_parse_and_hide_solutions(path):
 @pytest.mark.parametrize("path", sorted(ROOT.glob("solutions/*/*.ipynb")), ids=lambda p: p.parent.name)
 def test_every_test_cell_has_a_unique_grade_id_named_after_a_function(path):
     cells = _cells(path)
-    answers = {c["metadata"]["nbgrader"]["grade_id"][len("answer_"):] for c in cells
-               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    answers = {
+        c["metadata"]["nbgrader"]["grade_id"][len("answer_") :]
+        for c in cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
+    ids = [
+        c["metadata"]["nbgrader"]["grade_id"] for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    ]
     assert len(ids) == len(set(ids))
     for gid in ids:
         assert any(gid == a or gid.startswith(a + "_") for a in answers), (
-            f"test {gid!r} does not name a graded function of {path.name}")
+            f"test {gid!r} does not name a graded function of {path.name}"
+        )

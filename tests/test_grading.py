@@ -61,8 +61,9 @@ def test_non_utf8_bytes_get_an_error_object(tmp_path):
 
 
 def test_invalid_nbformat_gets_an_error_object(tmp_path):
-    assert "not a valid Jupyter notebook" in _error_of(tmp_path, b'{"cells": [{"cell_type": "nonsense"}], "nbformat": 4, '
-                                                                  b'"nbformat_minor": 5, "metadata": {}}')
+    assert "not a valid Jupyter notebook" in _error_of(
+        tmp_path, b'{"cells": [{"cell_type": "nonsense"}], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}'
+    )
 
 
 def test_a_notebook_not_from_the_course_gets_an_error_object(tmp_path):
@@ -80,8 +81,9 @@ def test_cli_json_grades_the_good_and_reports_the_bad_with_exit_0(tmp_path):
     bad = tmp_path / "garbage.ipynb"
     bad.write_text("garbage")
     sol = UNITS[0].source_notebooks[0]
-    proc = subprocess.run([bin_path("course"), "grade", str(bad), str(sol), "--json"], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [bin_path("course"), "grade", str(bad), str(sol), "--json"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)
     assert [r["notebook"] for r in results] == [str(bad), str(sol)]

@@ -47,12 +47,12 @@ def test_stateful_batches_continue_row_by_row():
     ids = np.arange(1000) % 30
     x, y = hn.stateful_batches(ids, batch_size=4, seq_len=5)
     assert x.shape == y.shape and x.shape[1:] == (4, 5)
-    assert (y[:, :, :-1] == x[:, :, 1:]).all()          # y is x shifted by one
-    assert (x[1:, :, 0] == y[:-1, :, -1]).all()          # batch i+1 continues batch i, row by row
+    assert (y[:, :, :-1] == x[:, :, 1:]).all()  # y is x shifted by one
+    assert (x[1:, :, 0] == y[:-1, :, -1]).all()  # batch i+1 continues batch i, row by row
     stream = np.arange(1000)
     xs, _ = hn.stateful_batches(stream, 4, 5)
     row0 = xs[:, 0].reshape(-1).numpy()
-    assert (row0 == np.arange(len(row0))).all()           # row 0 reads the stream from the start
-    assert len(set(xs[0, :, 0].tolist())) == 4            # rows start at different places
+    assert (row0 == np.arange(len(row0))).all()  # row 0 reads the stream from the start
+    assert len(set(xs[0, :, 0].tolist())) == 4  # rows start at different places
     with pytest.raises(ValueError):
         hn.stateful_batches(np.arange(10), 4, 5)

@@ -22,9 +22,11 @@ UNIT = "01_perceptron"
 
 def _answered(wrong=False):
     nb = nbformat.read(ROOT / "exercises" / UNIT / "perceptron.ipynb", as_version=4)
-    solved = {c.metadata["nbgrader"]["grade_id"]: c.source for c in
-              nbformat.read(ROOT / "solutions" / UNIT / "perceptron.ipynb", as_version=4).cells
-              if c.metadata.get("nbgrader", {}).get("solution")}
+    solved = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(ROOT / "solutions" / UNIT / "perceptron.ipynb", as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in solved:

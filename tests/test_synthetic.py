@@ -34,7 +34,7 @@ def test_sentiment_labels_follow_the_rules():
         else:
             joiner = "but" if k == "contrast" else "and"
             i = words.index(joiner)
-            first, second = _clause_polarity(words[:i]), _clause_polarity(words[i + 1:])
+            first, second = _clause_polarity(words[:i]), _clause_polarity(words[i + 1 :])
             assert second == want, t
             assert first == (-want if k == "contrast" else want), t
 
@@ -55,7 +55,7 @@ def test_tagging_tags_align_and_round_trip():
         assert len(tok) == len(tag) and all(isinstance(w, str) for w in tok)
         assert set(tag) <= set(s.TAGS)
         for kind, start, end in s.entity_spans(tag):
-            assert tag[start] == f"B-{kind}" and all(t == f"I-{kind}" for t in tag[start + 1:end])
+            assert tag[start] == f"B-{kind}" and all(t == f"I-{kind}" for t in tag[start + 1 : end])
     # the ambiguity that needs right context is there: the same word starts different entity types
     starts = {}
     for tok, tag in zip(tokens, tags):

@@ -16,15 +16,16 @@ def _regression(n=64, seed=0):
 
 
 def _batches(x, y, size=16):
-    return [(x[i:i + size], y[i:i + size]) for i in range(0, len(x), size)]
+    return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
 def test_train_fits_a_linear_model():
     torch.manual_seed(0)
     x, y = _regression()
     model = nn.Linear(3, 1)
-    hist = train(model, nn.functional.mse_loss, _batches(x, y), _batches(x, y), epochs=20, lr=0.1,
-                 device="cpu", progress=False)
+    hist = train(
+        model, nn.functional.mse_loss, _batches(x, y), _batches(x, y), epochs=20, lr=0.1, device="cpu", progress=False
+    )
     assert hist["steps"] == 20 * 4
     assert len(hist["val_loss"]) == 20 and hist["step"][-1] == 80
     assert hist["val_loss"][-1] < 0.01 < hist["val_loss"][0]
@@ -37,10 +38,20 @@ def test_step_budget_eval_every_and_scheduler():
     model = nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
-    hist = train(model, nn.functional.mse_loss, _batches(x, y), _batches(x, y), steps=25, eval_every=10,
-                 optimizer=opt, scheduler=sched, device="cpu", progress=False)
+    hist = train(
+        model,
+        nn.functional.mse_loss,
+        _batches(x, y),
+        _batches(x, y),
+        steps=25,
+        eval_every=10,
+        optimizer=opt,
+        scheduler=sched,
+        device="cpu",
+        progress=False,
+    )
     assert hist["steps"] == 25
-    assert hist["step"] == [10, 20, 25]                   # the tail after the last evaluation is evaluated
+    assert hist["step"] == [10, 20, 25]  # the tail after the last evaluation is evaluated
     assert hist["lr"] == pytest.approx([0.05, 0.025, 0.025])
 
 
@@ -49,9 +60,17 @@ def test_clip_bounds_the_update():
     with torch.no_grad():
         model.weight.fill_(0.0)
     x, y = torch.ones(1, 1), torch.full((1, 1), 1000.0)  # gradient -2000
-    train(model, nn.functional.mse_loss, [(x, y)], epochs=1, clip=1.0,
-          optimizer=torch.optim.SGD(model.parameters(), lr=0.5), device="cpu", progress=False)
-    assert model.weight.item() == pytest.approx(0.5)      # the clipped gradient has norm 1
+    train(
+        model,
+        nn.functional.mse_loss,
+        [(x, y)],
+        epochs=1,
+        clip=1.0,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+        device="cpu",
+        progress=False,
+    )
+    assert model.weight.item() == pytest.approx(0.5)  # the clipped gradient has norm 1
 
 
 def test_early_stopping_restores_the_best_weights():
@@ -59,8 +78,17 @@ def test_early_stopping_restores_the_best_weights():
     x, y = _regression()
     model = nn.Linear(3, 1)
     # a learning rate that diverges: the first evaluations are the best ones
-    hist = train(model, nn.functional.mse_loss, _batches(x, y), _batches(x, y), epochs=50, patience=3,
-                 optimizer=torch.optim.SGD(model.parameters(), lr=1.5), device="cpu", progress=False)
+    hist = train(
+        model,
+        nn.functional.mse_loss,
+        _batches(x, y),
+        _batches(x, y),
+        epochs=50,
+        patience=3,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1.5),
+        device="cpu",
+        progress=False,
+    )
     assert hist["stopped_early"] and len(hist["val_loss"]) < 50
     best = evaluate(model, nn.functional.mse_loss, _batches(x, y))["loss"]
     assert best == pytest.approx(hist["best_val_loss"])
@@ -88,14 +116,13 @@ def test_stateful_carries_and_detaches_the_state():
     torch.manual_seed(0)
     batches = [(torch.randn(2, 3, 1), torch.randn(2, 3, 1)) for _ in range(3)]
     model = _Counter()
-    train(model, nn.functional.mse_loss, batches, batches, epochs=2, stateful=True, device="cpu",
-          progress=False)
+    train(model, nn.functional.mse_loss, batches, batches, epochs=2, stateful=True, device="cpu", progress=False)
     # per epoch: 3 training batches (None, then a carried, detached state) + 3 validation batches
     train_seen = model.seen[:3] + model.seen[6:9]
     assert train_seen[0] is None and train_seen[3] is None  # a fresh state at each epoch
     for s in train_seen[1:3] + train_seen[4:6]:
-        assert s == (False, None)                           # carried, cut from the graph
-    assert model.seen[3] is None                            # validation starts fresh too
+        assert s == (False, None)  # carried, cut from the graph
+    assert model.seen[3] is None  # validation starts fresh too
 
 
 def test_detach_nested_states():
@@ -115,6 +142,15 @@ def test_metrics_and_callable_data():
     def acc(out, y):
         return (out.argmax(-1) == y).float().mean().item()
 
-    hist = train(model, nn.functional.cross_entropy, lambda: _batches(x, y, 8), [(x, y)], epochs=10, lr=0.1,
-                 metrics={"accuracy": acc}, device="cpu", progress=False)
+    hist = train(
+        model,
+        nn.functional.cross_entropy,
+        lambda: _batches(x, y, 8),
+        [(x, y)],
+        epochs=10,
+        lr=0.1,
+        metrics={"accuracy": acc},
+        device="cpu",
+        progress=False,
+    )
     assert len(hist["accuracy"]) == 10 and hist["accuracy"][-1] > 0.9

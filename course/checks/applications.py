@@ -45,8 +45,14 @@ def check_bag_of_words(bag_of_words, N=5, T=7, V=9, seed=0):
     # hand-worked: [0 0 3 1 3] -> one 1, two 3s; [2 2 2 2 2] -> five 2s
     ids = np.array([[0, 0, 3, 1, 3], [2, 2, 2, 2, 2]])
     got = call_student(bag_of_words, ids, 4)
-    assert_close(name, "counts (hand-worked case [[0,0,3,1,3],[2,2,2,2,2]], V=4)", got,
-                 [[0, 1, 0, 2], [0, 0, 5, 0]], 1e-12, "the hand-worked counts (padding id 0 is not counted)")
+    assert_close(
+        name,
+        "counts (hand-worked case [[0,0,3,1,3],[2,2,2,2,2]], V=4)",
+        got,
+        [[0, 1, 0, 2], [0, 0, 5, 0]],
+        1e-12,
+        "the hand-worked counts (padding id 0 is not counted)",
+    )
     ids = np.random.default_rng(seed).integers(0, V, size=(N, T))
     got = call_student(bag_of_words, ids, V)
     assert_shape(name, "counts", got, (N, V))
@@ -75,8 +81,10 @@ def _logits(name, model, x, N, C):
         got = type(out).__name__
         raise AssertionError(f"{name}: model(x) must return a tensor of logits (N, C), got {got}")  # noqa: TRY004
     if tuple(out.shape) != (N, C):
-        raise AssertionError(f"{name}: model(x) for x of shape {tuple(x.shape)} returned shape "
-                             f"{tuple(out.shape)}, expected (N, num_classes) = {(N, C)}")
+        raise AssertionError(
+            f"{name}: model(x) for x of shape {tuple(x.shape)} returned shape "
+            f"{tuple(out.shape)}, expected (N, num_classes) = {(N, C)}"
+        )
     if not torch.isfinite(out).all():
         raise AssertionError(f"{name}: model(x) returned NaN or inf")
     return out
@@ -91,7 +99,8 @@ def check_build_sentiment_model(build_sentiment_model, V=29, E=16, H=32, C=2, se
     if count != want:
         raise AssertionError(
             f"{name}({V}, {E}, {H}, {C}) has {count} parameters, expected {want} = embedding V*E ({V * E}) "
-            f"+ LSTM 4H(E+H) + 8H ({4 * H * (E + H + 2)}) + linear H*C + C ({H * C + C}); check the layer sizes")
+            f"+ LSTM 4H(E+H) + 8H ({4 * H * (E + H + 2)}) + linear H*C + C ({H * C + C}); check the layer sizes"
+        )
     rng = np.random.default_rng(seed)
     for N, T in [(5, 7), (1, 1), (3, REVIEW_LENGTH)]:
         x = torch.from_numpy(rng.integers(1, V, size=(N, T)))
@@ -112,8 +121,10 @@ def check_sentiment_model_reads_in_order(build_sentiment_model, V=29, E=16, H=32
     model = _build(build_sentiment_model, V, E, H, C, seed)
     emb, lstm, lin = _one(name, model, nn.Embedding), _one(name, model, nn.LSTM), _one(name, model, nn.Linear)
     if (emb.num_embeddings, emb.embedding_dim) != (V, E) or emb.padding_idx != 0:
-        raise AssertionError(f"{name}: the embedding should be nn.Embedding({V}, {E}, padding_idx=0), got "
-                             f"nn.Embedding({emb.num_embeddings}, {emb.embedding_dim}, padding_idx={emb.padding_idx})")
+        raise AssertionError(
+            f"{name}: the embedding should be nn.Embedding({V}, {E}, padding_idx=0), got "
+            f"nn.Embedding({emb.num_embeddings}, {emb.embedding_dim}, padding_idx={emb.padding_idx})"
+        )
     if (lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.bidirectional) != (E, H, 1, False):
         raise AssertionError(f"{name}: the LSTM should be nn.LSTM({E}, {H}) with one layer, one direction")
     rng = np.random.default_rng(seed + 1)
@@ -129,7 +140,8 @@ def check_sentiment_model_reads_in_order(build_sentiment_model, V=29, E=16, H=32
     if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
         raise AssertionError(
             f"{name}: model(x) should be the linear layer applied to the LSTM's hidden state after the LAST "
-            f"word (x is left-padded, so the last word is x[:, -1]); max difference {(out - ref).abs().max():.3g}")
+            f"word (x is left-padded, so the last word is x[:, -1]); max difference {(out - ref).abs().max():.3g}"
+        )
     flipped = _logits(name, model, x.flip(1), N, C)
     if torch.allclose(out, flipped, atol=1e-7):
         raise AssertionError(f"{name}: reversing the words does not change the output: the model ignores order")
@@ -187,15 +199,21 @@ def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
         raise AssertionError(f"{name}: the model's parameters did not change; train it in place (optimizer.step())")
     first, last = np.median(losses[:10]), np.median(losses[-10:])
     if not last < 0.85 * first:
-        raise AssertionError(f"{name}: the training loss did not go down (median of the first 10 steps {first:.3f}, "
-                             f"of the last 10 {last:.3f}); check the optimiser, lr and zero_grad")
+        raise AssertionError(
+            f"{name}: the training loss did not go down (median of the first 10 steps {first:.3f}, "
+            f"of the last 10 {last:.3f}); check the optimiser, lr and zero_grad"
+        )
     if abs(first - np.log(2)) > 0.3:
-        raise AssertionError(f"{name}: the first losses ({first:.3f}) should be near ln 2 = 0.693 for two classes: "
-                             "use the cross-entropy of the logits (nn.functional.cross_entropy)")
+        raise AssertionError(
+            f"{name}: the first losses ({first:.3f}) should be near ln 2 = 0.693 for two classes: "
+            "use the cross-entropy of the logits (nn.functional.cross_entropy)"
+        )
     again = _train(train_sentiment_model, copy.deepcopy(start), data, **kw)
     if not np.allclose(losses, again, rtol=1e-4, atol=1e-6):
-        raise AssertionError(f"{name}: two runs with the same seed gave different losses; draw the batches "
-                             "with a generator seeded by `seed` (e.g. torch.Generator().manual_seed(seed))")
+        raise AssertionError(
+            f"{name}: two runs with the same seed gave different losses; draw the batches "
+            "with a generator seeded by `seed` (e.g. torch.Generator().manual_seed(seed))"
+        )
 
 
 def bag_of_words_accuracy(x_train, y_train, x_test, y_test):
@@ -207,21 +225,24 @@ def bag_of_words_accuracy(x_train, y_train, x_test, y_test):
     return float((clf.predict(_torch_counts(x_test, V)) == y_test.numpy()).mean())
 
 
-def check_sentiment_beats_baseline(build_sentiment_model, train_sentiment_model, steps=200, seed=0, margin=0.25,
-                                   n_train=2000, n_test=1000):
+def check_sentiment_beats_baseline(
+    build_sentiment_model, train_sentiment_model, steps=200, seed=0, margin=0.25, n_train=2000, n_test=1000
+):
     """The student's model, trained by the student's loop for ``steps`` steps (batch 64, lr 1e-2),
     reaches a held-out accuracy at least ``margin`` above the bag-of-words baseline and at least 0.85."""
     x, y, _ = _reviews(n_train + n_test, seed)
     xtr, ytr, xte, yte = x[:n_train], y[:n_train], x[n_train:], y[n_train:]
     base = bag_of_words_accuracy(xtr, ytr, xte, yte)
     model = _build(build_sentiment_model, len(synthetic.sentiment_vocab()), 16, 32, 2, seed)
-    _train(train_sentiment_model, model, {"x_train": xtr, "y_train": ytr}, steps=steps, batch_size=64, lr=1e-2,
-           seed=seed)
+    _train(
+        train_sentiment_model, model, {"x_train": xtr, "y_train": ytr}, steps=steps, batch_size=64, lr=1e-2, seed=seed
+    )
     with torch.no_grad():
         acc = (model.eval()(xte).argmax(-1) == yte).float().mean().item()
     need = max(0.85, base + margin)
     if acc < need:
         raise AssertionError(
             f"train_sentiment_model: after {steps} steps the model's held-out accuracy is {acc:.1%}; it should "
-            f"reach {need:.1%} (the bag-of-words baseline gets {base:.1%}, the margin is {margin:.0%})")
+            f"reach {need:.1%} (the bag-of-words baseline gets {base:.1%}, the margin is {margin:.0%})"
+        )
     return acc, base

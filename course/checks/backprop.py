@@ -25,8 +25,13 @@ def check_affine_forward(affine_forward, N=4, D=5, M=3, seed=0):
     """out = x @ W + b for x (N, D), W (D, M), b (M,) against torch and a hand-worked case."""
     name = "affine_forward"
     # hand-worked: [[1, 2]] @ [[1, 0, -1], [2, 1, 0]] + [0.5, 0, 1] = [[5.5, 2, 0]]
-    out, _ = _forward(name, affine_forward, np.array([[1.0, 2.0]]), np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]),
-                      np.array([0.5, 0.0, 1.0]))
+    out, _ = _forward(
+        name,
+        affine_forward,
+        np.array([[1.0, 2.0]]),
+        np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]),
+        np.array([0.5, 0.0, 1.0]),
+    )
     assert_close(name, "out (hand-worked 1x2 @ 2x3 case)", out, [[5.5, 2.0, 0.0]], FORWARD_TOL, "the hand-worked value")
     rng = np.random.default_rng(seed)
     x, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=M)
@@ -90,8 +95,9 @@ def check_sigmoid_forward(sigmoid_forward, shape=(4, 5), seed=0):
 
 def check_sigmoid_backward(sigmoid_forward, sigmoid_backward, shape=(4, 5), seed=0, numeric=False):
     """dx = dout * s * (1 - s) against torch autograd."""
-    _check_activation_backward("sigmoid_forward", sigmoid_forward, "sigmoid_backward", sigmoid_backward,
-                               torch.sigmoid, shape, seed, numeric)
+    _check_activation_backward(
+        "sigmoid_forward", sigmoid_forward, "sigmoid_backward", sigmoid_backward, torch.sigmoid, shape, seed, numeric
+    )
 
 
 def check_tanh_forward(tanh_forward, shape=(4, 5), seed=0):
@@ -103,8 +109,9 @@ def check_tanh_forward(tanh_forward, shape=(4, 5), seed=0):
 
 def check_tanh_backward(tanh_forward, tanh_backward, shape=(4, 5), seed=0, numeric=False):
     """dx = dout * (1 - tanh(x)^2) against torch autograd."""
-    _check_activation_backward("tanh_forward", tanh_forward, "tanh_backward", tanh_backward,
-                               torch.tanh, shape, seed, numeric)
+    _check_activation_backward(
+        "tanh_forward", tanh_forward, "tanh_backward", tanh_backward, torch.tanh, shape, seed, numeric
+    )
 
 
 # ---------------------------------------------------------------- softmax loss
@@ -115,12 +122,20 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
     """
     name = "softmax_cross_entropy"
     # hand-worked: two equal scores -> p = 1/2 each -> loss = ln 2, dscores = (p - onehot)/N
-    loss, dscores = unpack(name, call_student(softmax_cross_entropy, np.zeros((1, 2)), np.array([1])), 2,
-                           "(loss, dscores)")
-    assert_close(name, "loss (hand-worked: scores [[0, 0]], y [1])", assert_scalar(name, "loss", loss),
-                 np.log(2.0), FORWARD_TOL, "ln 2")
-    assert_close(name, "dscores (hand-worked: scores [[0, 0]], y [1])", dscores, [[0.5, -0.5]],
-                 BACKWARD_TOL, "[[1/2, -1/2]]")
+    loss, dscores = unpack(
+        name, call_student(softmax_cross_entropy, np.zeros((1, 2)), np.array([1])), 2, "(loss, dscores)"
+    )
+    assert_close(
+        name,
+        "loss (hand-worked: scores [[0, 0]], y [1])",
+        assert_scalar(name, "loss", loss),
+        np.log(2.0),
+        FORWARD_TOL,
+        "ln 2",
+    )
+    assert_close(
+        name, "dscores (hand-worked: scores [[0, 0]], y [1])", dscores, [[0.5, -0.5]], BACKWARD_TOL, "[[1/2, -1/2]]"
+    )
     rng = np.random.default_rng(seed)
     # |scores| <= scale: the contract asks for exactness with logits up to 1e3 in magnitude
     scores, y = scale * rng.uniform(-1, 1, size=(N, C)), rng.integers(0, C, size=N)
@@ -128,8 +143,9 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
     ts = _t(scores, True)
     ref = torch.nn.functional.cross_entropy(ts, torch.tensor(y))
     ref.backward()
-    assert_close(name, "loss", assert_scalar(name, "loss", loss), ref.item(), FORWARD_TOL,
-                 "torch.nn.functional.cross_entropy")
+    assert_close(
+        name, "loss", assert_scalar(name, "loss", loss), ref.item(), FORWARD_TOL, "torch.nn.functional.cross_entropy"
+    )
     assert_close(name, "dscores", dscores, ts.grad.numpy(), BACKWARD_TOL, "torch autograd")
     if numeric:
         num = eval_numerical_gradient(lambda s: float(call_student(softmax_cross_entropy, s, y)[0]), scores.copy())

@@ -40,8 +40,10 @@ def _forward_first(name, fwd_name, fwd, args, ref):
     try:
         assert_close(fwd_name, "the output", out[0], ref, FORWARD_TOL, "torch.nn.RNN with the same weights")
     except AssertionError as e:
-        raise AssertionError(f"{name} is tested with the cache of your {fwd_name}, which is wrong: {e}. "
-                             f"Fix {fwd_name} first (bring your solution of unit 3).") from None
+        raise AssertionError(
+            f"{name} is tested with the cache of your {fwd_name}, which is wrong: {e}. "
+            f"Fix {fwd_name} first (bring your solution of unit 3)."
+        ) from None
     return out[1]
 
 
@@ -59,8 +61,13 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
     x, h_prev, Wx, Wh, b_ih, b_hh = _random_rnn(N, 1, D, H, seed)
     x, b = x[:, 0], b_ih + b_hh
     dh_next = np.random.default_rng(seed + 1000).normal(size=(N, H))
-    cache = _forward_first(name, "rnn_step_forward", rnn_step_forward, (x, h_prev, Wx, Wh, b),
-                           torch_rnn(x[:, None], h_prev, Wx, Wh, b_ih, b_hh)[:, 0])
+    cache = _forward_first(
+        name,
+        "rnn_step_forward",
+        rnn_step_forward,
+        (x, h_prev, Wx, Wh, b),
+        torch_rnn(x[:, None], h_prev, Wx, Wh, b_ih, b_hh)[:, 0],
+    )
     grads = unpack(name, call_student(rnn_step_backward, dh_next, cache), 5, "(dx, dh_prev, dWx, dWh, db)")
     refs = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next)
     no_tanh = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=lambda a: a)
@@ -70,12 +77,17 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
         if what == "dWh":
             candidates.append(("dWh is transposed (dWh = h_prev.T @ da)", ref.T))
         if what == "dh_prev":
-            candidates.append(("you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)",
-                               (dh_next * (1 - np.tanh(x @ Wx + h_prev @ Wh + b) ** 2)) @ Wh))
+            candidates.append(
+                (
+                    "you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)",
+                    (dh_next * (1 - np.tanh(x @ Wx + h_prev @ Wh + b) ** 2)) @ Wh,
+                )
+            )
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
     if numeric:
         inputs = [x, h_prev, Wx, Wh, b]
         for i, (what, got) in enumerate(zip(whats, grads)):
+
             def f(v, i=i):
                 args = list(inputs)
                 args[i] = v
@@ -115,8 +127,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
     x, h0, Wx, Wh, b_ih, b_hh = _random_rnn(N, T, D, H, seed)
     b = b_ih + b_hh
     dh = np.random.default_rng(seed + 1000).normal(size=(N, T, H))
-    cache = _forward_first(name, "rnn_forward", rnn_forward, (x, h0, Wx, Wh, b),
-                           torch_rnn(x, h0, Wx, Wh, b_ih, b_hh))
+    cache = _forward_first(name, "rnn_forward", rnn_forward, (x, h0, Wx, Wh, b), torch_rnn(x, h0, Wx, Wh, b_ih, b_hh))
     grads = unpack(name, call_student(rnn_backward, dh, cache), 5, "(dx, dh0, dWx, dWh, db)")
 
     # the reference: torch.nn.RNN with copied weights
@@ -126,8 +137,13 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
             p.copy_(_t(v))
     tx, th0 = _t(x, True), _t(h0[None], True)
     rnn(tx, th0)[0].backward(_t(dh))
-    refs = [tx.grad.numpy(), th0.grad.numpy()[0], rnn.weight_ih_l0.grad.numpy().T,
-            rnn.weight_hh_l0.grad.numpy().T, rnn.bias_ih_l0.grad.numpy()]
+    refs = [
+        tx.grad.numpy(),
+        th0.grad.numpy()[0],
+        rnn.weight_ih_l0.grad.numpy().T,
+        rnn.weight_hh_l0.grad.numpy().T,
+        rnn.bias_ih_l0.grad.numpy(),
+    ]
 
     last_only = np.zeros_like(dh)
     last_only[:, -1] = dh[:, -1]
@@ -137,19 +153,31 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
     for i, (what, got, ref) in enumerate(zip(whats, grads, refs)):
         candidates = []
         if T > 1:
-            candidates.append(("only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the "
-                               "gradient coming back from step t+1", lonely[i]))
+            candidates.append(
+                (
+                    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the "
+                    "gradient coming back from step t+1",
+                    lonely[i],
+                )
+            )
             if i >= 2:
                 candidates += [
-                    (f"{what} holds only the contribution of time step 0: accumulate it over all steps "
-                     f"({what} += ... inside the loop)", per_step[0][i - 2]),
-                    (f"{what} holds only the contribution of the last time step: accumulate it over all "
-                     f"steps ({what} += ... inside the loop)", per_step[-1][i - 2]),
+                    (
+                        f"{what} holds only the contribution of time step 0: accumulate it over all steps "
+                        f"({what} += ... inside the loop)",
+                        per_step[0][i - 2],
+                    ),
+                    (
+                        f"{what} holds only the contribution of the last time step: accumulate it over all "
+                        f"steps ({what} += ... inside the loop)",
+                        per_step[-1][i - 2],
+                    ),
                 ]
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
     if numeric:
         inputs = [x, h0, Wx, Wh, b]
         for i, (what, got) in enumerate(zip(whats, grads)):
+
             def f(v, i=i):
                 args = list(inputs)
                 args[i] = v
@@ -176,16 +204,23 @@ def _loss_call(name, fn, scores, y, mask):
 
 def _temporal_hand_worked(name, temporal_softmax_loss):
     # hand-worked: scores all 0 over V = 2 -> p = 1/2; token 0 counts (ln 2), token 1 is masked.
-    loss, dscores = _loss_call(name, temporal_softmax_loss, np.zeros((1, 2, 2)), np.array([[0, 1]]),
-                               np.array([[True, False]]))
-    assert_close(name, "loss (hand-worked: scores 0, y [[0, 1]], mask [[True, False]])", loss, np.log(2.0),
-                 FORWARD_TOL, "ln 2")
-    assert_close(name, "dscores (hand-worked: scores 0, y [[0, 1]], mask [[True, False]])", dscores,
-                 [[[-0.5, 0.5], [0.0, 0.0]]], BACKWARD_TOL, "[[[-1/2, 1/2], [0, 0]]] (a masked step has no gradient)")
+    loss, dscores = _loss_call(
+        name, temporal_softmax_loss, np.zeros((1, 2, 2)), np.array([[0, 1]]), np.array([[True, False]])
+    )
+    assert_close(
+        name, "loss (hand-worked: scores 0, y [[0, 1]], mask [[True, False]])", loss, np.log(2.0), FORWARD_TOL, "ln 2"
+    )
+    assert_close(
+        name,
+        "dscores (hand-worked: scores 0, y [[0, 1]], mask [[True, False]])",
+        dscores,
+        [[[-0.5, 0.5], [0.0, 0.0]]],
+        BACKWARD_TOL,
+        "[[[-1/2, 1/2], [0, 0]]] (a masked step has no gradient)",
+    )
 
 
-def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, scale=1.0, mask="random",
-                                numeric=False):
+def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, scale=1.0, mask="random", numeric=False):
     """(loss, dscores) against torch cross_entropy(reduction='none'), masked, summed, divided by N.
 
     ``mask``: "random" (row 0 fully masked when N > 1), "all" (all True) or
@@ -211,26 +246,47 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
     loss, dscores = _loss_call(name, temporal_softmax_loss, scores, y, m)
     ref_loss, ref_d = _torch_temporal_loss(scores, y, m)
     n_tokens = max(1, int(m.sum()))
-    wrong_loss = [("you divided by the number of unmasked tokens; divide by N (the batch size)",
-                   ref_loss * N / n_tokens),
-                  ("the mask was ignored", _torch_temporal_loss(scores, y, np.ones_like(m))[0]),
-                  ("you divided by N * T; divide by N (the batch size)", ref_loss / T)]
+    wrong_loss = [
+        ("you divided by the number of unmasked tokens; divide by N (the batch size)", ref_loss * N / n_tokens),
+        ("the mask was ignored", _torch_temporal_loss(scores, y, np.ones_like(m))[0]),
+        ("you divided by N * T; divide by N (the batch size)", ref_loss / T),
+    ]
     if mask == "none":
         if not np.isfinite(loss) or abs(loss) > 1e-12:
-            raise AssertionError(f"{name}: with a mask that is all False the loss must be 0, got {loss}"
-                                 + hint_for(loss, wrong_loss))
+            raise AssertionError(
+                f"{name}: with a mask that is all False the loss must be 0, got {loss}" + hint_for(loss, wrong_loss)
+            )
         assert_shape(name, "dscores", dscores, scores.shape)
         if not np.all(np.asarray(dscores) == 0):
-            raise AssertionError(f"{name}: with a mask that is all False dscores must be all zero "
-                                 "(masked time steps get no gradient)")
+            raise AssertionError(
+                f"{name}: with a mask that is all False dscores must be all zero (masked time steps get no gradient)"
+            )
         _temporal_hand_worked(name, temporal_softmax_loss)
         return
-    assert_close_or_hint(name, "loss", loss, ref_loss, FORWARD_TOL,
-                   "torch.nn.functional.cross_entropy (masked, summed, divided by N)", wrong_loss)
-    assert_close_or_hint(name, "dscores", dscores, ref_d, BACKWARD_TOL, "torch autograd",
-                   [("masked time steps got a gradient: multiply by the mask",
-                     _torch_temporal_loss(scores, y, np.ones_like(m))[1]),
-                    ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens)])
+    assert_close_or_hint(
+        name,
+        "loss",
+        loss,
+        ref_loss,
+        FORWARD_TOL,
+        "torch.nn.functional.cross_entropy (masked, summed, divided by N)",
+        wrong_loss,
+    )
+    assert_close_or_hint(
+        name,
+        "dscores",
+        dscores,
+        ref_d,
+        BACKWARD_TOL,
+        "torch autograd",
+        [
+            (
+                "masked time steps got a gradient: multiply by the mask",
+                _torch_temporal_loss(scores, y, np.ones_like(m))[1],
+            ),
+            ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
+        ],
+    )
     if numeric:
         num = eval_numerical_gradient(lambda s: _loss_call(name, temporal_softmax_loss, s, y, m)[0], scores.copy())
         assert_close(name, "dscores", dscores, num, BACKWARD_TOL, "the numerical gradient of your loss")
@@ -261,8 +317,10 @@ def _bigram(name, fn, tokens, V, alpha, alpha_given=True):
     sums = P.sum(axis=1)
     if np.max(np.abs(sums - 1.0)) > 1e-9:
         bad = int(np.argmax(np.abs(sums - 1.0)))
-        raise AssertionError(f"{name}: every row of P must sum to 1 (P[prev] is a distribution over the next "
-                             f"token); row {bad} sums to {sums[bad]:.6g}")
+        raise AssertionError(
+            f"{name}: every row of P must sum to 1 (P[prev] is a distribution over the next "
+            f"token); row {bad} sums to {sums[bad]:.6g}"
+        )
     return P
 
 
@@ -279,33 +337,63 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
         tokens[tokens == V - 2] = V - 1  # token V-2 never occurs (the vocabulary is larger than the data)
     P = _bigram(name, bigram_model, tokens, V, alpha)
     ref = counter_bigram(tokens, V, alpha)
-    assert_close_or_hint(name, f"P (random tokens, V={V}, alpha={alpha})", P, ref, FORWARD_TOL,
-                   "add-alpha counts of consecutive pairs (collections.Counter)",
-                   [("rows and columns are swapped: P[prev, next], each row sums to 1 (you may have "
-                     "normalised the transpose)", counter_bigram(tokens[::-1], V, alpha)),
-                    ("a pair that occurs several times was counted once: `counts[prev, next] += 1` with index "
-                     "arrays does not add repeats up (use np.add.at or a loop)",
-                     counter_bigram(tokens, V, alpha, unique=True))])
+    assert_close_or_hint(
+        name,
+        f"P (random tokens, V={V}, alpha={alpha})",
+        P,
+        ref,
+        FORWARD_TOL,
+        "add-alpha counts of consecutive pairs (collections.Counter)",
+        [
+            (
+                "rows and columns are swapped: P[prev, next], each row sums to 1 (you may have "
+                "normalised the transpose)",
+                counter_bigram(tokens[::-1], V, alpha),
+            ),
+            (
+                "a pair that occurs several times was counted once: `counts[prev, next] += 1` with index "
+                "arrays does not add repeats up (use np.add.at or a loop)",
+                counter_bigram(tokens, V, alpha, unique=True),
+            ),
+        ],
+    )
 
     # hand-worked: tokens 0 1 1 2 0 1 -> pairs (0,1) (1,1) (1,2) (2,0) (0,1); V = 4, token 3 never occurs.
     tokens = np.array([0, 1, 1, 2, 0, 1])
     hand = np.array([[1, 3, 1, 1], [1, 2, 2, 1], [2, 1, 1, 1], [1, 1, 1, 1]], dtype=float)
     hand /= hand.sum(axis=1, keepdims=True)
     P = _bigram(name, bigram_model, tokens, 4, 1.0)
-    for prev, why in [(0, "pairs (0,1) twice"), (1, "pairs (1,1) and (1,2)"), (2, "pair (2,0)"),
-                      (3, "token 3 never comes first in a pair: a uniform row")]:
-        assert_close(name, f"P[{prev}] (hand-worked: tokens [0 1 1 2 0 1], V=4, alpha=1; {why})", P[prev],
-                     hand[prev], FORWARD_TOL, f"{np.round(hand[prev], 4).tolist()}")
+    for prev, why in [
+        (0, "pairs (0,1) twice"),
+        (1, "pairs (1,1) and (1,2)"),
+        (2, "pair (2,0)"),
+        (3, "token 3 never comes first in a pair: a uniform row"),
+    ]:
+        assert_close(
+            name,
+            f"P[{prev}] (hand-worked: tokens [0 1 1 2 0 1], V=4, alpha=1; {why})",
+            P[prev],
+            hand[prev],
+            FORWARD_TOL,
+            f"{np.round(hand[prev], 4).tolist()}",
+        )
     if not np.allclose(_bigram(name, bigram_model, tokens, 4, None, alpha_given=False), hand, rtol=0, atol=1e-12):
         raise AssertionError(f"{name}: the default must be alpha=1.0")
     # alpha = 0.5: row 0 counts [0, 2, 0, 0] -> [0.5, 2.5, 0.5, 0.5] / 4
     P = _bigram(name, bigram_model, tokens, 4, 0.5)
-    assert_close(name, "P[0] (hand-worked: alpha=0.5)", P[0], [0.125, 0.625, 0.125, 0.125], FORWARD_TOL,
-                 "[1/8, 5/8, 1/8, 1/8]")
+    assert_close(
+        name, "P[0] (hand-worked: alpha=0.5)", P[0], [0.125, 0.625, 0.125, 0.125], FORWARD_TOL, "[1/8, 5/8, 1/8, 1/8]"
+    )
     # the order of a pair matters: tokens 0 1 -> P[0, 1] large, P[1, :] uniform
     P = _bigram(name, bigram_model, np.array([0, 1]), 2, 1.0)
-    assert_close(name, "P (hand-worked: tokens [0 1], V=2: only the pair prev=0 -> next=1)", P,
-                 [[1 / 3, 2 / 3], [0.5, 0.5]], FORWARD_TOL, "[[1/3, 2/3], [1/2, 1/2]] (rows are prev, columns next)")
+    assert_close(
+        name,
+        "P (hand-worked: tokens [0 1], V=2: only the pair prev=0 -> next=1)",
+        P,
+        [[1 / 3, 2 / 3], [0.5, 0.5]],
+        FORWARD_TOL,
+        "[[1/3, 2/3], [1/2, 1/2]] (rows are prev, columns next)",
+    )
 
 
 # ---------------------------------------------------------------- softmax_temperature
@@ -320,16 +408,40 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
     logits = scale * rng.normal(size=shape)
     p = call_student(softmax_temperature, logits, temperature)
     ref = torch.softmax(_t(logits) / temperature, dim=-1).numpy()
-    assert_close_or_hint(name, f"probabilities (shape {shape}, temperature {temperature})", p, ref, FORWARD_TOL,
-                   "torch.softmax(logits / temperature, dim=-1)",
-                   [("you multiplied by the temperature; divide the logits by it",
-                     torch.softmax(_t(logits) * temperature, dim=-1).numpy()),
-                    ("the temperature was ignored", torch.softmax(_t(logits), dim=-1).numpy())]
-                   + ([("softmax was taken along the wrong axis (use the last axis, axis=-1)",
-                        torch.softmax(_t(logits) / temperature, dim=0).numpy())] if len(shape) > 1 else []))
+    assert_close_or_hint(
+        name,
+        f"probabilities (shape {shape}, temperature {temperature})",
+        p,
+        ref,
+        FORWARD_TOL,
+        "torch.softmax(logits / temperature, dim=-1)",
+        [
+            (
+                "you multiplied by the temperature; divide the logits by it",
+                torch.softmax(_t(logits) * temperature, dim=-1).numpy(),
+            ),
+            ("the temperature was ignored", torch.softmax(_t(logits), dim=-1).numpy()),
+        ]
+        + (
+            [
+                (
+                    "softmax was taken along the wrong axis (use the last axis, axis=-1)",
+                    torch.softmax(_t(logits) / temperature, dim=0).numpy(),
+                )
+            ]
+            if len(shape) > 1
+            else []
+        ),
+    )
 
     # hand-worked: logits [0, ln 3] at T = 1 -> [1/4, 3/4]; logits [0, 2 ln 3] at T = 2 -> [1/4, 3/4]
     for logits, T in [([0.0, np.log(3.0)], 1.0), ([0.0, 2 * np.log(3.0)], 2.0), ([[0.0, np.log(3.0) / 2]], 0.5)]:
         p = call_student(softmax_temperature, np.array(logits), T)
-        assert_close(name, f"probabilities (hand-worked: logits {np.round(logits, 4).tolist()}, temperature {T})",
-                     p, np.reshape([0.25, 0.75], np.shape(logits)), FORWARD_TOL, "[1/4, 3/4]")
+        assert_close(
+            name,
+            f"probabilities (hand-worked: logits {np.round(logits, 4).tolist()}, temperature {T})",
+            p,
+            np.reshape([0.25, 0.75], np.shape(logits)),
+            FORWARD_TOL,
+            "[1/4, 3/4]",
+        )

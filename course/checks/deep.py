@@ -28,16 +28,20 @@ from course.gradient_check import rel_error
 from course.interop import torch_reference
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
 
-_GRAD_NAMES = {"rnn": ("dh0", "dWx", "dWh", "db"), "lstm": ("dh0", "dWx", "dWh", "db"),
-               "gru": ("dh0", "dWx", "dWh", "dbx", "dbh")}
+_GRAD_NAMES = {
+    "rnn": ("dh0", "dWx", "dWh", "db"),
+    "lstm": ("dh0", "dWx", "dWh", "db"),
+    "gru": ("dh0", "dWx", "dWh", "dbx", "dbh"),
+}
 
 # ---------------------------------------------------------------- reference layers the checks hand out
 _REAL_TORCH = {}
 
 
 def _remember_torch():
-    _REAL_TORCH.update({k: v for k, v in sys.modules.items()
-                        if (k == "torch" or k.startswith("torch.")) and v is not None})
+    _REAL_TORCH.update(
+        {k: v for k, v in sys.modules.items() if (k == "torch" or k.startswith("torch.")) and v is not None}
+    )
 
 
 @contextmanager
@@ -73,9 +77,11 @@ def _validate(where, x, params):
         raise AssertionError(f"{where} got x of shape {x.shape}; expected (N, T, D)")
     h0, Wx = np.asarray(params[0]), np.asarray(params[1])
     if Wx.shape[0] != x.shape[2] or h0.shape != (x.shape[0], np.shape(params[2])[0]):
-        raise AssertionError(f"{where} got x of shape {x.shape} and h0 of shape {h0.shape} for Wx of shape "
-                             f"{Wx.shape}: does each layer read the hidden states of the layer below "
-                             "(and a bidirectional one both directions, 2H features)?")
+        raise AssertionError(
+            f"{where} got x of shape {x.shape} and h0 of shape {h0.shape} for Wx of shape "
+            f"{Wx.shape}: does each layer read the hidden states of the layer below "
+            "(and a bidirectional one both directions, 2H features)?"
+        )
     return x
 
 
@@ -102,17 +108,22 @@ def reference_layer(kind, bidirectional=False):
 
     def backward_fn(dh, cache):
         if not isinstance(cache, _RefCache) or cache.kind != kind or cache.bidirectional != bidirectional:
-            raise AssertionError(f"{name} (backward_fn) got a cache that its forward_fn did not make: "
-                                 f"{type(cache).__name__}; pass each layer / direction the cache of its own forward")
+            raise AssertionError(
+                f"{name} (backward_fn) got a cache that its forward_fn did not make: "
+                f"{type(cache).__name__}; pass each layer / direction the cache of its own forward"
+            )
         dirs = len(cache.params)
         H = np.shape(cache.params[0][2])[0]
         dh = np.asarray(dh, dtype=np.float64)
         if dh.shape != (cache.x.shape[0], cache.x.shape[1], dirs * H):
-            raise AssertionError(f"{name} (backward_fn) got dh of shape {dh.shape}; its forward made h of shape "
-                                 f"{(cache.x.shape[0], cache.x.shape[1], dirs * H)}")
+            raise AssertionError(
+                f"{name} (backward_fn) got dh of shape {dh.shape}; its forward made h of shape "
+                f"{(cache.x.shape[0], cache.x.shape[1], dirs * H)}"
+            )
         with _torch_available():
-            r = torch_reference(kind, cache.x, [[p[1:] for p in cache.params]],
-                                h0=np.stack([p[0] for p in cache.params]), dh=dh)
+            r = torch_reference(
+                kind, cache.x, [[p[1:] for p in cache.params]], h0=np.stack([p[0] for p in cache.params]), dh=dh
+            )
         grads = [(r["dh0"][d], *r["grads"][0][d]) for d in range(dirs)]
         return (r["dx"], *grads) if bidirectional else (r["dx"], *grads[0])
 
@@ -152,11 +163,22 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
     out = unpack(name, _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)")
     h = assert_shape(name, "h", out[0], (N, T, 2 * H))
     ref = _bi_ref(kind, x, pf, pb)["h"]
-    close(name, f"h[..., :H] (the forward direction; forward_fn a {kind} layer)", h[..., :H], ref[..., :H],
-          FORWARD_TOL, f"torch.nn.{kind.upper()}(bidirectional=True)",
-          lambda: "the forward direction is forward_fn(x, *params_f)" + (
-              "; it looks like the backward direction: forward direction first" if rel_error(
-                  h[..., :H], ref[..., H:]) < FORWARD_TOL else ""))
+    close(
+        name,
+        f"h[..., :H] (the forward direction; forward_fn a {kind} layer)",
+        h[..., :H],
+        ref[..., :H],
+        FORWARD_TOL,
+        f"torch.nn.{kind.upper()}(bidirectional=True)",
+        lambda: (
+            "the forward direction is forward_fn(x, *params_f)"
+            + (
+                "; it looks like the backward direction: forward direction first"
+                if rel_error(h[..., :H], ref[..., H:]) < FORWARD_TOL
+                else ""
+            )
+        ),
+    )
 
     def hint():
         if rel_error(h[..., H:], ref[:, ::-1, H:]) < FORWARD_TOL:
@@ -164,8 +186,16 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
         if rel_error(h[..., H:], torch_reference(kind, x, [[pb[1:]]], h0=pb[0][None])["h"]) < FORWARD_TOL:
             return "the backward direction must read the sequence reversed in time: forward_fn(x[:, ::-1], *params_b)"
         return "h[..., H:] is forward_fn(x reversed in time, *params_b)'s output, reversed back"
-    close(name, f"h[..., H:] (the backward direction; forward_fn a {kind} layer)", h[..., H:], ref[..., H:],
-          FORWARD_TOL, f"torch.nn.{kind.upper()}(bidirectional=True)", hint)
+
+    close(
+        name,
+        f"h[..., H:] (the backward direction; forward_fn a {kind} layer)",
+        h[..., H:],
+        ref[..., H:],
+        FORWARD_TOL,
+        f"torch.nn.{kind.upper()}(bidirectional=True)",
+        hint,
+    )
 
 
 def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes):
@@ -181,17 +211,18 @@ def _shapes(kind, N, D, H):
     return ((N, H), (D, k * H), (H, k * H), (k * H,), (k * H,))
 
 
-def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, N=2, T=5, D=3, H=4, seed=0,
-                                 kind="rnn"):
+def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, N=2, T=5, D=3, H=4, seed=0, kind="rnn"):
     """(dx, grads_f, grads_b) with the check's ``kind`` layer as forward_fn/backward_fn, against torch autograd."""
     name = "bidirectional_backward"
     rng, x, pf, pb = _bi_data(kind, N, T, D, H, seed)
     dh = rng.normal(size=(N, T, 2 * H))
     fwd, bwd = reference_layer(kind)
-    out = unpack("bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2,
-                 "(h, cache)")
-    dx, grads_f, grads_b = unpack(name, _call("bidirectional_backward", bidirectional_backward, dh, out[1], bwd), 3,
-                                  "(dx, grads_f, grads_b)")
+    out = unpack(
+        "bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)"
+    )
+    dx, grads_f, grads_b = unpack(
+        name, _call("bidirectional_backward", bidirectional_backward, dh, out[1], bwd), 3, "(dx, grads_f, grads_b)"
+    )
     ref = _bi_ref(kind, x, pf, pb, dh=dh)
 
     def hint():
@@ -202,6 +233,7 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
         if rel_error(dx, dx_f + dx_b) < BACKWARD_TOL:
             return "flip the backward direction's dx back in time before adding it"
         return time_hint(dx, ref["dx"], BACKWARD_TOL)
+
     assert_shape(name, "dx", dx, (N, T, D))
     close(name, f"dx (backward_fn a {kind} layer)", dx, ref["dx"], BACKWARD_TOL, "torch autograd", hint)
     shapes = _shapes(kind, N, D, H)
@@ -209,8 +241,9 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
     try:
         _compare_direction_grads(name, kind, "grads_b", grads_b, ref["dh0"][1], ref["grads"][0][1], shapes)
     except AssertionError as e:
-        raise AssertionError(f"{e}\n  hint: the backward direction's upstream gradient is dh[..., H:] flipped "
-                             "in time, like its input") from None
+        raise AssertionError(
+            f"{e}\n  hint: the backward direction's upstream gradient is dh[..., H:] flipped in time, like its input"
+        ) from None
 
 
 # ---------------------------------------------------------------- stacked
@@ -240,8 +273,7 @@ def _stack_ref(kind, x, layers, bidirectional, dh_top=None):
     grads, dh = [None] * len(layers), dh_top
     for l in reversed(range(len(layers))):
         directions = layers[l] if bidirectional else (layers[l],)
-        r = torch_reference(kind, hs[l], [[d[1:] for d in directions]], h0=np.stack([d[0] for d in directions]),
-                            dh=dh)
+        r = torch_reference(kind, hs[l], [[d[1:] for d in directions]], h0=np.stack([d[0] for d in directions]), dh=dh)
         per = [(r["dh0"][d], *r["grads"][0][d]) for d in range(len(directions))]
         grads[l] = per if bidirectional else per[0]
         dh = r["dx"]
@@ -258,12 +290,20 @@ def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0,
     h = assert_shape(name, "h_top", out[0], (N, T, H_top))
     ref, _, _ = _stack_ref(kind, x, layers, bidirectional)
     what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind} layers of the check)"
-    close(name, what, h, ref, FORWARD_TOL, f"torch.nn.{kind.upper()} layers chained",
-          lambda: "layer l runs forward_fn(h of layer l - 1, *layers[l]); the first reads x")
+    close(
+        name,
+        what,
+        h,
+        ref,
+        FORWARD_TOL,
+        f"torch.nn.{kind.upper()} layers chained",
+        lambda: "layer l runs forward_fn(h of layer l - 1, *layers[l]); the first reads x",
+    )
 
 
-def check_stacked_backward(stacked_forward, stacked_backward, N=2, T=4, D=3, hidden=(5, 4), seed=0, kind="rnn",
-                           bidirectional=False):
+def check_stacked_backward(
+    stacked_forward, stacked_backward, N=2, T=4, D=3, hidden=(5, 4), seed=0, kind="rnn", bidirectional=False
+):
     """(dx, layer_grads) through layers of the check's ``kind`` layer, against torch autograd."""
     name = "stacked_backward"
     rng, x, layers = _stack_data(kind, N, T, D, hidden, seed, bidirectional)
@@ -271,29 +311,48 @@ def check_stacked_backward(stacked_forward, stacked_backward, N=2, T=4, D=3, hid
     H_top = (2 if bidirectional else 1) * hidden[-1]
     dh_top = rng.normal(size=(N, T, H_top))
     out = unpack("stacked_forward", _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
-    dx, layer_grads = unpack(name, _call("stacked_backward", stacked_backward, dh_top, out[1], bwd), 2,
-                             "(dx, layer_grads)")
+    dx, layer_grads = unpack(
+        name, _call("stacked_backward", stacked_backward, dh_top, out[1], bwd), 2, "(dx, layer_grads)"
+    )
     _, ref_dx, ref_grads = _stack_ref(kind, x, layers, bidirectional, dh_top)
     layer_grads = unpack(name, layer_grads, len(layers), f"in layer_grads (one item per layer, {len(layers)})")
     assert_shape(name, "dx", dx, x.shape)
-    close(name, "dx", dx, ref_dx, BACKWARD_TOL, "torch autograd",
-          lambda: "the dx of layer l is the upstream dh of layer l - 1; dx is the first layer's")
+    close(
+        name,
+        "dx",
+        dx,
+        ref_dx,
+        BACKWARD_TOL,
+        "torch autograd",
+        lambda: "the dx of layer l is the upstream dh of layer l - 1; dx is the first layer's",
+    )
     d_in = D
     for l, (got, ref) in enumerate(zip(layer_grads, ref_grads)):
         shapes = _shapes(kind, N, d_in, hidden[l])
         if bidirectional:
             got = unpack(name, got, 2, f"in layer_grads[{l}] (grads_f, grads_b)")
             for d, label in enumerate(("grads_f", "grads_b")):
-                _compare_direction_grads(name, kind, f"layer_grads[{l}] {label}", got[d], ref[d][0], ref[d][1:],
-                                         shapes)
+                _compare_direction_grads(name, kind, f"layer_grads[{l}] {label}", got[d], ref[d][0], ref[d][1:], shapes)
         else:
             _compare_direction_grads(name, kind, f"layer_grads[{l}]", got, ref[0], ref[1:], shapes)
         d_in = (2 if bidirectional else 1) * hidden[l]
 
 
 # ---------------------------------------------------------------- the student's own deep bidirectional model
-def check_deep_bidirectional(stacked_forward, bidirectional_forward, bidirectional_backward, forward_fn, backward_fn,
-                             kind, N=2, T=4, D=3, H=4, num_layers=2, seed=0):
+def check_deep_bidirectional(
+    stacked_forward,
+    bidirectional_forward,
+    bidirectional_backward,
+    forward_fn,
+    backward_fn,
+    kind,
+    N=2,
+    T=4,
+    D=3,
+    H=4,
+    num_layers=2,
+    seed=0,
+):
     """A deep bidirectional model made of the student's functions against
     torch.nn.{RNN,LSTM,GRU}(num_layers, bidirectional=True, batch_first=True): h and every gradient.
 
@@ -310,32 +369,54 @@ def check_deep_bidirectional(stacked_forward, bidirectional_forward, bidirection
     name = f"a deep bidirectional model of bidirectional_forward/backward and {fname}"
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
-    layers = [(_direction(rng, kind, N, D if l == 0 else 2 * H, H),
-               _direction(rng, kind, N, D if l == 0 else 2 * H, H)) for l in range(num_layers)]
+    layers = [
+        (_direction(rng, kind, N, D if l == 0 else 2 * H, H), _direction(rng, kind, N, D if l == 0 else 2 * H, H))
+        for l in range(num_layers)
+    ]
     dh_top = rng.normal(size=(N, T, 2 * H))
-    ref = torch_reference(kind, x, [[pf[1:], pb[1:]] for pf, pb in layers],
-                          h0=np.stack([p[0] for layer in layers for p in layer]), dh=dh_top)
+    ref = torch_reference(
+        kind,
+        x,
+        [[pf[1:], pb[1:]] for pf, pb in layers],
+        h0=np.stack([p[0] for layer in layers for p in layer]),
+        dh=dh_top,
+    )
     torch_name = f"torch.nn.{kind.upper()}(num_layers={num_layers}, bidirectional=True)"
 
-    out = unpack("stacked_forward", _call("stacked_forward", stacked_forward, x, bidirectional_forward,
-                                          [(forward_fn, pf, pb) for pf, pb in layers]), 2, "(h_top, cache)")
-    h = assert_shape(f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", out[0],
-                     (N, T, 2 * H))
-    close(f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", h, ref["h"], FORWARD_TOL,
-          torch_name)
+    out = unpack(
+        "stacked_forward",
+        _call(
+            "stacked_forward", stacked_forward, x, bidirectional_forward, [(forward_fn, pf, pb) for pf, pb in layers]
+        ),
+        2,
+        "(h_top, cache)",
+    )
+    h = assert_shape(f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", out[0], (N, T, 2 * H))
+    close(
+        f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", h, ref["h"], FORWARD_TOL, torch_name
+    )
 
     h, caches = x, []
     for pf, pb in layers:
-        h, cache = unpack("bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, h, forward_fn,
-                                                         pf, pb), 2, "(h, cache)")
+        h, cache = unpack(
+            "bidirectional_forward",
+            _call("bidirectional_forward", bidirectional_forward, h, forward_fn, pf, pb),
+            2,
+            "(h, cache)",
+        )
         caches.append(cache)
     close(name, "h_top", h, ref["h"], FORWARD_TOL, torch_name)
     dh = dh_top
     for l in reversed(range(num_layers)):
-        dh, grads_f, grads_b = unpack("bidirectional_backward", _call(
-            "bidirectional_backward", bidirectional_backward, dh, caches[l], backward_fn), 3, "(dx, grads_f, grads_b)")
+        dh, grads_f, grads_b = unpack(
+            "bidirectional_backward",
+            _call("bidirectional_backward", bidirectional_backward, dh, caches[l], backward_fn),
+            3,
+            "(dx, grads_f, grads_b)",
+        )
         shapes = _shapes(kind, N, D if l == 0 else 2 * H, H)
         for d, (label, got) in enumerate((("grads_f", grads_f), ("grads_b", grads_b))):
-            _compare_direction_grads(name, kind, f"layer {l} {label}", got, ref["dh0"][2 * l + d],
-                                     ref["grads"][l][d], shapes)
+            _compare_direction_grads(
+                name, kind, f"layer {l} {label}", got, ref["dh0"][2 * l + d], ref["grads"][l][d], shapes
+            )
     close(name, "dx", dh, ref["dx"], BACKWARD_TOL, "torch autograd")

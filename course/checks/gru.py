@@ -15,8 +15,16 @@ reset gate.
 import numpy as np
 import torch
 
-from course.checks.lstm import (block_hint, close, numeric_grads, permutation_hint, permute_blocks, random_params,
-                                shift_hint, time_hint)
+from course.checks.lstm import (
+    block_hint,
+    close,
+    numeric_grads,
+    permutation_hint,
+    permute_blocks,
+    random_params,
+    shift_hint,
+    time_hint,
+)
 from course.interop import torch_reference
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
 
@@ -44,13 +52,13 @@ def _variant(x, h0, Wx, Wh, bx, bh, variant):
     for step in range(x.shape[1]):
         ax, ah = x[:, step] @ Wx + bx, h @ Wh + bh
         r = torch.sigmoid(ax[:, :H] + ah[:, :H])
-        z = torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+        z = torch.sigmoid(ax[:, H : 2 * H] + ah[:, H : 2 * H])
         if variant == "reset before matmul":
-            n = torch.tanh(ax[:, 2 * H:] + (r * h) @ Wh[:, 2 * H:] + bh[2 * H:])
+            n = torch.tanh(ax[:, 2 * H :] + (r * h) @ Wh[:, 2 * H :] + bh[2 * H :])
         elif variant == "bh_n outside":
-            n = torch.tanh(ax[:, 2 * H:] + r * (h @ Wh[:, 2 * H:]) + bh[2 * H:])
+            n = torch.tanh(ax[:, 2 * H :] + r * (h @ Wh[:, 2 * H :]) + bh[2 * H :])
         else:
-            n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+            n = torch.tanh(ax[:, 2 * H :] + r * ah[:, 2 * H :])
         h = z * n + (1 - z) * h if variant == "z swapped" else (1 - z) * n + z * h
         out.append(h)
     return torch.stack(out, dim=1).numpy()
@@ -58,19 +66,21 @@ def _variant(x, h0, Wx, Wh, bx, bh, variant):
 
 _VARIANT_HINTS = {
     "z swapped": "you computed h = z * n + (1 - z) * h_prev (Cho et al.'s convention); "
-                 "the contract (PyTorch's) is h = (1 - z) * n + z * h_prev",
+    "the contract (PyTorch's) is h = (1 - z) * n + z * h_prev",
     "reset before matmul": "you applied r to h_prev before the product, (r * h_prev) @ Wh_n; "
-                           "the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
+    "the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
     "bh_n outside": "you added bh_n outside the reset gate; the contract (PyTorch's) is "
-                    "n = tanh(x @ Wx_n + bx_n + r * (h_prev @ Wh_n + bh_n))",
+    "n = tanh(x @ Wx_n + bx_n + r * (h_prev @ Wh_n + bh_n))",
 }
 
 
 def _forward_hint(got, args, select=lambda h: h):
     """Explain a wrong GRU output ``got`` (select picks it out of an (N, T, H) result)."""
+
     def hint():
-        msg = permutation_hint(got, lambda perm: select(_gru_ref(*args, perm=perm)["h"]), GRU_GATES,
-                               FORWARD_TOL, "r, z, n")
+        msg = permutation_hint(
+            got, lambda perm: select(_gru_ref(*args, perm=perm)["h"]), GRU_GATES, FORWARD_TOL, "r, z, n"
+        )
         if msg:
             return msg
         for variant, text in _VARIANT_HINTS.items():
@@ -78,6 +88,7 @@ def _forward_hint(got, args, select=lambda h: h):
             if np.shape(got) == ref.shape and np.max(np.abs(np.asarray(got) - ref)) < 1e-9:
                 return text
         return None
+
     return hint
 
 
@@ -88,8 +99,15 @@ def check_gru_step_forward(gru_step_forward, N=3, D=4, H=5, seed=0):
     out = unpack(name, call_student(gru_step_forward, x[:, 0], h_prev, Wx, Wh, bx, bh), 2, "(h_next, cache)")
     h_next = assert_shape(name, "h_next", out[0], (N, H))
     ref = _gru_ref(x, h_prev, Wx, Wh, bx, bh)["h"][:, 0]
-    close(name, "h_next", h_next, ref, FORWARD_TOL, "torch.nn.GRU",
-          _forward_hint(h_next, (x, h_prev, Wx, Wh, bx, bh), lambda h: h[:, 0]))
+    close(
+        name,
+        "h_next",
+        h_next,
+        ref,
+        FORWARD_TOL,
+        "torch.nn.GRU",
+        _forward_hint(h_next, (x, h_prev, Wx, Wh, bx, bh), lambda h: h[:, 0]),
+    )
 
 
 def check_gru_step_backward(gru_step_forward, gru_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
@@ -116,14 +134,23 @@ def _compare_grads(name, names, grads, refs, shapes):
     for what, got, r, shape in zip(names, grads, refs, shapes):
         assert_shape(name, what, got, shape)
         if what == "dx":
-            hint = lambda got=got, r=r: time_hint(got, r, BACKWARD_TOL) and (  # noqa: E731
-                time_hint(got, r, BACKWARD_TOL) + " (is dh_prev added to dh[:, t-1] on the way back?)")
+            hint = lambda got=got, r=r: (
+                time_hint(got, r, BACKWARD_TOL)
+                and (  # noqa: E731
+                    time_hint(got, r, BACKWARD_TOL) + " (is dh_prev added to dh[:, t-1] on the way back?)"
+                )
+            )
         elif what in ("dh0", "dh_prev"):
             hint = lambda: "h_prev reaches h_next directly (z * h_prev) and through all three gates' Wh blocks"  # noqa
         else:
-            hint = lambda got=got, r=r, what=what: block_hint(got, r, GRU_GATE_NAMES, BACKWARD_TOL) or (  # noqa
-                "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n"
-                if what == "dbh" else None)
+            hint = lambda got=got, r=r, what=what: (
+                block_hint(got, r, GRU_GATE_NAMES, BACKWARD_TOL)
+                or (  # noqa
+                    "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n"
+                    if what == "dbh"
+                    else None
+                )
+            )
         close(name, what, got, r, BACKWARD_TOL, "torch autograd", hint)
 
 
@@ -134,8 +161,15 @@ def check_gru_forward(gru_forward, N=2, T=4, D=3, H=5, seed=0):
     out = unpack(name, call_student(gru_forward, *args), 2, "(h, cache)")
     h = assert_shape(name, "h", out[0], (N, T, H))
     ref = _gru_ref(*args)["h"]
-    close(name, "h", h, ref, FORWARD_TOL, "torch.nn.GRU",
-          lambda: _forward_hint(h, args)() or shift_hint(h, ref, FORWARD_TOL) or time_hint(h, ref, FORWARD_TOL))
+    close(
+        name,
+        "h",
+        h,
+        ref,
+        FORWARD_TOL,
+        "torch.nn.GRU",
+        lambda: _forward_hint(h, args)() or shift_hint(h, ref, FORWARD_TOL) or time_hint(h, ref, FORWARD_TOL),
+    )
 
 
 def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, numeric=False):

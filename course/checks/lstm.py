@@ -11,7 +11,6 @@ The helpers at the top (random weights, closeness with hints) are shared
 with the checks of units 7 and 8.
 """
 
-
 import itertools
 
 import numpy as np
@@ -57,7 +56,9 @@ def block_hint(got, ref, gates, tol):
     if got.shape != np.shape(ref) or got.shape[-1] % len(gates):
         return None
     H = got.shape[-1] // len(gates)
-    bad = [g for k, g in enumerate(gates) if rel_error(got[..., k * H:(k + 1) * H], ref[..., k * H:(k + 1) * H]) > tol]
+    bad = [
+        g for k, g in enumerate(gates) if rel_error(got[..., k * H : (k + 1) * H], ref[..., k * H : (k + 1) * H]) > tol
+    ]
     if 0 < len(bad) < len(gates):
         return f"only the block(s) of {', '.join(bad)} are wrong (the others match)"
     return None
@@ -104,8 +105,10 @@ def permutation_hint(got, make_ref, gates, tol, label):
         except Exception:
             continue
         if got.shape == np.shape(ref) and rel_error(got, ref) < tol:
-            return (f"the result matches the gate order {', '.join(perm)}; the contract uses {label} "
-                    f"(column blocks of Wx, Wh and b, each H wide)")
+            return (
+                f"the result matches the gate order {', '.join(perm)}; the contract uses {label} "
+                f"(column blocks of Wx, Wh and b, each H wide)"
+            )
     return None
 
 
@@ -116,7 +119,7 @@ def permute_blocks(a, perm, gates):
     H = a.shape[-1] // len(gates)
     blocks = [None] * len(gates)
     for k, g in enumerate(perm):
-        blocks[list(gates).index(g)] = a[..., k * H:(k + 1) * H]
+        blocks[list(gates).index(g)] = a[..., k * H : (k + 1) * H]
     return np.concatenate(blocks, axis=-1)
 
 
@@ -135,11 +138,14 @@ def numeric_grads(forward, args, outputs, upstream, which):
     df = np.concatenate([np.ravel(u) for u in upstream])
     grads = []
     for i in which:
+
         def f(v, i=i):
             a = list(args)
             a[i] = v
-            return np.concatenate([np.ravel(np.asarray(o, dtype=np.float64))
-                                   for o in outputs(call_student(forward, *a))])
+            return np.concatenate(
+                [np.ravel(np.asarray(o, dtype=np.float64)) for o in outputs(call_student(forward, *a))]
+            )
+
         coarse = eval_numerical_gradient_array(f, args[i].copy(), df, h=1e-4)
         fine = eval_numerical_gradient_array(f, args[i].copy(), df, h=5e-5)
         grads.append((4.0 * fine - coarse) / 3.0)
@@ -161,14 +167,16 @@ def _lstm_ref(x, h0, c0, Wx, Wh, b, perm=LSTM_GATES, **kw):
 
 
 def _gate_order_hint(got, key, args, index=lambda r: r):
-    return lambda: permutation_hint(got, lambda perm: index(_lstm_ref(*args, perm=perm)[key]), LSTM_GATES,
-                                    FORWARD_TOL, "i, f, g, o")
+    return lambda: permutation_hint(
+        got, lambda perm: index(_lstm_ref(*args, perm=perm)[key]), LSTM_GATES, FORWARD_TOL, "i, f, g, o"
+    )
 
 
 def _through_time_hint(got, ref):
     hint = time_hint(got, ref, BACKWARD_TOL)
-    return hint and hint + (" (is the gradient carried back through time: dh_prev added to dh[:, t-1], "
-                            "dc_prev passed on?)")
+    return hint and hint + (
+        " (is the gradient carried back through time: dh_prev added to dh[:, t-1], dc_prev passed on?)"
+    )
 
 
 def check_lstm_step_forward(lstm_step_forward, N=3, D=4, H=5, seed=0):
@@ -180,12 +188,30 @@ def check_lstm_step_forward(lstm_step_forward, N=3, D=4, H=5, seed=0):
     h_next, c_next = assert_shape(name, "h_next", out[0], (N, H)), assert_shape(name, "c_next", out[1], (N, H))
     args = (x[:, None], h_prev, c_prev, Wx, Wh, b)
     ref = _lstm_ref(*args)
-    close(name, "c_next", c_next, ref["c_n"][0], FORWARD_TOL, "torch.nn.LSTM",
-          lambda: _gate_order_hint(c_next, "c_n", args, lambda r: r[0])()
-          or "c_next = f * c_prev + i * g with i, f = sigmoid, g = tanh of their blocks of x@Wx + h_prev@Wh + b")
-    close(name, "h_next", h_next, ref["h"][:, 0], FORWARD_TOL, "torch.nn.LSTM",
-          lambda: _gate_order_hint(h_next, "h", args, lambda r: r[:, 0])()
-          or "c_next is right, so look at h_next = o * tanh(c_next), o = sigmoid of the 4th block")
+    close(
+        name,
+        "c_next",
+        c_next,
+        ref["c_n"][0],
+        FORWARD_TOL,
+        "torch.nn.LSTM",
+        lambda: (
+            _gate_order_hint(c_next, "c_n", args, lambda r: r[0])()
+            or "c_next = f * c_prev + i * g with i, f = sigmoid, g = tanh of their blocks of x@Wx + h_prev@Wh + b"
+        ),
+    )
+    close(
+        name,
+        "h_next",
+        h_next,
+        ref["h"][:, 0],
+        FORWARD_TOL,
+        "torch.nn.LSTM",
+        lambda: (
+            _gate_order_hint(h_next, "h", args, lambda r: r[:, 0])()
+            or "c_next is right, so look at h_next = o * tanh(c_next), o = sigmoid of the 4th block"
+        ),
+    )
 
 
 def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
@@ -198,18 +224,29 @@ def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=
     dh, dc = rng.normal(size=(N, H)), rng.normal(size=(N, H))
     names = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db")
     shapes = ((N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))
-    for dh_next, dc_next, upstream in [(dh, 0 * dc, "dh_next only, dc_next = 0"),
-                                       (0 * dh, dc, "dc_next only, dh_next = 0"), (dh, dc, "dh_next and dc_next")]:
-        out = unpack("lstm_step_forward", call_student(lstm_step_forward, x, h_prev, c_prev, Wx, Wh, b), 3,
-                     "(h_next, c_next, cache)")
-        grads = unpack(name, call_student(lstm_step_backward, dh_next, dc_next, out[2]), 6,
-                       "(dx, dh_prev, dc_prev, dWx, dWh, db)")
+    for dh_next, dc_next, upstream in [
+        (dh, 0 * dc, "dh_next only, dc_next = 0"),
+        (0 * dh, dc, "dc_next only, dh_next = 0"),
+        (dh, dc, "dh_next and dc_next"),
+    ]:
+        out = unpack(
+            "lstm_step_forward",
+            call_student(lstm_step_forward, x, h_prev, c_prev, Wx, Wh, b),
+            3,
+            "(h_next, c_next, cache)",
+        )
+        grads = unpack(
+            name, call_student(lstm_step_backward, dh_next, dc_next, out[2]), 6, "(dx, dh_prev, dc_prev, dWx, dWh, db)"
+        )
         ref = _lstm_ref(x[:, None], h_prev, c_prev, Wx, Wh, b, dh=dh_next[:, None], dc_n=dc_next[None])
         refs = (ref["dx"][:, 0], ref["dh0"][0], ref["dc0"][0], *ref["grads"][0][0])
         for what, got, r, shape in zip(names, grads, refs, shapes):
             assert_shape(name, what, got, shape)
-            hint = (lambda got=got, r=r: block_hint(got, r, LSTM_GATE_NAMES, BACKWARD_TOL)) if what[1] == "W" or \
-                what == "db" else None
+            hint = (
+                (lambda got=got, r=r: block_hint(got, r, LSTM_GATE_NAMES, BACKWARD_TOL))
+                if what[1] == "W" or what == "db"
+                else None
+            )
             close(name, f"{what} (upstream: {upstream})", got, r, BACKWARD_TOL, "torch autograd", hint)
     if numeric:
         args = (x, h_prev, c_prev, Wx, Wh, b)
@@ -226,10 +263,20 @@ def check_lstm_forward(lstm_forward, N=2, T=4, D=3, H=5, seed=0):
     h = assert_shape(name, "h", out[0], (N, T, H))
     args = (x, h0, None, Wx, Wh, b)
     ref = _lstm_ref(*args)
-    close(name, "h", h, ref["h"], FORWARD_TOL, "torch.nn.LSTM",
-          lambda: _gate_order_hint(h, "h", args)() or shift_hint(h, ref["h"], FORWARD_TOL)
-          or time_hint(h, ref["h"], FORWARD_TOL)
-          or "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step")
+    close(
+        name,
+        "h",
+        h,
+        ref["h"],
+        FORWARD_TOL,
+        "torch.nn.LSTM",
+        lambda: (
+            _gate_order_hint(h, "h", args)()
+            or shift_hint(h, ref["h"], FORWARD_TOL)
+            or time_hint(h, ref["h"], FORWARD_TOL)
+            or "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step"
+        ),
+    )
 
 
 def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0, numeric=False):

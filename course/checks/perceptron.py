@@ -25,8 +25,9 @@ def _predict(name, fn, X, w, b):
     out = call_student(fn, X, w, b)
     arr = assert_shape(name, "the prediction", out, (X.shape[0],))
     if not np.issubdtype(np.asarray(out).dtype, np.integer):
-        raise AssertionError(f"{name}: must return an integer array of 0/1, got dtype {np.asarray(out).dtype} "
-                             "(hint: .astype(int))")
+        raise AssertionError(
+            f"{name}: must return an integer array of 0/1, got dtype {np.asarray(out).dtype} (hint: .astype(int))"
+        )
     if not np.all((arr == 0) | (arr == 1)):
         raise AssertionError(f"{name}: predictions must be 0 or 1, got values {np.unique(arr)}")
     return np.asarray(out)
@@ -35,8 +36,11 @@ def _predict(name, fn, X, w, b):
 def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
     """1 where X @ w + b > 0, else 0 (a score of exactly 0 predicts 0)."""
     name = "perceptron_predict"
-    for w, b, expected, gate in [([1.0, 1.0], -1.5, [0, 0, 0, 1], "AND"), ([1.0, 1.0], -0.5, [0, 1, 1, 1], "OR"),
-                                 ([1.0, 1.0], -1.0, [0, 0, 0, 1], "a score of exactly 0 on (0,1) and (1,0)")]:
+    for w, b, expected, gate in [
+        ([1.0, 1.0], -1.5, [0, 0, 0, 1], "AND"),
+        ([1.0, 1.0], -0.5, [0, 1, 1, 1], "OR"),
+        ([1.0, 1.0], -1.0, [0, 0, 0, 1], "a score of exactly 0 on (0,1) and (1,0)"),
+    ]:
         got = _predict(name, perceptron_predict, AND_X, np.array(w), b)
         if not np.array_equal(got, expected):
             raise AssertionError(f"{name}: on the {gate} case (w={w}, b={b}) got {got.tolist()}, expected {expected}")
@@ -64,8 +68,10 @@ def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
     for ep, (w_ref, b_ref) in AND_TRACE.items():
         w, b = _fit(perceptron_fit, AND_X, AND_Y, lr=1.0, epochs=ep)
         if not (np.allclose(w, w_ref, rtol=0, atol=1e-12) and abs(b - b_ref) < 1e-12):
-            raise AssertionError(f"{name}: on AND with lr=1, epochs={ep} got w={w.tolist()}, b={b}; "
-                                 f"expected w={w_ref}, b={b_ref} (start from zeros, visit samples in order)")
+            raise AssertionError(
+                f"{name}: on AND with lr=1, epochs={ep} got w={w.tolist()}, b={b}; "
+                f"expected w={w_ref}, b={b_ref} (start from zeros, visit samples in order)"
+            )
     # Integer-valued data keep every step exact, and scores of exactly 0 occur.
     rng = np.random.default_rng(seed)
     X = rng.integers(-2, 3, size=(N, D)).astype(float)
@@ -78,14 +84,17 @@ def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
         if not (np.allclose(w, w_ref, rtol=0, atol=1e-9) and abs(b - b_ref) < 1e-9):
             raise AssertionError(
                 f"{name}: after sample {k - 1} of the first epoch (lr={lr}) got w={w.tolist()}, b={b}; expected "
-                f"w={w_ref.tolist()}, b={b_ref} (e = y_i - predict(x_i) with the weights before the update)")
+                f"w={w_ref.tolist()}, b={b_ref} (e = y_i - predict(x_i) with the weights before the update)"
+            )
         w_prev, b_prev = w, b
     w, b = _fit(perceptron_fit, X, y, lr=lr, epochs=epochs)
     w_ref, b_ref = _fit(perceptron_fit, np.tile(X, (epochs, 1)), np.tile(y, epochs), lr=lr, epochs=1)
     assert_close(name, f"w after {epochs} epochs", w, w_ref, 1e-12, "one epoch over the data repeated")
     if abs(b - b_ref) > 1e-9:
-        raise AssertionError(f"{name}: b after {epochs} epochs is {b}, expected {b_ref} "
-                             "(each epoch visits every sample once, in order, keeping w and b)")
+        raise AssertionError(
+            f"{name}: b after {epochs} epochs is {b}, expected {b_ref} "
+            "(each epoch visits every sample once, in order, keeping w and b)"
+        )
     w0, b0 = _fit(perceptron_fit, X, y)
     w1, b1 = _fit(perceptron_fit, np.tile(X, (10, 1)), np.tile(y, 10), lr=1.0, epochs=1)
     if not (np.allclose(w0, w1, rtol=0, atol=1e-9) and abs(b0 - b1) < 1e-9):

@@ -27,13 +27,20 @@ def _count(name, fn, *args, **kwargs):
     out = call_student(fn, *args, **kwargs)
     shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
     if type(out) is not int:
-        raise AssertionError(f"{name}({shown}) returned {type(out).__name__} {out!r}; "
-                             "it must return a Python int (use int(...))")
+        raise AssertionError(
+            f"{name}({shown}) returned {type(out).__name__} {out!r}; it must return a Python int (use int(...))"
+        )
     return out, shown
 
 
-def check_recurrent_param_count(recurrent_param_count, kinds=("rnn", "lstm", "gru"), input_sizes=(1, 3, 10),
-                                hidden_sizes=(1, 4, 32), layers=(1, 2, 3), directions=(False, True)):
+def check_recurrent_param_count(
+    recurrent_param_count,
+    kinds=("rnn", "lstm", "gru"),
+    input_sizes=(1, 3, 10),
+    hidden_sizes=(1, 4, 32),
+    layers=(1, 2, 3),
+    directions=(False, True),
+):
     """bias="torch" (the default) against ``sum(p.numel() for p in torch.nn.X(...).parameters())``."""
     name = "recurrent_param_count"
     # the defaults (num_layers=1, bidirectional=False, bias="torch") and keyword names
@@ -41,10 +48,20 @@ def check_recurrent_param_count(recurrent_param_count, kinds=("rnn", "lstm", "gr
         ref = sum(p.numel() for p in _CLASSES[kind](3, 5).parameters())
         got, shown = _count(name, recurrent_param_count, kind, 3, 5)
         if got != ref:
-            raise AssertionError(f"{name}({shown}) = {got}, but torch.nn.{kind.upper()}(3, 5) has {ref} "
-                                 "parameters (PyTorch has two bias vectors, bias_ih and bias_hh)")
-        got, shown = _count(name, recurrent_param_count, kind, input_size=3, hidden_size=5, num_layers=1,
-                            bidirectional=False, bias="torch")
+            raise AssertionError(
+                f"{name}({shown}) = {got}, but torch.nn.{kind.upper()}(3, 5) has {ref} "
+                "parameters (PyTorch has two bias vectors, bias_ih and bias_hh)"
+            )
+        got, shown = _count(
+            name,
+            recurrent_param_count,
+            kind,
+            input_size=3,
+            hidden_size=5,
+            num_layers=1,
+            bidirectional=False,
+            bias="torch",
+        )
         if got != ref:
             raise AssertionError(f"{name}({shown}) = {got}, expected {ref} as for the defaults")
     for kind in kinds:
@@ -63,7 +80,8 @@ def check_recurrent_param_count(recurrent_param_count, kinds=("rnn", "lstm", "gr
                                 hint = " (layers above the first read hidden_size inputs, not input_size)"
                             raise AssertionError(
                                 f"{name}({shown}) = {got}, but torch.nn.{kind.upper()}({D}, {H}, num_layers={L}, "
-                                f"bidirectional={bi}) has {ref} parameters{hint}")
+                                f"bidirectional={bi}) has {ref} parameters{hint}"
+                            )
 
 
 # Keras figures: the human-activity-recognition lecture's model summaries
@@ -71,11 +89,17 @@ def check_recurrent_param_count(recurrent_param_count, kinds=("rnn", "lstm", "gr
 # derivations g * H * (D + H + k), k = 1 bias per gate (2 for GRU reset_after=True).
 _DENSE_32_12 = 32 * 12 + 12  # 396
 _KERAS_LAYERS = [  # (kind, input_size, hidden_size, bidirectional, parameters)
-    ("rnn", 3, 32, False, 1152), ("rnn", 32, 32, False, 2080),
-    ("lstm", 3, 32, False, 4608), ("lstm", 32, 32, False, 8320),
-    ("gru", 3, 32, False, 3552), ("gru", 32, 32, False, 6336),
-    ("rnn", 1, 1, False, 3), ("lstm", 1, 1, False, 12), ("gru", 1, 1, False, 12),
-    ("rnn", 3, 32, True, 2304), ("lstm", 3, 32, True, 9216),
+    ("rnn", 3, 32, False, 1152),
+    ("rnn", 32, 32, False, 2080),
+    ("lstm", 3, 32, False, 4608),
+    ("lstm", 32, 32, False, 8320),
+    ("gru", 3, 32, False, 3552),
+    ("gru", 32, 32, False, 6336),
+    ("rnn", 1, 1, False, 3),
+    ("lstm", 1, 1, False, 12),
+    ("gru", 1, 1, False, 12),
+    ("rnn", 3, 32, True, 2304),
+    ("lstm", 3, 32, True, 9216),
 ]
 _KERAS_MODELS = [("rnn", "SimpleRNN", 3628), ("lstm", "LSTM", 13324), ("gru", "GRU", 10284)]
 
@@ -88,13 +112,16 @@ def check_recurrent_param_count_keras(recurrent_param_count):
         if got != ref:
             raise AssertionError(
                 f"{name}({shown}) = {got}, but Keras's {'Bidirectional ' if bi else ''}{kind.upper()} layer has {ref} "
-                "parameters (Keras: one bias vector per gate for SimpleRNN and LSTM, two for GRU with reset_after=True)")
+                "parameters (Keras: one bias vector per gate for SimpleRNN and LSTM, two for GRU with reset_after=True)"
+            )
     # Bidirectional(LSTM(32, return_sequences=True)) -> Bidirectional(LSTM(32)) on 3 inputs:
     # 2 * 4 * 32 * (3 + 32 + 1) + 2 * 4 * 32 * (64 + 32 + 1) = 9,216 + 24,832
     got, shown = _count(name, recurrent_param_count, "lstm", 3, 32, num_layers=2, bidirectional=True, bias="keras")
     if got != 34048:
-        raise AssertionError(f"{name}({shown}) = {got}, but two stacked Keras Bidirectional(LSTM(32)) layers on 3 "
-                             "inputs have 9,216 + 24,832 = 34,048 parameters (the second reads 2 * 32 inputs)")
+        raise AssertionError(
+            f"{name}({shown}) = {got}, but two stacked Keras Bidirectional(LSTM(32)) layers on 3 "
+            "inputs have 9,216 + 24,832 = 34,048 parameters (the second reads 2 * 32 inputs)"
+        )
     for kind, layer, total in _KERAS_MODELS:
         two = [_count(name, recurrent_param_count, kind, D, 32, bias="keras")[0] for D in (3, 32)]
         stacked, shown = _count(name, recurrent_param_count, kind, 3, 32, num_layers=2, bias="keras")
@@ -103,7 +130,8 @@ def check_recurrent_param_count_keras(recurrent_param_count):
                 raise AssertionError(
                     f"{name}: (200, 3) -> {layer}(32) -> {layer}(32) -> Dense(12) has {total:,} parameters in "
                     f"Keras's summary; your count {what} gives {value} + {_DENSE_32_12} (Dense) = "
-                    f"{value + _DENSE_32_12:,}")
+                    f"{value + _DENSE_32_12:,}"
+                )
 
 
 def check_recurrent_param_count_errors(recurrent_param_count):
@@ -115,20 +143,25 @@ def check_recurrent_param_count_errors(recurrent_param_count):
     except AssertionError:
         raise
     except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"{name}('lstm', 3, 5) raised {type(e).__name__}: {e}; valid arguments must "
-                             "give a count (ValueError is only for an unknown kind or bias)") from None
+        raise AssertionError(
+            f"{name}('lstm', 3, 5) raised {type(e).__name__}: {e}; valid arguments must "
+            "give a count (ValueError is only for an unknown kind or bias)"
+        ) from None
     if got != ref:
         raise AssertionError(f"{name}({shown}) = {got}, but torch.nn.LSTM(3, 5) has {ref} parameters")
-    for args, kwargs, what in [(("transformer", 3, 5), {}, "kind='transformer'"),
-                               (("lstm", 3, 5), {"bias": "tensorflow"}, "bias='tensorflow'"),
-                               (("gru", 3, 5), {"bias": None}, "bias=None")]:
+    for args, kwargs, what in [
+        (("transformer", 3, 5), {}, "kind='transformer'"),
+        (("lstm", 3, 5), {"bias": "tensorflow"}, "bias='tensorflow'"),
+        (("gru", 3, 5), {"bias": None}, "bias=None"),
+    ]:
         try:
             out = call_student(recurrent_param_count, *args, **kwargs)
         except ValueError:
             continue
         except Exception as e:  # noqa: BLE001 - any other error is the wrong one
-            raise AssertionError(f"{name} with {what} must raise ValueError, it raised "
-                                 f"{type(e).__name__}: {e}") from None
+            raise AssertionError(
+                f"{name} with {what} must raise ValueError, it raised {type(e).__name__}: {e}"
+            ) from None
         raise AssertionError(f"{name} with {what} must raise ValueError, it returned {out!r}")
 
 
@@ -141,8 +174,10 @@ def _call_torch(name, fn, **inputs):
         out = fn(*inputs.values())
     for k, v in inputs.items():
         if v.shape != before[k].shape or not torch.equal(v.detach(), before[k]):
-            raise AssertionError(f"{name} modified its input `{k}`; return a new tensor and leave the inputs "
-                                 "untouched (no in-place ops such as `[...] = 0`, `+=`, `.zero_()`)")
+            raise AssertionError(
+                f"{name} modified its input `{k}`; return a new tensor and leave the inputs "
+                "untouched (no in-place ops such as `[...] = 0`, `+=`, `.zero_()`)"
+            )
     return out
 
 
@@ -155,7 +190,7 @@ def _padded_batch(lengths, T, D, rng):
     seqs = [rng.normal(size=(L, D)) for L in lengths]
     padded = 10.0 * rng.normal(size=(len(lengths), T, D))
     for n, s in enumerate(seqs):
-        padded[n, :len(s)] = s
+        padded[n, : len(s)] = s
     return seqs, padded
 
 
@@ -174,13 +209,17 @@ def _as_lengths(lengths):
 
 def _check_scalar_tensor(name, out):
     if not isinstance(out, torch.Tensor):
-        raise AssertionError(f"{name} must return a torch tensor (a 0-dim one), got {type(out).__name__}; "
-                             "keep it a tensor so that loss.backward() works")
+        raise AssertionError(
+            f"{name} must return a torch tensor (a 0-dim one), got {type(out).__name__}; "
+            "keep it a tensor so that loss.backward() works"
+        )
     if out.dim() != 0:
         raise AssertionError(f"{name} must return a scalar (0-dim) tensor, got shape {tuple(out.shape)}")
     if not out.requires_grad:
-        raise AssertionError(f"{name}: the result does not require grad, so no gradient can flow back "
-                             "(did you use .item(), .detach(), .numpy() or torch.no_grad()?)")
+        raise AssertionError(
+            f"{name}: the result does not require grad, so no gradient can flow back "
+            "(did you use .item(), .detach(), .numpy() or torch.no_grad()?)"
+        )
 
 
 def check_masked_mean_loss(masked_mean_loss, lengths=(5, 2, 4), T=None, V=4, D=2, H=3, kind="gru", seed=0):
@@ -198,8 +237,14 @@ def check_masked_mean_loss(masked_mean_loss, lengths=(5, 2, 4), T=None, V=4, D=2
     hand = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64, requires_grad=True)
     out = _call_torch(name, masked_mean_loss, losses=hand, lengths=_as_lengths([2, 1]))
     _check_scalar_tensor(name, out)
-    assert_close(name, "the loss (hand-worked: losses [[1, 2, 3], [4, 5, 6]], lengths [2, 1])",
-                 out.detach().numpy(), 7.0 / 3.0, FORWARD_TOL, "(1 + 2 + 4) / 3")
+    assert_close(
+        name,
+        "the loss (hand-worked: losses [[1, 2, 3], [4, 5, 6]], lengths [2, 1])",
+        out.detach().numpy(),
+        7.0 / 3.0,
+        FORWARD_TOL,
+        "(1 + 2 + 4) / 3",
+    )
 
     rng = np.random.default_rng(seed)
     T = T or max(lengths)
@@ -215,7 +260,8 @@ def check_masked_mean_loss(masked_mean_loss, lengths=(5, 2, 4), T=None, V=4, D=2
     for n, s in enumerate(seqs):
         out_n, _ = rnn(torch.tensor(s[None]))
         total = total + torch.nn.functional.cross_entropy(
-            head(out_n[0]), torch.tensor(targets[n, :len(s)]), reduction="sum")
+            head(out_n[0]), torch.tensor(targets[n, : len(s)]), reduction="sum"
+        )
     ref = total / sum(lengths)
     ref.backward()
     ref_grads = _grads(params)
@@ -224,27 +270,46 @@ def check_masked_mean_loss(masked_mean_loss, lengths=(5, 2, 4), T=None, V=4, D=2
 
     # the student's function on the padded batch
     out_pad, _ = rnn(torch.tensor(padded))
-    losses = torch.nn.functional.cross_entropy(head(out_pad).transpose(1, 2), torch.tensor(targets),
-                                               reduction="none")  # (N, T)
+    losses = torch.nn.functional.cross_entropy(
+        head(out_pad).transpose(1, 2), torch.tensor(targets), reduction="none"
+    )  # (N, T)
     losses.retain_grad()
     out = _call_torch(name, masked_mean_loss, losses=losses, lengths=_as_lengths(lengths))
     _check_scalar_tensor(name, out)
-    assert_close(name, "the loss", out.detach().numpy(), ref.item(), FORWARD_TOL,
-                 f"the mean token loss of each sequence run alone through torch.nn.{kind.upper()}")
+    assert_close(
+        name,
+        "the loss",
+        out.detach().numpy(),
+        ref.item(),
+        FORWARD_TOL,
+        f"the mean token loss of each sequence run alone through torch.nn.{kind.upper()}",
+    )
     out.backward()
     weight = np.zeros((len(lengths), T))
     for n, L in enumerate(lengths):
         weight[n, :L] = 1.0 / sum(lengths)
-    assert_close(name, "d(loss)/d(losses)", losses.grad.numpy(), weight, BACKWARD_TOL,
-                 "1 / (number of valid tokens) on valid tokens and 0 on padding")
-    for p_name, g, r in zip([n for n, _ in rnn.named_parameters()] + ["head.weight", "head.bias"],
-                            _grads(params), ref_grads):
-        assert_close(name, f"the gradient of {p_name}", g.numpy(), r.numpy(), BACKWARD_TOL,
-                     "autograd through each sequence alone")
+    assert_close(
+        name,
+        "d(loss)/d(losses)",
+        losses.grad.numpy(),
+        weight,
+        BACKWARD_TOL,
+        "1 / (number of valid tokens) on valid tokens and 0 on padding",
+    )
+    for p_name, g, r in zip(
+        [n for n, _ in rnn.named_parameters()] + ["head.weight", "head.bias"], _grads(params), ref_grads
+    ):
+        assert_close(
+            name,
+            f"the gradient of {p_name}",
+            g.numpy(),
+            r.numpy(),
+            BACKWARD_TOL,
+            "autograd through each sequence alone",
+        )
 
 
-def check_last_hidden_state(last_hidden_state, lengths=(4, 1, 3), T=None, D=2, H=3, kind="gru", seed=0,
-                            packed=False):
+def check_last_hidden_state(last_hidden_state, lengths=(4, 1, 3), T=None, D=2, H=3, kind="gru", seed=0, packed=False):
     """outputs[n, lengths[n] - 1] for a padded batch-first output (N, T, H), and its gradient.
 
     Reference: the final hidden state h_n of each sequence run alone. With
@@ -272,8 +337,9 @@ def check_last_hidden_state(last_hidden_state, lengths=(4, 1, 3), T=None, D=2, H
 
     lens = _as_lengths(lengths)
     if packed:
-        pack = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(padded), lens, batch_first=True,
-                                                       enforce_sorted=False)
+        pack = torch.nn.utils.rnn.pack_padded_sequence(
+            torch.tensor(padded), lens, batch_first=True, enforce_sorted=False
+        )
         outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(rnn(pack)[0], batch_first=True, total_length=T)
     else:
         outputs, _ = rnn(torch.tensor(padded))
@@ -282,17 +348,35 @@ def check_last_hidden_state(last_hidden_state, lengths=(4, 1, 3), T=None, D=2, H
     if not isinstance(out, torch.Tensor):
         raise AssertionError(f"{name} must return a torch tensor, got {type(out).__name__}")
     where = "padded with zeros by pad_packed_sequence" if packed else "padded with garbage"
-    assert_close(name, f"the result (outputs {where})", out.detach().numpy(), ref.detach().numpy(),
-                 FORWARD_TOL, f"h_n of each sequence run alone through torch.nn.{kind.upper()} "
-                 "(the last *valid* step of sequence n is lengths[n] - 1)")
+    assert_close(
+        name,
+        f"the result (outputs {where})",
+        out.detach().numpy(),
+        ref.detach().numpy(),
+        FORWARD_TOL,
+        f"h_n of each sequence run alone through torch.nn.{kind.upper()} "
+        "(the last *valid* step of sequence n is lengths[n] - 1)",
+    )
     if not out.requires_grad:
         raise AssertionError(f"{name}: the result does not require grad (did you use .detach() or NumPy?)")
     (out * torch.tensor(G)).sum().backward()
     expected = np.zeros((len(lengths), T, H))
     for n, L in enumerate(lengths):
         expected[n, L - 1] = G[n]
-    assert_close(name, "d(result)/d(outputs)", outputs.grad.numpy(), expected, BACKWARD_TOL,
-                 "the upstream gradient at [n, lengths[n] - 1] and 0 elsewhere")
+    assert_close(
+        name,
+        "d(result)/d(outputs)",
+        outputs.grad.numpy(),
+        expected,
+        BACKWARD_TOL,
+        "the upstream gradient at [n, lengths[n] - 1] and 0 elsewhere",
+    )
     for p_name, g, r in zip([n for n, _ in rnn.named_parameters()], _grads(params), ref_grads):
-        assert_close(name, f"the gradient of {p_name}", g.numpy(), r.numpy(), BACKWARD_TOL,
-                     "autograd through each sequence alone")
+        assert_close(
+            name,
+            f"the gradient of {p_name}",
+            g.numpy(),
+            r.numpy(),
+            BACKWARD_TOL,
+            "autograd through each sequence alone",
+        )

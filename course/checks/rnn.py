@@ -62,8 +62,10 @@ def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     def mistakes():
         zero = np.zeros(H)
         return [
-            ("you used Wh.T instead of Wh (the forward is h_prev @ Wh)",
-             torch_rnn(x[:, None], h_prev, Wx, Wh.T, b_ih, b_hh)[:, 0]),
+            (
+                "you used Wh.T instead of Wh (the forward is h_prev @ Wh)",
+                torch_rnn(x[:, None], h_prev, Wx, Wh.T, b_ih, b_hh)[:, 0],
+            ),
             ("the bias b is missing", torch_rnn(x[:, None], h_prev, Wx, Wh, zero, zero)[:, 0]),
             ("h_prev @ Wh is missing", torch_rnn(x[:, None], 0 * h_prev, Wx, Wh, b_ih, b_hh)[:, 0]),
             ("tanh is missing", x @ Wx + h_prev @ Wh + b_ih + b_hh),
@@ -79,8 +81,14 @@ def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     Wh = np.array([[0.0, -2.0, 0.0], [3.0, 1.0, 2.0], [-1.0, 0.5, 4.0]])
     b = np.array([-1.0, LN2, -1.0 - LN2])
     h_next, _ = _forward(name, rnn_step_forward, x, h_prev, Wx, Wh, b)
-    assert_close(name, "h_next (hand-worked case)", h_next, [[0.0, 0.6, -0.6]], FORWARD_TOL,
-                 "the hand-worked value [[0, 3/5, -3/5]]")
+    assert_close(
+        name,
+        "h_next (hand-worked case)",
+        h_next,
+        [[0.0, 0.6, -0.6]],
+        FORWARD_TOL,
+        "the hand-worked value [[0, 3/5, -3/5]]",
+    )
 
 
 # ---------------------------------------------------------------- rnn_forward
@@ -104,20 +112,38 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
         ]
         if T > 1:
             shifted = np.concatenate([h0[:, None], ref[:, :-1]], axis=1)
-            out.append(("h is shifted by one step: h[:, t] must be the state AFTER reading x[:, t], "
-                        "and h0 is not part of h", shifted))
+            out.append(
+                (
+                    "h is shifted by one step: h[:, t] must be the state AFTER reading x[:, t], "
+                    "and h0 is not part of h",
+                    shifted,
+                )
+            )
         return out
 
     for t in range(T):
-        assert_close_or_hint(name, f"h[:, {t}] (time step {t} of {T})", h[:, t], ref[:, t], FORWARD_TOL,
-                             "torch.nn.RNN with the same weights", lambda: [(w, v[:, t]) for w, v in mistakes()])
+        assert_close_or_hint(
+            name,
+            f"h[:, {t}] (time step {t} of {T})",
+            h[:, t],
+            ref[:, t],
+            FORWARD_TOL,
+            "torch.nn.RNN with the same weights",
+            lambda t=t: [(w, v[:, t]) for w, v in mistakes()],
+        )
 
     # hand-worked, D = H = 1, Wx = Wh = 1, b = 0, h0 = 0:
     # h_1 = tanh(ln 2) = 3/5, h_2 = tanh((ln 3 - 3/5) + 3/5) = 4/5
     x = np.array([[[LN2], [LN3 - 0.6]]])
     h, _ = _forward(name, rnn_forward, x, np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1))
-    assert_close(name, "h (hand-worked two-step case)", h, [[[0.6], [0.8]]], FORWARD_TOL,
-                 "the hand-worked value [[[3/5], [4/5]]] (h[:, t] is the state after reading x[:, t])")
+    assert_close(
+        name,
+        "h (hand-worked two-step case)",
+        h,
+        [[[0.6], [0.8]]],
+        FORWARD_TOL,
+        "the hand-worked value [[[3/5], [4/5]]] (h[:, t] is the state after reading x[:, t])",
+    )
 
 
 # ---------------------------------------------------------------- indrnn_step_forward
@@ -144,8 +170,9 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
             ("you used tanh instead of relu", np.tanh(x @ Wx + u * h_prev + b)),
         ]
 
-    assert_close_or_hint(name, "h_next", h_next, ref, FORWARD_TOL, "relu(x @ Wx + u * h_prev + b) computed with torch",
-                         mistakes)
+    assert_close_or_hint(
+        name, "h_next", h_next, ref, FORWARD_TOL, "relu(x @ Wx + u * h_prev + b) computed with torch", mistakes
+    )
 
     # hand-worked: row 0: [1 + 0.5*2 + 0, -1 + 2*1 - 2] = [2, -1] -> [2, 0]
     #              row 1: [-3 + 0.5*1 + 0, 3 + 2*1 - 2] = [-2.5, 3] -> [0, 3]
@@ -155,5 +182,11 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
     h_prev = np.array([[2.0, 1.0], [1.0, 1.0]])
     b = np.array([0.0, -2.0])
     h_next, _ = _forward(name, indrnn_step_forward, x, h_prev, Wx, u, b)
-    assert_close(name, "h_next (hand-worked case)", h_next, [[2.0, 0.0], [0.0, 3.0]], FORWARD_TOL,
-                 "the hand-worked value [[2, 0], [0, 3]]")
+    assert_close(
+        name,
+        "h_next (hand-worked case)",
+        h_next,
+        [[2.0, 0.0], [0.0, 3.0]],
+        FORWARD_TOL,
+        "the hand-worked value [[2, 0], [0, 3]]",
+    )

@@ -49,21 +49,42 @@ def check_rnn_jacobian(rnn_jacobian, N=3, H=4, D=3, seed=0):
     J = assert_shape(name, "J", J, (N, H, H))
     for n in range(N):
         # the Jacobian of sample n's step alone: rows i = outputs h_next[n, i], columns j = inputs h_prev[n, j]
-        step_n = _step(x[n:n + 1], Wx, Wh, b)
-        ref = torch.autograd.functional.jacobian(lambda h: step_n(h[None])[0], _t(h_prev[n])).numpy()
+        step_n = _step(x[n : n + 1], Wx, Wh, b)
+        ref = torch.autograd.functional.jacobian(lambda h, step_n=step_n: step_n(h[None])[0], _t(h_prev[n])).numpy()
         d = 1 - h_next[n] ** 2
-        assert_close_or_hint(name, f"J[{n}]", J[n], ref, BACKWARD_TOL, "torch.autograd.functional.jacobian",
-                       [("you returned the transpose: J[n][i, j] = d h_next[n, i] / d h_prev[n, j] = "
-                         "(1 - h_next[n, i]**2) * Wh[j, i]", ref.T),
-                        ("the factor 1 - h_next**2 multiplies the columns instead of the rows "
-                         "(use diag(1 - h_next[n]**2) @ Wh.T)", Wh.T * d[None, :]),
-                        ("the factor 1 - h_next**2 is missing", Wh.T),
-                        ("you used 1 - h_next instead of 1 - h_next**2", (1 - h_next[n])[:, None] * Wh.T)])
+        assert_close_or_hint(
+            name,
+            f"J[{n}]",
+            J[n],
+            ref,
+            BACKWARD_TOL,
+            "torch.autograd.functional.jacobian",
+            [
+                (
+                    "you returned the transpose: J[n][i, j] = d h_next[n, i] / d h_prev[n, j] = "
+                    "(1 - h_next[n, i]**2) * Wh[j, i]",
+                    ref.T,
+                ),
+                (
+                    "the factor 1 - h_next**2 multiplies the columns instead of the rows "
+                    "(use diag(1 - h_next[n]**2) @ Wh.T)",
+                    Wh.T * d[None, :],
+                ),
+                ("the factor 1 - h_next**2 is missing", Wh.T),
+                ("you used 1 - h_next instead of 1 - h_next**2", (1 - h_next[n])[:, None] * Wh.T),
+            ],
+        )
 
     # hand-worked: h_next = [[0, 1/2]], Wh = [[1, 2], [3, 4]] -> diag(1, 3/4) @ [[1, 3], [2, 4]] = [[1, 3], [1.5, 3]]
     J = call_student(rnn_jacobian, np.array([[0.0, 0.5]]), np.array([[1.0, 2.0], [3.0, 4.0]]))
-    assert_close(name, "J (hand-worked: h_next [[0, 1/2]], Wh [[1, 2], [3, 4]])", J, [[[1.0, 3.0], [1.5, 3.0]]],
-                 BACKWARD_TOL, "[[[1, 3], [3/2, 3]]]  (J[n][i, j] = d h_next[n, i] / d h_prev[n, j])")
+    assert_close(
+        name,
+        "J (hand-worked: h_next [[0, 1/2]], Wh [[1, 2], [3, 4]])",
+        J,
+        [[[1.0, 3.0], [1.5, 3.0]]],
+        BACKWARD_TOL,
+        "[[[1, 3], [3/2, 3]]]  (J[n][i, j] = d h_next[n, i] / d h_prev[n, j])",
+    )
 
 
 def check_rnn_jacobian_chain(rnn_jacobian, T=5, H=4, D=3, seed=0):
@@ -86,8 +107,14 @@ def check_rnn_jacobian_chain(rnn_jacobian, T=5, H=4, D=3, seed=0):
             h = step(xs[t])(h)
         J = assert_shape(name, f"J at step {t + 1}", call_student(rnn_jacobian, h.numpy(), Wh), (1, H, H))
         product = J[0] @ product  # the chain rule, latest step on the left
-    assert_close(name, f"the product of your Jacobians over {T} steps", product, ref, BACKWARD_TOL,
-                 "the Jacobian d h_T / d h_0 of the unrolled RNN (torch.autograd.functional.jacobian)")
+    assert_close(
+        name,
+        f"the product of your Jacobians over {T} steps",
+        product,
+        ref,
+        BACKWARD_TOL,
+        "the Jacobian d h_T / d h_0 of the unrolled RNN (torch.autograd.functional.jacobian)",
+    )
 
 
 # ---------------------------------------------------------------- clip_grad_norm
@@ -109,12 +136,15 @@ def _clip(name, fn, grads, max_norm):
     if clipped is grads:
         raise AssertionError(f"{name}: return a new list, not the list `grads` itself")
     if len(clipped) != len(grads):
-        raise AssertionError(f"{name}: clipped has {len(clipped)} arrays, grads has {len(grads)} "
-                             "(one clipped array per gradient)")
+        raise AssertionError(
+            f"{name}: clipped has {len(clipped)} arrays, grads has {len(grads)} (one clipped array per gradient)"
+        )
     for i, (c, g) in enumerate(zip(clipped, grads)):
         if isinstance(c, np.ndarray) and np.shares_memory(c, g):
-            raise AssertionError(f"{name}: clipped[{i}] is (a view of) grads[{i}]; return new arrays "
-                                 "(e.g. g * scale), so that updating one never changes the other")
+            raise AssertionError(
+                f"{name}: clipped[{i}] is (a view of) grads[{i}]; return new arrays "
+                "(e.g. g * scale), so that updating one never changes the other"
+            )
     if isinstance(total, (bool, np.bool_)) or not isinstance(total, (int, float, np.integer, np.floating, np.ndarray)):
         raise AssertionError(f"{name}: total_norm must be a float, got {type(total).__name__}")
     return clipped, assert_scalar(name, "total_norm", total)
@@ -124,22 +154,49 @@ def _compare_clip(name, fn, grads, max_norm, case):
     clipped, total = _clip(name, fn, grads, max_norm)
     ref, ref_total = _torch_clip(grads, max_norm)
     flat = np.concatenate([np.ravel(g) for g in grads]) if grads else np.zeros(0)
-    assert_close_or_hint(name, f"total_norm ({case})", total, ref_total, BACKWARD_TOL, "torch.nn.utils.clip_grad_norm_",
-                   [("total_norm is the norm AFTER clipping; return the norm before", min(ref_total, max_norm)),
-                    ("you summed the norms of the arrays; the global norm is sqrt(sum of all squares)",
-                     sum(np.linalg.norm(np.ravel(g)) for g in grads)),
-                    ("you forgot the square root", float(flat @ flat))])
+    assert_close_or_hint(
+        name,
+        f"total_norm ({case})",
+        total,
+        ref_total,
+        BACKWARD_TOL,
+        "torch.nn.utils.clip_grad_norm_",
+        [
+            ("total_norm is the norm AFTER clipping; return the norm before", min(ref_total, max_norm)),
+            (
+                "you summed the norms of the arrays; the global norm is sqrt(sum of all squares)",
+                sum(np.linalg.norm(np.ravel(g)) for g in grads),
+            ),
+            ("you forgot the square root", float(flat @ flat)),
+        ],
+    )
     for i, (c, r) in enumerate(zip(clipped, ref)):
         scale_no_eps = min(1.0, max_norm / ref_total) if ref_total > 0 else 1.0
-        assert_close_or_hint(name, f"clipped[{i}] ({case})", c, r, BACKWARD_TOL, "torch.nn.utils.clip_grad_norm_",
-                       [("you scaled by max_norm / total_norm; PyTorch's rule is "
-                         "min(1, max_norm / (total_norm + 1e-6))", np.asarray(grads[i]) * scale_no_eps),
-                        ("each array was clipped to max_norm on its own; clip all of them by one common "
-                         "factor from the global norm",
-                         np.asarray(grads[i]) * min(1.0, max_norm / (np.linalg.norm(np.ravel(grads[i])) + 1e-6))),
-                        ("the values were clipped element-wise; scale all arrays by one common factor "
-                         "(the direction must not change)", np.clip(grads[i], -max_norm, max_norm)),
-                        ("nothing was clipped", grads[i])])
+        assert_close_or_hint(
+            name,
+            f"clipped[{i}] ({case})",
+            c,
+            r,
+            BACKWARD_TOL,
+            "torch.nn.utils.clip_grad_norm_",
+            [
+                (
+                    "you scaled by max_norm / total_norm; PyTorch's rule is min(1, max_norm / (total_norm + 1e-6))",
+                    np.asarray(grads[i]) * scale_no_eps,
+                ),
+                (
+                    "each array was clipped to max_norm on its own; clip all of them by one common "
+                    "factor from the global norm",
+                    np.asarray(grads[i]) * min(1.0, max_norm / (np.linalg.norm(np.ravel(grads[i])) + 1e-6)),
+                ),
+                (
+                    "the values were clipped element-wise; scale all arrays by one common factor "
+                    "(the direction must not change)",
+                    np.clip(grads[i], -max_norm, max_norm),
+                ),
+                ("nothing was clipped", grads[i]),
+            ],
+        )
     return total
 
 
@@ -154,21 +211,38 @@ def check_clip_grad_norm(clip_grad_norm, shapes=((3, 4), (4,), (2, 2, 3)), max_n
     rng = np.random.default_rng(seed)
     grads = [scale * rng.normal(size=s) for s in shapes]
     norm = np.sqrt(sum(np.sum(g * g) for g in grads))
-    _compare_clip(name, clip_grad_norm, grads, max_norm, f"global norm {norm:.3g} > max_norm {max_norm:g}: clipped"
-                  if norm > max_norm else f"global norm {norm:.3g}")
+    _compare_clip(
+        name,
+        clip_grad_norm,
+        grads,
+        max_norm,
+        f"global norm {norm:.3g} > max_norm {max_norm:g}: clipped" if norm > max_norm else f"global norm {norm:.3g}",
+    )
     small = [g * (0.5 * max_norm / norm) for g in grads]
     clipped, _ = _clip(name, clip_grad_norm, small, max_norm)
     for i, (c, g) in enumerate(zip(clipped, small)):
-        assert_close(name, f"clipped[{i}] (global norm {0.5 * max_norm:g} < max_norm {max_norm:g}: unchanged)", c, g,
-                     1e-12, "the unclipped gradient")
+        assert_close(
+            name,
+            f"clipped[{i}] (global norm {0.5 * max_norm:g} < max_norm {max_norm:g}: unchanged)",
+            c,
+            g,
+            1e-12,
+            "the unclipped gradient",
+        )
     _compare_clip(name, clip_grad_norm, small, max_norm, "global norm below max_norm")
 
     # hand-worked: grads [3] and [4] -> total norm 5; max_norm 1 -> scaled by 1 / (5 + 1e-6)
     clipped, total = _clip(name, clip_grad_norm, [np.array([3.0]), np.array([4.0])], 1.0)
     assert_close(name, "total_norm (hand-worked: grads [3.] and [4.])", total, 5.0, BACKWARD_TOL, "5")
     for c, v in zip(clipped, (3.0, 4.0)):
-        assert_close(name, "clipped (hand-worked: grads [3.] and [4.], max_norm 1)", c, [v / (5.0 + 1e-6)],
-                     BACKWARD_TOL, "[3/(5+1e-6)] and [4/(5+1e-6)]")
+        assert_close(
+            name,
+            "clipped (hand-worked: grads [3.] and [4.], max_norm 1)",
+            c,
+            [v / (5.0 + 1e-6)],
+            BACKWARD_TOL,
+            "[3/(5+1e-6)] and [4/(5+1e-6)]",
+        )
 
 
 def check_clip_grad_norm_edge_cases(clip_grad_norm, seed=0):
@@ -176,10 +250,20 @@ def check_clip_grad_norm_edge_cases(clip_grad_norm, seed=0):
     name = "clip_grad_norm"
     rng = np.random.default_rng(seed)
     _compare_clip(name, clip_grad_norm, [rng.normal(size=(5, 3))], 0.5, "a list with one array")
-    _compare_clip(name, clip_grad_norm, [1e-4 * rng.normal(size=4), 1e-4 * rng.normal(size=(2, 3))], 1e-5,
-                  "a tiny global norm, where the 1e-6 of PyTorch's rule matters")
-    _compare_clip(name, clip_grad_norm, [1e12 * rng.normal(size=(3, 3)), rng.normal(size=2)], 1.0,
-                  "an exploded gradient of norm about 1e12")
+    _compare_clip(
+        name,
+        clip_grad_norm,
+        [1e-4 * rng.normal(size=4), 1e-4 * rng.normal(size=(2, 3))],
+        1e-5,
+        "a tiny global norm, where the 1e-6 of PyTorch's rule matters",
+    )
+    _compare_clip(
+        name,
+        clip_grad_norm,
+        [1e12 * rng.normal(size=(3, 3)), rng.normal(size=2)],
+        1.0,
+        "an exploded gradient of norm about 1e12",
+    )
     zeros = [np.zeros((2, 3)), np.zeros(4)]
     clipped, total = _clip(name, clip_grad_norm, zeros, 1.0)
     if total != 0.0:
@@ -187,5 +271,7 @@ def check_clip_grad_norm_edge_cases(clip_grad_norm, seed=0):
     for i, c in enumerate(clipped):
         c = assert_shape(name, f"clipped[{i}] (all-zero gradients)", c, zeros[i].shape)
         if not np.all(c == 0):
-            raise AssertionError(f"{name}: clipped[{i}] of all-zero gradients must be all zero, got {c.ravel()[:4]} "
-                                 "(NaN? do not divide by a zero norm: PyTorch adds 1e-6)")
+            raise AssertionError(
+                f"{name}: clipped[{i}] of all-zero gradients must be all zero, got {c.ravel()[:4]} "
+                "(NaN? do not divide by a zero norm: PyTorch adds 1e-6)"
+            )
