@@ -239,14 +239,23 @@ def _needed_paths():
     return [str(Path(__file__).resolve().parent), sys.prefix]
 
 
+#: The worker's fork server (course.forkserver), when it runs one.
+_FORKSERVER = None
+
+
 def _kernelspec(folder, limits, workdir, hide, expose):
-    """A kernel that starts ipykernel through course.sandbox; returns its name."""
+    """A kernel that starts ipykernel in the sandbox (forked by the fork server when there is one)."""
+    from course.forkserver import CLIENT
+
     spec = Path(folder) / "kernels" / "course-sandbox"
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "course.sandbox", *limits.args(), "--workdir", str(workdir)]
-    argv += [a for h in hide for a in ("--hide", str(h))]
-    argv += [a for e in expose for a in ("--expose", str(e))]
-    argv += ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    args = sandbox.command_args(limits, workdir, hide, expose)
+    kernel = ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    server = _FORKSERVER.ensure() if _FORKSERVER is not None else None
+    if server:
+        argv = [sys.executable, "-S", CLIENT, server, *args, *kernel]
+    else:
+        argv = [sys.executable, "-m", "course.sandbox", *args, *kernel]
     (spec / "kernel.json").write_text(
         json.dumps({"argv": argv, "display_name": "sandboxed Python", "language": "python"})
     )
@@ -295,23 +304,38 @@ def _run_worker(job):
             if gid:
                 cells[gid] = cell
 
-    verdicts = {}
-    if src.verify and error is None:
-        submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
-        verdicts = verify(src.nb, submission, job["timeout"], limits, str(base / "verify"), hide, _needed_paths())
-        sandbox.kill_tree(limits=limits)
-
-    tests = []
     with Gradebook(f"sqlite:///{db}") as gb:
         grades = {}
         try:
-            grades = {g.name: g for g in gb.find_submission_notebook(src.name, src.unit, STUDENT).grades}
+            grades = {
+                g.name: float(g.auto_score or 0.0)
+                for g in gb.find_submission_notebook(src.name, src.unit, STUDENT).grades
+            }
         except Exception:  # no submission recorded: autograde failed before it
             pass
         maxes = {c.name: c.max_score for c in gb.find_notebook(src.name, src.unit).grade_cells}
+
+    # the second opinion, for the tests nbgrader passed (the grade is the minimum of both)
+    verdicts = {}
+    passed = {gid for gid in src.tests if grades.get(gid, 0.0) > 0 and gid in cells}
+    if src.verify and error is None and passed:
+        submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
+        verdicts = verify(
+            src.nb,
+            submission,
+            job["timeout"],
+            limits,
+            str(base / "verify"),
+            hide,
+            _needed_paths(),
+            only=passed,
+            forkserver=_FORKSERVER,
+        )
+        sandbox.kill_tree(limits=limits)
+
+    tests = []
     for gid in src.tests:
-        g = grades.get(gid)
-        score = float(g.auto_score or 0.0) if (g is not None and error is None) else 0.0
+        score = grades.get(gid, 0.0) if error is None else 0.0
         why = None
         if error:
             why, score = error, 0.0
@@ -347,12 +371,26 @@ def _worker_loop():
     import nbgrader.apps.api  # noqa: F401
 
     import course.checks  # noqa: F401  (warm the imports the verifier needs)
+    from course.forkserver import ForkServer
 
+    global _FORKSERVER
+    # stdout answers the parent; kernels inherit file descriptor 1, so it must point elsewhere
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    sys.stdout = sys.stderr
     _env_for_nbgrader()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        _grade_job(line.strip())
-        print("done", flush=True)
+    # in the temp folder, which the sandbox covers: student code cannot ask it for anything
+    folder = tempfile.mkdtemp(prefix="course-forkserver-")
+    _FORKSERVER = ForkServer(folder)
+    _FORKSERVER.ensure()
+    try:
+        print("ready", file=answer, flush=True)
+        for line in sys.stdin:
+            _grade_job(line.strip())
+            print("done", file=answer, flush=True)
+    finally:
+        _FORKSERVER.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _Worker:

@@ -220,9 +220,12 @@ def kill_tree(pgid=None, limits=None):
     uid, cgroup = limits.uid if can_drop_privileges() else None, _cgroup_dir(limits.tag)
     for _ in range(5):  # a fork bomb may fork while we kill: repeat until none is left
         victims = set()
-        if cgroup and os.path.exists(os.path.join(cgroup, "cgroup.procs")):
-            with open(os.path.join(cgroup, "cgroup.procs")) as f:
-                victims |= {int(p) for p in f.read().split()}
+        if cgroup:
+            try:  # (the fork server may be emptying and removing the same cgroup)
+                with open(os.path.join(cgroup, "cgroup.procs")) as f:
+                    victims |= {int(p) for p in f.read().split()}
+            except OSError:
+                pass
         for pid in os.listdir("/proc"):
             if pid.isdigit():
                 try:
@@ -246,7 +249,15 @@ def kill_tree(pgid=None, limits=None):
             pass
 
 
-def main(argv=None):
+def command_args(limits, workdir, hide=(), expose=()):
+    """The options of ``python -m course.sandbox`` for these settings (parsed back by :func:`parse_args`)."""
+    args = [*limits.args(), "--workdir", str(workdir)]
+    args += [a for h in hide for a in ("--hide", str(h))]
+    return args + [a for e in expose for a in ("--expose", str(e))]
+
+
+def parse_args(argv):
+    """The command line of ``python -m course.sandbox``: ``(limits, workdir, hide, expose, command)``."""
     p = argparse.ArgumentParser(prog="python -m course.sandbox", description=__doc__.split("\n\n")[0])
     d = Limits()
     p.add_argument("--memory-mb", type=int, default=d.memory_mb)
@@ -262,15 +273,25 @@ def main(argv=None):
     a = p.parse_args(argv)
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
     limits = Limits(a.memory_mb, a.cpu_s, a.nproc, a.fsize_mb, a.uid, a.tag)
-    # the kernel's connection file is private to the grader: give the kernel its own copy
+    return limits, a.workdir, a.hide, a.expose, cmd
+
+
+def own_connection_file(cmd, workdir):
+    """The kernel's connection file is private to the grader: give the kernel its own copy (in place in ``cmd``)."""
     if "-f" in cmd:
         i = cmd.index("-f") + 1
-        os.makedirs(a.workdir, exist_ok=True)
-        copy = os.path.join(a.workdir, ".kernel-connection.json")
+        os.makedirs(workdir, exist_ok=True)
+        copy = os.path.join(workdir, ".kernel-connection.json")
         with open(cmd[i], "rb") as src, open(copy, "wb") as dst:
             dst.write(src.read())
         cmd[i] = copy
-    enter(limits, a.workdir, a.hide, a.expose)
+    return cmd
+
+
+def main(argv=None):
+    limits, workdir, hide, expose, cmd = parse_args(argv)
+    own_connection_file(cmd, workdir)
+    enter(limits, workdir, hide, expose)
     os.execv(cmd[0], cmd)
 
 

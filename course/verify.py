@@ -147,7 +147,7 @@ class Remote:
 class StudentProcess:
     """A sandboxed process that runs the answer cells and serves their functions."""
 
-    def __init__(self, setup_cells, answer_cells, timeout, limits, workdir, hide=(), expose=()):
+    def __init__(self, setup_cells, answer_cells, timeout, limits, workdir, hide=(), expose=(), forkserver=None):
         from course import sandbox
 
         self.timeout = timeout
@@ -155,16 +155,20 @@ class StudentProcess:
         self.names = []
         r1, w1 = os.pipe()  # checker -> student
         r2, w2 = os.pipe()  # student -> checker
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)],
-            pass_fds=(r1, w2),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            preexec_fn=lambda: sandbox.enter(limits, workdir, hide, expose),
-        )
+        self.proc = None
+        if forkserver is not None:  # a fork of a process that has imported numpy, torch, the checks
+            self.proc = forkserver.spawn("serve", sandbox.command_args(limits, workdir, hide, expose), [r1, w2])
+        if self.proc is None:
+            env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)],
+                pass_fds=(r1, w2),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                preexec_fn=lambda: sandbox.enter(limits, workdir, hide, expose),
+            )
         os.close(r1)
         os.close(w2)
 
@@ -234,11 +238,13 @@ class StudentProcess:
         sandbox.kill_tree(self.proc.pid, self.limits)
 
 
-def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=()):
+def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=(), only=None, forkserver=None):
     """Grade ``submission_nb`` against ``source_nb`` out of process.
 
     Returns ``{grade_id: None (passed) or "reason"}`` for every test cell of
-    the source. Both notebooks are nbformat dicts.
+    the source (those in ``only``, when given). Both notebooks are nbformat
+    dicts. ``forkserver``: a :class:`course.forkserver.ForkServer` to start the
+    student process from (else a new Python process).
     """
 
     def text(cell):
@@ -251,7 +257,8 @@ def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=(
         if cell["cell_type"] != "code":
             continue
         if meta.get("grade"):
-            tests.append((meta["grade_id"], text(cell)))
+            if only is None or meta["grade_id"] in only:
+                tests.append((meta["grade_id"], text(cell)))
         elif meta.get("locked"):
             setup.append(text(cell))
         elif meta.get("solution"):
@@ -266,7 +273,7 @@ def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=(
     for gid, test_src in tests:
         try:
             if student is None:  # (re)start after a crash or a timeout in an earlier test
-                student = StudentProcess(setup, answer_cells, timeout, limits, workdir, hide, expose)
+                student = StudentProcess(setup, answer_cells, timeout, limits, workdir, hide, expose, forkserver)
             import time
 
             student.deadline = time.monotonic() + timeout

@@ -1,0 +1,43 @@
+"""The kernel spec's command when a fork server runs: ask it for a sandboxed kernel, and stand in for it.
+
+    python -S course/_forkclient.py SOCKET SANDBOX-ARGS... -- python -m ipykernel_launcher -f FILE
+
+Standard library only (it starts in a few milliseconds, without the course package). The kernel
+manager sees this process as the kernel: signals sent to it (an interrupt) are passed on to the
+kernel, it ends with the kernel's exit status, and when it is killed the fork server kills the
+kernel's sandbox. If the server cannot be reached, it runs ``python -m course.sandbox`` instead.
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+
+
+def main(argv):
+    path, args = argv[0], argv[1:]
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        request = {"kind": "kernel", "args": args, "env": dict(os.environ)}
+        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+        f = conn.makefile("rb")
+        pid = int(f.readline())
+    except (OSError, ValueError):  # no server: the same sandbox, started from scratch
+        os.execv(sys.executable, [sys.executable, "-m", "course.sandbox", *args])
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda s, _frame: _forward(pid, s))
+    line = f.readline().decode().split()
+    sys.exit(int(line[1]) if len(line) == 2 and line[0] == "exit" else 1)
+
+
+def _forward(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
