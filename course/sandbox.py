@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 1, 32, 4096, 8192, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+CLONE_NEWPID = 0x20000000
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,39 @@ def _cgroup_dir(tag):
     return None
 
 
+def _own_pid_namespace():
+    """Move what follows into a PID namespace of its own, with its own /proc (root only).
+
+    Without it, ``/proc/PID/root`` of any process outside the sandbox (the grader's, say) leads
+    back into the file system *without* the covers of :func:`_hide`. This process forks: the
+    child becomes process 1 of the new namespace, mounts a /proc that shows only the sandbox's
+    processes and returns, to run the student's code; this process stays outside, passes the
+    signals it receives on to the child (an interrupt reaches the kernel) and ends with the
+    child's exit status. When process 1 ends, the kernel kills everything left in the namespace.
+    Returns False (and forks nothing) where namespaces cannot be made.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWPID) != 0:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+            os._exit(70)  # an old /proc would still lead outside: refuse to run the student's code
+        return True
+
+    def forward(sig, _frame):
+        try:  # process 1 of a namespace only gets signals it handles: end it for any but an interrupt
+            os.kill(pid, sig if sig == signal.SIGINT else signal.SIGKILL)
+        except OSError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, forward)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
 def _join_pids_cgroup(tag, nproc):
     """Put this process in a pids cgroup limited to ``nproc`` tasks (root only); False if impossible."""
     path = _cgroup_dir(tag)
@@ -185,8 +220,10 @@ def enter(limits, workdir, hide=(), expose=()):
     nproc = limits.nproc
     drop = is_root() and can_drop_privileges()
     if is_root():
-        _hide([h for h in hide if h], [workdir, *expose])
+        private_mounts = _hide([h for h in hide if h], [workdir, *expose])
         _join_pids_cgroup(limits.tag, limits.nproc)
+        if private_mounts:  # (a /proc of its own needs the private mount namespace)
+            _own_pid_namespace()
         for sub in ("", ".matplotlib", ".ipython"):
             os.makedirs(os.path.join(workdir, sub), exist_ok=True)
         if drop:

@@ -160,14 +160,15 @@ class StudentProcess:
             self.proc = forkserver.spawn("serve", sandbox.command_args(limits, workdir, hide, expose), [r1, w2])
         if self.proc is None:
             env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+            serve = [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)],
+                [sys.executable, "-m", "course.sandbox", *sandbox.command_args(limits, workdir, hide, expose), "--"]
+                + serve,
                 pass_fds=(r1, w2),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=env,
-                preexec_fn=lambda: sandbox.enter(limits, workdir, hide, expose),
             )
         os.close(r1)
         os.close(w2)

@@ -82,3 +82,13 @@ def test_student_code_cannot_reach_the_server(server, tmp_path):
         assert student.function("connect")(server.path) != "connected"
     finally:
         student.close()
+
+
+@pytest.mark.skipif(not is_root(), reason="the sandbox covers folders only as root (mount and PID namespaces)")
+def test_a_forked_child_sees_only_its_own_processes(server, tmp_path):
+    probe = "import os\ndef pids():\n    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())"
+    student = _student(server, tmp_path, [probe], hide=[os.path.dirname(server.path)])
+    try:
+        assert student.function("pids")() == [1], "the child sees processes outside its sandbox"
+    finally:
+        student.close()
