@@ -128,8 +128,9 @@ def _own_pid_namespace():
         return False
     pid = os.fork()
     if pid == 0:
-        if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
-            os._exit(70)  # an old /proc would still lead outside: refuse to run the student's code
+        # Where a container forbids a new procfs, the old /proc stays: grading still works, and
+        # tests/test_sandbox.py and the adversarial corpus say that the sandbox is weaker there.
+        libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
         return True
 
     def forward(sig, _frame):
