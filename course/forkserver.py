@@ -121,8 +121,7 @@ class Child:
         if self.returncode is None:
             self.conn.setblocking(False)
             try:
-                line = _readline(self.conn)
-                self.returncode = int(line.split()[1]) if line.startswith("exit") else -1
+                self.returncode = _exit_code(_readline(self.conn))
             except BlockingIOError:
                 pass
             except (OSError, ValueError, IndexError):
@@ -136,8 +135,7 @@ class Child:
         if self.returncode is None:
             self.conn.settimeout(timeout)
             try:
-                line = _readline(self.conn)
-                self.returncode = int(line.split()[1]) if line.startswith("exit") else -1
+                self.returncode = _exit_code(_readline(self.conn))
             except (OSError, ValueError, IndexError):
                 self.returncode = -1
         self.conn.close()
@@ -147,6 +145,11 @@ class Child:
         self.conn.close()  # the server kills the child's sandbox when its client goes away
         if self.returncode is None:
             self.returncode = -signal.SIGKILL
+
+
+def _exit_code(line):
+    """The code of the server's ``exit CODE`` line (-1 for anything else)."""
+    return int(line.split()[1]) if line.startswith("exit") else -1
 
 
 def _readline(conn):

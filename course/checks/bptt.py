@@ -85,16 +85,9 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
             )
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
     if numeric:
-        inputs = [x, h_prev, Wx, Wh, b]
-        for i, (what, got) in enumerate(zip(whats, grads)):
-
-            def f(v, i=i):
-                args = list(inputs)
-                args[i] = v
-                return call_student(rnn_step_forward, *args)[0]
-
-            num = eval_numerical_gradient_array(f, inputs[i].copy(), dh_next)
-            assert_close(name, what, got, num, BACKWARD_TOL, "the numerical gradient of your rnn_step_forward")
+        _check_against_numerical_gradient(
+            name, rnn_step_forward, "rnn_step_forward", [x, h_prev, Wx, Wh, b], whats, grads, dh_next
+        )
 
 
 # ---------------------------------------------------------------- rnn_backward
@@ -175,16 +168,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
                 ]
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
     if numeric:
-        inputs = [x, h0, Wx, Wh, b]
-        for i, (what, got) in enumerate(zip(whats, grads)):
-
-            def f(v, i=i):
-                args = list(inputs)
-                args[i] = v
-                return call_student(rnn_forward, *args)[0]
-
-            num = eval_numerical_gradient_array(f, inputs[i].copy(), dh)
-            assert_close(name, what, got, num, BACKWARD_TOL, "the numerical gradient of your rnn_forward")
+        _check_against_numerical_gradient(name, rnn_forward, "rnn_forward", [x, h0, Wx, Wh, b], whats, grads, dh)
 
 
 # ---------------------------------------------------------------- temporal_softmax_loss
@@ -445,3 +429,17 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
             FORWARD_TOL,
             "[1/4, 3/4]",
         )
+
+
+def _check_against_numerical_gradient(name, forward, forward_name, inputs, whats, grads, upstream):
+    """Each gradient in ``grads`` against the centred numerical gradient of the student's ``forward``
+    (its first output, weighted by ``upstream``) with respect to the input of the same position."""
+    for i, (what, got) in enumerate(zip(whats, grads)):
+
+        def f(v, i=i):
+            args = list(inputs)
+            args[i] = v
+            return call_student(forward, *args)[0]
+
+        num = eval_numerical_gradient_array(f, inputs[i].copy(), upstream)
+        assert_close(name, what, got, num, BACKWARD_TOL, f"the numerical gradient of your {forward_name}")
