@@ -1,11 +1,22 @@
 """Helper package of the course *Recurrent neural networks, from the perceptron
 to bidirectional LSTMs*.
 
-What notebooks share lives here: gradient checking (``gradient_check``),
-reference checks behind the graded tests (``checks``), datasets (``data``),
-plotting (``plotting``), the units of the course (``units``) and the
-``course`` command line (``cli``: release, grade, lab). Graded functions are
-*not* here: students write those.
+The package has three parts.
+
+* **What notebooks import**: gradient checking and ``rel_error``
+  (``gradient_check``), the reference checks behind the graded tests
+  (``checks``, with ``testing`` for their messages), NumPy <-> PyTorch
+  weight copying (``interop``), training loops (``training``), plotting
+  (``plotting``) and the datasets, all offline (``datasets``: ``toy``,
+  ``text``, ``synthetic``, ``human_numbers``).
+* **What graders run**: ``grading`` (reading a submission, nbgrader, the
+  batch and its workers, the sandbox, the fork server, the verifier; its
+  docstring draws the trust boundary).
+* **The tools around them**: the ``course`` command (``cli``), JupyterLab
+  (``lab``), the website (``site``), the student release (``release``), the
+  instructor's pipeline (``instructor``) and the list of units (``units``).
+
+Graded functions are *not* here: students write those.
 """
 
 import random

@@ -78,7 +78,7 @@ def _progress(desc):
 
 
 def _limits(args):
-    from course.sandbox import Limits
+    from course.grading.sandbox import Limits
 
     return Limits(memory_mb=args.memory_mb, cpu_s=args.cpu_s)
 

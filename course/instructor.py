@@ -23,7 +23,9 @@ from datetime import datetime
 from pathlib import Path
 
 from course import units as course_units
-from course.grading import _api, _env_for_nbgrader, grade_notebooks
+from course.grading import grade_notebooks
+from course.grading.nbgrader import api as nbgrader_api
+from course.grading.nbgrader import generate_assignment, prepare_env
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MAX_ZIP_BYTES = 2 * 2**30
@@ -94,11 +96,7 @@ def collect(source, unit, root=None):
 def _ensure_assignment(root, db_url, unit):
     """Record the unit's cells in the gradebook (nbgrader's generate_assignment, release to a temp dir)."""
     with tempfile.TemporaryDirectory(prefix="course-assign-") as tmp:
-        api = _api(root, db_url, source=root / "solutions")
-        api.coursedir.release_directory = tmp
-        result = api.generate_assignment(unit)
-        if not result.get("success"):
-            raise RuntimeError(f"nbgrader generate_assignment failed for {unit}:\n{result.get('error')}")
+        generate_assignment(root, db_url, unit, source=root / "solutions", release=tmp)
 
 
 def _store(gb, unit, nb_name, student, result, autograded, root):
@@ -126,7 +124,7 @@ def autograde(unit, root=None, workers=1, timeout=60, db_url=None, students=None
     Returns a list of (student, result dict). Failed submissions get zeros and
     are listed, with the reason, in ``autograde-logs/<unit>.log``.
     """
-    _env_for_nbgrader()
+    prepare_env()
     from nbgrader.api import Gradebook
 
     root = _root(root)
@@ -188,9 +186,9 @@ def summary(results):
 # ------------------------------------------------------------ feedback and grades
 def feedback(unit, root=None, db_url=None):
     """nbgrader's HTML feedback for every autograded submission of ``unit``; returns the files."""
-    _env_for_nbgrader()
+    prepare_env()
     root = _root(root)
-    api = _api(root, db_url or default_db(root), source=root / "solutions")
+    api = nbgrader_api(root, db_url or default_db(root), source=root / "solutions")
     written = []
     for student_dir in sorted((root / "autograded").glob(f"*/{unit}")):
         student = student_dir.parent.name

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from course import units as course_units
-from course.grading import _api, _env_for_nbgrader
+from course.grading.nbgrader import generate_assignment
 
 
 def release(root=None, unit_ids=None, dest=None):
@@ -19,18 +19,14 @@ def release(root=None, unit_ids=None, dest=None):
     root: the course root (default: this repository); unit_ids: the units to
     release (default: all); dest: release folder (default: root/exercises).
     """
-    _env_for_nbgrader()
     root = Path(root) if root else course_units.course_root()
     dest = Path(dest) if dest else root / "exercises"
     chosen = [u for u in course_units.units(root) if unit_ids is None or u.id in unit_ids]
     written = []
     with tempfile.TemporaryDirectory(prefix="course-release-") as tmp:
-        api = _api(root, Path(tmp) / "gradebook.db", source=root / "solutions")
-        api.coursedir.release_directory = str(dest)
         for u in chosen:
-            result = api.generate_assignment(u.id)
-            if not result.get("success"):
-                raise RuntimeError(f"nbgrader generate_assignment failed for {u.id}:\n{result.get('error')}")
+            db, exchange = Path(tmp) / "gradebook.db", Path(tmp) / "exchange"
+            generate_assignment(root, db, u.id, source=root / "solutions", release=dest, exchange=exchange)
             written += sorted((dest / u.id).glob("*.ipynb"))
     return written
 

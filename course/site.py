@@ -135,13 +135,10 @@ def _title(nb, default):
 
 def _graded_functions(path):
     """Names of the graded functions of an exercise notebook (its answer cells start with ``def NAME(``)."""
-    names = []
-    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-            m = re.match(r"def (\w+)\(", "".join(cell["source"]))
-            if m:
-                names.append(m.group(1))
-    return names
+    from course.grading.submission import cells_by_role, source_text
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [m.group(1) for cell in cells_by_role(nb, "answer") if (m := re.match(r"def (\w+)\(", source_text(cell)))]
 
 
 def _fingerprint(path):

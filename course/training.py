@@ -15,7 +15,7 @@ Two ways to feed a model:
   ``out, state = model(x, state)``. The state (a tensor, a tuple of tensors
   such as an LSTM's ``(h, c)``, or ``None``) is carried from one batch to
   the next, so batch ``i + 1`` must continue batch ``i`` row by row (see
-  :func:`course.human_numbers.stateful_batches`), and it is *detached*
+  :func:`course.datasets.human_numbers.stateful_batches`), and it is *detached*
   between batches: the forward pass sees the whole history, the backward
   pass stops at the chunk boundary. The state starts as ``None`` at each
   epoch and each evaluation.

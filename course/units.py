@@ -6,7 +6,6 @@ and whose student version (nbgrader release) is ``exercises/NN_name/*.ipynb``.
 The list is read from the file system, so adding a unit is adding files.
 """
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,23 +47,6 @@ class Unit:
     @property
     def source_notebooks(self):
         return sorted(self.source_dir.glob("*.ipynb"))
-
-    def test_ids(self):
-        """grade_ids of the graded test cells of this unit's source notebooks."""
-        ids = set()
-        for path in self.source_notebooks:
-            ids |= graded_ids(json.loads(path.read_text(encoding="utf-8")))
-        return ids
-
-
-def graded_ids(nb):
-    """grade_ids of the cells of notebook dict ``nb`` that nbgrader grades."""
-    ids = set()
-    for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
-        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
-        if isinstance(meta, dict) and meta.get("grade") and isinstance(meta.get("grade_id"), str):
-            ids.add(meta["grade_id"])
-    return ids
 
 
 def units(root=None):

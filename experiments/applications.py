@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from course import synthetic
+from course.datasets import synthetic
 
 RESULTS = Path(__file__).resolve().parent / "results"
 torch.set_num_threads(1)

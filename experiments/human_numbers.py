@@ -3,7 +3,7 @@
 The task: read the token stream ``one . two . three . ... . eight thousand``
 and predict every next token; accuracy is measured on the held-out stream
 ``eight thousand one . ... . nine thousand nine hundred ninety nine``
-(:mod:`course.human_numbers`). Every model is trained *statefully*
+(:mod:`course.datasets.human_numbers`). Every model is trained *statefully*
 (truncated BPTT: the hidden state is carried from chunk to chunk and detached)
 with :func:`course.training.train`, Adam(W), a one-cycle learning-rate
 schedule and gradient clipping, for a fixed budget of optimiser steps.
@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from course.human_numbers import VOCAB, load, stateful_batches
+from course.datasets.human_numbers import VOCAB, load, stateful_batches
 from course.training import accuracy, train
 
 RESULTS = Path(__file__).resolve().parent / "results"

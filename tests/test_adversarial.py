@@ -15,7 +15,7 @@ import pytest
 
 from course import units as course_units
 from course.grading import grade_notebooks
-from course.sandbox import is_root
+from course.grading.sandbox import is_root
 
 from conftest import ROOT
 
@@ -256,7 +256,7 @@ def test_a_stopped_test_says_which_limit_stopped_it(graded):
 
 
 def test_nothing_is_left_running_after_the_batch(graded):
-    from course.sandbox import _cgroup_dir
+    from course.grading.sandbox import _cgroup_dir
 
     if not is_root() or _cgroup_dir("probe") is None:
         pytest.skip("the sandbox's process groups are only visible as root with a pids cgroup")

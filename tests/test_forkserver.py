@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from course.forkserver import ForkServer
-from course.sandbox import Limits, is_root
-from course.verify import StudentError, StudentProcess
+from course.grading.forkserver import ForkServer
+from course.grading.sandbox import Limits, is_root
+from course.grading.verify import StudentError, StudentProcess
 
 
 @pytest.fixture(scope="module")

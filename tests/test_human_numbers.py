@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course import human_numbers as hn
+from course.datasets import human_numbers as hn
 
 
 def test_words_spelling():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from course.sandbox import Limits, is_root
+from course.grading.sandbox import Limits, is_root
 
 
 def _sandboxed_env(tmp_path, parent_env):
@@ -16,7 +16,7 @@ def _sandboxed_env(tmp_path, parent_env):
     cmd = [
         sys.executable,
         "-m",
-        "course.sandbox",
+        "course.grading.sandbox",
         *Limits().args(),
         "--workdir",
         str(workdir),
@@ -62,7 +62,7 @@ def test_hidden_files_stay_hidden_through_other_processes_proc_root(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "course.sandbox",
+        "course.grading.sandbox",
         *Limits().args(),
         "--workdir",
         str(tmp_path / "work"),

@@ -5,7 +5,7 @@ import datetime
 import numpy as np
 import pytest
 
-from course import synthetic as s
+from course.datasets import synthetic as s
 
 
 def test_sentiment_is_deterministic_and_balanced():

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course import synthetic
+from course.datasets import synthetic
 from course.testing import assert_close, assert_shape, call_student
 
 REVIEW_LENGTH = 12  # words per encoded review (left-padded with 0)

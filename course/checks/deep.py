@@ -362,7 +362,7 @@ def check_deep_bidirectional(
     the layers one after the other, ``bidirectional_forward`` up and
     ``bidirectional_backward(dh, cache, backward_fn)`` down. (No function of
     the check is handed to the student's code here, so this also runs where
-    the student's functions live in another process, as in ``course.verify``.)
+    the student's functions live in another process, as in ``course.grading.verify``.)
     ``stacked_backward`` itself is checked by :func:`check_stacked_backward`.
     """
     fname = getattr(forward_fn, "__name__", "forward_fn")

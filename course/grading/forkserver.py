@@ -4,7 +4,7 @@ Every submission of a unit imports the same things (NumPy, PyTorch, ipykernel, t
 checks): about 1.5 s of CPU per process, twice per submission (its kernel and the verifier's
 student process). A grading worker therefore starts one fork server, which imports them once
 and then ``fork``s a fresh process per request; the child enters the sandbox exactly as
-``python -m course.sandbox`` does (:func:`course.sandbox.enter`) and then runs the kernel or
+``python -m course.grading.sandbox`` does (:func:`course.grading.sandbox.enter`) and then runs the kernel or
 the verifier's student loop. Each child starts from the server's pristine state, so nothing a
 submission does reaches another one.
 
@@ -13,9 +13,9 @@ client sends one JSON request with file descriptors attached (the kernel's stdin
 or the verifier's two pipes); the server answers ``PID\\n`` and, when the child ends,
 ``exit CODE\\n``. When the client goes away first (the kernel manager killed it), the server
 kills the child's whole sandbox. The kernel's client is ``course/_forkclient.py``, a
-standard-library-only script that the kernel spec runs in place of ``python -m course.sandbox``.
+standard-library-only script that the kernel spec runs in place of ``python -m course.grading.sandbox``.
 
-    python -m course.forkserver SOCKET_PATH      (started by :class:`ForkServer`)
+    python -m course.grading.forkserver SOCKET_PATH      (started by :class:`ForkServer`)
 """
 
 import json
@@ -36,10 +36,10 @@ PRELOAD = (
     "ipykernel.kernelapp",
     "course",
     "course.checks",
-    "course.data",
+    "course.datasets.toy",
     "course.interop",
     "course.testing",
-    "course.verify",
+    "course.grading.verify",
 )
 CLIENT = str(Path(__file__).with_name("_forkclient.py"))
 MAX_REQUEST = 1 << 20
@@ -60,7 +60,7 @@ class ForkServer:
             os.unlink(self.path)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.forkserver", self.path],
+            [sys.executable, "-m", "course.grading.forkserver", self.path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -76,7 +76,7 @@ class ForkServer:
     def spawn(self, kind, args, fds):
         """A sandboxed child: ``kind`` "serve" (the verifier's student loop) with ``fds`` its two pipes.
 
-        ``args``: the sandbox's command line (:func:`course.sandbox.parse_args`). Returns a
+        ``args``: the sandbox's command line (:func:`course.grading.sandbox.parse_args`). Returns a
         :class:`Child`, or None when the server cannot be reached.
         """
         path = self.ensure()
@@ -165,7 +165,7 @@ def _readline(conn):
 # ------------------------------------------------------------------ the server process
 def _child(request, fds, keep_open):
     """In the forked child: enter the sandbox, then become the kernel or the verifier's student loop."""
-    from course import sandbox
+    from course.grading import sandbox
 
     for fd in keep_open:  # the server's socket and its other clients' connections
         try:
@@ -185,7 +185,7 @@ def _child(request, fds, keep_open):
 
     tempfile.tempdir = None  # chosen again from TMPDIR, now the sandbox's folder
     if request["kind"] == "serve":
-        from course.verify import _serve
+        from course.grading.verify import _serve
 
         _serve(fds[0], fds[1])
         return 0
@@ -195,7 +195,7 @@ def _child(request, fds, keep_open):
         sys.argv = ["ipykernel_launcher", *cmd[3:]]
         kernelapp.launch_new_instance()
         return 0
-    os.execv(cmd[0], cmd)  # anything else: as course.sandbox would run it
+    os.execv(cmd[0], cmd)  # anything else: as course.grading.sandbox would run it
 
 
 def serve(path):
@@ -208,7 +208,7 @@ def serve(path):
             pass
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does: the server's folder is nobody's import path
-    from course import sandbox
+    from course.grading import sandbox
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)  # only the grader (its uid) may ask for a process
@@ -238,7 +238,7 @@ def serve(path):
 
 def _accept(listener, children, conns):
     """Reads one request and forks its child (which never returns here)."""
-    from course import sandbox
+    from course.grading import sandbox
 
     conn, _ = listener.accept()
     conn.settimeout(10)

@@ -5,7 +5,7 @@
 Standard library only (it starts in a few milliseconds, without the course package). The kernel
 manager sees this process as the kernel: signals sent to it (an interrupt) are passed on to the
 kernel, it ends with the kernel's exit status, and when it is killed the fork server kills the
-kernel's sandbox. If the server cannot be reached, it runs ``python -m course.sandbox`` instead.
+kernel's sandbox. If the server cannot be reached, it runs ``python -m course.grading.sandbox`` instead.
 """
 
 import json
@@ -25,7 +25,7 @@ def main(argv):
         f = conn.makefile("rb")
         pid = int(f.readline())
     except (OSError, ValueError):  # no server: the same sandbox, started from scratch
-        os.execv(sys.executable, [sys.executable, "-m", "course.sandbox", *args])
+        os.execv(sys.executable, [sys.executable, "-m", "course.grading.sandbox", *args])
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda s, _frame: _forward(pid, s))
     line = f.readline().decode().split()

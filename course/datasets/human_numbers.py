@@ -17,7 +17,7 @@ thousands part?) but no world knowledge.
 
 Typical use::
 
-    from course.human_numbers import load, stateful_batches
+    from course.datasets.human_numbers import load, stateful_batches
     data = load()                                    # token ids as int64 arrays
     x, y = stateful_batches(data["train"], batch_size=64, seq_len=16)
     # x, y: (n_batches, 64, 16) LongTensors; row b of batch i+1 continues row b of batch i

@@ -1,6 +1,6 @@
 """Running student code under limits: the kernel and the verifier's student process.
 
-``python -m course.sandbox [options] -- COMMAND...`` sets up the limits below
+``python -m course.grading.sandbox [options] -- COMMAND...`` sets up the limits below
 in its own process and then *becomes* COMMAND (``exec``), so everything the
 student's code starts inherits them:
 
@@ -288,15 +288,15 @@ def kill_tree(pgid=None, limits=None):
 
 
 def command_args(limits, workdir, hide=(), expose=()):
-    """The options of ``python -m course.sandbox`` for these settings (parsed back by :func:`parse_args`)."""
+    """The options of ``python -m course.grading.sandbox`` for these settings (parsed back by :func:`parse_args`)."""
     args = [*limits.args(), "--workdir", str(workdir)]
     args += [a for h in hide for a in ("--hide", str(h))]
     return args + [a for e in expose for a in ("--expose", str(e))]
 
 
 def parse_args(argv):
-    """The command line of ``python -m course.sandbox``: ``(limits, workdir, hide, expose, command)``."""
-    p = argparse.ArgumentParser(prog="python -m course.sandbox", description=__doc__.split("\n\n")[0])
+    """The command line of ``python -m course.grading.sandbox``: ``(limits, workdir, hide, expose, command)``."""
+    p = argparse.ArgumentParser(prog="python -m course.grading.sandbox", description=__doc__.split("\n\n")[0])
     d = Limits()
     p.add_argument("--memory-mb", type=int, default=d.memory_mb)
     p.add_argument("--cpu-s", type=int, default=d.cpu_s)

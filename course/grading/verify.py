@@ -5,7 +5,7 @@ submission can in principle redefine what the tests use (``np.allclose``,
 the ``course`` checks, ``builtins``). This module grades the same submission
 again with the roles split over two processes:
 
-* the **student process** (sandboxed, see ``course.sandbox``) executes the
+* the **student process** (sandboxed, see ``course.grading.sandbox``) executes the
   unit's locked setup cells and the submission's *answer cells* only, and
   then serves calls to the functions they define;
 * the **checker process** (this one, the grading worker) executes the
@@ -148,7 +148,7 @@ class StudentProcess:
     """A sandboxed process that runs the answer cells and serves their functions."""
 
     def __init__(self, setup_cells, answer_cells, timeout, limits, workdir, hide=(), expose=(), forkserver=None):
-        from course import sandbox
+        from course.grading import sandbox
 
         self.timeout = timeout
         self.deadline = float("inf")  # set per test: a test cell has `timeout` seconds in all
@@ -160,10 +160,10 @@ class StudentProcess:
             self.proc = forkserver.spawn("serve", sandbox.command_args(limits, workdir, hide, expose), [r1, w2])
         if self.proc is None:
             env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-            serve = [sys.executable, "-m", "course.verify", "--serve", str(r1), str(w2)]
+            serve = [sys.executable, "-m", "course.grading.verify", "--serve", str(r1), str(w2)]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "course.sandbox", *sandbox.command_args(limits, workdir, hide, expose), "--"]
-                + serve,
+                [sys.executable, "-m", "course.grading.sandbox", *sandbox.command_args(limits, workdir, hide, expose)]
+                + ["--", *serve],
                 pass_fds=(r1, w2),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -226,7 +226,7 @@ class StudentProcess:
         return Remote(self, self._request(("lookup", name), self._left()), name)
 
     def close(self):
-        from course import sandbox
+        from course.grading import sandbox
 
         for fd in (self.wfd, self.rfd):
             try:
@@ -244,7 +244,7 @@ def verify(source_nb, submission_nb, timeout, limits, workdir, hide=(), expose=(
 
     Returns ``{grade_id: None (passed) or "reason"}`` for every test cell of
     the source (those in ``only``, when given). Both notebooks are nbformat
-    dicts. ``forkserver``: a :class:`course.forkserver.ForkServer` to start the
+    dicts. ``forkserver``: a :class:`course.grading.forkserver.ForkServer` to start the
     student process from (else a new Python process).
     """
 
@@ -373,4 +373,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         _serve(int(sys.argv[2]), int(sys.argv[3]))
     else:
-        print(json.dumps({"usage": "python -m course.verify --serve RFD WFD"}))
+        print(json.dumps({"usage": "python -m course.grading.verify --serve RFD WFD"}))

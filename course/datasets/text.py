@@ -14,7 +14,7 @@ redistributed with the course.
 
 Typical use::
 
-    from course.text import stdlib_corpus, CharVocab, split_ids, random_windows
+    from course.datasets.text import stdlib_corpus, CharVocab, split_ids, random_windows
     text = stdlib_corpus()
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_ids(vocab.encode(text))

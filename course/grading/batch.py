@@ -1,0 +1,217 @@
+"""A batch: many submissions graded in parallel by worker processes; the one grading path.
+
+``course grade`` (any notebooks, any units) and ``course autograde`` (a whole class into the
+gradebook) both call :func:`grade_notebooks`:
+
+1. **Read and identify** (this process; no student code runs here): each file is read
+   (:mod:`course.grading.submission`), its unit found, its nbgrader metadata replaced by the
+   instructor's; an unreadable or foreign file gets an error result and the batch goes on.
+2. **One job per notebook**, handed to one of ``workers`` worker processes
+   (:mod:`course.grading.worker`), each with a wall-clock limit per notebook.
+3. **The grade of a test is the minimum** of nbgrader's score and the verifier's verdict;
+   a worker that dies or overruns is replaced, and its notebook gets an error result.
+
+A result is a dict, as ../shared/CURRICULUM.md specifies: ``{"notebook", "assignment",
+"score", "max_score", "tests": [{"grade_id", "score", "max_score", "error"}]}`` plus
+``"error"`` when it could not be graded.
+"""
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import nbformat
+
+from course import units as course_units
+from course.grading import sandbox
+from course.grading.nbgrader import generate_assignment, prepare_env
+from course.grading.submission import NotGradable, identify, read_submission, restore_metadata, sources
+
+
+def make_gradebook(src, folder):
+    """nbgrader's generate_assignment for the unit of Source ``src`` into ``folder``/gradebook.db."""
+    folder = Path(folder)
+    (folder / "source" / src.unit).mkdir(parents=True, exist_ok=True)
+    shutil.copy(src.path, folder / "source" / src.unit / src.path.name)
+    generate_assignment(folder, folder / "gradebook.db", src.unit, source=folder / "source")
+    return folder / "gradebook.db"
+
+
+class _Worker:
+    """The parent's handle on one worker process (restarted after a failure)."""
+
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "course.grading.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self.proc.stdout.readline()  # "ready"
+
+    def grade(self, job_file, wall_timeout):
+        """Send a job; returns None when done, or a reason when the worker had to be stopped."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        answer = []
+        reader = threading.Thread(target=lambda: answer.append(self.proc.stdout.readline()), daemon=True)
+        self.proc.stdin.write(f"{job_file}\n")
+        self.proc.stdin.flush()
+        reader.start()
+        reader.join(wall_timeout)
+        if answer and answer[0].strip() == "done":
+            return None
+        reason = (
+            f"stopped: grading took longer than the limit of {wall_timeout} s per notebook"
+            if reader.is_alive()
+            else "grading failed: the grading process died"
+        )
+        self.stop()
+        return reason
+
+    def stop(self):
+        if self.proc is not None:
+            sandbox.kill_tree(self.proc.pid)
+            self.proc.kill()
+            self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:  # a broken pipe: the worker is gone anyway
+                    pass
+            self.proc = None
+
+
+# ------------------------------------------------------------ the parent (a batch)
+def grade_notebooks(
+    paths, timeout=60, unit=None, root=None, progress=None, workers=1, limits=None, wall_timeout=900, keep=None
+):
+    """Grade each notebook in ``paths``; returns one result dict per notebook, in order.
+
+    unit: e.g. "06_lstm": notebooks of other units get an error result.
+    timeout: execution limit per cell (seconds); wall_timeout: per notebook.
+    workers: notebooks graded at once, each in its own process.
+    limits: ``course.grading.sandbox.Limits`` for the student's code.
+    keep: a folder to which each graded notebook is copied as ``<index>.ipynb``.
+    progress: wraps an iterable of completed notebooks (e.g. tqdm).
+    Never raises for a bad notebook: its result carries an error.
+    """
+    prepare_env()
+    root = Path(root) if root else course_units.course_root()
+    limits = limits or sandbox.Limits()
+    srcs = sources(root)
+    if unit is not None and unit not in {s.unit for s in srcs}:
+        raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in srcs}))}")
+    hide = [
+        str(root / d)
+        for d in (
+            "solutions",
+            "submitted",
+            "autograded",
+            "feedback",
+            "nbgrader_exchange",
+            "autograde-logs",
+            "gradebook.db",
+        )
+    ]
+    results = [{"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
+
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o711)
+        # the batch's folder, and the whole temp folder where other copies of solutions may lie
+        hide = hide + [str(tmp), tempfile.gettempdir()]
+        jobs, gradebooks = [], {}
+        for i, path in enumerate(paths):
+            try:
+                nb = read_submission(path)
+                src = identify(nb, srcs, unit)
+            except NotGradable as e:
+                results[i]["error"] = str(e)
+                continue
+            results[i]["assignment"] = src.unit
+            restore_metadata(nb, src)
+            if src.path not in gradebooks:
+                gradebooks[src.path] = make_gradebook(src, tmp / f"gradebook-{len(gradebooks)}")
+            job_dir = tmp / f"job-{i}"
+            (job_dir / "out").mkdir(parents=True)
+            nbformat.write(nb, str(job_dir / "submission.ipynb"))
+            jobs.append(
+                (
+                    i,
+                    {
+                        "unit": src.unit,
+                        "source": str(src.path),
+                        "gradebook": str(gradebooks[src.path]),
+                        "submission": str(job_dir / "submission.ipynb"),
+                        "timeout": timeout,
+                        "workdir": str(job_dir / "work"),
+                        "out": str(job_dir / "out"),
+                        "hide": hide,
+                        "limits": asdict(limits),
+                    },
+                )
+            )
+
+        workers_by_slot = {slot: _Worker() for slot in range(max(1, workers))}
+
+        def run(indexed_job, slot):
+            i, job = indexed_job
+            # a uid and a cgroup per slot: a fork bomb starves only itself, and batches never meet
+            job["limits"].update(uid=limits.uid + slot, tag=f"{os.getpid()}-{slot}")
+            job_file = Path(job["out"]).parent / "job.json"
+            job_file.write_text(json.dumps(job))
+            stopped = workers_by_slot[slot].grade(job_file, wall_timeout)
+            sandbox.kill_tree(limits=sandbox.Limits(**job["limits"]))  # whatever the submission left running
+            out = Path(job["out"])
+            res = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
+            if stopped or not res:
+                res = {"error": stopped or "grading failed: no result"}
+            if keep and (out / "autograded.ipynb").exists():
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
+            r = results[i]
+            r["tests"] = res.get("tests", [])
+            r["max_score"] = res.get("max_score", 0.0)
+            r["score"] = float(sum(t["score"] for t in r["tests"]))
+            if res.get("error"):
+                r["error"] = res["error"]
+                r["score"] = 0.0
+                for t in r["tests"]:
+                    t["score"] = 0.0
+            return i
+
+        slots = list(workers_by_slot)
+        with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+            free = queue.Queue()
+            for s in slots:
+                free.put(s)
+
+            def with_slot(job):
+                slot = free.get()
+                try:
+                    return run(job, slot)
+                finally:
+                    free.put(slot)
+
+            try:
+                done = pool.map(with_slot, jobs)
+                for _ in progress(done) if progress else done:
+                    pass
+            finally:
+                for w in workers_by_slot.values():
+                    w.stop()
+    return results

@@ -1,0 +1,169 @@
+"""Submissions: reading a file a student handed in, identifying its unit, and the one cell model.
+
+Everything here runs on the trusted side and treats the file as hostile data: its size is
+bounded, it is parsed (never executed), and its nbgrader metadata is replaced by the
+instructor's before anything else looks at it.
+
+The cell model (used by grading, the verifier, the site and the tests): a cell of a course
+notebook has one **role**, read from its nbgrader metadata,
+
+* ``"setup"``  -- locked code the instructor wrote (imports, data);
+* ``"answer"`` -- a cell the student fills in (``solution``; grade_id ``answer_NAME``);
+* ``"test"``   -- a graded test cell (``grade``; grade_id ``NAME`` or ``NAME_suffix``);
+* ``None``     -- anything else (markdown, the student's own scratch cells).
+"""
+
+import json
+from pathlib import Path
+
+import nbformat
+
+from course import units as course_units
+
+MAX_SUBMISSION_BYTES = 50 * 2**20
+
+
+class NotGradable(Exception):
+    """A submission that cannot be graded; its message goes to the student."""
+
+
+# ------------------------------------------------------------ the cell model
+def nbgrader_meta(cell):
+    """The cell's nbgrader metadata as a dict ({} when absent or malformed)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def grade_id(cell):
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
+
+
+def role(cell):
+    """ "setup", "answer", "test" or None (see the module's docstring)."""
+    meta = nbgrader_meta(cell)
+    if cell.get("cell_type") != "code" or not meta:
+        return None
+    if meta.get("grade"):
+        return "test"
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("locked"):
+        return "setup"
+    return None
+
+
+def source_text(cell):
+    src = cell.get("source", "")
+    return src if isinstance(src, str) else "".join(src)
+
+
+def cells_by_role(nb, wanted):
+    """The cells of notebook dict ``nb`` whose role is ``wanted``, in order."""
+    return [c for c in nb.get("cells", []) if isinstance(c, dict) and role(c) == wanted]
+
+
+def all_ids(nb):
+    return {gid for c in nb.get("cells", []) if isinstance(c, dict) and (gid := grade_id(c))}
+
+
+# ------------------------------------------------------------ reading
+def read_submission(path):
+    """The submission at ``path`` as an nbformat v4 notebook, or NotGradable.
+
+    Older notebook formats (v3) are converted, as Jupyter itself would open them.
+    """
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_SUBMISSION_BYTES:
+            raise NotGradable(
+                f"the file is {size / 2**20:.0f} MiB, over the limit of "
+                f"{MAX_SUBMISSION_BYTES // 2**20} MiB (clear the outputs before submitting)"
+            )
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise NotGradable(f"cannot read the file: {e.strerror}") from None
+    return parse_submission(raw)
+
+
+def parse_submission(raw):
+    """Bytes of a notebook file -> an nbformat v4 notebook, or NotGradable."""
+    if len(raw) > MAX_SUBMISSION_BYTES:
+        raise NotGradable(f"the file is over the limit of {MAX_SUBMISSION_BYTES // 2**20} MiB")
+    if not raw.strip():
+        raise NotGradable("the file is empty, not a Jupyter notebook")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NotGradable("the file is not UTF-8 text, so not a Jupyter notebook") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise NotGradable(f"the file is not JSON, so not a Jupyter notebook ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise NotGradable("the file is not a Jupyter notebook (JSON nested too deeply)") from None
+    if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
+        raise NotGradable("the file is JSON but not a Jupyter notebook (no cells)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # nbformat raises several types for invalid notebooks
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise NotGradable(f"the file is not a valid Jupyter notebook: {first[:200]}") from None
+    return nb
+
+
+# ------------------------------------------------------------ the instructor's notebooks
+class Source:
+    """An instructor notebook of a unit."""
+
+    def __init__(self, unit, path):
+        self.unit, self.path = unit, Path(path)
+        self.name = self.path.stem
+        self.nb = json.loads(self.path.read_text(encoding="utf-8"))
+        self.ids = all_ids(self.nb)
+        self.tests = [grade_id(c) for c in cells_by_role(self.nb, "test")]
+        #: the contract's graded names: each answer cell starts with ``def NAME(``
+        self.graded_names = [gid[len("answer_") :] for c in cells_by_role(self.nb, "answer") if (gid := grade_id(c))]
+        # Units whose graded functions take and return torch objects cannot be
+        # re-run across processes; their notebooks say so in their metadata.
+        self.verify = self.nb.get("metadata", {}).get("course", {}).get("verify", True)
+
+
+def sources(root=None):
+    """Every instructor notebook of the course, as Source objects."""
+    return [Source(u.id, p) for u in course_units.units(root) for p in u.source_notebooks]
+
+
+def restore_metadata(nb, src):
+    """Give each cell the nbgrader metadata its grade_id has in the source; drop unknown ids.
+
+    nbgrader restores the contents of locked and test cells itself; this also
+    undoes forged flags and points (an answer cell turned into a graded one),
+    which would otherwise make nbgrader reject the whole notebook.
+    """
+    source_meta = {grade_id(c): nbgrader_meta(c) for c in src.nb["cells"] if grade_id(c)}
+    for cell in nb.cells:
+        if "nbgrader" not in cell.metadata:
+            continue
+        gid = grade_id(cell)
+        if gid in source_meta:
+            cell.metadata["nbgrader"] = dict(source_meta[gid])
+        else:
+            del cell.metadata["nbgrader"]
+    return nb
+
+
+def identify(nb, srcs, unit=None):
+    """The Source that notebook ``nb`` is a student copy of (NotGradable if none)."""
+    ids = all_ids(nb)
+    scored = sorted(((len(ids & s.ids), s) for s in srcs), key=lambda t: -t[0])
+    if not scored or scored[0][0] == 0:
+        raise NotGradable(
+            "not a notebook of this course: none of its cells carries the nbgrader "
+            "metadata of a course exercise (was it created from exercises/?)"
+        )
+    best = scored[0][1]
+    if unit is not None and best.unit != unit:
+        raise NotGradable(f"this notebook is the exercise of unit {best.unit}, not of unit {unit}")
+    return best

@@ -1,0 +1,216 @@
+"""The grading worker: one process that grades submissions one after another.
+
+``python -m course.grading.worker`` reads the paths of job files (JSON, written by
+:mod:`course.grading.batch`) on stdin and answers ``done`` for each. Per job it builds a
+throw-away nbgrader course (the unit's gradebook copied into a private folder), runs
+nbgrader's autograde with kernels started in the sandbox, runs the verifier for the tests
+nbgrader passed, and writes ``result.json``. The student's code never runs in this process:
+kernels and the verifier's student process are sandboxed children of its fork server.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from course.grading import sandbox
+from course.grading.nbgrader import api, prepare_env
+from course.grading.submission import Source, grade_id
+
+STUDENT = "student"
+MAX_ERROR_CHARS = 500
+
+
+def _cell_error(cell):
+    """A one-line reason why a graded cell failed, from its outputs."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            ename, evalue = out.get("ename", "Error"), out.get("evalue", "")
+            if ename == "NotImplementedError" and not evalue:
+                evalue = "not implemented yet (replace `raise NotImplementedError()` with your code)"
+            if ename == "KeyboardInterrupt":
+                return "the test was stopped by the time limit per cell (an endless loop?)"
+            return f"{ename}: {evalue}".strip()[:MAX_ERROR_CHARS]
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            text = "".join(out.get("text", "")).strip().splitlines()
+            return ("the test wrote to stderr (a warning?): " + (text[-1] if text else ""))[:MAX_ERROR_CHARS]
+    return None
+
+
+def _short(error_text):
+    lines = [ln for ln in (error_text or "").strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "DeadKernel" in ln or "died" in ln:
+            return "the kernel died while running the notebook (os._exit, a crash, or the memory limit)"
+        if "Timeout" in ln:
+            return "a cell ran longer than the time limit per cell"
+    for ln in reversed(lines):
+        if "Error" in ln or "Exception" in ln:
+            return ln.strip()[:MAX_ERROR_CHARS]
+    return (lines[-1].strip() if lines else "nbgrader could not grade the notebook")[:MAX_ERROR_CHARS]
+
+
+def _needed_paths():
+    """What student code must still see when /tmp is covered: this package and the environment."""
+    return [str(Path(__file__).resolve().parent.parent), sys.prefix]
+
+
+#: The worker's fork server (course.grading.forkserver), when it runs one.
+_FORKSERVER = None
+
+
+def _kernelspec(folder, limits, workdir, hide, expose):
+    """A kernel that starts ipykernel in the sandbox (forked by the fork server when there is one)."""
+    from course.grading.forkserver import CLIENT
+
+    spec = Path(folder) / "kernels" / "course-sandbox"
+    spec.mkdir(parents=True, exist_ok=True)
+    args = sandbox.command_args(limits, workdir, hide, expose)
+    kernel = ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    server = _FORKSERVER.ensure() if _FORKSERVER is not None else None
+    if server:
+        argv = [sys.executable, "-S", CLIENT, server, *args, *kernel]
+    else:
+        argv = [sys.executable, "-m", "course.grading.sandbox", *args, *kernel]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "sandboxed Python", "language": "python"})
+    )
+    os.environ["JUPYTER_PATH"] = str(folder)
+    return "course-sandbox"
+
+
+def _run_worker(job):
+    """Grade one submission as described by ``job`` (a dict); returns the result's tests and error."""
+    from nbgrader.api import Gradebook
+
+    from course.grading.verify import verify
+
+    prepare_env()
+    src = Source(job["unit"], job["source"])
+    limits = sandbox.Limits(**job["limits"])
+    base = Path(job["workdir"])
+    private, course = base / "private", base / "course"
+    (private / "source" / src.unit).mkdir(parents=True)
+    os.chmod(private, 0o700)
+    for d in (base, course):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o711)  # the sandbox uid may pass through to its working folder, not list it
+    db = private / "gradebook.db"
+    shutil.copy(job["gradebook"], db)
+    submitted = course / "submitted" / STUDENT / src.unit
+    submitted.mkdir(parents=True)
+    shutil.copy(job["submission"], submitted / f"{src.name}.ipynb")
+    graded_dir = course / "autograded" / STUDENT / src.unit
+    # the student's code sees its own course folder; the batch's folder (other
+    # submissions, every gradebook) and the course's solutions are covered
+    hide = job["hide"] + [str(private)]
+
+    kernel = _kernelspec(private, limits, graded_dir, hide, [str(course), *_needed_paths()])
+    nb_api = api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
+    result = nb_api.autograde(src.unit, STUDENT)
+    sandbox.kill_tree(limits=limits)  # whatever the notebook left running
+    error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
+
+    cells = {}
+    graded_path = graded_dir / f"{src.name}.ipynb"
+    if graded_path.exists():
+        shutil.copy(graded_path, Path(job["out"]) / "autograded.ipynb")
+        for cell in json.loads(graded_path.read_text(encoding="utf-8")).get("cells", []):
+            gid = grade_id(cell)
+            if gid:
+                cells[gid] = cell
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        grades = {}
+        try:
+            grades = {
+                g.name: float(g.auto_score or 0.0)
+                for g in gb.find_submission_notebook(src.name, src.unit, STUDENT).grades
+            }
+        except Exception:  # no submission recorded: autograde failed before it
+            pass
+        maxes = {c.name: c.max_score for c in gb.find_notebook(src.name, src.unit).grade_cells}
+
+    # the second opinion, for the tests nbgrader passed (the grade is the minimum of both)
+    verdicts = {}
+    passed = {gid for gid in src.tests if grades.get(gid, 0.0) > 0 and gid in cells}
+    if src.verify and error is None and passed:
+        submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
+        verdicts = verify(
+            src.nb,
+            submission,
+            job["timeout"],
+            limits,
+            str(base / "verify"),
+            hide,
+            _needed_paths(),
+            only=passed,
+            forkserver=_FORKSERVER,
+        )
+        sandbox.kill_tree(limits=limits)
+
+    tests = []
+    for gid in src.tests:
+        score = grades.get(gid, 0.0) if error is None else 0.0
+        why = None
+        if error:
+            why, score = error, 0.0
+        elif gid not in cells:
+            why = "this test cell is missing from the submission (was it deleted?)"
+            score = 0.0
+        elif score < maxes[gid]:
+            why = _cell_error(cells[gid]) or error or "the test did not pass"
+        if verdicts.get(gid):
+            if score > 0:  # nbgrader passed it, the out-of-process check did not
+                why = f"the test failed when re-run outside the notebook: {verdicts[gid]}"
+            score = 0.0
+        tests.append({"grade_id": gid, "score": score, "max_score": float(maxes[gid]), "error": why})
+    return {"tests": tests, "error": error, "max_score": float(sum(maxes[g] for g in src.tests))}
+
+
+def _grade_job(job_path):
+    job = json.loads(Path(job_path).read_text())
+    try:
+        res = _run_worker(job)
+    except Exception as e:
+        res = {"error": f"grading failed: {type(e).__name__}: {str(e).strip()[:MAX_ERROR_CHARS]}"}
+    Path(job["out"], "result.json").write_text(json.dumps(res))
+
+
+def _worker_loop():
+    """A grading worker: grades the job files named on stdin, one per line, answering each with a line.
+
+    One worker grades many submissions in turn, so nbgrader and torch are
+    imported once per worker, not once per submission; the student's code
+    never runs in it (kernels and verifier processes are sandboxed children).
+    """
+    import nbgrader.apps.api  # noqa: F401
+
+    import course.checks  # noqa: F401  (warm the imports the verifier needs)
+    from course.grading.forkserver import ForkServer
+
+    global _FORKSERVER
+    # stdout answers the parent; kernels inherit file descriptor 1, so it must point elsewhere
+    answer = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    sys.stdout = sys.stderr
+    prepare_env()
+    # in the temp folder, which the sandbox covers: student code cannot ask it for anything
+    folder = tempfile.mkdtemp(prefix="course-forkserver-")
+    _FORKSERVER = ForkServer(folder)
+    _FORKSERVER.ensure()
+    try:
+        print("ready", file=answer, flush=True)
+        for line in sys.stdin:
+            _grade_job(line.strip())
+            print("done", file=answer, flush=True)
+    finally:
+        _FORKSERVER.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    _worker_loop()
