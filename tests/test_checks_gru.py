@@ -132,7 +132,11 @@ def test_margins_of_the_hidden_numeric_tests():
 
 @pytest.mark.parametrize(
     "variant,words",
-    [("z swapped", "Cho et al."), ("reset before matmul", "(r * h_prev) @ Wh_n"), ("bh_n outside", "bh_n outside")],
+    [
+        ("z swapped", "with z on the new candidate"),
+        ("reset before matmul", "(r * h_prev) @ Wh_n"),
+        ("bh_n outside", "bh_n outside"),
+    ],
 )
 def test_convention_variants_are_named(variant, words):
     msg = fails(G.check_gru_step_forward, lambda *a: alt_step_forward(*a, variant=variant))
@@ -177,9 +181,9 @@ def test_wrong_backwards_fail():
     msg = fails(G.check_gru_step_backward, alt_step_forward, lambda d, c: alt_step_backward(d, c, direct=False))
     assert "dh_prev" in msg
     msg = fails(G.check_gru_step_backward, alt_step_forward, lambda d, c: alt_step_backward(d, c, same_biases=True))
-    assert "dbh" in msg and "n (candidate)" in msg and "r (reset gate)" not in msg
+    assert "dbh" in msg and "dbh equals dbx" in msg
     msg = fails(G.check_gru_backward, alt_forward, lambda d, c: alt_backward(d, c, carry=False))
-    assert "dx" in msg and "time steps" in msg
+    assert "dx" in msg and "hidden state's gradient is not carried back" in msg
     msg = fails(G.check_gru_backward, alt_forward, lambda d, c: alt_backward(d, c, same_biases=True))
     assert "dbh" in msg
 

@@ -6,27 +6,50 @@ its autograd, and centred numerical gradients of the student's own forward.
 ``dbx`` and ``dbh`` are checked separately: they differ in the n block,
 where the reset gate multiplies ``h_prev @ Wh_n + bh_n`` only.
 
+The contract's update is PyTorch's, ``h = (1 - z) * n + z * h_prev``: z weighs
+the old state, as in Cho et al. (2014), eq. (7), ``h_j = z_j h_j^<t-1> + (1 - z_j) h~_j``.
 A wrong forward is compared with the usual variants to say what differs:
-another gate order, the z / 1 - z convention of Cho et al. (2014), the
-reset gate applied to h_prev before the matrix product, bh_n outside the
-reset gate.
+another gate order, z on the candidate instead (h = z * n + (1 - z) * h_prev,
+which some texts write), the reset gate applied to h_prev before the matrix
+product (Cho et al.'s first version; Keras's ``reset_after=False``), bh_n
+outside the reset gate. A backward is tested with the cache of the student's
+own forward, which is checked first; a wrong backward is compared with GRUs
+written here with torch in which one typical mistake is planted.
 """
+
+import itertools
 
 import numpy as np
 import torch
 
-from course.checks.lstm import (
-    block_hint,
+from course.checks._common import (
+    accumulation_candidates,
+    check_numeric,
     close,
+    compare_grads,
+    explainer,
+    first_hint,
+    forward_first,
+    grad_of,
+    matches,
     numeric_grads,
     permutation_hint,
     permute_blocks,
     random_params,
     shift_hint,
+    t,
     time_hint,
 )
 from course.interop import torch_reference
-from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
+from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
+
+__all__ = [
+    "check_gru_step_forward",
+    "check_gru_step_backward",
+    "check_gru_forward",
+    "check_gru_backward",
+    "numeric_grads",
+]
 
 GRU_GATES = ("r", "z", "n")
 GRU_GATE_NAMES = ("r (reset gate)", "z (update gate)", "n (candidate)")
@@ -43,9 +66,9 @@ def _gru_ref(x, h0, Wx, Wh, bx, bh, perm=GRU_GATES, **kw):
     return torch_reference("gru", x, [[p]], h0=h0[None], **kw)
 
 
+# ---------------------------------------------------------------- forward variants
 def _variant(x, h0, Wx, Wh, bx, bh, variant):
     """h (N, T, H) of a GRU written the way ``variant`` says (torch ops; used only to explain a mismatch)."""
-    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
     x, h, Wx, Wh, bx, bh = map(t, (x, h0, Wx, Wh, bx, bh))
     H = h.shape[1]
     out = []
@@ -65,8 +88,9 @@ def _variant(x, h0, Wx, Wh, bx, bh, variant):
 
 
 _VARIANT_HINTS = {
-    "z swapped": "you computed h = z * n + (1 - z) * h_prev (Cho et al.'s convention); "
-    "the contract (PyTorch's) is h = (1 - z) * n + z * h_prev",
+    "z swapped": "you computed h = z * n + (1 - z) * h_prev, with z on the new candidate (a convention some "
+    "texts use); the contract, PyTorch's and Cho et al.'s (2014, eq. 7: h = z * h_prev + (1 - z) * h~), puts z "
+    "on the old state: h = (1 - z) * n + z * h_prev",
     "reset before matmul": "you applied r to h_prev before the product, (r * h_prev) @ Wh_n; "
     "the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
     "bh_n outside": "you added bh_n outside the reset gate; the contract (PyTorch's) is "
@@ -84,82 +108,24 @@ def _forward_hint(got, args, select=lambda h: h):
         if msg:
             return msg
         for variant, text in _VARIANT_HINTS.items():
-            ref = select(_variant(*args, variant))
-            if np.shape(got) == ref.shape and np.max(np.abs(np.asarray(got) - ref)) < 1e-9:
+            if matches(got, select(_variant(*args, variant)), 1e-9):
                 return text
         return None
 
     return hint
 
 
-def check_gru_step_forward(gru_step_forward, N=3, D=4, H=5, seed=0):
-    """h_next of one step against torch.nn.GRU (T = 1) with copied weights."""
-    name = "gru_step_forward"
-    x, h_prev, Wx, Wh, bx, bh = _gru_data(np.random.default_rng(seed), N, 1, D, H)
-    out = unpack(name, call_student(gru_step_forward, x[:, 0], h_prev, Wx, Wh, bx, bh), 2, "(h_next, cache)")
-    h_next = assert_shape(name, "h_next", out[0], (N, H))
-    ref = _gru_ref(x, h_prev, Wx, Wh, bx, bh)["h"][:, 0]
-    close(
-        name,
-        "h_next",
-        h_next,
-        ref,
-        FORWARD_TOL,
-        "torch.nn.GRU",
-        _forward_hint(h_next, (x, h_prev, Wx, Wh, bx, bh), lambda h: h[:, 0]),
-    )
+def _check_step_output(name, h_next, seq_args):
+    """h_next (N, H) of one step; ``seq_args`` = (x (N, 1, D), h_prev, Wx, Wh, bx, bh)."""
+    h_next = assert_shape(name, "h_next", h_next, np.shape(seq_args[1]))
+    ref = _gru_ref(*seq_args)["h"][:, 0]
+    close(name, "h_next", h_next, ref, FORWARD_TOL, "torch.nn.GRU", _forward_hint(h_next, seq_args, lambda h: h[:, 0]))
 
 
-def check_gru_step_backward(gru_step_forward, gru_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
-    """(dx, dh_prev, dWx, dWh, dbx, dbh) against torch autograd (and numerical gradients when ``numeric``)."""
-    name = "gru_step_backward"
-    rng = np.random.default_rng(seed)
-    x, h_prev, Wx, Wh, bx, bh = _gru_data(rng, N, 1, D, H)
-    dh_next = rng.normal(size=(N, H))
-    args = (x[:, 0], h_prev, Wx, Wh, bx, bh)
-    out = unpack("gru_step_forward", call_student(gru_step_forward, *args), 2, "(h_next, cache)")
-    grads = unpack(name, call_student(gru_step_backward, dh_next, out[1]), 6, "(dx, dh_prev, dWx, dWh, dbx, dbh)")
-    ref = _gru_ref(x, h_prev, Wx, Wh, bx, bh, dh=dh_next[:, None])
-    names = ("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh")
-    refs = (ref["dx"][:, 0], ref["dh0"][0], *ref["grads"][0][0])
-    shapes = ((N, D), (N, H), (D, 3 * H), (H, 3 * H), (3 * H,), (3 * H,))
-    _compare_grads(name, names, grads, refs, shapes)
-    if numeric:
-        num = numeric_grads(gru_step_forward, args, lambda o: o[:1], (dh_next,), range(6))
-        for what, got, r in zip(names, grads, num):
-            close(name, what, got, r, BACKWARD_TOL, "the numerical gradient")
-
-
-def _compare_grads(name, names, grads, refs, shapes):
-    for what, got, r, shape in zip(names, grads, refs, shapes):
-        assert_shape(name, what, got, shape)
-        if what == "dx":
-            hint = lambda got=got, r=r: (
-                time_hint(got, r, BACKWARD_TOL)
-                and (  # noqa: E731
-                    time_hint(got, r, BACKWARD_TOL) + " (is dh_prev added to dh[:, t-1] on the way back?)"
-                )
-            )
-        elif what in ("dh0", "dh_prev"):
-            hint = lambda: "h_prev reaches h_next directly (z * h_prev) and through all three gates' Wh blocks"  # noqa
-        else:
-            hint = lambda got=got, r=r, what=what: (
-                block_hint(got, r, GRU_GATE_NAMES, BACKWARD_TOL)
-                or (  # noqa
-                    "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n"
-                    if what == "dbh"
-                    else None
-                )
-            )
-        close(name, what, got, r, BACKWARD_TOL, "torch autograd", hint)
-
-
-def check_gru_forward(gru_forward, N=2, T=4, D=3, H=5, seed=0):
-    """h (N, T, H) against torch.nn.GRU(batch_first=True) with h0 given."""
-    name = "gru_forward"
-    args = _gru_data(np.random.default_rng(seed), N, T, D, H)
-    out = unpack(name, call_student(gru_forward, *args), 2, "(h, cache)")
-    h = assert_shape(name, "h", out[0], (N, T, H))
+def _check_sequence_output(name, h, args):
+    """h (N, T, H) of gru_forward(*args) against torch.nn.GRU."""
+    x, h0 = args[0], args[1]
+    h = assert_shape(name, "h", h, (*x.shape[:2], h0.shape[1]))
     ref = _gru_ref(*args)["h"]
     close(
         name,
@@ -168,25 +134,166 @@ def check_gru_forward(gru_forward, N=2, T=4, D=3, H=5, seed=0):
         ref,
         FORWARD_TOL,
         "torch.nn.GRU",
-        lambda: _forward_hint(h, args)() or shift_hint(h, ref, FORWARD_TOL) or time_hint(h, ref, FORWARD_TOL),
+        first_hint(
+            _forward_hint(h, args), lambda: shift_hint(h, ref, FORWARD_TOL), lambda: time_hint(h, ref, FORWARD_TOL)
+        ),
     )
+
+
+def check_gru_step_forward(gru_step_forward, N=3, D=4, H=5, seed=0):
+    """h_next of one step against torch.nn.GRU (T = 1) with copied weights."""
+    name = "gru_step_forward"
+    x, h_prev, Wx, Wh, bx, bh = _gru_data(np.random.default_rng(seed), N, 1, D, H)
+    out = unpack(name, call_student(gru_step_forward, x[:, 0], h_prev, Wx, Wh, bx, bh), 2, "(h_next, cache)")
+    _check_step_output(name, out[0], (x, h_prev, Wx, Wh, bx, bh))
+
+
+def check_gru_forward(gru_forward, N=2, T=4, D=3, H=5, seed=0):
+    """h (N, T, H) against torch.nn.GRU(batch_first=True) with h0 given."""
+    name = "gru_forward"
+    args = _gru_data(np.random.default_rng(seed), N, T, D, H)
+    out = unpack(name, call_student(gru_forward, *args), 2, "(h, cache)")
+    _check_sequence_output(name, out[0], args)
+
+
+# ---------------------------------------------------------------- backward variants
+GRU_BUGS = {
+    "dh not carried": "the hidden state's gradient is not carried back in time: add dh_prev of step t+1 to "
+    "dh[:, t] before the step's backward",
+    "no direct path": "dh_prev misses the direct path: h_prev reaches h_next through z * h_prev as well as "
+    "through the gates' Wh blocks, so dh_prev = dh_next * z + dah @ Wh.T",
+    "no r on hidden n": "the hidden side's n block must be r * da_n (the reset gate multiplies "
+    "h_prev @ Wh_n + bh_n): dWh_n, dbh_n and dh_prev miss the factor r",
+    "dz sign": "dz has the wrong sign: h = (1 - z) * n + z * h_prev, so dz = dh * (h_prev - n)",
+    "no tanh' of n": "the derivative of n = tanh(a_n) is missing: da_n = dn * (1 - n**2)",
+    "no sigmoid'": "the sigmoid derivative is missing: da_r = dr * r * (1 - r), da_z = dz * z * (1 - z)",
+    "dbh = dbx": "dbh equals dbx: they differ in the n block, where the reset gate multiplies bh_n "
+    "(dbh_n = the sum of r * da_n)",
+}
+
+
+def _reorder_hook(perm):
+    def hook(g):
+        H = g.shape[-1] // 3
+        blocks = {k: g[..., n * H : (n + 1) * H] for n, k in enumerate(GRU_GATES)}
+        return torch.cat([blocks[k] for k in perm], dim=-1)
+
+    return hook
+
+
+def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
+    """Gradients of sum(h * dh) of a GRU written with torch, with ``bug`` planted (None, a key of
+    GRU_BUGS, or a gate order in which dax and dah are packed).
+
+    Returns ``(dx, dh0, dWx, dWh, dbx, dbh)`` and the per-step weight contributions.
+    """
+    N, T, _ = x.shape
+    H = h0.shape[1]
+    tx, th0 = t(x, True), t(h0, True)
+    steps = [[t(a, True) for a in (Wx, Wh, bx, bh)] for _ in range(T)]
+    h, hs = th0, []
+    sig = (lambda v: torch.sigmoid(v).detach() + v - v.detach()) if bug == "no sigmoid'" else torch.sigmoid
+    for s, (tWx, tWh, tbx, tbh) in enumerate(steps):
+        h_in = h.detach() if bug == "dh not carried" and s > 0 else h
+        ax, ah = tx[:, s] @ tWx + tbx, h_in @ tWh + tbh
+        if isinstance(bug, tuple):
+            ax.register_hook(_reorder_hook(bug))
+            ah.register_hook(_reorder_hook(bug))
+        r, z = sig(ax[:, :H] + ah[:, :H]), sig(ax[:, H : 2 * H] + ah[:, H : 2 * H])
+        ah_n = ah[:, 2 * H :]
+        if bug == "no r on hidden n":  # same value; the gradient to ah_n skips r
+            a_n = ax[:, 2 * H :] + r * ah_n.detach() + ah_n - ah_n.detach()
+        else:
+            a_n = ax[:, 2 * H :] + r * ah_n
+        n = torch.tanh(a_n).detach() + a_n - a_n.detach() if bug == "no tanh' of n" else torch.tanh(a_n)
+        if bug == "dz sign":
+            z = 2 * z.detach() - z  # same value, gradient negated
+        h = (1 - z) * n + z * (h_in.detach() if bug == "no direct path" else h_in)
+        hs.append(h)
+    (torch.stack(hs, dim=1) * t(dh)).sum().backward()
+    per_step = [[grad_of(p) for p in s] for s in steps]
+    totals = [sum(s[k] for s in per_step) for k in range(4)]
+    if bug == "dbh = dbx":
+        totals[3] = totals[2]
+    return [grad_of(tx), grad_of(th0), *totals], per_step
+
+
+def _backward_variants(args, dh, select):
+    out = [(hint, select(_gru_grads(*args, dh, bug=bug)[0])) for bug, hint in GRU_BUGS.items()]
+    for perm in itertools.permutations(GRU_GATES):
+        if perm != GRU_GATES:
+            out.append(
+                (
+                    f"your dax and dah (the gradients on the pre-activations, (N, 3H)) are packed in the gate order "
+                    f"{', '.join(perm)}; pack them in the forward's order r, z, n",
+                    select(_gru_grads(*args, dh, bug=perm)[0]),
+                )
+            )
+    return out
+
+
+def _fallback(whats):
+    def fallback(i):
+        if whats[i] in ("dh0", "dh_prev"):
+            return "h_prev reaches h_next directly (z * h_prev) and through all three gates' Wh blocks"
+        if whats[i] == "dbh":
+            return "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n"
+        return None
+
+    return fallback
+
+
+def check_gru_step_backward(gru_step_forward, gru_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
+    """(dx, dh_prev, dWx, dWh, dbx, dbh) against torch autograd (and numerical gradients when ``numeric``).
+    gru_step_forward is checked first."""
+    name = "gru_step_backward"
+    rng = np.random.default_rng(seed)
+    x, h_prev, Wx, Wh, bx, bh = _gru_data(rng, N, 1, D, H)
+    dh_next = rng.normal(size=(N, H))
+    args = (x[:, 0], h_prev, Wx, Wh, bx, bh)
+    seq = (x, h_prev, Wx, Wh, bx, bh)
+    out = unpack("gru_step_forward", call_student(gru_step_forward, *args), 2, "(h_next, cache)")
+    forward_first(name, "gru_step_forward", lambda: _check_step_output("gru_step_forward", out[0], seq))
+    grads = unpack(name, call_student(gru_step_backward, dh_next, out[1]), 6, "(dx, dh_prev, dWx, dWh, dbx, dbh)")
+    ref = _gru_ref(*seq, dh=dh_next[:, None])
+    whats = ("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh")
+    refs = (ref["dx"][:, 0], ref["dh0"][0], *ref["grads"][0][0])
+    shapes = ((N, D), (N, H), (D, 3 * H), (H, 3 * H), (3 * H,), (3 * H,))
+
+    def select(g):
+        return (g[0][:, 0], *g[1:])
+
+    variants = lambda: _backward_variants(seq, dh_next[:, None], select)  # noqa: E731
+    explain = explainer(grads, refs, variants, gates=GRU_GATE_NAMES, fallback=_fallback(whats))
+    compare_grads(name, whats, grads, refs, shapes, "", explain)
+    if numeric:
+        check_numeric(name, gru_step_forward, "gru_step_forward", args, lambda o: o[:1], (dh_next,), whats, grads)
 
 
 def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, numeric=False):
     """(dx, dh0, dWx, dWh, dbx, dbh) for an upstream gradient on every h_t, against torch autograd
-    (and numerical gradients when ``numeric``)."""
+    (and numerical gradients when ``numeric``). gru_forward is checked first."""
     name = "gru_backward"
     rng = np.random.default_rng(seed)
     args = _gru_data(rng, N, T, D, H)
     dh = rng.normal(size=(N, T, H))
     out = unpack("gru_forward", call_student(gru_forward, *args), 2, "(h, cache)")
+    forward_first(name, "gru_forward", lambda: _check_sequence_output("gru_forward", out[0], args))
     grads = unpack(name, call_student(gru_backward, dh, out[1]), 6, "(dx, dh0, dWx, dWh, dbx, dbh)")
     ref = _gru_ref(*args, dh=dh)
-    names = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
+    whats = ("dx", "dh0", "dWx", "dWh", "dbx", "dbh")
     refs = (ref["dx"], ref["dh0"][0], *ref["grads"][0][0])
     shapes = ((N, T, D), (N, H), (D, 3 * H), (H, 3 * H), (3 * H,), (3 * H,))
-    _compare_grads(name, names, grads, refs, shapes)
+    per_step = {}
+
+    def candidates(i):
+        if "p" not in per_step:
+            per_step["p"] = _gru_grads(*args, dh)[1]
+        return accumulation_candidates(whats[i], per_step["p"], ("dWx", "dWh", "dbx", "dbh"))
+
+    explain = explainer(
+        grads, refs, lambda: _backward_variants(args, dh, tuple), candidates, GRU_GATE_NAMES, _fallback(whats)
+    )
+    compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
-        num = numeric_grads(gru_forward, args, lambda o: o[:1], (dh,), range(6))
-        for what, got, r in zip(names, grads, num):
-            close(name, what, got, r, BACKWARD_TOL, "the numerical gradient")
+        check_numeric(name, gru_forward, "gru_forward", args, lambda o: o[:1], (dh,), whats, grads)

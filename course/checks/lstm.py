@@ -3,156 +3,74 @@
 References: ``torch.nn.LSTM`` (float64, batch_first) with the weights copied
 by ``course.interop`` (gate order i, f, g, o; ``b = bias_ih + bias_hh``),
 its autograd, and centred numerical gradients of the student's own forward.
-h and c are checked separately, every gradient on its own, and a wrong
-forward is compared with torch models whose gate blocks are permuted, to
-name a wrong gate order.
+h and c are checked separately, every gradient on its own.
 
-The helpers at the top (random weights, closeness with hints) are shared
-with the checks of units 7 and 8.
+Diagnostics, computed only when something fails:
+
+* a backward is tested with the cache of the student's own forward, so that
+  forward is checked first ("your lstm_forward is wrong (...); fix it first");
+* a wrong forward is compared with torch models whose gate blocks are
+  permuted, to name a wrong gate order;
+* a wrong backward is compared with the gradients of LSTMs written here with
+  torch in which one typical mistake is planted (``_lstm_grads``: the cell's
+  gradient not carried back, carried without the forget gate, the hidden
+  state's gradient not carried back, da packed in another gate order, ...),
+  and with the contributions of single time steps (weight gradients not
+  summed over time). The message names the mistake it matches.
 """
 
 import itertools
 
 import numpy as np
+import torch
 
-from course.gradient_check import eval_numerical_gradient_array, rel_error
+from course.checks._common import (
+    accumulation_candidates,
+    check_numeric,
+    close,
+    compare_grads,
+    explainer,
+    first_hint,
+    forward_first,
+    grad_of,
+    numeric_grads,
+    permutation_hint,
+    permute_blocks,
+    random_params,
+    shift_hint,
+    t,
+    time_hint,
+)
 from course.interop import torch_reference
-from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_close, assert_shape, call_student, unpack
+from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
+
+__all__ = [
+    "check_lstm_step_forward",
+    "check_lstm_step_backward",
+    "check_lstm_forward",
+    "check_lstm_backward",
+    "numeric_grads",
+]
 
 LSTM_GATES = ("i", "f", "g", "o")
 LSTM_GATE_NAMES = ("i (input gate)", "f (forget gate)", "g (candidate)", "o (output gate)")
 
-
-# ---------------------------------------------------------------- shared helpers
-
-
-def random_params(rng, kind, D, H):
-    """Weights of one recurrent layer in the course's layout (not too saturated).
-
-    rnn/lstm: (Wx (D, gH), Wh (H, gH), b (gH,)); gru: (Wx, Wh, bx, bh).
-    """
-    g = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
-    Wx = rng.normal(scale=1.0 / np.sqrt(D), size=(D, g * H))
-    Wh = rng.normal(scale=1.0 / np.sqrt(H), size=(H, g * H))
-    if kind == "gru":
-        return Wx, Wh, rng.normal(scale=0.5, size=g * H), rng.normal(scale=0.5, size=g * H)
-    return Wx, Wh, rng.normal(scale=0.5, size=g * H)
+# The mistakes planted in _lstm_grads, and what the student is told when their gradients match one.
+LSTM_BUGS = {
+    "dc not carried": "the cell state's gradient is not carried back in time: pass dc_prev = dc * f of step t "
+    "on to step t-1 and add it there (dc = dc_prev + dh_t * o * (1 - tanh(c_t)**2))",
+    "dc without f": "dc_prev must be dc * f: the gradient to the previous cell state passes through the "
+    "forget gate (c_t = f * c_prev + i * g)",
+    "dh not carried": "the hidden state's gradient is not carried back in time: add dh_prev of step t+1 to "
+    "dh[:, t] before the step's backward",
+    "dc misses h": "the cell state's gradient misses the path through h_t = o * tanh(c_t): "
+    "dc = dc_next + dh_next * o * (1 - tanh(c_next)**2)",
+    "no tanh' of g": "the derivative of g = tanh(a_g) is missing: da_g = dg * (1 - g**2)",
+    "no sigmoid'": "the sigmoid derivative is missing: da = d(gate) * gate * (1 - gate) for i, f and o",
+}
 
 
-def close(name, what, got, ref, tol, reference, hint=None):
-    """assert_close, with ``hint()`` (a string or None) appended to the message on failure."""
-    try:
-        return assert_close(name, what, got, ref, tol, reference)
-    except AssertionError as e:
-        extra = hint() if hint is not None else None
-        if extra:
-            raise AssertionError(f"{e}\n  hint: {extra}") from None
-        raise
-
-
-def block_hint(got, ref, gates, tol):
-    """Which gate blocks (last axis split in len(gates) equal parts) of ``got`` are wrong."""
-    got = np.asarray(got, dtype=np.float64)
-    if got.shape != np.shape(ref) or got.shape[-1] % len(gates):
-        return None
-    H = got.shape[-1] // len(gates)
-    bad = [
-        g for k, g in enumerate(gates) if rel_error(got[..., k * H : (k + 1) * H], ref[..., k * H : (k + 1) * H]) > tol
-    ]
-    if 0 < len(bad) < len(gates):
-        return f"only the block(s) of {', '.join(bad)} are wrong (the others match)"
-    return None
-
-
-def time_hint(got, ref, tol, axis=1):
-    """Which time steps (axis 1 of (N, T, ...)) of ``got`` are wrong, when only some are."""
-    got = np.asarray(got, dtype=np.float64)
-    if got.shape != np.shape(ref) or got.ndim < 2 or got.shape[axis] < 2:
-        return None
-    T = got.shape[axis]
-    bad = [t for t in range(T) if rel_error(np.take(got, t, axis), np.take(ref, t, axis)) > tol]
-    if 0 < len(bad) < T:
-        ok = [t for t in range(T) if t not in bad]
-        return f"time steps t = {bad} are wrong, t = {ok} match"
-    return None
-
-
-def shift_hint(got, ref, tol):
-    """If ``got`` (N, T, ...) is ``ref`` shifted by one step in time, say so."""
-    got = np.asarray(got, dtype=np.float64)
-    if got.shape != np.shape(ref) or got.ndim < 2 or got.shape[1] < 2:
-        return None
-    if rel_error(got[:, 1:], ref[:, :-1]) < tol:
-        return "the sequence is shifted one step late: h[:, t] must be the state after reading x[:, t]"
-    if rel_error(got[:, :-1], ref[:, 1:]) < tol:
-        return "the sequence is shifted one step early: h[:, t] must be the state after reading x[:, t]"
-    return None
-
-
-def permutation_hint(got, make_ref, gates, tol, label):
-    """If ``got`` equals the reference computed with the gate blocks read in another order, say so.
-
-    make_ref(perm) returns the reference output when the weights' blocks are
-    permuted so that block k is used as gate perm[k]'s (perm a tuple of gate
-    names); ``label`` names the contract's order, e.g. "i, f, g, o".
-    """
-    got = np.asarray(got, dtype=np.float64)
-    for perm in itertools.permutations(gates):
-        if perm == tuple(gates):
-            continue
-        try:
-            ref = make_ref(perm)
-        except Exception:
-            continue
-        if got.shape == np.shape(ref) and rel_error(got, ref) < tol:
-            return (
-                f"the result matches the gate order {', '.join(perm)}; the contract uses {label} "
-                f"(column blocks of Wx, Wh and b, each H wide)"
-            )
-    return None
-
-
-def permute_blocks(a, perm, gates):
-    """Reorder the gate blocks of ``a`` (last axis) so that a model with the contract's order
-    computes what a model reading block k as gate perm[k] computes with ``a``."""
-    a = np.asarray(a)
-    H = a.shape[-1] // len(gates)
-    blocks = [None] * len(gates)
-    for k, g in enumerate(perm):
-        blocks[list(gates).index(g)] = a[..., k * H : (k + 1) * H]
-    return np.concatenate(blocks, axis=-1)
-
-
-def numeric_grads(forward, args, outputs, upstream, which):
-    """Centred numerical gradients of sum_k sum(outputs(forward(*args))[k] * upstream[k]) w.r.t. args[i].
-
-    ``forward`` is the student's function (called through call_student);
-    ``outputs`` picks the differentiated arrays from its return value;
-    ``which`` the indices of args. The difference is taken per output entry
-    before summing (less round-off than differencing a summed loss), and two
-    step sizes are combined (Richardson: (4 D(h/2) - D(h)) / 3 cancels the
-    h^2 error term), so that small gradient entries are accurate to ~1e-8.
-    Returns a list of arrays in the order of ``which``.
-    """
-    args = [np.array(a, dtype=np.float64, copy=True) for a in args]
-    df = np.concatenate([np.ravel(u) for u in upstream])
-    grads = []
-    for i in which:
-
-        def f(v, i=i):
-            a = list(args)
-            a[i] = v
-            return np.concatenate(
-                [np.ravel(np.asarray(o, dtype=np.float64)) for o in outputs(call_student(forward, *a))]
-            )
-
-        coarse = eval_numerical_gradient_array(f, args[i].copy(), df, h=1e-4)
-        fine = eval_numerical_gradient_array(f, args[i].copy(), df, h=5e-5)
-        grads.append((4.0 * fine - coarse) / 3.0)
-    return grads
-
-
-# ---------------------------------------------------------------- LSTM
+# ---------------------------------------------------------------- references
 def _lstm_data(rng, N, T, D, H):
     x = rng.normal(size=(N, T, D))
     h0 = rng.normal(scale=0.5, size=(N, H))
@@ -166,28 +84,91 @@ def _lstm_ref(x, h0, c0, Wx, Wh, b, perm=LSTM_GATES, **kw):
     return torch_reference("lstm", x, [[p]], h0=h0[None], c0=None if c0 is None else c0[None], **kw)
 
 
+def _reorder_hook(perm):
+    """A gradient hook that packs the pre-activations' gradient (N, 4H) in the gate order ``perm``."""
+
+    def hook(g):
+        H = g.shape[-1] // 4
+        blocks = {k: g[..., n * H : (n + 1) * H] for n, k in enumerate(LSTM_GATES)}
+        return torch.cat([blocks[k] for k in perm], dim=-1)
+
+    return hook
+
+
+def _lstm_grads(x, h0, c0, Wx, Wh, b, dh, dc_n=None, bug=None):
+    """Gradients of sum(h * dh) + sum(c_T * dc_n) of an LSTM written with torch, with ``bug`` planted.
+
+    x (N, T, D), h0 and c0 (N, H) (c0 None: zeros), dh (N, T, H), dc_n (N, H) or None.
+    ``bug``: None, a key of LSTM_BUGS, or a gate order (a tuple) in which da is packed.
+    Returns ``(dx, dh0, dc0, dWx, dWh, db)`` and the per-step weight contributions
+    ``[(dWx_t, dWh_t, db_t) for t]`` (used to explain gradients not summed over time).
+    """
+    N, T, _ = x.shape
+    H = h0.shape[1]
+    tx, th0 = t(x, True), t(h0, True)
+    tc0 = t(np.zeros((N, H)) if c0 is None else c0, True)
+    steps = [[t(Wx, True), t(Wh, True), t(b, True)] for _ in range(T)]
+    h, c, hs = th0, tc0, []
+    for s, (tWx, tWh, tb) in enumerate(steps):
+        h_in = h.detach() if bug == "dh not carried" and s > 0 else h
+        a = tx[:, s] @ tWx + h_in @ tWh + tb
+        if isinstance(bug, tuple):
+            a.register_hook(_reorder_hook(bug))
+        sig = (lambda v: torch.sigmoid(v).detach() + v - v.detach()) if bug == "no sigmoid'" else torch.sigmoid
+        i, f, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), sig(a[:, 3 * H :])
+        a_g = a[:, 2 * H : 3 * H]
+        g = torch.tanh(a_g).detach() + a_g - a_g.detach() if bug == "no tanh' of g" else torch.tanh(a_g)
+        if bug == "dc not carried":
+            c = f * c.detach() + i * g
+        elif bug == "dc without f":
+            c = f * c.detach() + (c - c.detach()) + i * g  # same value; the gradient to c_prev skips f
+        else:
+            c = f * c + i * g
+        h = o * torch.tanh(c.detach() if bug == "dc misses h" else c)
+        hs.append(h)
+    loss = (torch.stack(hs, dim=1) * t(dh)).sum()
+    if dc_n is not None:
+        loss = loss + (c * t(dc_n)).sum()
+    loss.backward()
+    per_step = [[grad_of(p) for p in s] for s in steps]
+    totals = [sum(s[k] for s in per_step) for k in range(3)]
+    return [grad_of(tx), grad_of(th0), grad_of(tc0), *totals], per_step
+
+
+def _backward_variants(args, dh, dc_n, select):
+    """[(hint, outputs)] for every planted mistake; ``select`` picks the graded outputs from
+    ``(dx, dh0, dc0, dWx, dWh, db)`` (and adapts their shapes)."""
+    out = []
+    for bug, hint in LSTM_BUGS.items():
+        out.append((hint, select(_lstm_grads(*args, dh, dc_n, bug=bug)[0])))
+    for perm in _orders():
+        out.append(
+            (
+                f"your da (the gradient on the pre-activations, (N, 4H)) is packed in the gate order "
+                f"{', '.join(perm)}; pack it in the forward's order i, f, g, o",
+                select(_lstm_grads(*args, dh, dc_n, bug=perm)[0]),
+            )
+        )
+    return out
+
+
+def _orders():
+    return [p for p in itertools.permutations(LSTM_GATES) if p != LSTM_GATES]
+
+
 def _gate_order_hint(got, key, args, index=lambda r: r):
     return lambda: permutation_hint(
         got, lambda perm: index(_lstm_ref(*args, perm=perm)[key]), LSTM_GATES, FORWARD_TOL, "i, f, g, o"
     )
 
 
-def _through_time_hint(got, ref):
-    hint = time_hint(got, ref, BACKWARD_TOL)
-    return hint and hint + (
-        " (is the gradient carried back through time: dh_prev added to dh[:, t-1], dc_prev passed on?)"
-    )
-
-
-def check_lstm_step_forward(lstm_step_forward, N=3, D=4, H=5, seed=0):
-    """(h_next, c_next) of one step against torch.nn.LSTM (T = 1) with copied weights; c and h separately."""
-    name = "lstm_step_forward"
-    x, h_prev, c_prev, Wx, Wh, b = _lstm_data(np.random.default_rng(seed), N, 1, D, H)
-    x = x[:, 0]
-    out = unpack(name, call_student(lstm_step_forward, x, h_prev, c_prev, Wx, Wh, b), 3, "(h_next, c_next, cache)")
+# ---------------------------------------------------------------- forwards
+def _check_step_outputs(name, out, args):
+    """h_next and c_next of one step (``out`` = what lstm_step_forward returned) against torch."""
+    N, H = np.shape(args[1])
     h_next, c_next = assert_shape(name, "h_next", out[0], (N, H)), assert_shape(name, "c_next", out[1], (N, H))
-    args = (x[:, None], h_prev, c_prev, Wx, Wh, b)
-    ref = _lstm_ref(*args)
+    seq_args = (args[0][:, None], *args[1:])
+    ref = _lstm_ref(*seq_args)
     close(
         name,
         "c_next",
@@ -195,9 +176,9 @@ def check_lstm_step_forward(lstm_step_forward, N=3, D=4, H=5, seed=0):
         ref["c_n"][0],
         FORWARD_TOL,
         "torch.nn.LSTM",
-        lambda: (
-            _gate_order_hint(c_next, "c_n", args, lambda r: r[0])()
-            or "c_next = f * c_prev + i * g with i, f = sigmoid, g = tanh of their blocks of x@Wx + h_prev@Wh + b"
+        first_hint(
+            _gate_order_hint(c_next, "c_n", seq_args, lambda r: r[0]),
+            "c_next = f * c_prev + i * g with i, f = sigmoid, g = tanh of their blocks of x@Wx + h_prev@Wh + b",
         ),
     )
     close(
@@ -207,52 +188,42 @@ def check_lstm_step_forward(lstm_step_forward, N=3, D=4, H=5, seed=0):
         ref["h"][:, 0],
         FORWARD_TOL,
         "torch.nn.LSTM",
-        lambda: (
-            _gate_order_hint(h_next, "h", args, lambda r: r[:, 0])()
-            or "c_next is right, so look at h_next = o * tanh(c_next), o = sigmoid of the 4th block"
+        first_hint(
+            _gate_order_hint(h_next, "h", seq_args, lambda r: r[:, 0]),
+            "c_next is right, so look at h_next = o * tanh(c_next), o = sigmoid of the 4th block",
         ),
     )
 
 
-def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
-    """(dx, dh_prev, dc_prev, dWx, dWh, db) against torch autograd, for upstream gradients on
-    h_next only, on c_next only and on both (and numerical gradients when ``numeric``)."""
-    name = "lstm_step_backward"
-    rng = np.random.default_rng(seed)
-    x, h_prev, c_prev, Wx, Wh, b = _lstm_data(rng, N, 1, D, H)
-    x = x[:, 0]
-    dh, dc = rng.normal(size=(N, H)), rng.normal(size=(N, H))
-    names = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db")
-    shapes = ((N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))
-    for dh_next, dc_next, upstream in [
-        (dh, 0 * dc, "dh_next only, dc_next = 0"),
-        (0 * dh, dc, "dc_next only, dh_next = 0"),
-        (dh, dc, "dh_next and dc_next"),
-    ]:
-        out = unpack(
-            "lstm_step_forward",
-            call_student(lstm_step_forward, x, h_prev, c_prev, Wx, Wh, b),
-            3,
-            "(h_next, c_next, cache)",
-        )
-        grads = unpack(
-            name, call_student(lstm_step_backward, dh_next, dc_next, out[2]), 6, "(dx, dh_prev, dc_prev, dWx, dWh, db)"
-        )
-        ref = _lstm_ref(x[:, None], h_prev, c_prev, Wx, Wh, b, dh=dh_next[:, None], dc_n=dc_next[None])
-        refs = (ref["dx"][:, 0], ref["dh0"][0], ref["dc0"][0], *ref["grads"][0][0])
-        for what, got, r, shape in zip(names, grads, refs, shapes):
-            assert_shape(name, what, got, shape)
-            hint = (
-                (lambda got=got, r=r: block_hint(got, r, LSTM_GATE_NAMES, BACKWARD_TOL))
-                if what[1] == "W" or what == "db"
-                else None
-            )
-            close(name, f"{what} (upstream: {upstream})", got, r, BACKWARD_TOL, "torch autograd", hint)
-    if numeric:
-        args = (x, h_prev, c_prev, Wx, Wh, b)
-        num = numeric_grads(lstm_step_forward, args, lambda o: o[:2], (dh, dc), range(6))
-        for what, got, r in zip(names, grads, num):
-            close(name, what, got, r, BACKWARD_TOL, "the numerical gradient")
+def _check_sequence_output(name, h, args):
+    """h (N, T, H) of lstm_forward(x, h0, Wx, Wh, b) = ``args`` against torch (c0 = 0)."""
+    x, h0 = args[0], args[1]
+    h = assert_shape(name, "h", h, (*x.shape[:2], h0.shape[1]))
+    ref_args = (x, h0, None, *args[2:])
+    ref = _lstm_ref(*ref_args)["h"]
+    close(
+        name,
+        "h",
+        h,
+        ref,
+        FORWARD_TOL,
+        "torch.nn.LSTM",
+        first_hint(
+            _gate_order_hint(h, "h", ref_args),
+            lambda: shift_hint(h, ref, FORWARD_TOL),
+            lambda: time_hint(h, ref, FORWARD_TOL),
+            "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step",
+        ),
+    )
+
+
+def check_lstm_step_forward(lstm_step_forward, N=3, D=4, H=5, seed=0):
+    """(h_next, c_next) of one step against torch.nn.LSTM (T = 1) with copied weights; c and h separately."""
+    name = "lstm_step_forward"
+    x, h_prev, c_prev, Wx, Wh, b = _lstm_data(np.random.default_rng(seed), N, 1, D, H)
+    args = (x[:, 0], h_prev, c_prev, Wx, Wh, b)
+    out = unpack(name, call_student(lstm_step_forward, *args), 3, "(h_next, c_next, cache)")
+    _check_step_outputs(name, out, args)
 
 
 def check_lstm_forward(lstm_forward, N=2, T=4, D=3, H=5, seed=0):
@@ -260,47 +231,94 @@ def check_lstm_forward(lstm_forward, N=2, T=4, D=3, H=5, seed=0):
     name = "lstm_forward"
     x, h0, _, Wx, Wh, b = _lstm_data(np.random.default_rng(seed), N, T, D, H)
     out = unpack(name, call_student(lstm_forward, x, h0, Wx, Wh, b), 2, "(h, cache)")
-    h = assert_shape(name, "h", out[0], (N, T, H))
-    args = (x, h0, None, Wx, Wh, b)
-    ref = _lstm_ref(*args)
-    close(
-        name,
-        "h",
-        h,
-        ref["h"],
-        FORWARD_TOL,
-        "torch.nn.LSTM",
-        lambda: (
-            _gate_order_hint(h, "h", args)()
-            or shift_hint(h, ref["h"], FORWARD_TOL)
-            or time_hint(h, ref["h"], FORWARD_TOL)
-            or "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step"
-        ),
-    )
+    _check_sequence_output(name, out[0], (x, h0, Wx, Wh, b))
+
+
+# ---------------------------------------------------------------- backwards
+def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
+    """(dx, dh_prev, dc_prev, dWx, dWh, db) against torch autograd, for upstream gradients on
+    h_next only, on c_next only and on both (and numerical gradients when ``numeric``)."""
+    name = "lstm_step_backward"
+    rng = np.random.default_rng(seed)
+    x, h_prev, c_prev, Wx, Wh, b = _lstm_data(rng, N, 1, D, H)
+    args = (x[:, 0], h_prev, c_prev, Wx, Wh, b)
+    dh, dc = rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    whats = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db")
+    shapes = ((N, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))
+    seq = (x, h_prev, c_prev, Wx, Wh, b)
+
+    def select(g):
+        return (g[0][:, 0], *g[1:])
+
+    first = True
+    for dh_next, dc_next, upstream in [
+        (dh, 0 * dc, "dh_next only, dc_next = 0"),
+        (0 * dh, dc, "dc_next only, dh_next = 0"),
+        (dh, dc, "dh_next and dc_next"),
+    ]:
+        out = unpack("lstm_step_forward", call_student(lstm_step_forward, *args), 3, "(h_next, c_next, cache)")
+        if first:
+            forward_first(
+                name, "lstm_step_forward", lambda out=out: _check_step_outputs("lstm_step_forward", out, args)
+            )
+            first = False
+        grads = unpack(
+            name, call_student(lstm_step_backward, dh_next, dc_next, out[2]), 6, "(dx, dh_prev, dc_prev, dWx, dWh, db)"
+        )
+        ref = _lstm_ref(*seq, dh=dh_next[:, None], dc_n=dc_next[None])
+        refs = (ref["dx"][:, 0], ref["dh0"][0], ref["dc0"][0], *ref["grads"][0][0])
+
+        def variants(dh_next=dh_next, dc_next=dc_next):
+            return _backward_variants(seq, dh_next[:, None], dc_next, select)
+
+        explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES)
+        compare_grads(name, whats, grads, refs, shapes, f" (upstream: {upstream})", explain)
+    if numeric:
+        check_numeric(name, lstm_step_forward, "lstm_step_forward", args, lambda o: o[:2], (dh, dc), whats, grads)
 
 
 def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0, numeric=False):
     """(dx, dh0, dWx, dWh, db) for an upstream gradient on every h_t, against torch autograd
-    (and numerical gradients when ``numeric``)."""
+    (and numerical gradients when ``numeric``). lstm_forward is checked first."""
     name = "lstm_backward"
     rng = np.random.default_rng(seed)
     x, h0, _, Wx, Wh, b = _lstm_data(rng, N, T, D, H)
+    args = (x, h0, Wx, Wh, b)
     dh = rng.normal(size=(N, T, H))
-    out = unpack("lstm_forward", call_student(lstm_forward, x, h0, Wx, Wh, b), 2, "(h, cache)")
+    out = unpack("lstm_forward", call_student(lstm_forward, *args), 2, "(h, cache)")
+    forward_first(name, "lstm_forward", lambda: _check_sequence_output("lstm_forward", out[0], args))
     grads = unpack(name, call_student(lstm_backward, dh, out[1]), 5, "(dx, dh0, dWx, dWh, db)")
     ref = _lstm_ref(x, h0, None, Wx, Wh, b, dh=dh)
-    names = ("dx", "dh0", "dWx", "dWh", "db")
+    whats = ("dx", "dh0", "dWx", "dWh", "db")
     refs = (ref["dx"], ref["dh0"][0], *ref["grads"][0][0])
-    for what, got, r, shape in zip(names, grads, refs, ((N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))):
-        assert_shape(name, what, got, shape)
-        if what == "dx":
-            hint = lambda got=got, r=r: _through_time_hint(got, r)  # noqa: E731
-        elif what == "dh0":
-            hint = lambda: "dh0 is the dh_prev of the first step"  # noqa: E731
-        else:
-            hint = lambda got=got, r=r: block_hint(got, r, LSTM_GATE_NAMES, BACKWARD_TOL)  # noqa: E731
-        close(name, what, got, r, BACKWARD_TOL, "torch autograd", hint)
+    shapes = ((N, T, D), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,))
+    seq = (x, h0, None, Wx, Wh, b)
+    per_step = {}
+
+    def select(g):
+        return (g[0], g[1], *g[3:])
+
+    def candidates(i):
+        if "p" not in per_step:
+            per_step["p"] = _lstm_grads(*seq, dh)[1]
+        out = accumulation_candidates(whats[i], per_step["p"], ("dWx", "dWh", "db"))
+        if T > 1:
+            last_only = np.zeros_like(dh)
+            last_only[:, -1] = dh[:, -1]
+            out.append(
+                (
+                    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the gradient "
+                    "coming back from step t+1",
+                    select(_lstm_grads(*seq, last_only)[0])[i],
+                )
+            )
+        if whats[i] == "dh0":
+            out.append(("dh0 is the dh_prev of the first step; it must not be zero", np.zeros((N, H))))
+        return out
+
+    explain = explainer(
+        grads, refs, lambda: _backward_variants(seq, dh, None, select), candidates, gates=LSTM_GATE_NAMES
+    )
+    compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
-        num = numeric_grads(lstm_forward, (x, h0, Wx, Wh, b), lambda o: o[:1], (dh,), range(5))
-        for what, got, r in zip(names, grads, num):
-            close(name, what, got, r, BACKWARD_TOL, "the numerical gradient")
+        check_numeric(name, lstm_forward, "lstm_forward", args, lambda o: o[:1], (dh,), whats, grads)

@@ -1,0 +1,304 @@
+"""What the checks of several units share: one home for each piece of check logic.
+
+* ``t`` (an array as a float64 torch tensor) and ``forward_out`` (call a layer's
+  forward and unpack ``(out, cache)``);
+* ``forward_first``: a backward is tested with the cache of the student's own
+  forward, so that forward is checked first and, when it is wrong, the message
+  says "your X_forward is wrong (...); fix it first" instead of blaming a correct
+  backward;
+* ``close`` and ``diagnose``: the hint-on-failure machinery. ``close`` appends a
+  hint (computed only on failure) to an ``assert_close`` message; ``diagnose``
+  compares what the student returned with known wrong variants (computed by the
+  check, on failure only) and names the one it matches;
+* ``block_hint``, ``time_hint``, ``shift_hint``, ``permutation_hint``,
+  ``permute_blocks``: generic explanations of a wrong array (which gate blocks,
+  which time steps, shifted in time, another gate order);
+* ``numeric_grads`` and ``check_numeric``: centred numerical gradients of the
+  student's own forward, and the comparison of a tuple of gradients with them;
+* ``random_params``: weights of one recurrent layer in the course's layout;
+* ``STABILITY_HINT`` / ``stability_hint``: what a softmax that overflows is told.
+"""
+
+import itertools
+
+import numpy as np
+import torch
+
+from course.gradient_check import eval_numerical_gradient_array, rel_error
+from course.testing import BACKWARD_TOL, assert_close, assert_shape, call_student, unpack
+
+#: relative error under which a student's output "is" a known wrong variant
+MATCH_TOL = 1e-6
+
+STABILITY_HINT = (
+    "not numerically stable: subtract the max of each row of scores (logits) before exp, which leaves softmax "
+    "unchanged, and compute log p as (s - max) - log(sum(exp(s - max))), never log(softmax(s))"
+)
+
+
+def t(a, grad=False):
+    """``a`` as a float64 torch tensor (a copy), optionally a leaf that requires grad."""
+    return torch.tensor(np.array(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
+
+
+def grad_of(leaf):
+    """The gradient of a torch leaf as a NumPy array (zeros where nothing reached it)."""
+    return np.zeros(tuple(leaf.shape)) if leaf.grad is None else leaf.grad.numpy().copy()
+
+
+def forward_out(name, fn, *args):
+    """``fn(*args)`` through call_student, unpacked as ``(out, cache)``."""
+    out = unpack(name, call_student(fn, *args), 2, "(out, cache)")
+    return out[0], out[1]
+
+
+def matches(got, ref, tol=MATCH_TOL):
+    """``got`` has ``ref``'s shape, is finite and equals it to ``tol`` (relative error)."""
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == np.shape(ref) and bool(np.all(np.isfinite(got))) and rel_error(got, ref) < tol
+
+
+def all_match(got, refs, tol=MATCH_TOL):
+    """Every item of the sequence ``got`` :func:`matches` the item of ``refs`` at its position."""
+    if not isinstance(got, (list, tuple)) or len(got) != len(refs):
+        return False
+    return all(matches(g, r, tol) for g, r in zip(got, refs))
+
+
+def diagnose(got, variants, tol=MATCH_TOL):
+    """The hint of the first of ``variants`` [(hint, refs)] whose ``refs`` all match ``got``, or None.
+
+    ``got`` and each ``refs`` are sequences of arrays (the outputs of a graded
+    function); ``variants`` may be a callable returning the list (evaluated
+    once, on failure only) and may yield ``refs = None`` for a variant that
+    does not apply.
+    """
+    if callable(variants):
+        variants = variants()
+    for hint, refs in variants:
+        if refs is not None and all_match(got, refs, tol):
+            return hint
+    return None
+
+
+def close(name, what, got, ref, tol, reference, hint=None):
+    """assert_close, with ``hint()`` (a string or None, called only on failure) appended to the message."""
+    try:
+        return assert_close(name, what, got, ref, tol, reference)
+    except AssertionError as e:
+        extra = hint() if hint is not None else None
+        if extra:
+            raise AssertionError(f"{e}\n  hint: {extra}") from None
+        raise
+
+
+def first_hint(*hints):
+    """A hint function returning the first non-empty answer of ``hints`` (callables or None)."""
+
+    def hint():
+        for h in hints:
+            msg = h() if callable(h) else h
+            if msg:
+                return msg
+        return None
+
+    return hint
+
+
+def forward_first(name, fwd_name, check_output, where="bring your solution that passes its own tests"):
+    """Run ``check_output()`` (which raises AssertionError when the student's forward is wrong);
+    on failure, say that the forward is wrong and must be fixed before ``name`` can be tested."""
+    try:
+        return check_output()
+    except AssertionError as e:
+        raise AssertionError(
+            f"{name}: your {fwd_name} is wrong ({e}); fix it first: {name} is tested with the cache of "
+            f"your {fwd_name} ({where})"
+        ) from None
+
+
+def stability_hint(scale):
+    """:data:`STABILITY_HINT` when the inputs were large enough (|logits| > 50) to need it, else None."""
+    return STABILITY_HINT if scale > 50 else None
+
+
+# ---------------------------------------------------------------- explaining a wrong array
+def block_hint(got, ref, gates, tol):
+    """Which gate blocks (last axis split in len(gates) equal parts) of ``got`` are wrong."""
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != np.shape(ref) or got.shape[-1] % len(gates):
+        return None
+    H = got.shape[-1] // len(gates)
+    bad = [
+        g for k, g in enumerate(gates) if rel_error(got[..., k * H : (k + 1) * H], ref[..., k * H : (k + 1) * H]) > tol
+    ]
+    if 0 < len(bad) < len(gates):
+        return f"only the block(s) of {', '.join(bad)} are wrong (the others match)"
+    return None
+
+
+def time_hint(got, ref, tol, axis=1):
+    """Which time steps (axis 1 of (N, T, ...)) of ``got`` are wrong, when only some are."""
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != np.shape(ref) or got.ndim < 2 or got.shape[axis] < 2:
+        return None
+    T = got.shape[axis]
+    bad = [t for t in range(T) if rel_error(np.take(got, t, axis), np.take(ref, t, axis)) > tol]
+    if 0 < len(bad) < T:
+        ok = [t for t in range(T) if t not in bad]
+        return f"time steps t = {bad} are wrong, t = {ok} match"
+    return None
+
+
+def shift_hint(got, ref, tol):
+    """If ``got`` (N, T, ...) is ``ref`` shifted by one step in time, say so."""
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != np.shape(ref) or got.ndim < 2 or got.shape[1] < 2:
+        return None
+    if rel_error(got[:, 1:], ref[:, :-1]) < tol:
+        return "the sequence is shifted one step late: h[:, t] must be the state after reading x[:, t]"
+    if rel_error(got[:, :-1], ref[:, 1:]) < tol:
+        return "the sequence is shifted one step early: h[:, t] must be the state after reading x[:, t]"
+    return None
+
+
+def permutation_hint(got, make_ref, gates, tol, label):
+    """If ``got`` equals the reference computed with the gate blocks read in another order, say so.
+
+    make_ref(perm) returns the reference output when the weights' blocks are
+    permuted so that block k is used as gate perm[k]'s (perm a tuple of gate
+    names); ``label`` names the contract's order, e.g. "i, f, g, o".
+    """
+    got = np.asarray(got, dtype=np.float64)
+    for perm in itertools.permutations(gates):
+        if perm == tuple(gates):
+            continue
+        try:
+            ref = make_ref(perm)
+        except Exception:
+            continue
+        if got.shape == np.shape(ref) and rel_error(got, ref) < tol:
+            return (
+                f"the result matches the gate order {', '.join(perm)}; the contract uses {label} "
+                f"(column blocks of Wx, Wh and b, each H wide)"
+            )
+    return None
+
+
+def permute_blocks(a, perm, gates):
+    """Reorder the gate blocks of ``a`` (last axis) so that a model with the contract's order
+    computes what a model reading block k as gate perm[k] computes with ``a``."""
+    a = np.asarray(a)
+    H = a.shape[-1] // len(gates)
+    blocks = [None] * len(gates)
+    for k, g in enumerate(perm):
+        blocks[list(gates).index(g)] = a[..., k * H : (k + 1) * H]
+    return np.concatenate(blocks, axis=-1)
+
+
+# ---------------------------------------------------------------- numerical gradients
+def numeric_grads(forward, args, outputs, upstream, which):
+    """Centred numerical gradients of sum_k sum(outputs(forward(*args))[k] * upstream[k]) w.r.t. args[i].
+
+    ``forward`` is the student's function (called through call_student);
+    ``outputs`` picks the differentiated arrays from its return value;
+    ``which`` the indices of args. The difference is taken per output entry
+    before summing (less round-off than differencing a summed loss), and two
+    step sizes are combined (Richardson: (4 D(h/2) - D(h)) / 3 cancels the
+    h^2 error term), so that small gradient entries are accurate to ~1e-8.
+    Returns a list of arrays in the order of ``which``.
+    """
+    args = [np.array(a, dtype=np.float64, copy=True) for a in args]
+    df = np.concatenate([np.ravel(u) for u in upstream])
+    grads = []
+    for i in which:
+
+        def f(v, i=i):
+            a = list(args)
+            a[i] = v
+            return np.concatenate(
+                [np.ravel(np.asarray(o, dtype=np.float64)) for o in outputs(call_student(forward, *a))]
+            )
+
+        coarse = eval_numerical_gradient_array(f, args[i].copy(), df, h=1e-4)
+        fine = eval_numerical_gradient_array(f, args[i].copy(), df, h=5e-5)
+        grads.append((4.0 * fine - coarse) / 3.0)
+    return grads
+
+
+def check_numeric(name, forward, fwd_name, args, outputs, upstream, whats, grads):
+    """Each of ``grads`` (named ``whats``, the gradients of ``args`` in order) against the numerical
+    gradient of the student's ``forward`` (its outputs picked by ``outputs``, weighted by ``upstream``)."""
+    num = numeric_grads(forward, args, outputs, upstream, range(len(whats)))
+    for what, got, ref in zip(whats, grads, num):
+        close(name, what, got, ref, BACKWARD_TOL, f"the numerical gradient of your {fwd_name}")
+
+
+# ---------------------------------------------------------------- data
+def random_params(rng, kind, D, H):
+    """Weights of one recurrent layer in the course's layout (not too saturated).
+
+    rnn/lstm: (Wx (D, gH), Wh (H, gH), b (gH,)); gru: (Wx, Wh, bx, bh).
+    """
+    g = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    Wx = rng.normal(scale=1.0 / np.sqrt(D), size=(D, g * H))
+    Wh = rng.normal(scale=1.0 / np.sqrt(H), size=(H, g * H))
+    if kind == "gru":
+        return Wx, Wh, rng.normal(scale=0.5, size=g * H), rng.normal(scale=0.5, size=g * H)
+    return Wx, Wh, rng.normal(scale=0.5, size=g * H)
+
+
+# ---------------------------------------------------------------- comparing a backward's gradients
+def compare_grads(name, whats, grads, refs, shapes, upstream, explain):
+    """Every gradient (shape, then values) against torch autograd; ``explain(i)`` the hint of a failing one.
+
+    ``upstream`` is appended to each gradient's name in the message (e.g. " (upstream: dh_next only)").
+    """
+    for i, (what, got, r, shape) in enumerate(zip(whats, grads, refs, shapes)):
+        assert_shape(name, what, got, shape)
+        close(name, f"{what}{upstream}", got, r, BACKWARD_TOL, "torch autograd", lambda i=i: explain(i))
+
+
+def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None):
+    """``explain(i)``: the hint for the failing gradient ``grads[i]`` (``refs[i]`` the correct one).
+
+    In order: a planted mistake (``variants``, see :func:`diagnose`) that every
+    gradient matches; a typical wrong value of that gradient alone
+    (``candidates(i)`` -> [(hint, array)]); which time steps (3-d gradients) or
+    gate blocks (``gates``) are wrong; ``fallback(i)``.
+    """
+    memo = {}
+
+    def explain(i):
+        if "v" not in memo:
+            memo["v"] = diagnose(grads, variants)
+        if memo["v"]:
+            return memo["v"]
+        for hint, value in candidates(i) if candidates else ():
+            if matches(grads[i], value):
+                return hint
+        got, r = np.asarray(grads[i], dtype=np.float64), refs[i]
+        generic = time_hint(got, r, BACKWARD_TOL) if got.ndim == 3 else None
+        if generic is None and gates and got.ndim and got.shape[-1] == np.shape(r)[-1]:
+            generic = block_hint(got, r, gates, BACKWARD_TOL)
+        return generic or (fallback(i) if fallback else None)
+
+    return explain
+
+
+def accumulation_candidates(what, per_step, names):
+    """Typical wrong weight gradients: only one time step's contribution (not summed over time).
+
+    ``per_step``: a list over time steps of the weight gradients' contributions, in the order ``names``.
+    """
+    if what not in names or len(per_step) < 2:
+        return []
+    k = names.index(what)
+    fix = f"accumulate it over all steps ({what} += ... inside the loop, or one product over all steps)"
+    return [
+        (f"{what} holds only the contribution of time step 0: {fix}", per_step[0][k]),
+        (f"{what} holds only the contribution of the last time step: {fix}", per_step[-1][k]),
+    ]
