@@ -53,3 +53,100 @@ def plot_curves(curves, ax=None, xlabel="step", ylabel="loss", logy=False, title
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def draw_lstm_cell(ax=None):
+    """A diagram of one LSTM step: the cell-state belt, the three sigmoid gates and the two tanh.
+
+    Gate order and names as in the course's contract (i, f, g, o); c_t = f*c_prev + i*g,
+    h_t = o*tanh(c_t). Returns the Axes.
+    """
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 5.2))
+    sigma_c, tanh_c, belt_c, op_c = "#f6b26b", "#93c47d", "#3d85c6", "white"
+
+    def arrow(p, q, color="0.25", lw=1.6, style="-|>", rad=0.0):
+        ax.add_patch(
+            FancyArrowPatch(
+                p,
+                q,
+                arrowstyle=style,
+                mutation_scale=14,
+                color=color,
+                lw=lw,
+                shrinkA=0,
+                shrinkB=0,
+                connectionstyle=f"arc3,rad={rad}",
+            )
+        )
+
+    def layer(x, y, text, color):
+        # a learned layer: affine map of [x_t, h_prev], then the nonlinearity written in the box
+        ax.add_patch(FancyBboxPatch((x - 0.45, y - 0.3), 0.9, 0.6, boxstyle="round,pad=0.05", fc=color, ec="k"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=12)
+
+    def op(x, y, text):
+        # an elementwise operation (no weights)
+        ax.add_patch(Circle((x, y), 0.27, fc=op_c, ec="k", zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=12, zorder=4)
+
+    ax.add_patch(FancyBboxPatch((0.4, 0.3), 10.2, 5.4, boxstyle="round,pad=0.1", fc="#f3f3f3", ec="0.6"))
+    # the belt: c_prev -> (x f) -> (+ i*g) -> c_t, no weight matrix and no squashing on the way
+    ax.plot([-0.6, 2.73], [5, 5], color=belt_c, lw=4, solid_capstyle="butt")
+    ax.plot([3.27, 5.73], [5, 5], color=belt_c, lw=4)
+    arrow((6.27, 5), (11.6, 5), color=belt_c, lw=4)
+    ax.text(-0.7, 5.25, "$c_{t-1}$", fontsize=13, ha="left", va="bottom", color=belt_c)
+    ax.text(11.6, 5.25, "$c_t$", fontsize=13, ha="right", va="bottom", color=belt_c)
+    ax.text(4.5, 5.25, "cell state: the belt", fontsize=9, ha="center", color=belt_c)
+    op(3, 5, r"$\times$")
+    op(6, 5, "+")
+    ax.text(3.35, 4.55, r"$f \odot c_{t-1}$", fontsize=9)
+    ax.text(6.35, 4.45, r"$+\, i \odot g$", fontsize=9)
+    # inputs: h_prev from the left, x_t from below, one bus feeding all four layers
+    ax.plot([-0.6, 8.0], [1.0, 1.0], color="0.25", lw=1.6)
+    ax.text(-0.7, 1.15, "$h_{t-1}$", fontsize=13, ha="left", va="bottom")
+    arrow((1.5, -0.6), (1.5, 1.0))
+    ax.text(1.5, -0.7, "$x_t$", fontsize=13, ha="center", va="top")
+    gates = [
+        (3.0, r"$\sigma$", sigma_c, "forget\ngate $f$"),
+        (4.6, r"$\sigma$", sigma_c, "input\ngate $i$"),
+        (6.0, "tanh", tanh_c, "candidate\n$g$"),
+        (8.0, r"$\sigma$", sigma_c, "output\ngate $o$"),
+    ]
+    for x, text, color, label in gates:
+        arrow((x, 1.0), (x, 1.9))
+        layer(x, 2.25, text, color)
+        ax.text(x, 1.45, label, fontsize=8.5, ha="center", va="center", bbox=dict(fc="#f3f3f3", ec="none", pad=0.3))
+    arrow((3.0, 2.6), (3.0, 4.73))  # f multiplies the belt
+    op(6, 3.75, r"$\times$")  # i * g
+    arrow((4.6, 2.6), (5.78, 3.6))
+    arrow((6.0, 2.6), (6.0, 3.48))
+    arrow((6.0, 4.02), (6.0, 4.73))
+    # output: tanh of the new cell (no weights), gated by o
+    arrow((9.2, 5), (9.2, 4.28))
+    ax.add_patch(FancyBboxPatch((8.8, 3.72), 0.8, 0.5, boxstyle="round,pad=0.05", fc="white", ec=tanh_c, lw=2))
+    ax.text(9.2, 3.97, "tanh", ha="center", va="center", fontsize=11)
+    ax.text(9.75, 3.97, "no weights:\nsquashes $c_t$", fontsize=8, va="center")
+    op(9.2, 2.25, r"$\times$")
+    ax.text(9.45, 1.6, r"$o \odot \tanh(c_t)$", fontsize=9)
+    arrow((8.45, 2.25), (8.93, 2.25))
+    arrow((9.2, 3.67), (9.2, 2.52))
+    ax.plot([9.2, 9.2, 10.3], [1.98, 1.0, 1.0], color="0.25", lw=1.6)
+    arrow((10.3, 1.0), (11.6, 1.0))
+    arrow((10.3, 1.0), (10.3, 6.3))
+    ax.text(11.6, 1.15, "$h_t$", fontsize=13, ha="right", va="bottom")
+    ax.text(10.4, 6.3, "$h_t$ (to the output\nand the next layer)", fontsize=9, va="top")
+    ax.text(
+        5.5,
+        -0.35,
+        r"$\sigma$, tanh boxes: a learned layer of $[x_t, h_{t-1}]$;  circles: elementwise",
+        fontsize=8.5,
+        ha="center",
+        va="top",
+        color="0.3",
+    )
+    ax.set(xlim=(-0.9, 12.2), ylim=(-1.1, 6.6), aspect="equal")
+    ax.axis("off")
+    return ax
