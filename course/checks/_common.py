@@ -125,6 +125,18 @@ def stability_hint(scale):
     return STABILITY_HINT if scale > 50 else None
 
 
+def with_stability_hint(scale, check):
+    """Run ``check()``; when it fails on logits of magnitude ``scale`` (> 50) and its message names no
+    other mistake, add :data:`STABILITY_HINT` (a softmax that overflows gives NaN, inf or garbage there)."""
+    try:
+        return check()
+    except AssertionError as e:
+        msg = str(e)
+        if stability_hint(scale) and "it looks like" not in msg and "hint:" not in msg:
+            raise AssertionError(f"{msg}\n  hint: {STABILITY_HINT}") from None
+        raise
+
+
 # ---------------------------------------------------------------- explaining a wrong array
 def block_hint(got, ref, gates, tol):
     """Which gate blocks (last axis split in len(gates) equal parts) of ``got`` are wrong."""

@@ -7,17 +7,19 @@ gradients, and hand-worked cases.
 import numpy as np
 import torch
 
+from course.checks._common import forward_out as _forward
+from course.checks._common import t as _t
+from course.checks._common import with_stability_hint
 from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
-from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_close, assert_scalar, call_student, unpack
-
-
-def _t(a, grad=False):
-    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
-
-
-def _forward(name, fn, *args):
-    out = unpack(name, call_student(fn, *args), 2, "(out, cache)")
-    return out[0], out[1]
+from course.testing import (
+    BACKWARD_TOL,
+    FORWARD_TOL,
+    assert_close,
+    assert_close_or_hint,
+    assert_scalar,
+    call_student,
+    unpack,
+)
 
 
 # ---------------------------------------------------------------- affine
@@ -73,14 +75,17 @@ def _check_activation_forward(name, fn, torch_fn, shape, seed, hand):
     assert_close(name, "out", out, torch_fn(_t(x)).numpy(), FORWARD_TOL, f"torch.{torch_fn.__name__}")
 
 
-def _check_activation_backward(fwd_name, fwd, name, bwd, torch_fn, shape, seed, numeric):
+def _check_activation_backward(fwd_name, fwd, name, bwd, torch_fn, shape, seed, numeric, mistakes):
+    """``mistakes(x, out, dout)`` -> [(hint, wrong dx)]: typical wrong derivatives, named on failure."""
     rng = np.random.default_rng(seed)
     x, dout = rng.normal(scale=3.0, size=shape), rng.normal(size=shape)
     _, cache = _forward(fwd_name, fwd, x)
     dx = call_student(bwd, dout, cache)
     tx = _t(x, True)
-    torch_fn(tx).backward(_t(dout))
-    assert_close(name, "dx", dx, tx.grad.numpy(), BACKWARD_TOL, "torch autograd")
+    out = torch_fn(tx)
+    out.backward(_t(dout))
+    y = out.detach().numpy()
+    assert_close_or_hint(name, "dx", dx, tx.grad.numpy(), BACKWARD_TOL, "torch autograd", lambda: mistakes(x, y, dout))
     if numeric:
         num = eval_numerical_gradient_array(lambda v: call_student(fwd, v)[0], x.copy(), dout)
         assert_close(name, "dx", dx, num, BACKWARD_TOL, "the numerical gradient")
@@ -95,8 +100,27 @@ def check_sigmoid_forward(sigmoid_forward, shape=(4, 5), seed=0):
 
 def check_sigmoid_backward(sigmoid_forward, sigmoid_backward, shape=(4, 5), seed=0, numeric=False):
     """dx = dout * s * (1 - s) against torch autograd."""
+
+    def mistakes(x, s, dout):
+        return [
+            (
+                "the derivative was computed from x instead of sigmoid(x): use s * (1 - s), s the output",
+                dout * x * (1 - x),
+            ),
+            ("the upstream gradient dout is missing: dx = dout * s * (1 - s)", s * (1 - s)),
+            ("you used s * (1 + s); the derivative is s * (1 - s)", dout * s * (1 + s)),
+        ]
+
     _check_activation_backward(
-        "sigmoid_forward", sigmoid_forward, "sigmoid_backward", sigmoid_backward, torch.sigmoid, shape, seed, numeric
+        "sigmoid_forward",
+        sigmoid_forward,
+        "sigmoid_backward",
+        sigmoid_backward,
+        torch.sigmoid,
+        shape,
+        seed,
+        numeric,
+        mistakes,
     )
 
 
@@ -109,12 +133,24 @@ def check_tanh_forward(tanh_forward, shape=(4, 5), seed=0):
 
 def check_tanh_backward(tanh_forward, tanh_backward, shape=(4, 5), seed=0, numeric=False):
     """dx = dout * (1 - tanh(x)^2) against torch autograd."""
+
+    def mistakes(x, y, dout):
+        return [
+            ("the derivative was computed from x instead of tanh(x): use 1 - y**2, y the output", dout * (1 - x**2)),
+            ("the upstream gradient dout is missing: dx = dout * (1 - y**2)", 1 - y**2),
+            ("you used 1 - y; the derivative is 1 - y**2 (y = tanh(x))", dout * (1 - y)),
+        ]
+
     _check_activation_backward(
-        "tanh_forward", tanh_forward, "tanh_backward", tanh_backward, torch.tanh, shape, seed, numeric
+        "tanh_forward", tanh_forward, "tanh_backward", tanh_backward, torch.tanh, shape, seed, numeric, mistakes
     )
 
 
 # ---------------------------------------------------------------- softmax loss
+def _onehot(y, C):
+    return np.eye(C)[y]
+
+
 def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1.0, numeric=False):
     """(loss, dscores) against torch.nn.functional.cross_entropy (mean over N).
 
@@ -143,10 +179,37 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
     ts = _t(scores, True)
     ref = torch.nn.functional.cross_entropy(ts, torch.tensor(y))
     ref.backward()
-    assert_close(
-        name, "loss", assert_scalar(name, "loss", loss), ref.item(), FORWARD_TOL, "torch.nn.functional.cross_entropy"
+    ref_d = ts.grad.numpy()
+    magnitude = float(np.max(np.abs(scores)))
+    loss = assert_scalar(name, "loss", loss)
+    with_stability_hint(
+        magnitude,
+        lambda: assert_close_or_hint(
+            name,
+            f"loss (scores up to {magnitude:.3g} in magnitude)",
+            loss,
+            ref.item(),
+            FORWARD_TOL,
+            "torch.nn.functional.cross_entropy",
+            [("the loss is summed over the batch; average it over N", N * ref.item())],
+        ),
     )
-    assert_close(name, "dscores", dscores, ts.grad.numpy(), BACKWARD_TOL, "torch autograd")
+    with_stability_hint(
+        magnitude,
+        lambda: assert_close_or_hint(
+            name,
+            "dscores",
+            dscores,
+            ref_d,
+            BACKWARD_TOL,
+            "torch autograd",
+            [
+                ("dscores is not divided by N (the loss is a mean over the batch)", N * ref_d),
+                ("the one-hot term is missing: dscores = (softmax(scores) - onehot(y)) / N", ref_d + _onehot(y, C) / N),
+                ("dscores has the wrong sign: it is (p - onehot(y)) / N", -ref_d),
+            ],
+        ),
+    )
     if numeric:
         num = eval_numerical_gradient(lambda s: float(call_student(softmax_cross_entropy, s, y)[0]), scores.copy())
         assert_close(name, "dscores", dscores, num, BACKWARD_TOL, "the numerical gradient")

@@ -15,8 +15,9 @@ from collections import Counter
 import numpy as np
 import torch
 
+from course.checks._common import accumulation_candidates, check_numeric, forward_first, grad_of, t, with_stability_hint
 from course.checks.rnn import _random_rnn, torch_rnn
-from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from course.gradient_check import eval_numerical_gradient
 from course.testing import (
     BACKWARD_TOL,
     FORWARD_TOL,
@@ -30,28 +31,23 @@ from course.testing import (
 )
 
 
-def _t(a, grad=False):
-    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
-
-
 def _forward_first(name, fwd_name, fwd, args, ref):
     """Run the student's forward, check its output against ``ref`` and return its cache."""
     out = unpack(fwd_name, call_student(fwd, *args), 2, "(out, cache)")
-    try:
-        assert_close(fwd_name, "the output", out[0], ref, FORWARD_TOL, "torch.nn.RNN with the same weights")
-    except AssertionError as e:
-        raise AssertionError(
-            f"{name} is tested with the cache of your {fwd_name}, which is wrong: {e}. "
-            f"Fix {fwd_name} first (bring your solution of unit 3)."
-        ) from None
+    forward_first(
+        name,
+        fwd_name,
+        lambda: assert_close(fwd_name, "the output", out[0], ref, FORWARD_TOL, "torch.nn.RNN with the same weights"),
+        where="bring your solution of unit 3",
+    )
     return out[1]
 
 
 # ---------------------------------------------------------------- rnn_step_backward
 def _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=torch.tanh):
-    leaves = [_t(a, True) for a in (x, h_prev, Wx, Wh, b)]
+    leaves = [t(a, True) for a in (x, h_prev, Wx, Wh, b)]
     tx, th, tWx, tWh, tb = leaves
-    activation(tx @ tWx + th @ tWh + tb).backward(_t(dh_next))
+    activation(tx @ tWx + th @ tWh + tb).backward(t(dh_next))
     return [leaf.grad.numpy() for leaf in leaves]
 
 
@@ -85,8 +81,15 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
             )
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
     if numeric:
-        _check_against_numerical_gradient(
-            name, rnn_step_forward, "rnn_step_forward", [x, h_prev, Wx, Wh, b], whats, grads, dh_next
+        check_numeric(
+            name,
+            rnn_step_forward,
+            "rnn_step_forward",
+            (x, h_prev, Wx, Wh, b),
+            lambda o: o[:1],
+            (dh_next,),
+            whats,
+            grads,
         )
 
 
@@ -98,16 +101,16 @@ def _torch_seq_grads(x, h0, Wx, Wh, b, dh):
     contributions (T lists of (dWx_t, dWh_t, db_t)), used to explain mistakes.
     """
     N, T, _ = x.shape
-    tx, th0 = _t(x, True), _t(h0, True)
-    steps = [[_t(Wx, True), _t(Wh, True), _t(b, True)] for _ in range(T)]
+    tx, th0 = t(x, True), t(h0, True)
+    steps = [[t(Wx, True), t(Wh, True), t(b, True)] for _ in range(T)]
     h, hs = th0, []
-    for t in range(T):
-        h = torch.tanh(tx[:, t] @ steps[t][0] + h @ steps[t][1] + steps[t][2])
+    for s in range(T):
+        h = torch.tanh(tx[:, s] @ steps[s][0] + h @ steps[s][1] + steps[s][2])
         hs.append(h)
-    torch.stack(hs, dim=1).backward(_t(dh))
-    per_step = [[p.grad.numpy() for p in s] for s in steps]
+    torch.stack(hs, dim=1).backward(t(dh))
+    per_step = [[grad_of(p) for p in s] for s in steps]
     total = [sum(s[k] for s in per_step) for k in range(3)]
-    return [tx.grad.numpy(), th0.grad.numpy()] + total, per_step
+    return [grad_of(tx), grad_of(th0)] + total, per_step
 
 
 def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, numeric=False):
@@ -127,9 +130,9 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
     rnn = torch.nn.RNN(D, H, batch_first=True).double()
     with torch.no_grad():
         for p, v in zip(rnn.parameters(), (Wx.T, Wh.T, b_ih, b_hh)):  # weight_ih, weight_hh, bias_ih, bias_hh
-            p.copy_(_t(v))
-    tx, th0 = _t(x, True), _t(h0[None], True)
-    rnn(tx, th0)[0].backward(_t(dh))
+            p.copy_(t(v))
+    tx, th0 = t(x, True), t(h0[None], True)
+    rnn(tx, th0)[0].backward(t(dh))
     refs = [
         tx.grad.numpy(),
         th0.grad.numpy()[0],
@@ -153,28 +156,16 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
                     lonely[i],
                 )
             )
-            if i >= 2:
-                candidates += [
-                    (
-                        f"{what} holds only the contribution of time step 0: accumulate it over all steps "
-                        f"({what} += ... inside the loop)",
-                        per_step[0][i - 2],
-                    ),
-                    (
-                        f"{what} holds only the contribution of the last time step: accumulate it over all "
-                        f"steps ({what} += ... inside the loop)",
-                        per_step[-1][i - 2],
-                    ),
-                ]
+            candidates += accumulation_candidates(what, per_step, ("dWx", "dWh", "db"))
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
     if numeric:
-        _check_against_numerical_gradient(name, rnn_forward, "rnn_forward", [x, h0, Wx, Wh, b], whats, grads, dh)
+        check_numeric(name, rnn_forward, "rnn_forward", (x, h0, Wx, Wh, b), lambda o: o[:1], (dh,), whats, grads)
 
 
 # ---------------------------------------------------------------- temporal_softmax_loss
 def _torch_temporal_loss(scores, y, mask):
     N, T, V = scores.shape
-    ts = _t(scores, True)
+    ts = t(scores, True)
     token = torch.nn.functional.cross_entropy(ts.reshape(N * T, V), torch.tensor(y.reshape(-1)), reduction="none")
     loss = (token * torch.tensor(mask.reshape(-1), dtype=torch.float64)).sum() / N
     loss.backward()
@@ -247,29 +238,36 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
             )
         _temporal_hand_worked(name, temporal_softmax_loss)
         return
-    assert_close_or_hint(
-        name,
-        "loss",
-        loss,
-        ref_loss,
-        FORWARD_TOL,
-        "torch.nn.functional.cross_entropy (masked, summed, divided by N)",
-        wrong_loss,
+    magnitude = float(np.max(np.abs(scores)))
+    with_stability_hint(
+        magnitude,
+        lambda: assert_close_or_hint(
+            name,
+            f"loss (scores up to {magnitude:.3g} in magnitude)",
+            loss,
+            ref_loss,
+            FORWARD_TOL,
+            "torch.nn.functional.cross_entropy (masked, summed, divided by N)",
+            wrong_loss,
+        ),
     )
-    assert_close_or_hint(
-        name,
-        "dscores",
-        dscores,
-        ref_d,
-        BACKWARD_TOL,
-        "torch autograd",
-        [
-            (
-                "masked time steps got a gradient: multiply by the mask",
-                _torch_temporal_loss(scores, y, np.ones_like(m))[1],
-            ),
-            ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
-        ],
+    with_stability_hint(
+        magnitude,
+        lambda: assert_close_or_hint(
+            name,
+            "dscores",
+            dscores,
+            ref_d,
+            BACKWARD_TOL,
+            "torch autograd",
+            [
+                (
+                    "masked time steps got a gradient: multiply by the mask",
+                    _torch_temporal_loss(scores, y, np.ones_like(m))[1],
+                ),
+                ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
+            ],
+        ),
     )
     if numeric:
         num = eval_numerical_gradient(lambda s: _loss_call(name, temporal_softmax_loss, s, y, m)[0], scores.copy())
@@ -391,30 +389,34 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
     rng = np.random.default_rng(seed)
     logits = scale * rng.normal(size=shape)
     p = call_student(softmax_temperature, logits, temperature)
-    ref = torch.softmax(_t(logits) / temperature, dim=-1).numpy()
-    assert_close_or_hint(
-        name,
-        f"probabilities (shape {shape}, temperature {temperature})",
-        p,
-        ref,
-        FORWARD_TOL,
-        "torch.softmax(logits / temperature, dim=-1)",
-        [
-            (
-                "you multiplied by the temperature; divide the logits by it",
-                torch.softmax(_t(logits) * temperature, dim=-1).numpy(),
-            ),
-            ("the temperature was ignored", torch.softmax(_t(logits), dim=-1).numpy()),
-        ]
-        + (
+    ref = torch.softmax(t(logits) / temperature, dim=-1).numpy()
+    magnitude = float(np.max(np.abs(logits)) / temperature)
+    with_stability_hint(
+        magnitude,
+        lambda: assert_close_or_hint(
+            name,
+            f"probabilities (shape {shape}, temperature {temperature}, |logits / temperature| up to {magnitude:.3g})",
+            p,
+            ref,
+            FORWARD_TOL,
+            "torch.softmax(logits / temperature, dim=-1)",
             [
                 (
-                    "softmax was taken along the wrong axis (use the last axis, axis=-1)",
-                    torch.softmax(_t(logits) / temperature, dim=0).numpy(),
-                )
+                    "you multiplied by the temperature; divide the logits by it",
+                    torch.softmax(t(logits) * temperature, dim=-1).numpy(),
+                ),
+                ("the temperature was ignored", torch.softmax(t(logits), dim=-1).numpy()),
             ]
-            if len(shape) > 1
-            else []
+            + (
+                [
+                    (
+                        "softmax was taken along the wrong axis (use the last axis, axis=-1)",
+                        torch.softmax(t(logits) / temperature, dim=0).numpy(),
+                    )
+                ]
+                if len(shape) > 1
+                else []
+            ),
         ),
     )
 
@@ -431,15 +433,20 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
         )
 
 
-def _check_against_numerical_gradient(name, forward, forward_name, inputs, whats, grads, upstream):
-    """Each gradient in ``grads`` against the centred numerical gradient of the student's ``forward``
-    (its first output, weighted by ``upstream``) with respect to the input of the same position."""
-    for i, (what, got) in enumerate(zip(whats, grads)):
+# ---------------------------------------------------------------- results too good to be true
+def too_good_to_be_true(bits_per_char, bigram_bits_per_char):
+    """A warning (a string) when a character model's held-out bits per character is implausibly low, else "".
 
-        def f(v, i=i):
-            args = list(inputs)
-            args[i] = v
-            return call_student(forward, *args)[0]
-
-        num = eval_numerical_gradient_array(f, inputs[i].copy(), upstream)
-        assert_close(name, what, got, num, BACKWARD_TOL, f"the numerical gradient of your {forward_name}")
+    A small RNN trained for seconds does better than the bigram model, but not by half, and not below
+    1 bit per character: such a number almost always comes from a loss averaged over the wrong count
+    (the bits per character here divide the summed loss by T once more), or from a model that sees
+    the character it is asked to predict.
+    """
+    if bits_per_char >= 1.0 and bits_per_char >= 0.5 * bigram_bits_per_char:
+        return ""
+    return (
+        f"WARNING: {bits_per_char:.2f} bits/char (the bigram model needs {bigram_bits_per_char:.2f}) is too good "
+        "to be true for a small RNN trained for seconds. Likely causes: temporal_softmax_loss divides the summed "
+        "loss by N * T (the number of tokens) instead of by N, so dividing by T again here makes it T times too "
+        "small; or the model reads the character it predicts (the inputs must be the targets shifted by one)."
+    )

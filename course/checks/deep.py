@@ -23,7 +23,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from course.checks.lstm import close, random_params, time_hint
+from course.checks._common import all_match, close, matches, random_params, time_hint
+from course.checks.bptt import check_rnn_backward
+from course.checks.gru import check_gru_backward, check_gru_forward
+from course.checks.lstm import check_lstm_backward, check_lstm_forward
+from course.checks.rnn import check_rnn_forward
 from course.gradient_check import rel_error
 from course.interop import torch_reference
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
@@ -180,11 +184,26 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
         ),
     )
 
+    def backward_direction(xx):
+        return torch_reference(kind, xx, [[pb[1:]]], h0=pb[0][None])["h"]
+
     def hint():
-        if rel_error(h[..., H:], ref[:, ::-1, H:]) < FORWARD_TOL:
+        got = h[..., H:]
+        if rel_error(got, ref[:, ::-1, H:]) < FORWARD_TOL:
             return "flip the backward direction's output back in time, so that h[:, t, H:] is aligned with x[:, t]"
-        if rel_error(h[..., H:], torch_reference(kind, x, [[pb[1:]]], h0=pb[0][None])["h"]) < FORWARD_TOL:
+        if rel_error(got, backward_direction(x)) < FORWARD_TOL:
             return "the backward direction must read the sequence reversed in time: forward_fn(x[:, ::-1], *params_b)"
+        batch = backward_direction(x[::-1])
+        if matches(got, batch[::-1], FORWARD_TOL) or matches(got, batch, FORWARD_TOL):
+            return (
+                "you reversed the batch axis (axis 0), not time: the backward direction reads x[:, ::-1] "
+                "(np.flip(x, axis=1)), and its output is flipped back along axis 1"
+            )
+        if matches(got, np.flip(backward_direction(np.flip(x))), FORWARD_TOL):
+            return (
+                "np.flip without an axis reverses every axis (batch, time and features); reverse time only: "
+                "x[:, ::-1] or np.flip(x, axis=1)"
+            )
         return "h[..., H:] is forward_fn(x reversed in time, *params_b)'s output, reversed back"
 
     close(
@@ -198,12 +217,12 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
     )
 
 
-def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes):
+def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes, hint=None):
     names = _GRAD_NAMES[kind]
     got = unpack(name, got, len(names), f"in {label} (the tuple backward_fn returns after dx: {', '.join(names)})")
     for what, g, r, shape in zip(names, got, (ref_dh0, *ref_grads), shapes):
         assert_shape(name, f"{label} {what}", g, shape)
-        close(name, f"{label} {what}", g, r, BACKWARD_TOL, "torch autograd")
+        close(name, f"{label} {what}", g, r, BACKWARD_TOL, "torch autograd", hint)
 
 
 def _shapes(kind, N, D, H):
@@ -224,26 +243,75 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
         name, _call("bidirectional_backward", bidirectional_backward, dh, out[1], bwd), 3, "(dx, grads_f, grads_b)"
     )
     ref = _bi_ref(kind, x, pf, pb, dh=dh)
-
-    def hint():
-        dx_f = torch_reference(kind, x, [[pf[1:]]], h0=pf[0][None], dh=dh[..., :H])["dx"]
-        if rel_error(dx, dx_f) < BACKWARD_TOL:
-            return "dx must be the sum of both directions' dx (the backward direction's flipped back in time)"
-        dx_b = torch_reference(kind, x[:, ::-1], [[pb[1:]]], h0=pb[0][None], dh=dh[:, ::-1, H:])["dx"]
-        if rel_error(dx, dx_f + dx_b) < BACKWARD_TOL:
-            return "flip the backward direction's dx back in time before adding it"
-        return time_hint(dx, ref["dx"], BACKWARD_TOL)
-
-    assert_shape(name, "dx", dx, (N, T, D))
-    close(name, f"dx (backward_fn a {kind} layer)", dx, ref["dx"], BACKWARD_TOL, "torch autograd", hint)
     shapes = _shapes(kind, N, D, H)
-    _compare_direction_grads(name, kind, "grads_f", grads_f, ref["dh0"][0], ref["grads"][0][0], shapes)
-    try:
-        _compare_direction_grads(name, kind, "grads_b", grads_b, ref["dh0"][1], ref["grads"][0][1], shapes)
-    except AssertionError as e:
-        raise AssertionError(
-            f"{e}\n  hint: the backward direction's upstream gradient is dh[..., H:] flipped in time, like its input"
-        ) from None
+    explain = _bi_explainer(kind, x, pf, pb, dh, (dx, grads_f, grads_b), ref)
+    assert_shape(name, "dx", dx, (N, T, D))
+    close(name, f"dx (backward_fn a {kind} layer)", dx, ref["dx"], BACKWARD_TOL, "torch autograd", explain)
+    _compare_direction_grads(name, kind, "grads_f", grads_f, ref["dh0"][0], ref["grads"][0][0], shapes, explain)
+    _compare_direction_grads(name, kind, "grads_b", grads_b, ref["dh0"][1], ref["grads"][0][1], shapes, explain)
+
+
+def _uni(kind, p, x, dh):
+    """dx and (dh0, dWx, ...) of one direction with parameters ``p`` = (h0, Wx, ...) (torch autograd)."""
+    r = torch_reference(kind, x, [[p[1:]]], h0=p[0][None], dh=dh)
+    return r["dx"], (r["dh0"][0], *r["grads"][0][0])
+
+
+def _flat(out):
+    """A nested (dx, grads_f, grads_b) or list of gradient tuples, flattened to a list of arrays (None if ragged)."""
+    if isinstance(out, (list, tuple)):
+        items = []
+        for o in out:
+            sub = _flat(o)
+            if sub is None:
+                return None
+            items += sub
+        return items
+    return [out] if out is not None else None
+
+
+def _bi_explainer(kind, x, pf, pb, dh, got, ref):
+    """The hint for a wrong bidirectional_backward: the known mistakes, computed with torch, that the
+    student's whole (dx, grads_f, grads_b) matches; else what dx alone says."""
+    H = np.shape(pf[0])[1]
+    flat = _flat(got)
+
+    def variants():
+        fx, fg = _uni(kind, pf, x, dh[..., :H])
+        bx, bg = _uni(kind, pb, x[:, ::-1], dh[:, ::-1, H:])
+        ux, ug = _uni(kind, pb, x[:, ::-1], dh[..., H:])
+        cx, cg = _uni(kind, pf, x, dh[:, ::-1, H:])
+        return [
+            (
+                "the backward direction's upstream gradient is dh[..., H:] flipped in time (dh[:, ::-1, H:]), "
+                "like its input: it ran over x[:, ::-1]",
+                (fx + ux[:, ::-1], fg, ug),
+            ),
+            ("dx must be the sum of both directions' dx (the backward direction's flipped back in time)", (fx, fg, bg)),
+            ("flip the backward direction's dx back in time before adding it", (fx + bx, fg, bg)),
+            (
+                "the backward direction got the forward direction's cache: pass each direction the cache of its "
+                "own forward",
+                (fx + cx[:, ::-1], fg, cg),
+            ),
+            ("grads_f and grads_b are swapped: grads_f belongs to params_f", (fx + bx[:, ::-1], bg, fg)),
+        ]
+
+    memo = {}
+
+    def explain():
+        if "hint" not in memo:
+            memo["hint"] = None
+            if flat is not None:
+                for hint, refs in variants():
+                    if all_match(flat, _flat(refs)):
+                        memo["hint"] = hint
+                        break
+            if memo["hint"] is None:
+                memo["hint"] = time_hint(got[0], ref["dx"], BACKWARD_TOL)
+        return memo["hint"]
+
+    return explain
 
 
 # ---------------------------------------------------------------- stacked
@@ -316,6 +384,13 @@ def check_stacked_backward(
     )
     _, ref_dx, ref_grads = _stack_ref(kind, x, layers, bidirectional, dh_top)
     layer_grads = unpack(name, layer_grads, len(layers), f"in layer_grads (one item per layer, {len(layers)})")
+    flat, flat_ref = _flat(list(layer_grads)), _flat(ref_grads)
+    if len(layers) > 1 and flat is not None and not all_match(flat, flat_ref):
+        if all_match(_flat(list(layer_grads)[::-1]), flat_ref):
+            raise AssertionError(
+                f"{name}: layer_grads is ordered top layer first; layer_grads[0] must be the first (bottom) "
+                "layer's gradients, in the order of `layers`: reverse the list you built on the way down"
+            )
     assert_shape(name, "dx", dx, x.shape)
     close(
         name,
@@ -339,6 +414,31 @@ def check_stacked_backward(
 
 
 # ---------------------------------------------------------------- the student's own deep bidirectional model
+_LAYER_CHECKS = {
+    "rnn": (check_rnn_forward, check_rnn_backward, "units 3 and 4"),
+    "lstm": (check_lstm_forward, check_lstm_backward, "unit 6"),
+    "gru": (check_gru_forward, check_gru_backward, "unit 7"),
+}
+
+
+def _check_layer_first(kind, forward_fn, backward_fn):
+    """The student's layer alone, forward then backward, with the checks of its own unit: a deep model
+    made of a broken layer fails whatever the plumbing, so the broken function is named first."""
+    check_forward, check_backward, unit = _LAYER_CHECKS[kind]
+    for fn, run in (
+        (forward_fn, lambda: check_forward(forward_fn)),
+        (backward_fn, lambda: check_backward(forward_fn, backward_fn)),
+    ):
+        fn_name = getattr(fn, "__name__", "the layer function")
+        try:
+            run()
+        except AssertionError as e:
+            raise AssertionError(
+                f"the deep bidirectional {kind.upper()} model: your {fn_name} is wrong ({e}); fix it first "
+                f"(section 1: bring the {fn_name} that passes the tests of {unit})"
+            ) from None
+
+
 def check_deep_bidirectional(
     stacked_forward,
     bidirectional_forward,
@@ -366,7 +466,8 @@ def check_deep_bidirectional(
     ``stacked_backward`` itself is checked by :func:`check_stacked_backward`.
     """
     fname = getattr(forward_fn, "__name__", "forward_fn")
-    name = f"a deep bidirectional model of bidirectional_forward/backward and {fname}"
+    _check_layer_first(kind, forward_fn, backward_fn)
+    name = f"a deep bidirectional model of your bidirectional_forward/backward and {fname}"
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
     layers = [

@@ -9,6 +9,7 @@ and hand-worked cases.
 import numpy as np
 import torch
 
+from course.checks._common import t as _t
 from course.testing import (
     BACKWARD_TOL,
     assert_close,
@@ -18,10 +19,6 @@ from course.testing import (
     call_student,
     unpack,
 )
-
-
-def _t(a):
-    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64)
 
 
 # ---------------------------------------------------------------- rnn_jacobian
