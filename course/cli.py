@@ -6,11 +6,13 @@
   course lab [--no-browser]   JupyterLab on the course, opened at the first lecture
   course site [--no-execute]  the course website (lectures as HTML, offline) into site/
 
-instructors, on nbgrader's course directory (this repository by default):
+instructors, on nbgrader's course directory (--course DIR, else $COURSE_ROOT, else the nearest
+folder holding nbgrader_config.py from here up, else this repository):
   course collect SOURCE UNIT  import a folder or zip of submissions into submitted/
   course autograde UNIT       grade every submission of UNIT into the gradebook, in parallel
-  course feedback UNIT        nbgrader's HTML feedback into feedback/
+  course feedback UNIT        feedback per student into feedback/ (results and messages, no hidden tests)
   course grades [--csv FILE]  student x unit table of scores, per test
+  course grades --canvas FILE --roster roster.csv   (or --moodle FILE) grades for the LMS's import
 """
 
 import argparse
@@ -18,6 +20,11 @@ import json
 import sys
 
 from course import units as course_units
+
+COURSE_HELP = (
+    "nbgrader course directory (default: $COURSE_ROOT, else the nearest folder holding nbgrader_config.py "
+    "from here up, else this repository)"
+)
 
 
 def _cmd_release(args):
@@ -39,6 +46,7 @@ def _cmd_release(args):
 
 def _cmd_grade(args):
     from course.grading import grade_notebooks
+    from course.grading.outputs import escape_text as esc
 
     progress = None
     if not args.json and len(args.notebooks) > 1:
@@ -60,14 +68,17 @@ def _cmd_grade(args):
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
+    # every field may come from the submission: escaped, so that no message can forge a line
     for r in results:
-        print(f"{r['notebook']}  [{r['assignment'] or '?'}]  {r['score']:g} / {r['max_score']:g}")
+        print(f"{esc(r['notebook'])}  [{esc(r['assignment'] or '?', 64)}]  {r['score']:g} / {r['max_score']:g}")
+        if r.get("isolation"):
+            print(f"  isolation: {esc(r['isolation'], 20)}")
         if r.get("error"):
-            print(f"  error: {r['error']}")
+            print(f"  error: {esc(r['error'])}")
         for t in r["tests"]:
             mark = "ok  " if t["score"] >= t["max_score"] else "FAIL"
-            line = f"  {mark} {t['grade_id']:<28} {t['score']:g} / {t['max_score']:g}"
-            print(line + (f"  {t['error']}" if t["error"] and t["score"] < t["max_score"] else ""))
+            line = f"  {mark} {esc(t['grade_id'], 64):<28} {t['score']:g} / {t['max_score']:g}"
+            print(line + (f"  {esc(t['error'])}" if t["error"] and t["score"] < t["max_score"] else ""))
     return 0
 
 
@@ -88,18 +99,36 @@ def _cmd_grade_limits(parser):
     parser.add_argument("--cpu-s", type=int, default=600, help="CPU-time limit of the student's code (s)")
 
 
+def _instructor_command(func):
+    """Run an instructor command; a mistake in how it was called (CourseError) is one line, status 2."""
+
+    def run(args):
+        from course.instructor import CourseError
+
+        try:
+            return func(args)
+        except CourseError as e:
+            print(f"course {args.command}: {e}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_instructor_command
 def _cmd_collect(args):
+    from course.grading.outputs import escape_text as esc
     from course.instructor import collect
 
     imported, skipped = collect(args.source, args.unit, root=args.course)
     print(f"collected {len(imported)} submission(s) of {args.unit} into submitted/")
     for name, why in skipped:
-        print(f"  skipped {name}: {why}")
+        print(f"  skipped {esc(name, 80)}: {esc(why)}")
     return 0
 
 
+@_instructor_command
 def _cmd_autograde(args):
-    from course.instructor import autograde, summary
+    from course.instructor import _root, autograde, summary
 
     results = autograde(
         args.unit,
@@ -112,22 +141,59 @@ def _cmd_autograde(args):
         limits=_limits(args),
     )
     print(summary(results))
-    print(f"details of every failed test: autograde-logs/{args.unit}.log")
+    print(f"details of every failed test: {_root(args.course) / 'autograde-logs' / (args.unit + '.log')}")
     return 0
 
 
+@_instructor_command
 def _cmd_feedback(args):
     from course.instructor import feedback
 
     files = feedback(args.unit, root=args.course, db_url=args.db)
-    print(f"wrote {len(files)} feedback file(s) under feedback/")
+    print(f"wrote {len(files)} feedback file(s) under feedback/ (results and messages; hidden tests not shown)")
     return 0
 
 
+def _cmd_lms(args, rows):
+    """``course grades --canvas/--moodle FILE --roster R``: an LMS import file; 1 if a graded student is not in R."""
+    from course import lms
+    from course.grading.outputs import escape_text as esc
+    from course.instructor import _root, default_db
+
+    if not args.roster:
+        print("course grades: --canvas and --moodle need --roster roster.csv (nbgrader id -> LMS ids)", file=sys.stderr)
+        return 2
+    try:
+        with open(args.roster, encoding="utf-8") as f:
+            roster = lms.read_roster(f.read())
+        points = lms.points_possible(args.db or default_db(_root(args.course)), units=args.unit or None)
+        if args.canvas:
+            export, target = lms.canvas_csv(rows, roster, points, missing=args.missing), args.canvas
+        else:
+            export, target = lms.moodle_csv(rows, roster, points, missing=args.missing), args.moodle
+    except (OSError, lms.RosterError) as e:
+        print(f"course grades: {e}", file=sys.stderr)
+        return 2
+    with open(target, "w", newline="", encoding="utf-8") as f:
+        f.write(export.text)
+    print(f"wrote {len(roster)} student(s) x {len(points)} unit(s) to {target}")
+    if export.unmatched:
+        print(
+            f"course grades: {len(export.unmatched)} graded student(s) are not in the roster {args.roster} "
+            f"and are NOT in {target}: {', '.join(esc(s, 64) for s in export.unmatched)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+@_instructor_command
 def _cmd_grades(args):
     from course.instructor import grades, grades_csv
 
     rows = grades(root=args.course, db_url=args.db, units=args.unit or None)
+    if args.canvas or args.moodle:
+        return _cmd_lms(args, rows)
     text = grades_csv(rows)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
@@ -183,7 +249,7 @@ def main(argv=None):
     c = sub.add_parser("collect", help="import a folder or zip of submissions into submitted/")
     c.add_argument("source", help="folder or .zip: one folder per student, or <student>.ipynb files")
     c.add_argument("unit", help="unit, e.g. 06_lstm")
-    c.add_argument("--course", help="nbgrader course directory (default: this repository)")
+    c.add_argument("--course", help=COURSE_HELP)
     c.set_defaults(func=_cmd_collect)
 
     a = sub.add_parser("autograde", help="grade every submission of a unit into the gradebook")
@@ -192,21 +258,31 @@ def main(argv=None):
     a.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
     a.add_argument("--db", help="gradebook URL (default sqlite:///<course>/gradebook.db)")
-    a.add_argument("--course", help="nbgrader course directory (default: this repository)")
+    a.add_argument("--course", help=COURSE_HELP)
     _cmd_grade_limits(a)
     a.set_defaults(func=_cmd_autograde)
 
     f = sub.add_parser("feedback", help="nbgrader's HTML feedback for a unit")
     f.add_argument("unit")
     f.add_argument("--db")
-    f.add_argument("--course")
+    f.add_argument("--course", help=COURSE_HELP)
     f.set_defaults(func=_cmd_feedback)
 
     gr = sub.add_parser("grades", help="export scores: student x unit, per test")
-    gr.add_argument("--csv", help="write CSV to this file (default: print a table)")
+    out = gr.add_mutually_exclusive_group()
+    out.add_argument("--csv", help="write CSV to this file (default: print a table)")
+    out.add_argument("--canvas", metavar="FILE", help="write Canvas's gradebook import CSV (needs --roster)")
+    out.add_argument("--moodle", metavar="FILE", help="write Moodle's grade import CSV (needs --roster)")
+    gr.add_argument("--roster", help="CSV mapping nbgrader ids to LMS ids (columns: see course/lms.py)")
+    gr.add_argument(
+        "--missing",
+        choices=("zero", "blank"),
+        default="zero",
+        help="grade of a roster student without a submission (default: zero)",
+    )
     gr.add_argument("--unit", action="append", help="only this unit (repeatable)")
     gr.add_argument("--db")
-    gr.add_argument("--course")
+    gr.add_argument("--course", help=COURSE_HELP)
     gr.set_defaults(func=_cmd_grades)
 
     lab = sub.add_parser("lab", help="start JupyterLab (with nbgrader's extensions) on the course at the first lecture")

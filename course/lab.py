@@ -6,13 +6,28 @@ the course's ``gradebook.db``. All of them come with the ``nbgrader`` package: i
 extensions are enabled by the ``jupyter_server_config.d/nbgrader.json`` it installs and its
 lab extension lies in ``share/jupyter/labextensions/@jupyter/nbgrader``;
 :func:`missing_extensions` says when either is absent or disabled.
+
+First contact: ``course lab`` opens the first lecture, and with ``--no-browser`` it prints a URL
+(with its login token) that opens the first lecture, not the launcher. JupyterLab's
+announcements (the "Would you like to get notified about official Jupyter news?" pop-up and the
+check for updates) are switched off for the course, as JupyterLab's documentation describes
+(https://jupyterlab.readthedocs.io/en/stable/user/announcements.html): the plugin
+``@jupyterlab/apputils-extension:announcements`` is disabled in a configuration folder of the
+lab's own (on ``JUPYTER_CONFIG_PATH``, removed when the lab stops), the news feed is unset
+(``LabApp.news_url=None``) and updates are never checked (``jupyterlab.NeverCheckForUpdate``);
+nothing of the user's own settings changes.
 """
 
+import json
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from course import units as course_units
 
@@ -24,6 +39,10 @@ NBGRADER_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.validate_assignment",
 )
 NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
+#: JupyterLab's plugin that asks about Jupyter news and checks for updates: off for the course.
+ANNOUNCEMENTS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
+#: The server side of the same: no news feed, no update check (the course works offline).
+QUIET_OPTIONS = ("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
 
 
 def port_free(port, ip="127.0.0.1"):
@@ -77,9 +96,10 @@ def ensure_exchange(root):
 def lab_command(root, port=8888, ip="127.0.0.1", open_browser=True, token=None, notebook=None, extra=()):
     """The ``jupyter lab`` command line for the course at ``root`` (a list of strings).
 
-    ``notebook`` (relative to ``root``) is opened at start; ``token`` fixes the login token
-    (Jupyter makes a random one otherwise). ``--allow-root`` is added only when running as root,
-    where Jupyter refuses to start without it.
+    ``notebook`` (relative to ``root``) is opened at start and is where the URLs that Jupyter
+    prints lead; ``token`` fixes the login token on the command line (``run_lab`` passes its own
+    through the environment instead, where other users cannot read it). ``--allow-root`` is added
+    only when running as root, where Jupyter refuses to start without it.
     """
     cmd = [
         sys.executable,
@@ -90,7 +110,10 @@ def lab_command(root, port=8888, ip="127.0.0.1", open_browser=True, token=None, 
         "--port-retries=0",
         f"--ip={ip}",
         f"--ServerApp.root_dir={root}",
+        *QUIET_OPTIONS,
     ]
+    if notebook is not None:
+        cmd.append(f"--LabApp.default_url={notebook_url_path(notebook)}")
     if not open_browser:
         cmd.append("--no-browser")
     if token is not None:
@@ -103,15 +126,45 @@ def lab_command(root, port=8888, ip="127.0.0.1", open_browser=True, token=None, 
     return cmd
 
 
-def lab_env(env=None):
-    """The environment for the lab: this Python's ``bin`` first on PATH.
+def notebook_url_path(notebook):
+    """The JupyterLab path that opens ``notebook`` (relative to the lab's root): ``/lab/tree/...``."""
+    return "/lab/tree/" + quote(Path(notebook).as_posix())
+
+
+def lab_url(ip, port, notebook=None, token=None):
+    """The URL to open the lab at ``notebook``, with its login token (a loopback address for 0.0.0.0 and ::)."""
+    host = "127.0.0.1" if ip in ("0.0.0.0", "", "localhost") else "[::1]" if ip == "::" else ip
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    path = notebook_url_path(notebook) if notebook is not None else "/lab"
+    return f"http://{host}:{port}{path}" + (f"?token={quote(token)}" if token else "")
+
+
+def write_course_config(folder):
+    """Jupyter configuration of the course's lab in ``folder`` (to prepend to ``JUPYTER_CONFIG_PATH``).
+
+    ``labconfig/page_config.json`` disables the announcements plugin: no news pop-up.
+    """
+    labconfig = Path(folder) / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {ANNOUNCEMENTS_PLUGIN: True}}))
+    return Path(folder)
+
+
+def lab_env(env=None, config_dir=None, token=None):
+    """The environment for the lab: this Python's ``bin`` first on PATH, the course's config, the token.
 
     nbgrader runs the ``alembic`` executable from PATH when the formgrader creates the
     gradebook; started as ``.venv/bin/course lab`` without an activated venv, it would not be found.
+    ``config_dir`` (see :func:`write_course_config`) goes first on ``JUPYTER_CONFIG_PATH``;
+    ``token`` becomes ``JUPYTER_TOKEN`` (not visible in the process list, unlike an argument).
     """
     env = dict(os.environ if env is None else env)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([bindir] + [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bindir])
+    if config_dir is not None:
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(config_dir), *filter(None, [env.get("JUPYTER_CONFIG_PATH")])])
+    if token is not None:
+        env["JUPYTER_TOKEN"] = token
     return env
 
 
@@ -134,8 +187,13 @@ def run_lab(root=None, port=8888, ip="127.0.0.1", open_browser=True, token=None,
     all_units = course_units.units(root)
     first = all_units[0].lecture.relative_to(root) if all_units and all_units[0].lecture.exists() else None
     cmd = lab_command(root, port=port, ip=ip, open_browser=open_browser, token=token, notebook=first, extra=extra)
+    secret = token if token is not None else secrets.token_hex(24)
     print("course lab:", " ".join(cmd), flush=True)
+    print(f"course lab: open {lab_url(ip, port, first, secret)}", flush=True)
+    config_dir = write_course_config(tempfile.mkdtemp(prefix="course-lab-config-"))
     try:
-        return subprocess.call(cmd, cwd=root, env=lab_env())
+        return subprocess.call(cmd, cwd=root, env=lab_env(config_dir=config_dir, token=secret))
     except KeyboardInterrupt:  # Ctrl-C twice: Jupyter has already shut down
         return 0
+    finally:
+        shutil.rmtree(config_dir, ignore_errors=True)

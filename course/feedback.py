@@ -1,0 +1,186 @@
+"""Feedback for students that says where they stand without giving away the hidden tests.
+
+nbgrader's own feedback (``generate_feedback``) is the whole autograded notebook as HTML, hidden
+tests included: a student who reads it learns every hidden input and threshold. ``course
+feedback UNIT`` writes instead, for each autograded submission, one page at
+``feedback/<student>/<unit>/<notebook>.html`` (where nbgrader's ``release_feedback`` looks for it,
+with the ``timestamp.txt`` and ``submission_secret.txt`` it needs) that shows:
+
+* the unit, the student id, the total score and the maximum (from the gradebook, so manual
+  grades and the instructor's corrections count);
+* one row per graded test, in the notebook's order: its name (grade_id), its points and
+  maximum, whether it passed, and, for a test that did not pass, the message the grader
+  recorded: the check's own message (which names the function and what is wrong), an
+  exception's type and message, a time limit, or the verifier's verdict;
+* the instructor's comments from the formgrader, if any.
+
+It never shows the source of a test cell, visible or hidden, nor a traceback (whose lines would
+quote the hidden tests), nor any output of the student's code. Every value is escaped text; the
+page has no script, loads nothing, and forbids both with a Content-Security-Policy.
+
+Messages come from ``course-results.json``, which ``course autograde`` writes beside each
+autograded notebook; for a notebook autograded by nbgrader itself, from the test cells' errors
+(type and message only).
+"""
+
+import html
+import json
+import os
+import stat
+from pathlib import Path
+
+from course.grading.outputs import escape_text
+from course.grading.submission import Source, grade_id, role
+
+MAX_MESSAGE_CHARS = 1000
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Feedback: {unit}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border: 1px solid #ccc; padding: .4em .6em; text-align: left; vertical-align: top; }}
+td.msg {{ white-space: pre-wrap; font-family: monospace; }}
+.passed {{ color: #1a7f37; }} .failed {{ color: #cf222e; }} .partly {{ color: #9a6700; }}
+</style></head>
+<body>
+<h1>Feedback: {unit}</h1>
+<p>Student: <b>{student}</b> &mdash; notebook <code>{notebook}.ipynb</code></p>
+<p>Score: <b>{score} / {max_score}</b></p>
+{error}<table>
+<tr><th>test</th><th>points</th><th>result</th><th>what went wrong</th></tr>
+{rows}
+</table>
+{comments}<p>The hidden tests ran too; their code is not shown. Read each message, fix your function, and
+run the visible tests of your notebook again (or <code>course grade your_notebook.ipynb</code>).</p>
+</body></html>
+"""
+
+
+def _text(value, limit=MAX_MESSAGE_CHARS):
+    """Escaped for HTML, control characters made visible, bounded."""
+    return html.escape(escape_text(value if value is not None else "", limit))
+
+
+def _is_dir(path):
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_json(path, limit=2**20):
+    """A JSON file that is a regular file (no link followed) under ``limit`` bytes, else {}."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return {}
+        try:
+            data = json.loads(f.read(limit))
+        except (ValueError, RecursionError):
+            return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _messages_from_notebook(path):
+    """grade_id -> "Type: message" of each test cell that raised, read from an autograded notebook."""
+    messages = {}
+    for cell in _read_json(path, limit=64 * 2**20).get("cells", []):
+        if not isinstance(cell, dict) or role(cell) != "test":
+            continue
+        for out in cell.get("outputs", []) if isinstance(cell.get("outputs"), list) else []:
+            if isinstance(out, dict) and out.get("output_type") == "error":
+                messages[grade_id(cell)] = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}".strip(": ")
+                break
+    return messages
+
+
+def _status(score, max_score):
+    if max_score and score >= max_score:
+        return "passed"
+    return "partly" if score > 0 else "failed"
+
+
+def page(unit, student, notebook, tests, score, max_score, error=None, comments=()):
+    """The HTML of one student's feedback.
+
+    tests: [(grade_id, score, max_score, message or None)]; comments: [(cell name, text)].
+    """
+    rows = []
+    for gid, s, m, message in tests:
+        status = _status(s, m)
+        shown = "" if status == "passed" else _text(message or "the test did not pass")
+        rows.append(
+            f"<tr><td><code>{_text(gid, 100)}</code></td><td>{s:g} / {m:g}</td>"
+            f'<td class="{status}">{status}</td><td class="msg">{shown}</td></tr>'
+        )
+    notes = [f"<li><code>{_text(name, 100)}</code>: {_text(text)}</li>" for name, text in comments if text]
+    return PAGE.format(
+        unit=_text(unit, 100),
+        student=_text(student, 100),
+        notebook=_text(notebook, 100),
+        score=f"{score:g}",
+        max_score=f"{max_score:g}",
+        error=f'<p class="failed">Could not be graded: {_text(error)}</p>\n' if error else "",
+        rows="\n".join(rows),
+        comments=f"<h2>Comments</h2>\n<ul>{''.join(notes)}</ul>\n" if notes else "",
+    )
+
+
+def write_feedback(unit, root, db_url):
+    """Write the feedback page of every autograded submission of ``unit``; returns the files written."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from course import units as course_units
+
+    root = Path(root)
+    src_path = course_units.get(unit, root).source_notebooks[0]
+    src = Source(unit, src_path)
+    written = []
+    with Gradebook(db_url) as gb:
+        for student_dir in sorted((root / "autograded").glob(f"*/{unit}")):
+            student = student_dir.parent.name
+            if not (_is_dir(student_dir.parent) and _is_dir(student_dir)):
+                continue  # a link planted in autograded/: never followed
+            try:
+                nb = gb.find_submission_notebook(src.name, unit, student)
+            except MissingEntry:
+                continue
+            grades = {g.name: g for g in nb.grades}
+            results = _read_json(student_dir / "course-results.json")
+            messages = {
+                t.get("grade_id"): t.get("error") for t in results.get("tests", []) if isinstance(t, dict)
+            } or _messages_from_notebook(student_dir / f"{src.name}.ipynb")
+            tests = [
+                (gid, float(grades[gid].score or 0.0), float(grades[gid].max_score or 0.0), messages.get(gid))
+                for gid in src.tests
+                if gid in grades
+            ]
+            comments = [(c.name, c.comment) for c in nb.comments]
+            sub = gb.find_submission(unit, student)
+            text = page(
+                unit,
+                student,
+                src.name,
+                tests,
+                float(sub.score or 0.0),
+                float(sub.max_score or 0.0),
+                error=results.get("error"),
+                comments=comments,
+            )
+            out_dir = root / "feedback" / student / unit
+            out_dir.mkdir(parents=True, exist_ok=True)
+            out = out_dir / f"{src.name}.html"
+            out.unlink(missing_ok=True)  # a link there is replaced, never written through
+            out.write_text(text, encoding="utf-8")
+            for name in ("timestamp.txt", "submission_secret.txt"):
+                copy = student_dir / name
+                if copy.is_file() and not copy.is_symlink():
+                    (out_dir / name).unlink(missing_ok=True)
+                    (out_dir / name).write_bytes(copy.read_bytes()[:4096])
+            written.append(out)
+    return written

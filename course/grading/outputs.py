@@ -1,0 +1,243 @@
+"""What comes out of the sandbox, made safe for the trusted side: text for reports, notebooks to show.
+
+Two things cross the trust boundary back from a submission and are then shown to people:
+
+* **Text** (exception messages, reasons, names) that goes into ``autograde-logs/<unit>.log``,
+  ``course grade``'s report and the autograde summary. :func:`escape_text` turns every control
+  character, line or paragraph separator and invisible formatting character (bidi overrides,
+  zero-width) into a visible escape (``\\n``, ``\\x1b``, ``\\u202e``) and bounds the length, so
+  a message can neither forge a line of a report nor reorder what the reader sees.
+* **The autograded notebook**, stored under ``autograded/`` and rendered by nbgrader's formgrader
+  (in the instructor's browser, on the origin of the instructor's Jupyter API) and by feedback.
+  :func:`sanitise_notebook` keeps what renders as inert text or a picture and nothing that a
+  browser would run:
+
+  - outputs: ``stream`` and ``error`` text (bounded); of ``display_data``/``execute_result`` only
+    ``text/plain`` (bounded) and ``image/png`` (strict base64 of a PNG, bounded); every other
+    type (``text/html``, ``application/javascript``, ``image/svg+xml``, ``text/markdown``,
+    ``text/latex``, widget views) is replaced by a ``text/plain`` note naming what was removed;
+    output metadata is dropped (nbconvert writes it into HTML attributes);
+  - markdown cells: kept only when their source is one the instructor wrote (``trusted_markdown``);
+    any other (a student's own, or an edited one) is shown as plain text in a fenced block, so
+    raw HTML, ``javascript:`` links and remote images never render; attachments only as
+    PNG/JPEG/GIF, bounded;
+  - raw cells: their format metadata removed (nbconvert then shows them as escaped text);
+  - metadata: the notebook keeps ``kernelspec``, ``language_info``, ``nbgrader`` and ``course``
+    (strings bounded); widget state and everything else is dropped; a cell keeps ``nbgrader``,
+    ``tags``, ``editable``, ``deletable`` and ``jupyter``;
+  - every cell's source, the number of outputs and the number of cells are bounded.
+"""
+
+import base64
+import binascii
+import re
+import unicodedata
+
+import nbformat
+
+MAX_TEXT_CHARS = 500  # a message in a report
+MAX_SOURCE_CHARS = 200_000  # a cell's source
+MAX_OUTPUT_CHARS = 20_000  # one text output (stream, text/plain, a traceback)
+MAX_PNG_BYTES = 2 * 2**20  # one image, decoded
+MAX_OUTPUTS = 50  # per cell
+MAX_CELLS = 2_000
+MAX_META_CHARS = 200
+SAFE_ATTACHMENTS = ("image/png", "image/jpeg", "image/gif")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------ text for reports
+def _escape_char(ch):
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return ch
+
+
+def escape_text(text, limit=MAX_TEXT_CHARS):
+    """``text`` on one visible line: control and invisible characters escaped, at most ``limit`` chars.
+
+    A longer text is cut and ends with ``… (N more characters)``. Non-strings are ``str()``-ed first.
+    """
+    text = text if isinstance(text, str) else str(text)
+    cut = len(text) - limit if limit is not None and len(text) > limit else 0
+    if cut:
+        text = text[:limit]
+    out = "".join(map(_escape_char, text))
+    return out + f"… ({cut} more characters)" if cut else out
+
+
+def _bounded(text, limit):
+    """Text for a notebook (newlines are fine there), cut at ``limit`` characters with a note."""
+    text = text if isinstance(text, str) else "".join(text) if isinstance(text, list) else str(text)
+    if len(text) > limit:
+        return text[:limit] + f"\n… [{len(text) - limit} more characters removed by the grader]"
+    return text
+
+
+# ------------------------------------------------------------ notebooks for the formgrader and feedback
+def _png(data):
+    """The base64 text of a PNG if ``data`` is one (strict base64, PNG signature, bounded), else None."""
+    if isinstance(data, list):
+        data = "".join(x for x in data if isinstance(x, str))
+    if not isinstance(data, str):
+        return None
+    raw = "".join(data.split()).encode("ascii", "replace")
+    if len(raw) > (MAX_PNG_BYTES * 4) // 3 + 4 or not _BASE64.fullmatch(raw):
+        return None
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.decode("ascii") if decoded.startswith(_PNG_MAGIC) else None
+
+
+def _removed_note(kinds):
+    return f"[output of type {', '.join(sorted(kinds))} removed by the grader]"
+
+
+def _output(out):
+    """A safe copy of one output (a dict), or None to drop it."""
+    kind = out.get("output_type") if isinstance(out, dict) else None
+    if kind == "stream":
+        name = out.get("name") if out.get("name") in ("stdout", "stderr") else "stdout"
+        return nbformat.v4.new_output("stream", name=name, text=_bounded(out.get("text", ""), MAX_OUTPUT_CHARS))
+    if kind == "error":
+        tb = out.get("traceback") if isinstance(out.get("traceback"), list) else []
+        tb = [x for x in tb[:200] if isinstance(x, str)]
+        return nbformat.v4.new_output(
+            "error",
+            ename=_bounded(out.get("ename", "Error"), MAX_META_CHARS),
+            evalue=_bounded(out.get("evalue", ""), MAX_OUTPUT_CHARS),
+            traceback=_bounded("\n".join(tb), MAX_OUTPUT_CHARS).split("\n"),
+        )
+    if kind in ("display_data", "execute_result"):
+        data = out.get("data") if isinstance(out.get("data"), dict) else {}
+        safe = {}
+        if "text/plain" in data:
+            safe["text/plain"] = _bounded(data["text/plain"], MAX_OUTPUT_CHARS)
+        if "image/png" in data and (png := _png(data["image/png"])) is not None:
+            safe["image/png"] = png
+        removed = set(data) - set(safe)
+        if removed:
+            note = _removed_note(str(k)[:MAX_META_CHARS] for k in removed)
+            safe["text/plain"] = (safe["text/plain"] + "\n" + note) if "text/plain" in safe else note
+        if kind == "execute_result":
+            count = out.get("execution_count")
+            return nbformat.v4.new_output(
+                "execute_result", data=safe, execution_count=count if isinstance(count, int) else None
+            )
+        return nbformat.v4.new_output("display_data", data=safe)
+    return None
+
+
+def _as_text(source):
+    """Markdown that shows ``source`` verbatim as plain text (a fenced block longer than any fence in it)."""
+    longest = max((len(m) for m in re.findall(r"`+", source)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"*(a cell added or edited by the student, shown as text)*\n\n{fence}text\n{source}\n{fence}"
+
+
+def _attachments(cell):
+    safe = {}
+    atts = cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {}
+    for name, bundle in list(atts.items())[:20]:
+        if not (isinstance(name, str) and isinstance(bundle, dict)):
+            continue
+        for mime in SAFE_ATTACHMENTS:
+            data = bundle.get(mime)
+            if (
+                isinstance(data, str)
+                and len(data) <= MAX_PNG_BYTES * 2
+                and _BASE64.fullmatch(data.encode("ascii", "replace"))
+            ):
+                safe[name[:MAX_META_CHARS]] = {mime: data}
+                break
+    return safe
+
+
+def _cell_metadata(meta):
+    meta = meta if isinstance(meta, dict) else {}
+    safe = {}
+    if isinstance(meta.get("nbgrader"), dict):
+        safe["nbgrader"] = _plain(meta["nbgrader"])  # replaced by the instructor's before grading
+    for key in ("editable", "deletable"):
+        if isinstance(meta.get(key), bool):
+            safe[key] = meta[key]
+    if isinstance(meta.get("tags"), list):
+        safe["tags"] = [t[:MAX_META_CHARS] for t in meta["tags"][:20] if isinstance(t, str)]
+    if isinstance(meta.get("jupyter"), dict):
+        flags = {k: v for k, v in meta["jupyter"].items() if k in ("source_hidden", "outputs_hidden")}
+        safe["jupyter"] = {k: v for k, v in flags.items() if isinstance(v, bool)}
+    return safe
+
+
+def _plain(value, depth=0):
+    """A bounded copy of JSON metadata: strings cut, at most 50 keys or items a level, 4 levels deep."""
+    if isinstance(value, str):
+        return value[:MAX_META_CHARS]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if depth >= 4:
+        return None
+    if isinstance(value, dict):
+        return {str(k)[:MAX_META_CHARS]: _plain(v, depth + 1) for k, v in list(value.items())[:50]}
+    if isinstance(value, list):
+        return [_plain(v, depth + 1) for v in value[:50]]
+    return None
+
+
+def sanitise_notebook(nb, trusted_markdown=()):
+    """A copy of notebook ``nb`` (nbformat v4, a dict or NotebookNode) that is safe to render; see the module.
+
+    trusted_markdown: sources of markdown cells the instructor wrote (kept as markdown); any other
+    markdown cell is shown as text.
+    """
+    trusted = set(trusted_markdown)
+    cells, ids = [], set()
+    for cell in (nb.get("cells") or [])[:MAX_CELLS]:
+        if not isinstance(cell, dict):
+            continue
+        kind = cell.get("cell_type")
+        source = _bounded(cell.get("source", ""), MAX_SOURCE_CHARS)
+        meta = _cell_metadata(cell.get("metadata"))
+        if kind == "code":
+            new = nbformat.v4.new_code_cell(source, metadata=meta)
+            count = cell.get("execution_count")
+            new.execution_count = count if isinstance(count, int) else None
+            outs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+            new.outputs = [o for o in map(_output, outs[:MAX_OUTPUTS]) if o is not None]
+            if len(outs) > MAX_OUTPUTS:
+                new.outputs.append(
+                    nbformat.v4.new_output(
+                        "stream", name="stdout", text=f"[{len(outs) - MAX_OUTPUTS} more outputs removed]"
+                    )
+                )
+        elif kind == "markdown":
+            new = nbformat.v4.new_markdown_cell(source if source in trusted else _as_text(source), metadata=meta)
+            if source in trusted and (atts := _attachments(cell)):
+                new.attachments = atts
+        elif kind == "raw":
+            new = nbformat.v4.new_raw_cell(source, metadata=meta)  # no format: nbconvert escapes it
+        else:
+            continue
+        cid = cell.get("id")
+        if isinstance(cid, str) and _CELL_ID.fullmatch(cid) and cid not in ids:
+            new.id = cid
+        ids.add(new.id)
+        cells.append(new)
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    out = nbformat.v4.new_notebook(cells=cells)
+    out.metadata = nbformat.from_dict(
+        {
+            k: _plain(meta[k])
+            for k in ("kernelspec", "language_info", "nbgrader", "course")
+            if isinstance(meta.get(k), dict)
+        }
+    )
+    return out

@@ -1,0 +1,175 @@
+"""Grades to the LMS: CSV files that Canvas's and Moodle's gradebook imports accept.
+
+nbgrader knows students by their nbgrader id (the exchange's user name, or the name ``course
+collect`` was given); an LMS knows them by its own ids. A **roster** (``--roster roster.csv``)
+maps one to the other, one row per student of the class. Its header names the columns (any
+order, case and ``_``/space do not matter); only ``student`` is required:
+
+=================  =========================================================================
+``student``        the nbgrader student id (alias: ``nbgrader_id``)
+``name``           display name (Canvas's "Student", "Last, First"); else built from the next two
+``first_name``     Moodle's "First name"
+``last_name``      Moodle's "Last name"
+``canvas_id``      Canvas's "ID" (the Canvas user id; alias: ``id``)
+``sis_user_id``    Canvas's "SIS User ID"
+``sis_login_id``   Canvas's "SIS Login ID" (written only when some student has one)
+``section``        Canvas's "Section"
+``email``          Moodle's "Email address" (alias: ``email_address``)
+``id_number``      Moodle's "ID number" (alias: ``idnumber``)
+``username``       Moodle's "Username"
+=================  =========================================================================
+
+**Canvas** ("How do I import grades in the Gradebook?", Canvas Instructor Guide,
+https://community.canvaslms.com/t5/Instructor-Guide/How-do-I-import-grades-in-the-Gradebook/ta-p/807):
+the layout of Canvas's own gradebook export, which its import reads back: a header row
+``Student, ID, SIS User ID, [SIS Login ID,] Section`` followed by one column per assignment, then
+a second row whose first cell is ``Points Possible`` and which holds each assignment's points
+possible, then one row per student. Canvas finds the student by ID, SIS User ID or SIS Login ID;
+an assignment column it does not know becomes a new assignment with those points possible.
+
+**Moodle** (grade import, "CSV file", https://docs.moodle.org/en/Grade_import; the importer is
+``grade/import/csv/classes/load_data.php``): a header row, then one row per student; the teacher
+maps one column to the user ("Identify user by": email address, ID number, username or user id)
+and each other column to a grade item (or a new one). A row whose user cannot be found aborts the
+whole import, a value ``""`` or ``-`` means "no grade", and there is no points-possible row (it
+would be read as a student). So the file holds only roster students, each with an identifier.
+
+A student of the roster without a submission gets 0 (``missing="zero"``, the default) or no
+grade (``missing="blank"``). A graded submission whose student is not in the roster is never
+dropped silently: it is returned in ``unmatched`` and ``course grades`` reports it.
+"""
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+COLUMNS = {
+    "student": ("student", "nbgrader_id", "nbgrader_student_id"),
+    "name": ("name", "student_name", "full_name"),
+    "first_name": ("first_name", "firstname"),
+    "last_name": ("last_name", "lastname", "surname"),
+    "canvas_id": ("canvas_id", "id", "canvas_user_id"),
+    "sis_user_id": ("sis_user_id",),
+    "sis_login_id": ("sis_login_id",),
+    "section": ("section",),
+    "email": ("email", "email_address"),
+    "id_number": ("id_number", "idnumber"),
+    "username": ("username",),
+}
+MISSING = ("zero", "blank")
+
+
+class RosterError(ValueError):
+    """A roster that cannot be used; the message says which row or column."""
+
+
+@dataclass
+class Export:
+    """An LMS file's text, and the graded students it could not place (not in the roster)."""
+
+    text: str
+    unmatched: list = field(default_factory=list)
+
+
+def _key(header):
+    return "_".join(header.strip().lower().replace("-", " ").split())
+
+
+def read_roster(text):
+    """Roster CSV text -> list of dicts with the keys of ``COLUMNS`` (missing ones are "")."""
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    if not rows:
+        raise RosterError("the roster is empty (it needs a header row with a 'student' column)")
+    aliases = {alias: name for name, names in COLUMNS.items() for alias in names}
+    header = [aliases.get(_key(h)) for h in rows[0]]
+    if "student" not in header:
+        raise RosterError(f"the roster has no 'student' column (the nbgrader id); its columns: {', '.join(rows[0])}")
+    roster, seen = [], set()
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        entry = dict.fromkeys(COLUMNS, "")
+        for name, cell in zip(header, row):
+            if name:
+                entry[name] = cell.strip()
+        if not entry["student"]:
+            raise RosterError(f"row {n} of the roster has no student id")
+        if entry["student"] in seen:
+            raise RosterError(f"row {n} of the roster repeats student {entry['student']!r}")
+        seen.add(entry["student"])
+        roster.append(entry)
+    return roster
+
+
+def _scores(rows):
+    """{(student, unit): total} from ``course.instructor.grades`` rows."""
+    return {(r["student"], r["unit"]): float(r["total"] or 0.0) for r in rows}
+
+
+def _number(x):
+    return f"{x:.6g}"
+
+
+def _cell(scores, student, unit, missing):
+    if (student, unit) in scores:
+        return _number(scores[(student, unit)])
+    return "0" if missing == "zero" else ""
+
+
+def _check(missing):
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
+
+
+def _unmatched(rows, roster):
+    known = {e["student"] for e in roster}
+    return sorted({r["student"] for r in rows} - known)
+
+
+def canvas_csv(rows, roster, points, missing="zero"):
+    """Canvas gradebook import CSV. ``rows``: ``grades()`` rows; ``points``: {unit: points possible}."""
+    _check(missing)
+    units = sorted(points)
+    scores = _scores(rows)
+    login = any(e["sis_login_id"] for e in roster)
+    ids = ["Student", "ID", "SIS User ID", *(["SIS Login ID"] if login else []), "Section"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([*ids, *units])
+    w.writerow(["Points Possible", *[""] * (len(ids) - 1), *(_number(points[u]) for u in units)])
+    for e in roster:
+        name = e["name"] or ", ".join(x for x in (e["last_name"], e["first_name"]) if x) or e["student"]
+        who = [name, e["canvas_id"], e["sis_user_id"], *([e["sis_login_id"]] if login else []), e["section"]]
+        w.writerow([*who, *(_cell(scores, e["student"], u, missing) for u in units)])
+    return Export(buf.getvalue(), _unmatched(rows, roster))
+
+
+def moodle_csv(rows, roster, units, missing="zero"):
+    """Moodle grade import CSV (one row per roster student, identified by email, ID number or username)."""
+    _check(missing)
+    units = sorted(units)
+    scores = _scores(rows)
+    for e in roster:
+        if not (e["email"] or e["id_number"] or e["username"]):
+            raise RosterError(
+                f"roster student {e['student']!r} has no email, id_number or username: Moodle could not "
+                "identify them and would refuse the whole import"
+            )
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["First name", "Last name", "ID number", "Email address", "Username", *units])
+    for e in roster:
+        first, last = e["first_name"], e["last_name"]
+        if not (first or last) and e["name"]:
+            last, _, first = (p.strip() for p in e["name"].partition(","))
+        who = [first, last, e["id_number"], e["email"], e["username"]]
+        w.writerow([*who, *(_cell(scores, e["student"], u, missing) for u in units)])
+    return Export(buf.getvalue(), _unmatched(rows, roster))
+
+
+def points_possible(db_url, units=None):
+    """{unit: max score} of the gradebook's assignments (only ``units`` if given)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        return {a.name: float(a.max_score) for a in gb.assignments if not units or a.name in units}
