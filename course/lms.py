@@ -3,18 +3,19 @@
 nbgrader knows students by their nbgrader id (the exchange's user name, or the name ``course
 collect`` was given); an LMS knows them by its own ids. A **roster** (``--roster roster.csv``)
 maps one to the other, one row per student of the class. Its header names the columns (any
-order, case and ``_``/space do not matter); only ``student`` is required:
+order, case and ``_``/space/``-`` do not matter); only ``nbgrader_id`` is required, so Canvas's
+own gradebook export with an ``nbgrader_id`` column added is a roster:
 
 =================  =========================================================================
-``student``        the nbgrader student id (alias: ``nbgrader_id``)
-``name``           display name (Canvas's "Student", "Last, First"); else built from the next two
+``nbgrader_id``    the nbgrader student id (alias: ``nbgrader``)
+``name``           display name (alias: ``student``, Canvas's column, "Last, First"); else built from the next two
 ``first_name``     Moodle's "First name"
 ``last_name``      Moodle's "Last name"
 ``canvas_id``      Canvas's "ID" (the Canvas user id; alias: ``id``)
 ``sis_user_id``    Canvas's "SIS User ID"
 ``sis_login_id``   Canvas's "SIS Login ID" (written only when some student has one)
 ``section``        Canvas's "Section"
-``email``          Moodle's "Email address" (alias: ``email_address``)
+``email``          Moodle's "Email address" (alias: ``email_address``, ``e-mail``)
 ``id_number``      Moodle's "ID number" (alias: ``idnumber``)
 ``username``       Moodle's "Username"
 =================  =========================================================================
@@ -44,15 +45,15 @@ import io
 from dataclasses import dataclass, field
 
 COLUMNS = {
-    "student": ("student", "nbgrader_id", "nbgrader_student_id"),
-    "name": ("name", "student_name", "full_name"),
+    "student": ("nbgrader_id", "nbgrader", "nbgrader_student_id"),
+    "name": ("name", "student", "student_name", "full_name"),
     "first_name": ("first_name", "firstname"),
     "last_name": ("last_name", "lastname", "surname"),
     "canvas_id": ("canvas_id", "id", "canvas_user_id"),
     "sis_user_id": ("sis_user_id",),
     "sis_login_id": ("sis_login_id",),
     "section": ("section",),
-    "email": ("email", "email_address"),
+    "email": ("email", "email_address", "e_mail", "e_mail_address"),
     "id_number": ("id_number", "idnumber"),
     "username": ("username",),
 }
@@ -79,11 +80,11 @@ def read_roster(text):
     """Roster CSV text -> list of dicts with the keys of ``COLUMNS`` (missing ones are "")."""
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     if not rows:
-        raise RosterError("the roster is empty (it needs a header row with a 'student' column)")
+        raise RosterError("the roster is empty (it needs a header row with an 'nbgrader_id' column)")
     aliases = {alias: name for name, names in COLUMNS.items() for alias in names}
     header = [aliases.get(_key(h)) for h in rows[0]]
     if "student" not in header:
-        raise RosterError(f"the roster has no 'student' column (the nbgrader id); its columns: {', '.join(rows[0])}")
+        raise RosterError(f"the roster has no 'nbgrader_id' column; its columns: {', '.join(rows[0])}")
     roster, seen = [], set()
     for n, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
