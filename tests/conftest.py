@@ -1,9 +1,14 @@
-"""Shared fixtures: the course root and a small notebook factory."""
+"""Shared fixtures: the course root, the functions of a solution notebook, and a small notebook factory."""
 
+import json
 import sys
+from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from course.grading.submission import cells_by_role, source_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,3 +21,19 @@ def root():
 def bin_path(name):
     """An executable of the environment running the tests (course, nbgrader, ...)."""
     return str(Path(sys.executable).parent / name)
+
+
+@cache
+def _answers(unit):
+    (path,) = (ROOT / "solutions" / unit).glob("*.ipynb")
+    ns = {"np": np}
+    for cell in cells_by_role(json.loads(path.read_text(encoding="utf-8")), "answer"):
+        exec(source_text(cell), ns)
+    return ns
+
+
+@pytest.fixture(scope="session")
+def solution_answers():
+    """``solution_answers("06_lstm")``: the functions the answer cells of that unit's solution notebook
+    define, by name (a dict; read once per session). Tests use them as the reference correct implementation."""
+    return _answers

@@ -4,28 +4,16 @@ The reference solution comes from the solution notebook's answer cells; the
 alternative and wrong implementations are written here.
 """
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 import torch
 
 from course.checks import deep as Dp
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def load_answers(path):
-    """The functions defined by a notebook's answer cells (grade_id answer_*)."""
-    ns = {"np": np}
-    for cell in nbformat.read(ROOT / path, as_version=4).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("answer_"):
-            exec(cell.source, ns)
-    return ns
-
-
-SOL = load_answers("solutions/08_deep_bidirectional/deep_bidirectional.ipynb")
+@pytest.fixture(scope="module")
+def sol(solution_answers):
+    return solution_answers("08_deep_bidirectional")
 
 
 # ---------------------------------------------------------------- alternatives: np.flip copies, dict caches, lists
@@ -86,10 +74,10 @@ ST_CASES = [
 
 
 @pytest.mark.parametrize("impl", ["solution", "alternative"])
-def test_correct_pass(impl):
+def test_correct_pass(impl, sol):
     if impl == "solution":
         bf, bb, sf, sb = (
-            SOL[k] for k in ("bidirectional_forward", "bidirectional_backward", "stacked_forward", "stacked_backward")
+            sol[k] for k in ("bidirectional_forward", "bidirectional_backward", "stacked_forward", "stacked_backward")
         )
     else:
         bf, bb, sf, sb = alt_bi_forward, alt_bi_backward, alt_stacked_forward, alt_stacked_backward
@@ -101,7 +89,7 @@ def test_correct_pass(impl):
         Dp.check_stacked_backward(sf, sb, **kw)
     for kind in ("rnn", "lstm", "gru"):
         for kw in [{}, dict(N=1, T=1, D=1, H=1, seed=1), dict(N=3, T=6, D=2, H=3, num_layers=3, seed=2)]:
-            Dp.check_deep_bidirectional(sf, bf, bb, SOL[f"{kind}_forward"], SOL[f"{kind}_backward"], kind, **kw)
+            Dp.check_deep_bidirectional(sf, bf, bb, sol[f"{kind}_forward"], sol[f"{kind}_backward"], kind, **kw)
 
 
 def test_wrong_bidirectional_forwards_fail():
@@ -175,25 +163,25 @@ def test_wrong_stacked_fail():
     assert "stacked_backward" in msg
 
 
-def test_the_student_layers_are_checked():
+def test_the_student_layers_are_checked(sol):
     """A wrong lstm or a wrong generic function fails the deep model check."""
-    ok = [SOL[k] for k in ("stacked_forward", "bidirectional_forward", "bidirectional_backward")]
+    ok = [sol[k] for k in ("stacked_forward", "bidirectional_forward", "bidirectional_backward")]
 
     def lstm_no_bias(x, h0, Wx, Wh, b):
-        return SOL["lstm_forward"](x, h0, Wx, Wh, 0 * b)
+        return sol["lstm_forward"](x, h0, Wx, Wh, 0 * b)
 
-    msg = fails(Dp.check_deep_bidirectional, *ok, lstm_no_bias, SOL["lstm_backward"], "lstm")
+    msg = fails(Dp.check_deep_bidirectional, *ok, lstm_no_bias, sol["lstm_backward"], "lstm")
     assert "your lstm_no_bias is wrong" in msg and "fix it first" in msg
 
     def gru_bad_dbh(dh, cache):
-        g = list(SOL["gru_backward"](dh, cache))
+        g = list(sol["gru_backward"](dh, cache))
         g[5] = g[4]
         return g
 
-    msg = fails(Dp.check_deep_bidirectional, *ok, SOL["gru_forward"], gru_bad_dbh, "gru")
+    msg = fails(Dp.check_deep_bidirectional, *ok, sol["gru_forward"], gru_bad_dbh, "gru")
     assert "dbh" in msg
     bad = [ok[0], lambda *a: alt_bi_forward(*a, flip_back=False), ok[2]]
-    assert "h_top" in fails(Dp.check_deep_bidirectional, *bad, SOL["rnn_forward"], SOL["rnn_backward"], "rnn")
+    assert "h_top" in fails(Dp.check_deep_bidirectional, *bad, sol["rnn_forward"], sol["rnn_backward"], "rnn")
 
 
 def test_reference_layers_refuse_foreign_caches():

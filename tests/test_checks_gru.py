@@ -4,9 +4,6 @@ The reference solution comes from the solution notebook's answer cells; the
 alternative and wrong implementations are written here.
 """
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -14,19 +11,10 @@ import torch
 from course.checks import gru as G
 from course.gradient_check import rel_error
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def load_answers(path):
-    """The functions defined by a notebook's answer cells (grade_id answer_*)."""
-    ns = {"np": np}
-    for cell in nbformat.read(ROOT / path, as_version=4).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("answer_"):
-            exec(cell.source, ns)
-    return ns
-
-
-SOL = load_answers("solutions/07_gru/gru.ipynb")
+@pytest.fixture(scope="module")
+def sol(solution_answers):
+    return solution_answers("07_gru")
 
 
 def sig(a):
@@ -86,9 +74,9 @@ def fails(check, *fns, **kw):
 
 
 @pytest.mark.parametrize("impl", ["solution", "alternative"])
-def test_correct_pass(impl):
+def test_correct_pass(impl, sol):
     if impl == "solution":
-        sf, sb, f, b = SOL["gru_step_forward"], SOL["gru_step_backward"], SOL["gru_forward"], SOL["gru_backward"]
+        sf, sb, f, b = sol["gru_step_forward"], sol["gru_step_backward"], sol["gru_forward"], sol["gru_backward"]
     else:
         sf, sb, f, b = alt_step_forward, alt_step_backward, alt_forward, alt_backward
     for kw in [{}, dict(N=1, D=1, H=1, seed=1), dict(N=4, D=6, H=3, seed=2)]:
@@ -111,22 +99,22 @@ def test_correct_pass(impl):
         G.check_gru_backward(f, b, **kw)
 
 
-def test_margins_of_the_hidden_numeric_tests():
+def test_margins_of_the_hidden_numeric_tests(sol):
     """A correct float64 implementation is >= 10x under the gradient tolerance on the tests' data."""
     for N, T, D, H, seed in [(1, 1, 1, 1, 1), (2, 5, 2, 3, 2)]:
         rng = np.random.default_rng(seed)
         args = G._gru_data(rng, N, T, D, H)
         dh = rng.normal(size=(N, T, H))
-        grads = SOL["gru_backward"](dh, SOL["gru_forward"](*args)[1])
-        num = G.numeric_grads(SOL["gru_forward"], args, lambda o: o[:1], (dh,), range(6))
+        grads = sol["gru_backward"](dh, sol["gru_forward"](*args)[1])
+        num = G.numeric_grads(sol["gru_forward"], args, lambda o: o[:1], (dh,), range(6))
         assert max(rel_error(g, n) for g, n in zip(grads, num)) < 1e-7
     for N, D, H, seed in [(1, 1, 1, 1), (3, 2, 3, 2)]:
         rng = np.random.default_rng(seed)
         x, hp, Wx, Wh, bx, bh = G._gru_data(rng, N, 1, D, H)
         args = (x[:, 0], hp, Wx, Wh, bx, bh)
         dh = rng.normal(size=(N, H))
-        grads = SOL["gru_step_backward"](dh, SOL["gru_step_forward"](*args)[1])
-        num = G.numeric_grads(SOL["gru_step_forward"], args, lambda o: o[:1], (dh,), range(6))
+        grads = sol["gru_step_backward"](dh, sol["gru_step_forward"](*args)[1])
+        num = G.numeric_grads(sol["gru_step_forward"], args, lambda o: o[:1], (dh,), range(6))
         assert max(rel_error(g, n) for g, n in zip(grads, num)) < 1e-7
 
 

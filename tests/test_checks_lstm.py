@@ -4,9 +4,6 @@ The reference solution comes from the solution notebook's answer cells; the
 alternative and wrong implementations are written here.
 """
 
-from pathlib import Path
-
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -14,19 +11,10 @@ import torch
 from course.checks import lstm as L
 from course.gradient_check import rel_error
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def load_answers(path):
-    """The functions defined by a notebook's answer cells (grade_id answer_*)."""
-    ns = {"np": np}
-    for cell in nbformat.read(ROOT / path, as_version=4).cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("answer_"):
-            exec(cell.source, ns)
-    return ns
-
-
-SOL = load_answers("solutions/06_lstm/lstm.ipynb")
+@pytest.fixture(scope="module")
+def sol(solution_answers):
+    return solution_answers("06_lstm")
 
 
 # ---------------------------------------------------------------- an alternative: loops, dict caches
@@ -98,9 +86,9 @@ def fails(check, *fns, match=None, **kw):
 
 # ---------------------------------------------------------------- correct implementations pass
 @pytest.mark.parametrize("impl", ["solution", "alternative"])
-def test_correct_pass(impl):
+def test_correct_pass(impl, sol):
     if impl == "solution":
-        sf, sb, f, b = SOL["lstm_step_forward"], SOL["lstm_step_backward"], SOL["lstm_forward"], SOL["lstm_backward"]
+        sf, sb, f, b = sol["lstm_step_forward"], sol["lstm_step_backward"], sol["lstm_forward"], sol["lstm_backward"]
     else:
         sf, sb, f, b = alt_step_forward, alt_step_backward, alt_forward, alt_backward
     for kw in [{}, dict(N=1, D=1, H=1, seed=1), dict(N=4, D=6, H=3, seed=2)]:
@@ -113,24 +101,24 @@ def test_correct_pass(impl):
         L.check_lstm_backward(f, b, **kw)
 
 
-def test_margins_of_the_hidden_numeric_tests():
+def test_margins_of_the_hidden_numeric_tests(sol):
     """A correct float64 implementation is >= 10x under the gradient tolerance on the tests' data."""
     for N, T, D, H, seed in [(1, 1, 1, 1, 1), (2, 5, 2, 3, 2), (2, 4, 3, 5, 0)]:
         rng = np.random.default_rng(seed)
         x, h0, _, Wx, Wh, b = L._lstm_data(rng, N, T, D, H)
         dh = rng.normal(size=(N, T, H))
-        h, cache = SOL["lstm_forward"](x, h0, Wx, Wh, b)
-        grads = SOL["lstm_backward"](dh, cache)
-        num = L.numeric_grads(SOL["lstm_forward"], (x, h0, Wx, Wh, b), lambda o: o[:1], (dh,), range(5))
+        h, cache = sol["lstm_forward"](x, h0, Wx, Wh, b)
+        grads = sol["lstm_backward"](dh, cache)
+        num = L.numeric_grads(sol["lstm_forward"], (x, h0, Wx, Wh, b), lambda o: o[:1], (dh,), range(5))
         assert max(rel_error(g, n) for g, n in zip(grads, num)) < 1e-7
     for N, D, H, seed in [(1, 1, 1, 1), (3, 2, 3, 2)]:
         rng = np.random.default_rng(seed)
         x, hp, cp, Wx, Wh, b = L._lstm_data(rng, N, 1, D, H)
         x = x[:, 0]
         dh, dc = rng.normal(size=(N, H)), rng.normal(size=(N, H))
-        out = SOL["lstm_step_forward"](x, hp, cp, Wx, Wh, b)
-        grads = SOL["lstm_step_backward"](dh, dc, out[2])
-        num = L.numeric_grads(SOL["lstm_step_forward"], (x, hp, cp, Wx, Wh, b), lambda o: o[:2], (dh, dc), range(6))
+        out = sol["lstm_step_forward"](x, hp, cp, Wx, Wh, b)
+        grads = sol["lstm_step_backward"](dh, dc, out[2])
+        num = L.numeric_grads(sol["lstm_step_forward"], (x, hp, cp, Wx, Wh, b), lambda o: o[:2], (dh, dc), range(6))
         assert max(rel_error(g, n) for g, n in zip(grads, num)) < 1e-7
 
 
