@@ -1,11 +1,17 @@
 """The instructor's pipeline: collect, autograde a class in parallel, feedback, grades export.
 
-Runs on a throw-away copy of the course (unit 1 only) so that the repository's
-own submitted/ and gradebook stay untouched.
+Runs on a throw-away copy of the course (unit 1 only) so that the repository's own submitted/
+and gradebook stay untouched. One batch is graded for the whole module: alice (correct, in a
+folder), bob (one function wrong), carol (not a notebook), mallory (hostile: HTML and script
+outputs, a student markdown cell with raw HTML, widget state, an error message that forges log
+lines), erin (submitted through nbgrader's own exchange: release, fetch, submit, ``nbgrader
+collect``; no ``course collect``) and trudy (a submission that is a link to the solutions).
 """
 
 import csv
 import io
+import json
+import re
 import shutil
 import zipfile
 
@@ -13,6 +19,7 @@ import nbformat
 import pytest
 
 from course import instructor
+from course.grading.nbgrader import generate_assignment, prepare_env
 
 from conftest import ROOT
 
@@ -20,7 +27,11 @@ pytestmark = pytest.mark.slow
 UNIT = "01_perceptron"
 
 
-def _answered(wrong=False):
+FORGED = "boom\nalice\tFAILED\tforged line\r\x1b[2J"
+MARK = "PWNED"
+
+
+def _answered(wrong=False, hostile=False):
     nb = nbformat.read(ROOT / "exercises" / UNIT / "perceptron.ipynb", as_version=4)
     solved = {
         c.metadata["nbgrader"]["grade_id"]: c.source
@@ -33,7 +44,56 @@ def _answered(wrong=False):
             cell.source = solved[gid]
         if wrong and gid == "answer_perceptron_fit":
             cell.source = "def perceptron_fit(X, y, lr=1.0, epochs=10):\n    return np.ones(X.shape[1]), 0.0\n"
+        if hostile and gid == "answer_perceptron_fit":
+            cell.source = f"def perceptron_fit(X, y, lr=1.0, epochs=10):\n    raise ValueError({FORGED!r})\n"
+    if hostile:
+        scratch = (
+            "from IPython.display import HTML, Javascript, display\n"
+            f"display(HTML('<script>{MARK}()</script><img src=x onerror={MARK}()>'))\n"
+            f"display(Javascript('{MARK}()'))\n"
+        )
+        nb.cells.insert(1, nbformat.v4.new_code_cell(scratch))
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(f"notes <img src=x onerror={MARK}()>"))
+        nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"x": "y" * 100_000}}}
     return nbformat.writes(nb)
+
+
+def _through_nbgraders_exchange(root, tmp, student, text):
+    """Release unit 1, fetch it as ``student``, answer it with ``text``, submit, and ``nbgrader collect``."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default import (
+        ExchangeCollect,
+        ExchangeFetchAssignment,
+        ExchangeReleaseAssignment,
+        ExchangeSubmit,
+    )
+    from traitlets.config import Config
+
+    prepare_env()
+    generate_assignment(root, root / "gradebook.db", UNIT, source=root / "solutions", release=tmp / "release")
+    (tmp / "exchange").mkdir(mode=0o777)
+    home = tmp / "home"
+
+    def run(app_class, student_id=None):
+        cfg = Config()
+        cfg.CourseDirectory.root = str(root)
+        cfg.CourseDirectory.course_id = "rnn-course"
+        cfg.CourseDirectory.release_directory = str(tmp / "release")
+        cfg.CourseDirectory.assignment_id = UNIT
+        if student_id:
+            cfg.CourseDirectory.student_id = student_id
+        cfg.Exchange.root = str(tmp / "exchange")
+        cfg.Exchange.assignment_dir = str(home)
+        cfg.Exchange.cache = str(tmp / "cache")
+        coursedir = CourseDirectory(config=cfg)
+        app_class(coursedir=coursedir, authenticator=Authenticator(config=cfg), config=cfg).start()
+
+    run(ExchangeReleaseAssignment)
+    run(ExchangeFetchAssignment, student)
+    (home / UNIT / "perceptron.ipynb").write_text(text)
+    run(ExchangeSubmit, student)
+    run(ExchangeCollect)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +107,14 @@ def course(tmp_path_factory):
     (inbox / "bob.ipynb").write_text(_answered(wrong=True))
     (inbox / "carol.ipynb").write_text("this is not a notebook")
     (inbox / "bad name!.ipynb").write_text(_answered())
+    (inbox / "mallory.ipynb").write_text(_answered(hostile=True))
     imported, skipped = instructor.collect(inbox, UNIT, root=root)
-    assert sorted(imported) == ["alice", "bob", "carol"]
+    assert sorted(imported) == ["alice", "bob", "carol", "mallory"]
     assert [name for name, _ in skipped] == ["bad name!"]
+    _through_nbgraders_exchange(root, tmp_path_factory.mktemp("exchange"), "erin", _answered())
+    trudy = root / "submitted" / "trudy" / UNIT
+    trudy.mkdir(parents=True)
+    (trudy / "perceptron.ipynb").symlink_to(root / "solutions" / UNIT / "perceptron.ipynb")
     results = dict(instructor.autograde(UNIT, root=root, workers=2, timeout=30))
     return root, results
 
@@ -96,6 +161,41 @@ def test_autograde_scores_each_student(course):
     assert results["alice"]["score"] == 5
     assert results["bob"]["score"] == 2
     assert results["carol"]["score"] == 0 and "not JSON" in results["carol"]["error"]
+    assert results["mallory"]["score"] == 2  # perceptron_predict is right; the hostile outputs change nothing
+
+
+def test_submissions_placed_by_nbgrader_collect_are_graded(course):
+    root, results = course
+    assert (root / "submitted" / "erin" / UNIT / "submission_secret.txt").exists()  # nbgrader's own layout
+    assert results["erin"]["score"] == 5
+
+
+def test_a_submission_that_is_a_link_is_refused_not_followed(course):
+    root, results = course
+    assert results["trudy"]["score"] == 0 and "symbolic link" in results["trudy"]["error"]
+    assert not (root / "autograded" / "trudy" / UNIT / "perceptron.ipynb").exists()
+
+
+def test_the_autograded_notebook_is_sanitised_before_the_formgrader_sees_it(course):
+    root, _ = course
+    stored = json.loads((root / "autograded" / "mallory" / UNIT / "perceptron.ipynb").read_text())
+    outputs = [o for c in stored["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+    assert any("removed by the grader" in "".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert all(set(o.get("data", {})) <= {"text/plain", "image/png"} for o in outputs)
+    assert MARK not in json.dumps([o.get("data", {}) for o in outputs])
+    assert "widgets" not in stored["metadata"]
+    notes = [c["source"] for c in stored["cells"] if c["cell_type"] == "markdown" and MARK in "".join(c["source"])]
+    assert len(notes) == 1 and "".join(notes[0]).startswith("*(a cell added or edited by the student, shown as text)*")
+    nbformat.validate(nbformat.reads(json.dumps(stored), as_version=4))
+
+
+def test_a_forged_error_message_cannot_add_lines_to_the_log(course):
+    root, _ = course
+    lines = (root / "autograde-logs" / f"{UNIT}.log").read_text().split("\n")
+    assert lines[0].startswith("# autograde") and lines[-1] == ""
+    assert {ln.split("\t")[0] for ln in lines[1:-1]} <= {"bob", "carol", "mallory", "trudy"}
+    (forged,) = [ln for ln in lines if ln.startswith("mallory\tperceptron_fit")]
+    assert "boom\\nalice\\tFAILED\\tforged line\\r\\x1b[2J" in forged
 
 
 def test_autograde_writes_the_gradebook_and_a_log(course):
@@ -117,16 +217,63 @@ def test_regrading_is_idempotent_and_touches_only_that_student(course):
     assert [r for r in after if r[4] != "bob"] == others_before
 
 
-def test_feedback_is_nbgraders_html_per_student(course):
+def _hidden_test_lines():
+    """The source lines of unit 1's hidden tests (between nbgrader's markers), from the solutions."""
+    lines, hidden = [], False
+    for cell in nbformat.read(ROOT / "solutions" / UNIT / "perceptron.ipynb", as_version=4).cells:
+        for line in cell.source.splitlines():
+            hidden = (hidden or "### BEGIN HIDDEN TESTS" in line) and "### END HIDDEN TESTS" not in line
+            if hidden and "###" not in line and line.strip():
+                lines.append(line.strip())
+    assert len(lines) >= 4
+    return lines
+
+
+@pytest.fixture(scope="module")
+def feedback(course):
     root, _ = course
-    files = instructor.feedback(UNIT, root=root)
-    names = {f.parts[-3] for f in files}
-    assert {"alice", "bob"} <= names
-    assert "perceptron_fit" in (root / "feedback" / "bob" / UNIT / "perceptron.html").read_text()
+    return root, instructor.feedback(UNIT, root=root)
+
+
+def test_feedback_is_a_page_per_student_where_nbgrader_releases_it(feedback):
+    root, files = feedback
+    assert {f.parts[-3] for f in files} == {"alice", "bob", "carol", "mallory", "erin", "trudy"}
+    assert all(f.name == "perceptron.html" for f in files)
+    erin = root / "feedback" / "erin" / UNIT  # what nbgrader's release_feedback reads beside the page
+    assert (erin / "timestamp.txt").exists() and (erin / "submission_secret.txt").exists()
+
+
+def test_feedback_says_which_tests_failed_and_why(feedback):
+    root, _ = feedback
+    page = (root / "feedback" / "bob" / UNIT / "perceptron.html").read_text()
+    assert re.search(r"perceptron_fit</code></td><td>0 / 3</td><td class=\"failed\">failed", page)
+    assert re.search(r"perceptron_predict</code></td><td>2 / 2</td><td class=\"passed\">passed", page)
+    assert "Score: <b>2 / 5</b>" in page
+    assert "perceptron_fit" in page and "AssertionError" in page
+
+
+def test_feedback_does_not_give_away_the_hidden_tests(feedback):
+    root, files = feedback
+    hidden = _hidden_test_lines()
+    for f in files:
+        page = f.read_text()
+        assert not [line for line in hidden if line in page], f
+        assert "BEGIN HIDDEN TESTS" not in page and "Traceback" not in page
+
+
+def test_feedback_is_inert_text(feedback):
+    root, files = feedback
+    for f in files:
+        page = f.read_text()
+        assert "<script" not in page.lower() and "default-src 'none'" in page
+    mallory = (root / "feedback" / "mallory" / UNIT / "perceptron.html").read_text()
+    assert "alice\tFAILED" not in mallory and "\x1b" not in mallory
+    assert MARK not in mallory
 
 
 def test_grades_export_has_a_column_per_test(course):
     root, _ = course
     rows = list(csv.DictReader(io.StringIO(instructor.grades_csv(instructor.grades(root=root)))))
     assert set(rows[0]) == {"student", "unit", "perceptron_predict", "perceptron_fit", "total", "max_score"}
-    assert {r["student"]: float(r["total"]) for r in rows} == {"alice": 5.0, "bob": 2.0, "carol": 0.0}
+    totals = {r["student"]: float(r["total"]) for r in rows}
+    assert totals == {"alice": 5.0, "bob": 2.0, "carol": 0.0, "mallory": 2.0, "erin": 5.0, "trudy": 0.0}
