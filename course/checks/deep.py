@@ -467,7 +467,11 @@ def check_deep_bidirectional(
     """
     fname = getattr(forward_fn, "__name__", "forward_fn")
     _check_layer_first(kind, forward_fn, backward_fn)
-    name = f"a deep bidirectional model of your bidirectional_forward/backward and {fname}"
+    bname = getattr(backward_fn, "__name__", "backward_fn")
+    name = (
+        f"a deep bidirectional model of your bidirectional_forward/backward (your {fname} and {bname} pass "
+        "their own tests, so look at the bidirectional functions)"
+    )
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
     layers = [
