@@ -57,6 +57,10 @@ class CourseError(Exception):
     """A mistake in how a command was called (wrong folder, nothing to grade); its message says what to do."""
 
 
+class UnsafeArchive(CourseError, ValueError):
+    """A zip of submissions that would write outside its folder, or is too big: refused whole."""
+
+
 def valid_student_id(name):
     return isinstance(name, str) and STUDENT_ID.fullmatch(name) is not None
 
@@ -158,11 +162,11 @@ def _safe_extract(zip_path, dest):
         infos = z.infolist()
         total = sum(i.file_size for i in infos)
         if total > MAX_ZIP_BYTES:
-            raise ValueError(f"{zip_path}: {total / 2**30:.1f} GiB uncompressed, over the limit")
+            raise UnsafeArchive(f"{zip_path}: {total / 2**30:.1f} GiB uncompressed, over the limit")
         for info in infos:
             name = Path(info.filename)
             if name.is_absolute() or ".." in name.parts or info.filename.startswith(("/", "\\")):
-                raise ValueError(f"{zip_path}: unsafe path {info.filename!r} in the archive")
+                raise UnsafeArchive(f"{zip_path}: unsafe path {info.filename!r} in the archive")
         for info in infos:
             mode = info.external_attr >> 16
             top = Path(info.filename).parts[0] if Path(info.filename).parts else info.filename
@@ -174,9 +178,12 @@ def _safe_extract(zip_path, dest):
             if info.is_dir():
                 continue
             target = Path(dest, info.filename)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with z.open(info) as src, open(target, "xb") as out:
-                shutil.copyfileobj(src, out)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(target, "xb") as out:
+                    shutil.copyfileobj(src, out)
+            except OSError as e:  # a repeated entry, a file where a folder should be
+                raise UnsafeArchive(f"{zip_path}: cannot extract {info.filename!r} ({e.strerror})") from None
     return refused
 
 
@@ -192,6 +199,8 @@ def collect(source, unit, root=None):
     u = course_units.get(unit, root)
     target_name = u.source_notebooks[0].name
     imported, skipped = [], []
+    if not Path(source).exists():
+        raise CourseError(f"{source}: no such folder or .zip of submissions")
     with tempfile.TemporaryDirectory(prefix="course-collect-") as tmp:
         folder = Path(source)
         refused = {}
