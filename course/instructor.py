@@ -23,6 +23,7 @@ formgrader or feedback can render it, and every message written to the log is es
 """
 
 import csv
+import errno
 import io
 import json
 import os
@@ -99,16 +100,17 @@ def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
     except OSError as e:
-        if e.errno == 40:  # ELOOP: the last component is a symbolic link
+        if e.errno == errno.ELOOP:  # the last component is a symbolic link
             raise ValueError("a symbolic link (links are never followed)") from None
         raise ValueError(f"cannot be read: {e.strerror}") from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise ValueError("not a regular file")
-        if st.st_size > limit:
-            raise ValueError(f"{st.st_size / 2**20:.0f} MiB, over the limit of {limit // 2**20} MiB")
-        return f.read(limit + 1)[:limit]
+        data = f.read(limit + 1)  # read, not the size from fstat: the file may still grow
+        if st.st_size > limit or len(data) > limit:
+            raise ValueError(f"{max(st.st_size, len(data)) / 2**20:.0f} MiB, over the limit of {limit / 2**20:g} MiB")
+        return data
 
 
 def _kind(path):
@@ -276,7 +278,7 @@ def find_submissions(root, unit, nb_name, students=None):
                 if other.is_dir() and not other.is_symlink() and any(other.glob("*.ipynb")):
                     others[other.name] = others.get(other.name, 0) + 1
             continue
-        if kind not in ("dir", "link"):
+        if kind not in ("dir", "link") or not os.path.lexists(unit_dir):
             continue
         problem = None
         if not valid_student_id(student):
