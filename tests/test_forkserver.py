@@ -5,23 +5,24 @@ import time
 
 import pytest
 
+from course.grading import sandbox
 from course.grading.forkserver import ForkServer
-from course.grading.sandbox import Limits, is_root
+from course.grading.sandbox import Limits
 from course.grading.verify import StudentError, StudentProcess
+
+isolated = pytest.mark.skipif(sandbox.backend() == "none", reason="this machine cannot isolate (no user namespaces)")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    fs = ForkServer(tmp_path_factory.mktemp("forkserver"))
+    fs = ForkServer(tmp_path_factory.mktemp("forkserver"), shared=[tmp_path_factory.getbasetemp()])
     assert fs.ensure(), "the fork server did not start"
     yield fs
     fs.stop()
 
 
-def _student(server, tmp_path, answers, setup=("import numpy as np",), hide=()):
-    return StudentProcess(
-        list(setup), answers, 30, Limits(tag=f"fs-{os.getpid()}"), str(tmp_path / "work"), hide=hide, forkserver=server
-    )
+def _student(server, tmp_path, answers, setup=("import numpy as np",)):
+    return StudentProcess(list(setup), answers, 30, Limits(), str(tmp_path / "work"), forkserver=server)
 
 
 def test_a_child_serves_the_student_functions(server, tmp_path):
@@ -70,25 +71,66 @@ def test_a_child_that_exits_is_reported_as_ended(server, tmp_path):
     assert student.proc.poll() is not None
 
 
-@pytest.mark.skipif(not is_root(), reason="the sandbox covers folders only as root (mount namespaces)")
+@isolated
 def test_student_code_cannot_reach_the_server(server, tmp_path):
     probe = (
         "import socket\ndef connect(path):\n    s = socket.socket(socket.AF_UNIX)\n"
         "    try:\n        s.connect(path)\n        return 'connected'\n"
         "    except OSError as e:\n        return type(e).__name__"
     )
-    student = _student(server, tmp_path, [probe], hide=[os.path.dirname(server.path)])
+    student = _student(server, tmp_path, [probe])
     try:
         assert student.function("connect")(server.path) != "connected"
     finally:
         student.close()
 
 
-@pytest.mark.skipif(not is_root(), reason="the sandbox covers folders only as root (mount and PID namespaces)")
+@isolated
 def test_a_forked_child_sees_only_its_own_processes(server, tmp_path):
     probe = "import os\ndef pids():\n    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())"
-    student = _student(server, tmp_path, [probe], hide=[os.path.dirname(server.path)])
+    student = _student(server, tmp_path, [probe])
     try:
         assert student.function("pids")() == [1], "the child sees processes outside its sandbox"
     finally:
         student.close()
+
+
+def test_a_request_carries_no_environment(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_FAKE_SECRET", "s3cr3t")
+    student = _student(server, tmp_path, ["import os\ndef env():\n    return dict(os.environ)"])
+    try:
+        env = student.function("env")()
+    finally:
+        student.close()
+    assert "COURSE_FAKE_SECRET" not in env
+    assert set(env) <= set(sandbox.environment("/x")), (
+        f"not in the allowlist: {set(env) - set(sandbox.environment('/x'))}"
+    )
+
+
+def test_closing_the_client_ends_what_the_child_forked(server, tmp_path):
+    orphan = (
+        "import os, time\ndef spawn():\n    if os.fork() == 0:\n        os.setsid()\n"
+        "        if os.fork() == 0:\n            time.sleep(600)\n        os._exit(0)\n    return 1"
+    )
+    before = _forks_of(server)
+    student = _student(server, tmp_path, [orphan])
+    student.function("spawn")()
+    student.close()
+    deadline = time.monotonic() + 5
+    while _forks_of(server) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _forks_of(server) - before, "a grandchild of the sandbox outlived it"
+
+
+def _forks_of(server):
+    """The server and the processes forked from it (its children's children included)."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if server.path.encode() in f.read():
+                    found.add(pid)
+        except OSError:
+            pass
+    return found

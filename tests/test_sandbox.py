@@ -1,82 +1,116 @@
-"""The sandbox a submission runs in: its environment points at its own folder, never at the covered /tmp."""
+"""The sandbox itself: its environment, its backends, its limits, and the one way to start and end one."""
 
+import ctypes
 import json
 import os
-import subprocess
-import sys
+import time
 
 import pytest
 
-from course.grading.sandbox import Limits, is_root
+from course.grading import sandbox
+from course.grading.sandbox import Limits
+
+isolated = pytest.mark.skipif(sandbox.backend() == "none", reason="this machine cannot isolate (no user namespaces)")
 
 
-def _sandboxed_env(tmp_path, parent_env):
-    workdir = tmp_path / "work"
-    code = "import json, os; print(json.dumps(dict(os.environ)))"
-    cmd = [
-        sys.executable,
-        "-m",
-        "course.grading.sandbox",
-        *Limits().args(),
-        "--workdir",
-        str(workdir),
-        "--",
-        sys.executable,
-        "-c",
-        code,
-    ]
-    out = subprocess.run(cmd, env={**os.environ, **parent_env}, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return workdir, json.loads(out.stdout)
+def _run(tmp_path, body, limits=None, mode=None):
+    """Run ``body()`` in a sandbox forked from this process; its exit status."""
+    pid = sandbox.fork(limits or Limits(), tmp_path / "work", body, mode=mode)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
-def test_caches_that_the_parent_pointed_into_tmp_move_into_the_workdir(tmp_path):
-    # torch writes TORCHINDUCTOR_CACHE_DIR=/tmp/torchinductor_<user> into os.environ the
-    # first time it compiles; a kernel inheriting it failed on the read-only covered /tmp
-    workdir, env = _sandboxed_env(
-        tmp_path,
-        {
-            "TORCHINDUCTOR_CACHE_DIR": "/tmp/torchinductor_x",
-            "TRITON_CACHE_DIR": "/tmp/triton_x",
-            "XDG_CACHE_HOME": "/tmp/c",
-        },
-    )
-    for var in ("TMPDIR", "HOME", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
-        assert env[var].startswith(str(workdir)), f"{var}={env[var]} escapes the submission's folder"
+def _write_json(obj):
+    with open("out.json", "w") as f:
+        json.dump(obj, f)
+    return 0
 
 
-@pytest.mark.skipif(not is_root(), reason="the sandbox covers folders only as root (mount and PID namespaces)")
-def test_hidden_files_stay_hidden_through_other_processes_proc_root(tmp_path):
-    # /proc/PID/root of a process outside the sandbox would lead back to the uncovered file system
-    secret = tmp_path / "solutions" / "answer.txt"
-    secret.parent.mkdir()
-    secret.write_text("42")
-    probe = (
-        "import json, os, sys\n"
-        "paths = [sys.argv[1], f'/proc/{sys.argv[2]}/root' + sys.argv[1], '/proc/1/root' + sys.argv[1]]\n"
-        "def read(p):\n"
-        "    try:\n        return open(p).read()\n    except OSError as e:\n        return type(e).__name__\n"
-        "print(json.dumps({'reads': [read(p) for p in paths],"
-        " 'pids': [p for p in os.listdir('/proc') if p.isdigit()]}))\n"
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "course.grading.sandbox",
-        *Limits().args(),
-        "--workdir",
-        str(tmp_path / "work"),
-        "--hide",
-        str(secret.parent),
-        "--",
-        sys.executable,
-        "-c",
-        probe,
-        str(secret),
-        str(os.getpid()),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout)
-    assert "42" not in seen["reads"], f"the hidden file was read: {seen['reads']}"
-    assert len(seen["pids"]) <= 3, f"the sandbox sees processes outside it: {seen['pids']}"
+def test_the_environment_is_an_allowlist_pointing_into_the_workdir(tmp_path, monkeypatch):
+    # torch writes TORCHINDUCTOR_CACHE_DIR=/tmp/torchinductor_<user> into os.environ the first
+    # time it compiles; and a grader's database password or cloud key must never be inherited
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    assert _run(tmp_path, lambda: _write_json(dict(os.environ))) == 0
+    env = json.loads((tmp_path / "work" / "out.json").read_text())
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    home = env["HOME"]
+    assert home in (sandbox.HOME, os.path.realpath(tmp_path / "work"))
+    for var in ("TMPDIR", "TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "XDG_CACHE_HOME", "MPLCONFIGDIR"):
+        assert env[var].startswith(home), f"{var}={env[var]} escapes the submission's folder"
+
+
+def test_where_user_namespaces_are_enabled_the_backend_isolates():
+    with open("/proc/sys/user/max_user_namespaces") as f:
+        if int(f.read()) == 0:
+            pytest.skip("user namespaces are disabled here (user.max_user_namespaces = 0)")
+    assert sandbox.backend() in ("bwrap", "userns")
+
+
+def test_a_refusal_says_what_is_exposed_and_how_to_enable_isolation():
+    why = sandbox.unavailable_reason()
+    for needed in ("solutions", "user.max_user_namespaces", "bubblewrap", "--no-isolation"):
+        assert needed in why
+
+
+def test_a_shown_folder_inside_a_hidden_one_is_refused(tmp_path):
+    with pytest.raises(sandbox.SandboxError, match="must stay hidden"):
+        sandbox.command_args(Limits(), tmp_path / "work", hide=[tmp_path], expose=[tmp_path / "solutions"])
+
+
+@isolated
+def test_a_fork_bomb_stops_at_the_sandboxes_process_limit(tmp_path):
+    def bomb():
+        n = 0
+        try:
+            while n < 200:
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                n += 1
+        except OSError:
+            pass
+        return _write_json(n)
+
+    assert _run(tmp_path, bomb, Limits(nproc=16)) == 0
+    forked = json.loads((tmp_path / "work" / "out.json").read_text())
+    assert forked < 16, f"{forked} processes forked under a limit of 16"
+
+
+@isolated
+def test_killing_the_first_process_ends_everything_in_the_sandbox(tmp_path):
+    name = b"crs-" + os.urandom(4).hex().encode()
+
+    def spread():  # grandchildren in sessions of their own, renamed so that /proc finds them
+        for _ in range(3):
+            if os.fork() == 0:
+                os.setsid()
+                ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+                time.sleep(60)
+                os._exit(0)
+        time.sleep(60)
+        return 0
+
+    pid = sandbox.fork(Limits(), tmp_path / "work", spread)
+    deadline = time.monotonic() + 10
+    while len(_named(name)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_named(name)) == 3, "the sandbox did not start its processes"
+    sandbox.kill(pid)
+    os.waitpid(pid, 0)
+    deadline = time.monotonic() + 5
+    while _named(name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _named(name), f"left running after the sandbox was killed: {_named(name)}"
+
+
+def _named(name):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                if f.read().strip() == name:
+                    found.append(pid)
+        except OSError:
+            pass
+    return found

@@ -1,11 +1,12 @@
-"""The kernel spec's command when a fork server runs: ask it for a sandboxed kernel, and stand in for it.
+"""The kernel spec's command: ask the worker's fork server for a sandboxed kernel, and stand in for it.
 
-    python -S course/_forkclient.py SOCKET SANDBOX-ARGS... -- python -m ipykernel_launcher -f FILE
+    python -S _forkclient.py SOCKET SANDBOX-ARGS... -- python -m ipykernel_launcher -f FILE
 
 Standard library only (it starts in a few milliseconds, without the course package). The kernel
 manager sees this process as the kernel: signals sent to it (an interrupt) are passed on to the
-kernel, it ends with the kernel's exit status, and when it is killed the fork server kills the
-kernel's sandbox. If the server cannot be reached, it runs ``python -m course.grading.sandbox`` instead.
+kernel, it ends with the kernel's exit status, and when it is killed the fork server ends the
+kernel's sandbox. It sends no environment: the sandbox makes its own. Without a fork server
+there is no kernel (exit status 1): a sandboxed process has one way to start.
 """
 
 import json
@@ -20,12 +21,12 @@ def main(argv):
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
-        request = {"kind": "kernel", "args": args, "env": dict(os.environ)}
-        socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
+        socket.send_fds(conn, [json.dumps({"kind": "kernel", "args": args}).encode()], [0, 1, 2])
         f = conn.makefile("rb")
         pid = int(f.readline())
-    except (OSError, ValueError):  # no server: the same sandbox, started from scratch
-        os.execv(sys.executable, [sys.executable, "-m", "course.grading.sandbox", *args])
+    except (OSError, ValueError):
+        print("course: the grading worker's fork server did not start the kernel", file=sys.stderr)
+        sys.exit(1)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, lambda s, _frame: _forward(pid, s))
     line = f.readline().decode().split()

@@ -13,7 +13,17 @@ gradebook) both call :func:`grade_notebooks`:
 
 A result is a dict, as ../shared/CURRICULUM.md specifies: ``{"notebook", "assignment",
 "score", "max_score", "tests": [{"grade_id", "score", "max_score", "error"}]}`` plus
-``"error"`` when it could not be graded.
+``"error"`` when it could not be graded, and ``"isolation"``: the sandbox's backend
+(``"bwrap"``, ``"userns"`` or ``"none"``, see :mod:`course.grading.sandbox`).
+
+The batch owns everything it makes: one temporary folder holds the jobs, every worker's
+folder (its fork server's socket, the kernels' connection files) and every sandbox's working
+folder, and is removed when the batch ends, even after a worker had to be killed. A worker's
+sandboxes die with its fork server, which dies with the worker: stopping a worker ends every
+process its submissions started, and nothing of another batch.
+
+Time limits: ``timeout`` is per cell (nbgrader's execution limit, and per test in the
+verifier); ``wall_timeout`` is per notebook (the whole of nbgrader's run and the verifier's).
 """
 
 import json
@@ -46,14 +56,22 @@ def make_gradebook(src, folder):
 
 
 class _Worker:
-    """The parent's handle on one worker process (restarted after a failure)."""
+    """The parent's handle on one worker process (restarted after a failure).
 
-    def __init__(self):
-        self.proc = None
+    ``folder``: made for it (and removed) by the batch, inside ``shared``, the batch's folder.
+    """
+
+    def __init__(self, folder, shared):
+        self.folder, self.shared, self.proc = Path(folder), str(shared), None
 
     def start(self):
+        shutil.rmtree(self.folder, ignore_errors=True)  # what a killed predecessor left
+        for sub in ("runtime", "tmp"):
+            (self.folder / sub).mkdir(parents=True)
+        os.chmod(self.folder, 0o700)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.grading.worker"],
+            [sys.executable, "-m", "course.grading.worker", str(self.folder), self.shared],
+            env=dict(os.environ, TMPDIR=str(self.folder / "tmp")),  # (kernels' connection files: here)
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -83,8 +101,12 @@ class _Worker:
         return reason
 
     def stop(self):
+        """Kills the worker: its fork server, and every sandbox of it, die with it."""
         if self.proc is not None:
-            sandbox.kill_tree(self.proc.pid)
+            try:
+                os.killpg(self.proc.pid, 9)  # (its session: a worker has no other processes)
+            except OSError:
+                pass
             self.proc.kill()
             self.proc.wait()
             for pipe in (self.proc.stdin, self.proc.stdout):
@@ -97,12 +119,23 @@ class _Worker:
 
 # ------------------------------------------------------------ the parent (a batch)
 def grade_notebooks(
-    paths, timeout=60, unit=None, root=None, progress=None, workers=1, limits=None, wall_timeout=900, keep=None
+    paths,
+    timeout=60,
+    unit=None,
+    root=None,
+    progress=None,
+    workers=1,
+    limits=None,
+    wall_timeout=900,
+    keep=None,
+    no_isolation=False,
 ):
     """Grade each notebook in ``paths``; returns one result dict per notebook, in order.
 
     unit: e.g. "06_lstm": notebooks of other units get an error result.
-    timeout: execution limit per cell (seconds); wall_timeout: per notebook.
+    timeout: execution limit per cell (seconds); wall_timeout: per notebook, all included.
+    no_isolation: grade even where student code cannot be isolated (else that raises
+    :class:`course.grading.sandbox.SandboxError`, saying what would be exposed).
     workers: notebooks graded at once, each in its own process.
     limits: ``course.grading.sandbox.Limits`` for the student's code.
     keep: a folder to which each graded notebook is copied as ``<index>.ipynb``.
@@ -110,30 +143,22 @@ def grade_notebooks(
     Never raises for a bad notebook: its result carries an error.
     """
     prepare_env()
+    isolation = sandbox.backend()
+    if isolation == "none" and not (no_isolation or os.environ.get("COURSE_NO_ISOLATION") == "1"):
+        raise sandbox.SandboxError(sandbox.unavailable_reason())
     root = Path(root) if root else course_units.course_root()
     limits = limits or sandbox.Limits()
     srcs = sources(root)
     if unit is not None and unit not in {s.unit for s in srcs}:
         raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in srcs}))}")
-    hide = [
-        str(root / d)
-        for d in (
-            "solutions",
-            "submitted",
-            "autograded",
-            "feedback",
-            "nbgrader_exchange",
-            "autograde-logs",
-            "gradebook.db",
-        )
+    results = [
+        {"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": [], "isolation": isolation}
+        for p in paths
     ]
-    results = [{"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         tmp = Path(tmp)
         os.chmod(tmp, 0o711)
-        # the batch's folder, and the whole temp folder where other copies of solutions may lie
-        hide = hide + [str(tmp), tempfile.gettempdir()]
         jobs, gradebooks = [], {}
         for i, path in enumerate(paths):
             try:
@@ -160,22 +185,18 @@ def grade_notebooks(
                         "timeout": timeout,
                         "workdir": str(job_dir / "work"),
                         "out": str(job_dir / "out"),
-                        "hide": hide,
                         "limits": asdict(limits),
                     },
                 )
             )
 
-        workers_by_slot = {slot: _Worker() for slot in range(max(1, workers))}
+        workers_by_slot = {slot: _Worker(tmp / f"worker-{slot}", tmp) for slot in range(max(1, workers))}
 
         def run(indexed_job, slot):
             i, job = indexed_job
-            # a uid and a cgroup per slot: a fork bomb starves only itself, and batches never meet
-            job["limits"].update(uid=limits.uid + slot, tag=f"{os.getpid()}-{slot}")
             job_file = Path(job["out"]).parent / "job.json"
             job_file.write_text(json.dumps(job))
             stopped = workers_by_slot[slot].grade(job_file, wall_timeout)
-            sandbox.kill_tree(limits=sandbox.Limits(**job["limits"]))  # whatever the submission left running
             out = Path(job["out"])
             res = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
             if stopped or not res:

@@ -3,17 +3,21 @@
 Every submission of a unit imports the same things (NumPy, PyTorch, ipykernel, the course's
 checks): about 1.5 s of CPU per process, twice per submission (its kernel and the verifier's
 student process). A grading worker therefore starts one fork server, which imports them once
-and then ``fork``s a fresh process per request; the child enters the sandbox exactly as
-``python -m course.grading.sandbox`` does (:func:`course.grading.sandbox.enter`) and then runs the kernel or
-the verifier's student loop. Each child starts from the server's pristine state, so nothing a
-submission does reaches another one.
+and then starts each sandboxed process with :func:`course.grading.sandbox.fork` (the one way to
+start one), which runs the kernel or the verifier's student loop. Each child starts from the
+server's pristine state, so nothing a submission does reaches another one. With the "bwrap"
+backend the server itself runs inside bubblewrap (see :mod:`course.grading.sandbox`).
 
-Protocol, over a Unix socket in the batch's private folder (hidden from student code): the
-client sends one JSON request with file descriptors attached (the kernel's stdin/stdout/stderr,
-or the verifier's two pipes); the server answers ``PID\\n`` and, when the child ends,
-``exit CODE\\n``. When the client goes away first (the kernel manager killed it), the server
-kills the child's whole sandbox. The kernel's client is ``course/_forkclient.py``, a
-standard-library-only script that the kernel spec runs in place of ``python -m course.grading.sandbox``.
+The server starts with an environment of its own (:func:`course.grading.sandbox.environment`),
+never the worker's, so no secret of the grader is even in its memory for a child to inherit.
+
+Protocol, over a Unix socket in the worker's folder (which no sandbox can see): the client sends
+one JSON request ``{"kind": "kernel" | "serve", "args": SANDBOX-ARGS}`` with file descriptors
+attached (the kernel's stdin/stdout/stderr, or the verifier's two pipes); the server answers
+``PID\\n`` and, when the child ends, ``exit CODE\\n``. When the client goes away first (the kernel
+manager killed it), the server ends the child's sandbox (:func:`course.grading.sandbox.kill`):
+the server is the one owner of every sandbox's lifetime. The kernel's client is
+``_forkclient.py``, a standard-library-only script that the kernel spec runs.
 
     python -m course.grading.forkserver SOCKET_PATH      (started by :class:`ForkServer`)
 """
@@ -27,6 +31,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from course.grading import sandbox
 
 #: What the children of the server find already imported.
 PRELOAD = (
@@ -42,15 +48,23 @@ PRELOAD = (
     "course.grading.verify",
 )
 CLIENT = str(Path(__file__).with_name("_forkclient.py"))
-MAX_REQUEST = 1 << 20
+MAX_REQUEST = 1 << 16
+#: How long the server waits for a client's request, and a client for the server's answer.
+REQUEST_TIMEOUT_S = 5
 
 
 class ForkServer:
-    """The grading worker's handle on its fork server (started lazily, restarted if it died)."""
+    """The grading worker's handle on its fork server (started lazily, restarted if it died).
 
-    def __init__(self, folder):
+    ``folder``: the worker's private folder (the socket lives there); ``shared``: folders the
+    sandboxes' working folders and the kernels' connection files lie in (bound into bubblewrap).
+    """
+
+    def __init__(self, folder, shared=(), backend=None):
         self.path = str(Path(folder) / "forkserver.sock")
+        self.shared = [str(folder), *map(str, shared)]
         self.proc = None
+        self.backend = backend or sandbox.backend()
 
     def ensure(self, timeout=120):
         """Starts the server unless it runs; returns the socket path (None if it cannot start)."""
@@ -58,13 +72,17 @@ class ForkServer:
             return self.path
         if os.path.exists(self.path):
             os.unlink(self.path)
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = dict(sandbox.environment(os.path.dirname(self.path)), COURSE_SANDBOX=self.backend)
+        cmd = [sys.executable, "-m", "course.grading.forkserver", self.path]
+        if self.backend == "bwrap":
+            cmd = [*sandbox.bwrap_command(self.shared), "--", *cmd]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.grading.forkserver", self.path],
+            cmd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
+            cwd="/",
             start_new_session=True,
         )
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -76,7 +94,7 @@ class ForkServer:
     def spawn(self, kind, args, fds):
         """A sandboxed child: ``kind`` "serve" (the verifier's student loop) with ``fds`` its two pipes.
 
-        ``args``: the sandbox's command line (:func:`course.grading.sandbox.parse_args`). Returns a
+        ``args``: the sandbox's arguments (:func:`course.grading.sandbox.command_args`). Returns a
         :class:`Child`, or None when the server cannot be reached.
         """
         path = self.ensure()
@@ -88,6 +106,7 @@ class ForkServer:
             return None
 
     def stop(self):
+        """Ends the server, and with it every sandbox it started (they die with their parent)."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -107,11 +126,10 @@ class Child:
     @classmethod
     def request(cls, path, kind, args, fds):
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.settimeout(60)
         try:
             conn.connect(path)
-            socket.send_fds(conn, [json.dumps({"kind": kind, "args": args, "env": dict(os.environ)}).encode()], fds)
-            pid = int(_readline(conn))
+            socket.send_fds(conn, [json.dumps({"kind": kind, "args": args}).encode()], fds)
+            pid = int(read_line(conn, time.monotonic() + 60))
         except (OSError, ValueError):
             conn.close()
             raise OSError("the fork server did not start the process") from None
@@ -119,30 +137,25 @@ class Child:
 
     def poll(self):
         if self.returncode is None:
-            self.conn.setblocking(False)
             try:
-                self.returncode = _exit_code(_readline(self.conn))
-            except BlockingIOError:
+                self.returncode = _exit_code(read_line(self.conn, time.monotonic()))
+            except TimeoutError:
                 pass
             except (OSError, ValueError, IndexError):
                 self.returncode = -1
-            finally:
-                if self.conn.fileno() >= 0:
-                    self.conn.setblocking(True)
         return self.returncode
 
     def wait(self, timeout=30):
         if self.returncode is None:
-            self.conn.settimeout(timeout)
             try:
-                self.returncode = _exit_code(_readline(self.conn))
+                self.returncode = _exit_code(read_line(self.conn, time.monotonic() + timeout))
             except (OSError, ValueError, IndexError):
                 self.returncode = -1
         self.conn.close()
         return self.returncode
 
     def kill(self):
-        self.conn.close()  # the server kills the child's sandbox when its client goes away
+        self.conn.close()  # the server ends the child's sandbox when its client goes away
         if self.returncode is None:
             self.returncode = -signal.SIGKILL
 
@@ -152,9 +165,19 @@ def _exit_code(line):
     return int(line.split()[1]) if line.startswith("exit") else -1
 
 
-def _readline(conn):
+def read_line(conn, deadline, limit=64):
+    """One line (at most ``limit`` bytes) from socket ``conn`` by ``deadline`` (time.monotonic()).
+
+    The one "read with a deadline" of the fork server's protocol: raises TimeoutError when the
+    deadline passes (a deadline already past only reads what is there), OSError when the
+    other side closes or sends a line too long.
+    """
     data = b""
     while not data.endswith(b"\n"):
+        if len(data) > limit:
+            raise OSError("line too long")
+        if not select.select([conn], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            raise TimeoutError
         chunk = conn.recv(1)
         if not chunk:
             raise OSError("connection closed")
@@ -163,44 +186,62 @@ def _readline(conn):
 
 
 # ------------------------------------------------------------------ the server process
-def _child(request, fds, keep_open):
-    """In the forked child: enter the sandbox, then become the kernel or the verifier's student loop."""
-    from course.grading import sandbox
+def _kernel(cmd, fds, workdir):
+    """The kernel's part of the child before it enters the sandbox: its stdio and connection file."""
 
-    for fd in keep_open:  # the server's socket and its other clients' connections
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.environ.clear()
-    os.environ.update(request["env"])
-    limits, workdir, hide, expose, cmd = sandbox.parse_args(request["args"])
-    if request["kind"] == "kernel":
+    def prepare():
         for i, fd in enumerate(fds[:3]):  # the client's stdin, stdout, stderr
             os.dup2(fd, i)
-        sandbox.own_connection_file(cmd, workdir)
-    sandbox.enter(limits, workdir, hide, expose)
-    import tempfile
+        i = cmd.index("-f") + 1
+        with open(cmd[i], encoding="utf-8") as f:  # the kernel manager's file, private to the grader
+            info = json.load(f)
+        if info.get("transport") == "ipc" and os.path.isabs(info.get("ip", "")):
+            # the socket files are in the kernel's working folder, which it sees as HOME
+            inside = os.path.relpath(info["ip"], os.path.realpath(workdir))
+            info["ip"] = os.path.join(sandbox.HOME, inside) if backend_isolates() else info["ip"]
+        copy = os.path.join(workdir, ".kernel-connection.json")
+        os.makedirs(workdir, exist_ok=True)
+        with open(copy, "w", encoding="utf-8") as f:
+            json.dump(info, f)
+        cmd[i] = os.path.join(sandbox.HOME, ".kernel-connection.json") if backend_isolates() else copy
 
-    tempfile.tempdir = None  # chosen again from TMPDIR, now the sandbox's folder
-    if request["kind"] == "serve":
+    def body():
+        from ipykernel import kernelapp
+
+        sys.argv = ["ipykernel_launcher.py", *cmd[3:]]
+        kernelapp.launch_new_instance()
+        return 0
+
+    return prepare, body
+
+
+def backend_isolates():
+    return sandbox.backend() != "none"
+
+
+def _serve(fds):
+    """The verifier's student process: its two pipes; stdio goes nowhere."""
+
+    def prepare():
+        null = os.open(os.devnull, os.O_RDWR)
+        for i in range(3):
+            os.dup2(null, i)
+        os.close(null)
+
+    def body():
         from course.grading.verify import _serve
 
         _serve(fds[0], fds[1])
         return 0
-    if cmd[1:3] == ["-m", "ipykernel_launcher"]:
-        from ipykernel import kernelapp
 
-        sys.argv = ["ipykernel_launcher", *cmd[3:]]
-        kernelapp.launch_new_instance()
-        return 0
-    os.execv(cmd[0], cmd)  # anything else: as course.grading.sandbox would run it
+    return prepare, body
 
 
 def serve(path):
+    import ctypes
     import importlib
 
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: gone with the worker
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -208,63 +249,62 @@ def serve(path):
             pass
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does: the server's folder is nobody's import path
-    from course.grading import sandbox
-
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)  # only the grader (its uid) may ask for a process
     listener.bind(path)
     os.umask(old_umask)
     listener.listen(16)
-    children = {}  # pid -> (connection, limits)
+    children = {}  # pid -> connection of its client
     print("ready", flush=True)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing more for the worker's pipe
     parent = os.getppid()
     while os.getppid() == parent:  # the worker went away: so does the server
-        conns = {c.fileno(): (pid, c) for pid, (c, _) in children.items()}
+        conns = {c.fileno(): (pid, c) for pid, c in children.items()}
         readable, _, _ = select.select([listener, *[c for _, c in conns.values()]], [], [], 0.05)
-        # clients that went away first: their sandboxes are emptied before a new child may join the cgroup
         for r in readable:
             if r is not listener:  # a client went away (or wrote, which it never does): its child goes too
                 pid, conn = conns[r.fileno()]
-                sandbox.kill_tree(pid, children[pid][1])
+                sandbox.kill(pid)
                 conn.close()
                 children.pop(pid)
                 _reap(children, pid)
         if listener in readable:
-            _accept(listener, children, conns)
+            _accept(listener, children)
         _reap(children)
-    for pid, (_conn, limits) in children.items():
-        sandbox.kill_tree(pid, limits)
+    for pid in children:
+        sandbox.kill(pid)
 
 
-def _accept(listener, children, conns):
-    """Reads one request and forks its child (which never returns here)."""
-    from course.grading import sandbox
-
+def _accept(listener, children):
+    """Reads one request and starts its sandboxed child."""
     conn, _ = listener.accept()
-    conn.settimeout(10)
+    fds = []
     try:
+        conn.settimeout(REQUEST_TIMEOUT_S)
         msg, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 8)
         request = json.loads(msg)
-        limits, *_ = sandbox.parse_args(request["args"])
-    except (OSError, ValueError, SystemExit):  # (argparse exits on bad options)
+        limits, workdir, expose, writable, cover, cmd = sandbox.parse_args(request["args"])
+        if request["kind"] == "kernel" and len(fds) == 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+            prepare, body = _kernel(cmd, fds, workdir)
+        elif request["kind"] == "serve" and len(fds) == 2:
+            prepare, body = _serve(fds)
+        else:
+            raise ValueError("unknown request")
+        keep_open = [listener.fileno(), conn.fileno(), *(c.fileno() for c in children.values())]
+        pid = sandbox.fork(limits, workdir, body, expose, writable, prepare, keep_open, cover=cover)
+        try:
+            conn.sendall(f"{pid}\n".encode())
+        except OSError:
+            sandbox.kill(pid)  # (reaped by the loop)
+            raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         conn.close()
         return
-    keep_open = [listener.fileno(), conn.fileno(), *conns]
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = _child(request, fds, keep_open)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        except BaseException:  # noqa: BLE001  (nothing of the child may run the server's loop)
-            code = 1
-        finally:
-            os._exit(code or 0)
-    for fd in fds:
-        os.close(fd)
-    children[pid] = (conn, limits)
-    conn.sendall(f"{pid}\n".encode())
+    finally:
+        for fd in fds:
+            os.close(fd)
+    conn.setblocking(True)
+    children[pid] = conn
 
 
 def _reap(children, wait_for=None):
@@ -281,7 +321,7 @@ def _reap(children, wait_for=None):
             time.sleep(0.01)
             continue
         if pid in children:
-            conn, _ = children.pop(pid)
+            conn = children.pop(pid)
             try:
                 conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
             except OSError:

@@ -1,18 +1,28 @@
 """The grading worker: one process that grades submissions one after another.
 
-``python -m course.grading.worker`` reads the paths of job files (JSON, written by
-:mod:`course.grading.batch`) on stdin and answers ``done`` for each. Per job it builds a
-throw-away nbgrader course (the unit's gradebook copied into a private folder), runs
-nbgrader's autograde with kernels started in the sandbox, runs the verifier for the tests
-nbgrader passed, and writes ``result.json``. The student's code never runs in this process:
-kernels and the verifier's student process are sandboxed children of its fork server.
+``python -m course.grading.worker FOLDER SHARED`` reads the paths of job files (JSON, written
+by :mod:`course.grading.batch`) on stdin and answers ``done`` for each. ``FOLDER`` is the
+worker's own folder (its fork server's socket, the kernels' connection files), made and
+removed by the batch, inside ``SHARED`` (the batch's folder). Per job it builds a throw-away
+nbgrader course (the unit's gradebook copied into a private folder), runs nbgrader's
+autograde with kernels started in the sandbox, runs the verifier for the tests nbgrader
+passed, and writes ``result.json``. The student's code never runs in this process: kernels
+and the verifier's student process are sandboxed children of its fork server.
+
+The kernel works in a folder of its own (``kernel/``), which nbgrader never writes into, and it
+does not see the autograded folder nbgrader writes: a link the student's code plants cannot
+steer nbgrader's writes. Kernel and nbgrader talk over ZMQ's ``ipc`` transport (socket files in
+``kernel/.ipc``): the kernel has no network.
+
+A test cell passes nbgrader's part of the grade when it raised no error: what it wrote to
+stderr (a student's ``warnings.warn``, NumPy's RuntimeWarning) is noise, not a failure, although
+nbgrader itself would give it 0. The verifier's verdict still applies.
 """
 
 import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from course.grading import sandbox
@@ -33,11 +43,20 @@ def _cell_error(cell):
             if ename == "KeyboardInterrupt":
                 return "the test was stopped by the time limit per cell (an endless loop?)"
             return f"{ename}: {evalue}".strip()[:MAX_ERROR_CHARS]
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            text = "".join(out.get("text", "")).strip().splitlines()
-            return ("the test wrote to stderr (a warning?): " + (text[-1] if text else ""))[:MAX_ERROR_CHARS]
     return None
+
+
+def _test_score(cell):
+    """nbgrader's score of an executed test cell, its stderr output (warnings) not counted as failure."""
+    import nbformat
+    from nbgrader.utils import determine_grade
+
+    quiet = nbformat.from_dict(cell)
+    quiet.outputs = [
+        o for o in quiet.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+    ]
+    score, _ = determine_grade(quiet)
+    return float(score or 0.0)
 
 
 def _short(error_text):
@@ -53,28 +72,22 @@ def _short(error_text):
     return (lines[-1].strip() if lines else "nbgrader could not grade the notebook")[:MAX_ERROR_CHARS]
 
 
-def _needed_paths():
-    """What student code must still see when /tmp is covered: this package and the environment."""
-    return [str(Path(__file__).resolve().parent.parent), sys.prefix]
-
-
-#: The worker's fork server (course.grading.forkserver), when it runs one.
+#: The worker's fork server (course.grading.forkserver).
 _FORKSERVER = None
 
 
-def _kernelspec(folder, limits, workdir, hide, expose):
-    """A kernel that starts ipykernel in the sandbox (forked by the fork server when there is one)."""
+def _kernelspec(folder, limits, workdir):
+    """A kernel that the fork server starts in the sandbox, working in ``workdir``."""
     from course.grading.forkserver import CLIENT
 
     spec = Path(folder) / "kernels" / "course-sandbox"
     spec.mkdir(parents=True, exist_ok=True)
-    args = sandbox.command_args(limits, workdir, hide, expose)
+    server = _FORKSERVER.ensure()
+    if server is None:
+        raise RuntimeError("the fork server that starts sandboxed kernels did not start")
+    args = sandbox.command_args(limits, workdir)
     kernel = ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    server = _FORKSERVER.ensure() if _FORKSERVER is not None else None
-    if server:
-        argv = [sys.executable, "-S", CLIENT, server, *args, *kernel]
-    else:
-        argv = [sys.executable, "-m", "course.grading.sandbox", *args, *kernel]
+    argv = [sys.executable, "-S", CLIENT, server, *args, *kernel]
     (spec / "kernel.json").write_text(
         json.dumps({"argv": argv, "display_name": "sandboxed Python", "language": "python"})
     )
@@ -104,14 +117,15 @@ def _run_worker(job):
     submitted.mkdir(parents=True)
     shutil.copy(job["submission"], submitted / f"{src.name}.ipynb")
     graded_dir = course / "autograded" / STUDENT / src.unit
-    # the student's code sees its own course folder; the batch's folder (other
-    # submissions, every gradebook) and the course's solutions are covered
-    hide = job["hide"] + [str(private)]
+    # the kernel's own folder: nbgrader never writes there, and the kernel sees nothing else of base
+    kernel_dir = base / "kernel"
+    (kernel_dir / ".ipc").mkdir(parents=True)
 
-    kernel = _kernelspec(private, limits, graded_dir, hide, [str(course), *_needed_paths()])
+    kernel = _kernelspec(private, limits, kernel_dir)
     nb_api = api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
+    nb_api.config.KernelManager.transport = "ipc"  # no network in the sandbox: Unix socket files
+    nb_api.config.KernelManager.ip = str(kernel_dir / ".ipc" / "kernel")
     result = nb_api.autograde(src.unit, STUDENT)
-    sandbox.kill_tree(limits=limits)  # whatever the notebook left running
     error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
 
     cells = {}
@@ -136,6 +150,9 @@ def _run_worker(job):
 
     # the second opinion, for the tests nbgrader passed (the grade is the minimum of both)
     verdicts = {}
+    for gid in src.tests:  # stderr is noise: only an error fails a test cell (see the docstring)
+        if gid in cells:
+            grades[gid] = _test_score(cells[gid])
     passed = {gid for gid in src.tests if grades.get(gid, 0.0) > 0 and gid in cells}
     if src.verify and error is None and passed:
         submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
@@ -145,12 +162,9 @@ def _run_worker(job):
             job["timeout"],
             limits,
             str(base / "verify"),
-            hide,
-            _needed_paths(),
             only=passed,
             forkserver=_FORKSERVER,
         )
-        sandbox.kill_tree(limits=limits)
 
     tests = []
     for gid in src.tests:
@@ -168,7 +182,12 @@ def _run_worker(job):
                 why = f"the test failed when re-run outside the notebook: {verdicts[gid]}"
             score = 0.0
         tests.append({"grade_id": gid, "score": score, "max_score": float(maxes[gid]), "error": why})
-    return {"tests": tests, "error": error, "max_score": float(sum(maxes[g] for g in src.tests))}
+    return {
+        "tests": tests,
+        "error": error,
+        "max_score": float(sum(maxes[g] for g in src.tests)),
+        "isolation": _FORKSERVER.backend,
+    }
 
 
 def _grade_job(job_path):
@@ -180,7 +199,7 @@ def _grade_job(job_path):
     Path(job["out"], "result.json").write_text(json.dumps(res))
 
 
-def _worker_loop():
+def _worker_loop(folder, shared):
     """A grading worker: grades the job files named on stdin, one per line, answering each with a line.
 
     One worker grades many submissions in turn, so nbgrader and torch are
@@ -198,9 +217,9 @@ def _worker_loop():
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     sys.stdout = sys.stderr
     prepare_env()
-    # in the temp folder, which the sandbox covers: student code cannot ask it for anything
-    folder = tempfile.mkdtemp(prefix="course-forkserver-")
-    _FORKSERVER = ForkServer(folder)
+    # the kernels' connection files: in the batch's folder, never in the user's home
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(Path(folder) / "runtime")
+    _FORKSERVER = ForkServer(folder, shared=[shared])
     _FORKSERVER.ensure()
     try:
         print("ready", file=answer, flush=True)
@@ -209,8 +228,7 @@ def _worker_loop():
             print("done", file=answer, flush=True)
     finally:
         _FORKSERVER.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    _worker_loop()
+    _worker_loop(sys.argv[1], sys.argv[2])
