@@ -114,3 +114,31 @@ def _named(name):
         except OSError:
             pass
     return found
+
+
+def test_the_none_backend_still_limits_and_cleans_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+
+    def body():
+        import resource
+
+        return _write_json({"env": dict(os.environ), "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0]})
+
+    assert _run(tmp_path, body, mode="none") == 0
+    seen = json.loads((tmp_path / "work" / "out.json").read_text())
+    assert "AWS_SECRET_ACCESS_KEY" not in seen["env"] and seen["env"]["HOME"] == os.path.realpath(tmp_path / "work")
+    if not sandbox.is_root():
+        assert seen["nproc"] != -1
+
+
+def test_grading_refuses_without_isolation_unless_told(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    nb = str(ROOT / "exercises" / "01_perceptron" / "perceptron.ipynb")
+    env = dict(os.environ, COURSE_SANDBOX="none")  # as where user namespaces are disabled
+    course = [sys.executable, "-m", "course.cli"]
+    proc = subprocess.run([*course, "grade", nb], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "--no-isolation" in proc.stderr and "user.max_user_namespaces" in proc.stderr
