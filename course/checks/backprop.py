@@ -34,12 +34,22 @@ def check_affine_forward(affine_forward, N=4, D=5, M=3, seed=0):
         np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]),
         np.array([0.5, 0.0, 1.0]),
     )
-    assert_close(name, "out (hand-worked 1x2 @ 2x3 case)", out, [[5.5, 2.0, 0.0]], FORWARD_TOL, "the hand-worked value")
+    assert_close_or_hint(
+        name,
+        "out (hand-worked 1x2 @ 2x3 case)",
+        out,
+        [[5.5, 2.0, 0.0]],
+        FORWARD_TOL,
+        "the hand-worked value",
+        [("the bias b is missing", [[5.0, 2.0, -1.0]])],
+    )
     rng = np.random.default_rng(seed)
     x, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=M)
     out, _ = _forward(name, affine_forward, x, W, b)
     ref = torch.nn.functional.linear(_t(x), _t(W).T, _t(b)).numpy()
-    assert_close(name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear")
+    assert_close_or_hint(
+        name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear", [("the bias b is missing", x @ W)]
+    )
 
 
 def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0, numeric=False):
@@ -52,8 +62,13 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
     dx, dW, db = unpack(name, call_student(affine_backward, dout, cache), 3, "(dx, dW, db)")
     tx, tW, tb = _t(x, True), _t(W, True), _t(b, True)
     (tx @ tW + tb).backward(_t(dout))
+    mistakes = {
+        "dx": [],
+        "dW": [("dW is divided by N; it is the sum over the batch, x.T @ dout", x.T @ dout / N)],
+        "db": [("db is the mean over the batch; it is the sum, dout.sum(axis=0)", dout.mean(axis=0))],
+    }
     for what, got, ref in [("dx", dx, tx.grad), ("dW", dW, tW.grad), ("db", db, tb.grad)]:
-        assert_close(name, what, got, ref.numpy(), BACKWARD_TOL, "torch autograd")
+        assert_close_or_hint(name, what, got, ref.numpy(), BACKWARD_TOL, "torch autograd", mistakes[what])
     if numeric:
         f = {
             "dx": lambda v: call_student(affine_forward, v, W, b)[0],
@@ -67,12 +82,19 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
 
 # ---------------------------------------------------------------- activations
 def _check_activation_forward(name, fn, torch_fn, shape, seed, hand):
+    def mistakes(x):
+        return [(f"the sign of x is flipped: you computed {torch_fn.__name__}(-x)", torch_fn(-_t(x)).numpy())]
+
     x_hand, out_hand = hand
     out, _ = _forward(name, fn, x_hand)
-    assert_close(name, "out (hand-worked values)", out, out_hand, FORWARD_TOL, "the hand-worked values")
+    assert_close_or_hint(
+        name, "out (hand-worked values)", out, out_hand, FORWARD_TOL, "the hand-worked values", mistakes(x_hand)
+    )
     x = np.random.default_rng(seed).normal(scale=3.0, size=shape)
     out, _ = _forward(name, fn, x)
-    assert_close(name, "out", out, torch_fn(_t(x)).numpy(), FORWARD_TOL, f"torch.{torch_fn.__name__}")
+    assert_close_or_hint(
+        name, "out", out, torch_fn(_t(x)).numpy(), FORWARD_TOL, f"torch.{torch_fn.__name__}", mistakes(x)
+    )
 
 
 def _check_activation_backward(fwd_name, fwd, name, bwd, torch_fn, shape, seed, numeric, mistakes):

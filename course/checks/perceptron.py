@@ -33,6 +33,19 @@ def _predict(name, fn, X, w, b):
     return np.asarray(out)
 
 
+def _predict_hint(got, X, w, b):
+    """Name a typical mistake that the wrong predictions ``got`` match (or "")."""
+    score = X @ w + b
+    for wrong, hint in [
+        (score >= 0, "a score of exactly 0 must predict 0: use > 0, not >= 0"),
+        (X @ w > 0, "the bias b is missing: the score is X @ w + b"),
+        (score < 0, "the classes are swapped: predict 1 where the score is > 0"),
+    ]:
+        if np.array_equal(got, wrong.astype(int)):
+            return f"; it looks like {hint}"
+    return ""
+
+
 def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
     """1 where X @ w + b > 0, else 0 (a score of exactly 0 predicts 0)."""
     name = "perceptron_predict"
@@ -43,14 +56,20 @@ def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
     ]:
         got = _predict(name, perceptron_predict, AND_X, np.array(w), b)
         if not np.array_equal(got, expected):
-            raise AssertionError(f"{name}: on the {gate} case (w={w}, b={b}) got {got.tolist()}, expected {expected}")
+            raise AssertionError(
+                f"{name}: on the {gate} case (w={w}, b={b}) got {got.tolist()}, expected {expected}"
+                + _predict_hint(got, AND_X, np.array(w), b)
+            )
     rng = np.random.default_rng(seed)
     X, w, b = rng.normal(size=(N, D)), rng.normal(size=D), float(rng.normal())
     ref = (torch.from_numpy(X) @ torch.from_numpy(w) + b > 0).numpy().astype(int)
     got = _predict(name, perceptron_predict, X, w, b)
     wrong = np.flatnonzero(got != ref)
     if wrong.size:
-        raise AssertionError(f"{name}: wrong prediction for sample(s) {wrong.tolist()[:5]} of {N} (random data)")
+        raise AssertionError(
+            f"{name}: wrong prediction for sample(s) {wrong.tolist()[:5]} of {N} (random data)"
+            + _predict_hint(got, X, w, b)
+        )
 
 
 def _fit(fn, X, y, **kw):
@@ -62,6 +81,40 @@ def _fit(fn, X, y, **kw):
     return w, float(b)
 
 
+# Typical wrong versions of the rule, run on the AND trace only to name what a wrong answer looks like.
+_FIT_MISTAKES = {
+    "epoch": "the predictions used the weights of the start of the epoch; e = y_i - predict(x_i) with the weights "
+    "before the update of sample i, updated after every sample",
+    ">=": "a score of exactly 0 predicts 0, in the learning rule too (> 0, not >= 0)",
+    "no b": "b is never updated: b += lr * e, like w",
+}
+
+
+def _fit_variant(X, y, lr, epochs, mistake):
+    w, b = np.zeros(X.shape[1]), 0.0
+    for _ in range(epochs):
+        w0, b0 = w.copy(), b
+        for x_i, y_i in zip(X, y):
+            wp, bp = (w0, b0) if mistake == "epoch" else (w, b)
+            score = x_i @ wp + bp
+            e = y_i - int(score >= 0 if mistake == ">=" else score > 0)
+            w, b = w + lr * e * x_i, b + (0.0 if mistake == "no b" else lr * e)
+    return w, b
+
+
+def _fit_hint(perceptron_fit):
+    """Name the typical mistake whose (w, b) after 1, 2 and 10 epochs on AND all match the student's."""
+    got = {ep: _fit(perceptron_fit, AND_X, AND_Y, lr=1.0, epochs=ep) for ep in AND_TRACE}
+    for mistake, hint in _FIT_MISTAKES.items():
+        if all(
+            np.allclose(w, w_v, rtol=0, atol=1e-9) and abs(b - b_v) < 1e-9
+            for ep, (w, b) in got.items()
+            for w_v, b_v in [_fit_variant(AND_X, AND_Y, 1.0, ep, mistake)]
+        ):
+            return f"; it looks like {hint}"
+    return " (start from zeros, visit samples in order)"
+
+
 def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
     """Rosenblatt's rule: hand-worked AND traces, then the per-sample update and the epoch structure."""
     name = "perceptron_fit"
@@ -70,7 +123,7 @@ def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
         if not (np.allclose(w, w_ref, rtol=0, atol=1e-12) and abs(b - b_ref) < 1e-12):
             raise AssertionError(
                 f"{name}: on AND with lr=1, epochs={ep} got w={w.tolist()}, b={b}; "
-                f"expected w={w_ref}, b={b_ref} (start from zeros, visit samples in order)"
+                f"expected w={w_ref}, b={b_ref}" + _fit_hint(perceptron_fit)
             )
     # Integer-valued data keep every step exact, and scores of exactly 0 occur.
     rng = np.random.default_rng(seed)

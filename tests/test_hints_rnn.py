@@ -1,0 +1,93 @@
+"""Unit 3 (rnn): each typical wrong implementation gets its own named hint.
+
+Correct functions are written here (not copied from the solution); each row plants
+one bug and names the distinctive words of the hint the check must give.
+"""
+
+import numpy as np
+import pytest
+
+from course.checks import rnn as R
+
+
+def step_forward(x, h_prev, Wx, Wh, b, bug=None):
+    a = x @ Wx
+    a = a + (0.0 if bug == "no recurrence" else h_prev @ (Wh.T if bug == "Wh.T" else Wh))
+    a = a + (0.0 if bug == "no bias" else b)
+    return (a if bug == "no tanh" else np.tanh(a)), None
+
+
+def forward(x, h0, Wx, Wh, b, bug=None):
+    h, hs = (np.zeros_like(h0) if bug == "h0 ignored" else h0), []
+    for t in range(x.shape[1]):
+        hs.append(h)  # the state before step t (used by the "shifted" bug)
+        h = step_forward(x[:, t], h, Wx, Wh, b, bug=bug if bug in ("Wh.T", "no bias") else None)[0]
+        if bug != "shifted":
+            hs[-1] = h
+    return np.stack(hs, axis=1), None
+
+
+def indrnn_step(x, h_prev, Wx, u, b, bug=None):
+    a = x @ Wx + (0.0 if bug == "no u * h_prev" else u * h_prev) + (0.0 if bug == "no bias" else b)
+    if bug == "no relu":
+        return a, None
+    return (np.tanh(a) if bug == "tanh" else np.maximum(a, 0.0)), None
+
+
+def with_bug(fn, bug):
+    def buggy(*args):
+        return fn(*args, bug=bug)
+
+    buggy.__name__ = fn.__name__
+    return buggy
+
+
+def hint_of(check, fn):
+    with pytest.raises(AssertionError) as e:
+        check(fn)
+    return str(e.value)
+
+
+def test_the_correct_functions_pass():
+    R.check_rnn_step_forward(step_forward)
+    R.check_rnn_forward(forward)
+    R.check_indrnn_step_forward(indrnn_step)
+
+
+@pytest.mark.parametrize(
+    "bug,words",
+    [
+        ("Wh.T", "you used Wh.T instead of Wh"),
+        ("no bias", "the bias b is missing"),
+        ("no recurrence", "h_prev @ Wh is missing"),
+        ("no tanh", "tanh is missing"),
+    ],
+)
+def test_step_forward_hints(bug, words):
+    assert words in hint_of(R.check_rnn_step_forward, with_bug(step_forward, bug))
+
+
+@pytest.mark.parametrize(
+    "bug,words",
+    [
+        ("Wh.T", "you used Wh.T instead of Wh"),
+        ("no bias", "the bias b is missing"),
+        ("h0 ignored", "h0 was ignored"),
+        ("shifted", "h is shifted by one step"),
+    ],
+)
+def test_forward_hints(bug, words):
+    assert words in hint_of(R.check_rnn_forward, with_bug(forward, bug))
+
+
+@pytest.mark.parametrize(
+    "bug,words",
+    [
+        ("no bias", "the bias b is missing"),
+        ("no u * h_prev", "u * h_prev is missing"),
+        ("no relu", "relu is missing"),
+        ("tanh", "you used tanh instead of relu"),
+    ],
+)
+def test_indrnn_hints(bug, words):
+    assert words in hint_of(R.check_indrnn_step_forward, with_bug(indrnn_step, bug))
