@@ -26,6 +26,7 @@ from conftest import ROOT, bin_path
 
 UNIT = "01_perceptron"
 LECTURE = f"lectures/{UNIT}.ipynb"
+ARTIFACTS = ROOT / "test-artifacts" / "lab"
 
 
 def test_the_lab_command_opens_the_notebook_it_is_given_and_asks_for_no_news():
@@ -138,3 +139,26 @@ def _command_lines():
                 yield f.read()
         except OSError:  # gone, or not ours to read
             pass
+
+
+@pytest.mark.slow
+def test_in_a_browser_the_url_shows_lecture_1_and_no_news_question(lab):
+    """Headless Chromium (as tests/test_browser.py): the lecture opens, and no news question appears."""
+    from test_browser import chromium_or_skip, launch
+
+    pw = chromium_or_skip()
+    url, _ = lab
+    with pw.sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=90_000)
+            tab = page.locator(".lm-DockPanel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+            assert tab.inner_text() == f"{UNIT}.ipynb"
+            page.wait_for_timeout(5000)  # the question would come once the app is restored
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "first-contact.png"))
+            assert page.get_by_text("official Jupyter news").count() == 0
+        finally:
+            browser.close()
