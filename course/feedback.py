@@ -58,9 +58,13 @@ run the visible tests of your notebook again (or <code>course grade your_noteboo
 """
 
 
-def _text(value, limit=MAX_MESSAGE_CHARS):
-    """Escaped for HTML, control characters made visible, bounded."""
-    return html.escape(escape_text(value if value is not None else "", limit))
+def _text(value, limit=MAX_MESSAGE_CHARS, lines=False):
+    """Escaped for HTML, control characters made visible, bounded; ``lines``: keep line breaks."""
+    value = value if isinstance(value, str) else "" if value is None else str(value)
+    if not lines:
+        return html.escape(escape_text(value, limit))
+    cut = value[:limit] + (f"… ({len(value) - limit} more characters)" if len(value) > limit else "")
+    return "\n".join(html.escape(escape_text(line, None)) for line in cut.split("\n"))
 
 
 def _is_dir(path):
@@ -113,7 +117,7 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
     rows = []
     for gid, s, m, message in tests:
         status = _status(s, m)
-        shown = "" if status == "passed" else _text(message or "the test did not pass")
+        shown = "" if status == "passed" else _text(message or "the test did not pass", lines=True)
         rows.append(
             f"<tr><td><code>{_text(gid, 100)}</code></td><td>{s:g} / {m:g}</td>"
             f'<td class="{status}">{status}</td><td class="msg">{shown}</td></tr>'

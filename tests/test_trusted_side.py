@@ -417,3 +417,14 @@ def test_the_summary_warns_when_student_code_ran_without_isolation():
 
 def test_the_summary_says_when_results_do_not_report_isolation():
     assert "isolation: not reported (1)" in instructor.summary([("a", _result(5))])
+
+
+# ------------------------------------------------------------ feedback pages: escaped text
+def test_a_feedback_page_shows_messages_as_escaped_text():
+    from course.feedback import page
+
+    message = f"AssertionError: w differs\n<script>{MARK}()</script>\x1b[2J\u202e"
+    text = page(UNIT, "mallory", "perceptron", [("perceptron_fit", 0.0, 3.0, message)], 0.0, 5.0, error=None)
+    assert f"<script>{MARK}" not in text and f"&lt;script&gt;{MARK}()&lt;/script&gt;" in text
+    assert "\x1b" not in text and "\u202e" not in text and "\\x1b[2J\\u202e" in text
+    assert "AssertionError: w differs\n" in text  # a message's own line breaks stay (inside <td>, harmless)
