@@ -33,7 +33,7 @@ def step_backward(dh, dc, cache, bug=None):
     dc_total = dc + (0.0 if bug == "dc misses h" else dh * o * (1 - tanh_c**2))
     da = {
         "i": dc_total * g * i * (1 - i),
-        "f": dc_total * cache["c_prev"] * f * (1 - f),
+        "f": dc_total * (cache["c"] if bug == "df with c_next" else cache["c_prev"]) * f * (1 - f),
         "g": dc_total * i * (1.0 if bug == "no tanh' of g" else 1 - g**2),
         "o": dh * tanh_c * o * (1 - o),
     }
@@ -121,6 +121,7 @@ def test_forward_hints(bug, words):
         ("dc misses h", "the cell state's gradient misses the path through h_t = o * tanh(c_t)"),
         ("no tanh' of g", "the derivative of g = tanh(a_g) is missing"),
         ("da order ifog", "is packed in the gate order i, f, o, g; pack it in the forward's order i, f, g, o"),
+        ("df with c_next", "da, is wrong: in the bias gradient only the block(s) of f (forget gate) are wrong"),
     ],
 )
 def test_step_backward_hints(bug, words):

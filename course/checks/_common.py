@@ -274,13 +274,16 @@ def compare_grads(name, whats, grads, refs, shapes, upstream, explain):
         close(name, f"{what}{upstream}", got, r, BACKWARD_TOL, "torch autograd", lambda i=i: explain(i))
 
 
-def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None):
+def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None, gated=()):
     """``explain(i)``: the hint for the failing gradient ``grads[i]`` (``refs[i]`` the correct one).
 
     In order: a planted mistake (``variants``, see :func:`diagnose`) that every
     gradient matches; a typical wrong value of that gradient alone
-    (``candidates(i)`` -> [(hint, array)]); which time steps (3-d gradients) or
-    gate blocks (``gates``) are wrong; ``fallback(i)``.
+    (``candidates(i)`` -> [(hint, array)]); which time steps are wrong (3-d
+    gradients); which gate blocks (``gates``) are wrong, read from the gradient
+    itself when it is one of the ``gated`` indices (weight and bias gradients,
+    whose last axis is split in gate blocks), else from the last gated gradient
+    (the bias's, the sum of da over the batch); ``fallback(i)``.
     """
     memo = {}
 
@@ -292,10 +295,14 @@ def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None)
         for hint, value in candidates(i) if candidates else ():
             if matches(grads[i], value):
                 return hint
-        got, r = np.asarray(grads[i], dtype=np.float64), refs[i]
-        generic = time_hint(got, r, BACKWARD_TOL) if got.ndim == 3 else None
-        if generic is None and gates and got.ndim and got.shape[-1] == np.shape(r)[-1]:
-            generic = block_hint(got, r, gates, BACKWARD_TOL)
+        got = np.asarray(grads[i], dtype=np.float64)
+        generic = time_hint(got, refs[i], BACKWARD_TOL) if got.ndim == 3 else None
+        if generic is None and gates and gated:
+            k = i if i in gated else gated[-1]
+            blocks = block_hint(grads[k], refs[k], gates, BACKWARD_TOL)
+            if blocks and k != i:
+                blocks = f"the gradient on the pre-activations, da, is wrong: in the bias gradient {blocks}"
+            generic = blocks
         return generic or (fallback(i) if fallback else None)
 
     return explain

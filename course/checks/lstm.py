@@ -271,7 +271,7 @@ def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=
         def variants(dh_next=dh_next, dc_next=dc_next):
             return _backward_variants(seq, dh_next[:, None], dc_next, select)
 
-        explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES)
+        explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES, gated=(3, 4, 5))
         compare_grads(name, whats, grads, refs, shapes, f" (upstream: {upstream})", explain)
     if numeric:
         check_numeric(name, lstm_step_forward, "lstm_step_forward", args, lambda o: o[:2], (dh, dc), whats, grads)
@@ -317,7 +317,7 @@ def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0,
         return out
 
     explain = explainer(
-        grads, refs, lambda: _backward_variants(seq, dh, None, select), candidates, gates=LSTM_GATE_NAMES
+        grads, refs, lambda: _backward_variants(seq, dh, None, select), candidates, LSTM_GATE_NAMES, gated=(2, 3, 4)
     )
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
