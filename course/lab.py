@@ -169,8 +169,15 @@ def lab_env(env=None, config_dir=None, token=None):
 
 
 def run_lab(root=None, port=8888, ip="127.0.0.1", open_browser=True, token=None, extra=()):
-    """Start JupyterLab on the course, at the first lecture; returns its exit status."""
-    root = Path(root) if root else course_units.course_root()
+    """Start JupyterLab on the course, at the first lecture; returns its exit status.
+
+    The course is found as the instructor's commands find it (``course.instructor.find_course``):
+    ``$COURSE_ROOT``, else the nearest folder holding ``nbgrader_config.py`` from here up, else
+    this package's course.
+    """
+    from course.instructor import find_course
+
+    root = Path(root) if root else find_course()
     if not port_free(port, ip):
         print(
             f"course lab: port {port} is already in use on {ip} (another JupyterLab?). "
