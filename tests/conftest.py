@@ -37,3 +37,22 @@ def solution_answers():
     """``solution_answers("06_lstm")``: the functions the answer cells of that unit's solution notebook
     define, by name (a dict; read once per session). Tests use them as the reference correct implementation."""
     return _answers
+
+
+# ---------------------------------------------------------------- the hint tables (tests/test_hints_*.py)
+def with_bug(fn, bug):
+    """``fn`` with its keyword ``bug`` set: one row of a table of wrong implementations. It keeps
+    ``fn``'s name, which the checks quote ("your lstm_forward is wrong")."""
+
+    def buggy(*args, **kwargs):
+        return fn(*args, **kwargs, bug=bug)
+
+    buggy.__name__ = fn.__name__
+    return buggy
+
+
+def hint_of(check, *fns, **kwargs):
+    """The message of the AssertionError that ``check(*fns, **kwargs)`` must raise."""
+    with pytest.raises(AssertionError) as e:
+        check(*fns, **kwargs)
+    return str(e.value)

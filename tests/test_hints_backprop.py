@@ -10,6 +10,8 @@ import pytest
 from course.checks import backprop as B
 from course.checks._common import STABILITY_HINT
 
+from conftest import hint_of, with_bug
+
 
 def affine_forward(x, W, b, bug=None):
     return x @ W + (0.0 if bug == "no bias" else b), (x, W)
@@ -54,20 +56,6 @@ def softmax_ce(scores, y, bug=None):
     d = np.exp(log_p)
     d[np.arange(N), y] -= 1.0
     return float(loss), d / (1 if bug == "dscores not / N" else N)
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, *fns, **kw):
-    with pytest.raises(AssertionError) as e:
-        check(*fns, **kw)
-    return str(e.value)
 
 
 def test_the_correct_layers_pass():

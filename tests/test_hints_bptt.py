@@ -10,6 +10,8 @@ import pytest
 from course.checks import bptt as B
 from course.checks._common import STABILITY_HINT
 
+from conftest import hint_of, with_bug
+
 
 # ---------------------------------------------------------------- correct functions, with switchable bugs
 def step_forward(x, h_prev, Wx, Wh, b, bug=None):
@@ -82,20 +84,6 @@ def softmax_t(logits, temperature, bug=None):
         z = z - z.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, *fns, **kw):
-    with pytest.raises(AssertionError) as e:
-        check(*fns, **kw)
-    return str(e.value)
 
 
 def test_the_correct_functions_pass():

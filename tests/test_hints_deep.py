@@ -11,6 +11,8 @@ import pytest
 
 from course.checks import deep as Dp
 
+from conftest import hint_of, with_bug
+
 
 # ---------------------------------------------------------------- correct generic functions, with switchable bugs
 def bi_forward(x, forward_fn, params_f, params_b, bug=None):
@@ -55,20 +57,6 @@ def stacked_backward(dh_top, cache, backward_fn, bug=None):
         dh = dh if bug == "dx not passed down" else dx
         layer_grads.append(grads)
     return dh, layer_grads if bug == "top first" else layer_grads[::-1]
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, *fns, **kw):
-    with pytest.raises(AssertionError) as e:
-        check(*fns, **kw)
-    return str(e.value)
 
 
 def test_the_correct_functions_pass():

@@ -9,6 +9,8 @@ import pytest
 
 from course.checks import gru as G
 
+from conftest import hint_of, with_bug
+
 
 def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))
@@ -70,20 +72,6 @@ def backward(dh, caches, bug=None):
         if bug == "dWh not accumulated":
             sums[1] = g[3]
     return (np.stack(dx, axis=1), dh_next, *sums)
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, *fns):
-    with pytest.raises(AssertionError) as e:
-        check(*fns)
-    return str(e.value)
 
 
 def test_the_correct_gru_passes():

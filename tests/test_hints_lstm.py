@@ -10,6 +10,8 @@ import pytest
 
 from course.checks import lstm as L
 
+from conftest import hint_of, with_bug
+
 
 def sigmoid(a):
     return 0.5 * (1.0 + np.tanh(0.5 * a))
@@ -67,20 +69,6 @@ def backward(dh, caches, bug=None):
         dWh = g[4] if bug == "dWh not accumulated" else dWh + g[4]
     dh0 = np.zeros_like(dh_next) if bug == "no dh0" else dh_next
     return np.stack(dx, axis=1), dh0, dWx, dWh, db
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, *fns):
-    with pytest.raises(AssertionError) as e:
-        check(*fns)
-    return str(e.value)
 
 
 def test_the_correct_lstm_passes():

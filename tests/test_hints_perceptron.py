@@ -9,6 +9,8 @@ import pytest
 
 from course.checks import perceptron as P
 
+from conftest import hint_of, with_bug
+
 
 def predict(X, w, b, bug=None):
     score = X @ w + (0.0 if bug == "no bias" else b)
@@ -28,20 +30,6 @@ def fit(X, y, lr=1.0, epochs=10, bug=None):
             e = y_i - int(score >= 0 if bug == ">= 0 in the rule" else score > 0)
             w, b = w + lr * e * x_i, b + (0.0 if bug == "b not updated" else lr * e)
     return w, b
-
-
-def with_bug(fn, bug):
-    def buggy(*args, **kw):
-        return fn(*args, **kw, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, fn):
-    with pytest.raises(AssertionError) as e:
-        check(fn)
-    return str(e.value)
 
 
 def test_the_correct_functions_pass():

@@ -9,6 +9,8 @@ import pytest
 
 from course.checks import rnn as R
 
+from conftest import hint_of, with_bug
+
 
 def step_forward(x, h_prev, Wx, Wh, b, bug=None):
     a = x @ Wx
@@ -32,20 +34,6 @@ def indrnn_step(x, h_prev, Wx, u, b, bug=None):
     if bug == "no relu":
         return a, None
     return (np.tanh(a) if bug == "tanh" else np.maximum(a, 0.0)), None
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, fn):
-    with pytest.raises(AssertionError) as e:
-        check(fn)
-    return str(e.value)
 
 
 def test_the_correct_functions_pass():

@@ -9,6 +9,8 @@ import pytest
 
 from course.checks import vanishing as V
 
+from conftest import hint_of, with_bug
+
 
 def jacobian(h_next, Wh, bug=None):
     d = 1.0 - (h_next if bug == "1 - h" else h_next**2)
@@ -37,20 +39,6 @@ def clip(grads, max_norm, bug=None):
     if bug == "sum of norms":
         total = float(sum(norms))
     return clipped, total
-
-
-def with_bug(fn, bug):
-    def buggy(*args):
-        return fn(*args, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, fn):
-    with pytest.raises(AssertionError) as e:
-        check(fn)
-    return str(e.value)
 
 
 def test_the_correct_functions_pass():

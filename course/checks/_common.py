@@ -16,7 +16,7 @@
 * ``numeric_grads`` and ``check_numeric``: centred numerical gradients of the
   student's own forward, and the comparison of a tuple of gradients with them;
 * ``random_params``: weights of one recurrent layer in the course's layout;
-* ``STABILITY_HINT`` / ``stability_hint``: what a softmax that overflows is told.
+* ``STABILITY_HINT``, ``assert_close_stable``: what a softmax that overflows is told.
 """
 
 import itertools
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from course.gradient_check import eval_numerical_gradient_array, rel_error
-from course.testing import BACKWARD_TOL, assert_close, assert_shape, call_student, unpack
+from course.testing import BACKWARD_TOL, assert_close, assert_close_or_hint, assert_shape, call_student, unpack
 
 #: relative error under which a student's output "is" a known wrong variant
 MATCH_TOL = 1e-6
@@ -125,14 +125,15 @@ def stability_hint(scale):
     return STABILITY_HINT if scale > 50 else None
 
 
-def with_stability_hint(scale, check):
-    """Run ``check()``; when it fails on logits of magnitude ``scale`` (> 50) and its message names no
-    other mistake, add :data:`STABILITY_HINT` (a softmax that overflows gives NaN, inf or garbage there)."""
+def assert_close_stable(name, what, actual, expected, tol, reference, candidates, magnitude):
+    """:func:`course.testing.assert_close_or_hint` for a softmax's output; when it fails on logits of
+    ``magnitude`` > 50 and names no other mistake, the message adds :data:`STABILITY_HINT` (a softmax
+    that overflows gives NaN, inf or garbage there)."""
     try:
-        return check()
+        assert_close_or_hint(name, what, actual, expected, tol, reference, candidates)
     except AssertionError as e:
         msg = str(e)
-        if stability_hint(scale) and "it looks like" not in msg and "hint:" not in msg:
+        if stability_hint(magnitude) and "it looks like" not in msg:
             raise AssertionError(f"{msg}\n  hint: {STABILITY_HINT}") from None
         raise
 

@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from course.checks._common import accumulation_candidates, check_numeric, forward_first, grad_of, t, with_stability_hint
+from course.checks._common import accumulation_candidates, assert_close_stable, check_numeric, forward_first, grad_of, t
 from course.checks.rnn import _random_rnn, torch_rnn
 from course.gradient_check import eval_numerical_gradient
 from course.testing import (
@@ -239,35 +239,31 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
         _temporal_hand_worked(name, temporal_softmax_loss)
         return
     magnitude = float(np.max(np.abs(scores)))
-    with_stability_hint(
+    assert_close_stable(
+        name,
+        f"loss (scores up to {magnitude:.3g} in magnitude)",
+        loss,
+        ref_loss,
+        FORWARD_TOL,
+        "torch.nn.functional.cross_entropy (masked, summed, divided by N)",
+        wrong_loss,
         magnitude,
-        lambda: assert_close_or_hint(
-            name,
-            f"loss (scores up to {magnitude:.3g} in magnitude)",
-            loss,
-            ref_loss,
-            FORWARD_TOL,
-            "torch.nn.functional.cross_entropy (masked, summed, divided by N)",
-            wrong_loss,
-        ),
     )
-    with_stability_hint(
+    assert_close_stable(
+        name,
+        "dscores",
+        dscores,
+        ref_d,
+        BACKWARD_TOL,
+        "torch autograd",
+        [
+            (
+                "masked time steps got a gradient: multiply by the mask",
+                _torch_temporal_loss(scores, y, np.ones_like(m))[1],
+            ),
+            ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
+        ],
         magnitude,
-        lambda: assert_close_or_hint(
-            name,
-            "dscores",
-            dscores,
-            ref_d,
-            BACKWARD_TOL,
-            "torch autograd",
-            [
-                (
-                    "masked time steps got a gradient: multiply by the mask",
-                    _torch_temporal_loss(scores, y, np.ones_like(m))[1],
-                ),
-                ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
-            ],
-        ),
     )
     if numeric:
         num = eval_numerical_gradient(lambda s: _loss_call(name, temporal_softmax_loss, s, y, m)[0], scores.copy())
@@ -391,33 +387,31 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
     p = call_student(softmax_temperature, logits, temperature)
     ref = torch.softmax(t(logits) / temperature, dim=-1).numpy()
     magnitude = float(np.max(np.abs(logits)) / temperature)
-    with_stability_hint(
-        magnitude,
-        lambda: assert_close_or_hint(
-            name,
-            f"probabilities (shape {shape}, temperature {temperature}, |logits / temperature| up to {magnitude:.3g})",
-            p,
-            ref,
-            FORWARD_TOL,
-            "torch.softmax(logits / temperature, dim=-1)",
+    assert_close_stable(
+        name,
+        f"probabilities (shape {shape}, temperature {temperature}, |logits / temperature| up to {magnitude:.3g})",
+        p,
+        ref,
+        FORWARD_TOL,
+        "torch.softmax(logits / temperature, dim=-1)",
+        [
+            (
+                "you multiplied by the temperature; divide the logits by it",
+                torch.softmax(t(logits) * temperature, dim=-1).numpy(),
+            ),
+            ("the temperature was ignored", torch.softmax(t(logits), dim=-1).numpy()),
+        ]
+        + (
             [
                 (
-                    "you multiplied by the temperature; divide the logits by it",
-                    torch.softmax(t(logits) * temperature, dim=-1).numpy(),
-                ),
-                ("the temperature was ignored", torch.softmax(t(logits), dim=-1).numpy()),
+                    "softmax was taken along the wrong axis (use the last axis, axis=-1)",
+                    torch.softmax(t(logits) / temperature, dim=0).numpy(),
+                )
             ]
-            + (
-                [
-                    (
-                        "softmax was taken along the wrong axis (use the last axis, axis=-1)",
-                        torch.softmax(t(logits) / temperature, dim=0).numpy(),
-                    )
-                ]
-                if len(shape) > 1
-                else []
-            ),
+            if len(shape) > 1
+            else []
         ),
+        magnitude,
     )
 
     # hand-worked: logits [0, ln 3] at T = 1 -> [1/4, 3/4]; logits [0, 2 ln 3] at T = 2 -> [1/4, 3/4]
