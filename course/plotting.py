@@ -150,3 +150,102 @@ def draw_lstm_cell(ax=None):
     ax.set(xlim=(-0.9, 12.2), ylim=(-1.1, 6.6), aspect="equal")
     ax.axis("off")
     return ax
+
+
+# --- unit 7 (GRU) and the experiment figures of units 3, 7, 8 -------------------------------
+
+
+def draw_gru_cell(ax=None):
+    """Draw one GRU step, PyTorch's equations (the course's): gates r, z, candidate n.
+
+    r = sigma(.), z = sigma(.), n = tanh(x W_xn + b_xn + r * (h_prev W_hn + b_hn)),
+    h_t = (1 - z) * n + z * h_prev. Returns the Axes.
+    """
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 5.2))
+    sigma_c, tanh_c, state_c = "#f6b26b", "#93c47d", "#3d85c6"
+
+    def arrow(p, q, color="0.25", lw=1.6, rad=0.0):
+        ax.add_patch(
+            FancyArrowPatch(
+                p, q, arrowstyle="-|>", mutation_scale=14, color=color, lw=lw, shrinkA=0, shrinkB=0,
+                connectionstyle=f"arc3,rad={rad}",
+            )
+        )  # fmt: skip
+
+    def layer(x, y, text, color, width=0.9):
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - 0.3), width, 0.6, boxstyle="round,pad=0.05", fc=color, ec="k"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=11)
+
+    def op(x, y, text):
+        ax.add_patch(Circle((x, y), 0.27, fc="white", ec="k", zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=11, zorder=4)
+
+    ax.add_patch(FancyBboxPatch((0.3, 0.3), 10.3, 5.4, boxstyle="round,pad=0.1", fc="#f3f3f3", ec="0.6"))
+    # the state line: h_prev -> (x z) -> (+ (1 - z) n) -> h_t; the state is also the output
+    ax.plot([-0.6, 2.13], [5, 5], color=state_c, lw=4, solid_capstyle="butt")
+    ax.plot([2.67, 8.33], [5, 5], color=state_c, lw=4)
+    arrow((8.87, 5), (11.6, 5), color=state_c, lw=4)
+    ax.text(-0.7, 5.25, "$h_{t-1}$", fontsize=13, ha="left", va="bottom", color=state_c)
+    ax.text(11.6, 5.25, "$h_t$", fontsize=13, ha="right", va="bottom", color=state_c)
+    op(2.4, 5, r"$\times$")
+    op(8.6, 5, "+")
+    ax.text(2.75, 4.75, r"$z \odot h_{t-1}$: keep", fontsize=9, va="top")
+    ax.text(5.5, 5.25, "hidden state (no separate cell)", fontsize=9, ha="center", va="bottom", color=state_c)
+    # inputs: h_prev branches down to a bus that x_t joins
+    ax.plot([0.7, 0.7, 8.6], [5, 1.0, 1.0], color="0.25", lw=1.6)
+    arrow((1.4, -0.3), (1.4, 1.0))
+    ax.text(1.4, -0.35, "$x_t$", fontsize=13, ha="center", va="top")
+    boxes = [
+        (2.4, r"$\sigma$", sigma_c, "update\ngate $z$", 0.9),
+        (4.2, r"$\sigma$", sigma_c, "reset\ngate $r$", 0.9),
+        (6.4, r"$h_{t-1} W_{h,n}$", "white", "$+\\,b_{h,n}$\n(linear)", 1.3),
+        (8.6, "tanh", tanh_c, "candidate\n$n$", 0.9),
+    ]
+    for x, text, color, label, width in boxes:
+        arrow((x, 1.0), (x, 1.9))
+        layer(x, 2.25, text, color, width)
+        ax.text(x, 1.45, label, fontsize=8.5, ha="center", va="center", bbox=dict(fc="#f3f3f3", ec="none", pad=0.3))
+    # z: straight up to the keep-multiplier, and 1 - z across to the write-multiplier
+    arrow((2.4, 2.6), (2.4, 4.73))
+    ax.plot([2.4, 7.23], [4.2, 4.2], color="0.25", lw=1.6)
+    op(7.5, 4.2, "1−")
+    op(8.6, 3.75, r"$\times$")
+    arrow((7.77, 4.1), (8.35, 3.87))
+    ax.text(8.95, 3.75, r"$(1-z) \odot n$: write", fontsize=9, va="center")
+    arrow((8.6, 2.6), (8.6, 3.48))
+    arrow((8.6, 4.02), (8.6, 4.73))
+    # r gates the hidden-side product inside the candidate
+    op(6.4, 3.35, r"$\times$")
+    arrow((4.2, 2.6), (6.13, 3.3), rad=-0.2)
+    arrow((6.4, 2.6), (6.4, 3.08))
+    arrow((6.67, 3.3), (8.15, 2.45), rad=-0.2)
+    ax.text(6.75, 3.55, r"$r \odot (\cdot)$", fontsize=9)
+    ax.text(
+        5.5,
+        -1.0,
+        r"$\sigma$, tanh boxes: a learned layer of $[x_t, h_{t-1}]$ (tanh: of $x_t$ and the reset product);"
+        "  circles: elementwise",
+        fontsize=8.5,
+        ha="center",
+        va="top",
+        color="0.3",
+    )
+    ax.set(xlim=(-0.9, 12.2), ylim=(-1.5, 6.2), aspect="equal")
+    ax.axis("off")
+    return ax
+
+
+def plot_seed_band(ax, runs, x="steps", y="test_mse", label=None, color=None, logy=True):
+    """Median over seeds with a min-max band. runs: a list of dicts holding equal-length lists
+    ``runs[i][x]`` and ``runs[i][y]`` (one per seed, e.g. loaded from experiments/results/).
+    Returns the line."""
+    xs = np.asarray(runs[0][x])
+    ys = np.array([r[y] for r in runs])
+    (line,) = ax.plot(xs, np.median(ys, axis=0), color=color, label=label)
+    ax.fill_between(xs, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2, lw=0)
+    if logy:
+        ax.set_yscale("log")
+    return line

@@ -21,6 +21,15 @@ Run from the repository root (about 3 minutes on 2 cores):
 
     python experiments/adding_problem.py
 
+With ``--seeds``, it instead trains the LSTM and the GRU once per seed, each
+until its test MSE first falls below 0.01 (at most the ``--steps`` budget),
+and writes ``experiments/results/adding_problem_seeds.json``: per model and
+seed the first step below 0.01 (None: not within the budget), the curve and
+the seconds. This backs "how many steps to leave the plateau" with more than
+one seed (unit 7); the RNN, which never leaves it at T = 100, is skipped:
+
+    python experiments/adding_problem.py --seeds 0 1 2 --steps 0 6000 3000
+
 PyTorch (not our NumPy code) does the training: the same maths, but a
 few-thousand-step run of a NumPy LSTM would take many minutes, and this
 experiment is about what the architectures can learn, not how they are coded.
@@ -77,8 +86,11 @@ class Regressor(nn.Module):
         return self.head(h[:, -1])
 
 
-def train(kind, T, steps, batch, hidden, lr, clip, eval_every, seed, x_test, y_test, progress=True):
-    """Adam on fresh batches; returns (model, curve) with curve = [(step, test MSE), ...]."""
+def train(kind, T, steps, batch, hidden, lr, clip, eval_every, seed, x_test, y_test, progress=True, stop_below=None):
+    """Adam on fresh batches; returns (model, curve) with curve = [(step, test MSE), ...].
+
+    With ``stop_below``, training stops at the first evaluation whose test MSE is below it.
+    """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1000)
     model = Regressor(kind, hidden)
@@ -104,6 +116,8 @@ def train(kind, T, steps, batch, hidden, lr, clip, eval_every, seed, x_test, y_t
         opt.step()
         if step % eval_every == 0:
             evaluate(step)
+            if stop_below is not None and curve[-1][1] < stop_below:
+                break
     return model, curve
 
 
@@ -124,6 +138,7 @@ def main(argv=None):
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="steps-to-0.01 runs, one per seed")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -140,6 +155,8 @@ def main(argv=None):
         "models": {},
     }
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.seeds is not None:
+        return steps_to_threshold(args, results, x_test, y_test)
     for kind, steps in zip(["rnn", "lstm", "gru"], args.steps):
         t0 = time.perf_counter()
         model, curve = train(
@@ -164,6 +181,44 @@ def main(argv=None):
             torch.save(model.state_dict(), args.out / f"adding_{kind}.pt")
     (args.out / "adding_problem.json").write_text(json.dumps(results, indent=1) + "\n")
     print("wrote", args.out / "adding_problem.json")
+
+
+def steps_to_threshold(args, results, x_test, y_test, threshold=0.01):
+    """The ``--seeds`` mode: per seed, train the LSTM and the GRU until the test MSE < threshold."""
+    results["threshold"] = threshold
+    for kind, steps in zip(["rnn", "lstm", "gru"], args.steps):
+        if steps == 0:
+            continue
+        runs = results["models"][kind] = {}
+        for seed in args.seeds:
+            t0 = time.perf_counter()
+            model, curve = train(
+                kind,
+                args.T,
+                steps,
+                args.batch,
+                args.hidden,
+                args.lr,
+                args.clip,
+                args.eval_every,
+                seed,
+                x_test,
+                y_test,
+                progress=False,
+                stop_below=threshold,
+            )
+            seconds = time.perf_counter() - t0
+            below = curve[-1][0] if curve[-1][1] < threshold else None
+            runs[str(seed)] = {
+                "steps": [s for s, _ in curve],
+                "test_mse": [m for _, m in curve],
+                "first_step_below_0.01": below,
+                "seconds": round(seconds, 1),
+                "parameters": sum(q.numel() for q in model.parameters()),
+            }
+            print(f"{kind} seed {seed}: first test MSE below {threshold} at step {below}, {seconds:.0f} s", flush=True)
+    (args.out / "adding_problem_seeds.json").write_text(json.dumps(results, indent=1) + "\n")
+    print("wrote", args.out / "adding_problem_seeds.json")
 
 
 if __name__ == "__main__":
