@@ -337,7 +337,7 @@ class _Writer:
         elif isinstance(obj, np.ndarray):
             native = obj.dtype.newbyteorder("=") if obj.dtype.byteorder not in "=|" else obj.dtype
             if native.str in _NUMPY_DTYPES and obj.ndim <= MAX_NDIM:
-                arr = np.ascontiguousarray(obj, dtype=native)
+                arr = np.asarray(obj, dtype=native, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
                 if record:
                     self.tensors.append(obj)
                 raw = arr.tobytes()
