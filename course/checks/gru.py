@@ -10,8 +10,8 @@ The contract's update is PyTorch's, ``h = (1 - z) * n + z * h_prev``: z weighs
 the old state, as in Cho et al. (2014), eq. (7), ``h_j = z_j h_j^<t-1> + (1 - z_j) h~_j``.
 A wrong forward is compared with the usual variants to say what differs:
 another gate order, z on the candidate instead (h = z * n + (1 - z) * h_prev,
-which some texts write), the reset gate applied to h_prev before the matrix
-product (Cho et al.'s first version; Keras's ``reset_after=False``), bh_n
+as Chung et al. 2014 and some textbooks write it), the reset gate applied to h_prev before the matrix
+product (Cho et al.'s eq. 8, ``U (r * h_prev)``; Keras's ``reset_after=False``), bh_n
 outside the reset gate. A backward is tested with the cache of the student's
 own forward, which is checked first; a wrong backward is compared with GRUs
 written here with torch in which one typical mistake is planted.
@@ -88,11 +88,11 @@ def _variant(x, h0, Wx, Wh, bx, bh, variant):
 
 
 _VARIANT_HINTS = {
-    "z swapped": "you computed h = z * n + (1 - z) * h_prev, with z on the new candidate (a convention some "
-    "texts use); the contract, PyTorch's and Cho et al.'s (2014, eq. 7: h = z * h_prev + (1 - z) * h~), puts z "
-    "on the old state: h = (1 - z) * n + z * h_prev",
-    "reset before matmul": "you applied r to h_prev before the product, (r * h_prev) @ Wh_n; "
-    "the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
+    "z swapped": "you computed h = z * n + (1 - z) * h_prev, with z on the new candidate (as Chung et al. 2014 "
+    "and some textbooks write it); the contract, PyTorch's and Cho et al.'s (2014, eq. 7: "
+    "h = z * h_prev + (1 - z) * h~), puts z on the old state: h = (1 - z) * n + z * h_prev",
+    "reset before matmul": "you applied r to h_prev before the product, (r * h_prev) @ Wh_n (Cho et al.'s eq. 8, "
+    "Keras's reset_after=False); the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
     "bh_n outside": "you added bh_n outside the reset gate; the contract (PyTorch's) is "
     "n = tanh(x @ Wx_n + bx_n + r * (h_prev @ Wh_n + bh_n))",
 }
