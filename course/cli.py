@@ -175,9 +175,6 @@ def _cmd_lms(args, rows):
     from course.grading.outputs import escape_text as esc
     from course.instructor import _root, default_db
 
-    if not args.roster:
-        print("course grades: --canvas and --moodle need --roster roster.csv (nbgrader id -> LMS ids)", file=sys.stderr)
-        return 2
     try:
         with open(args.roster, encoding="utf-8") as f:
             roster = lms.read_roster(f.read())
@@ -206,6 +203,9 @@ def _cmd_lms(args, rows):
 def _cmd_grades(args):
     from course.instructor import grades, grades_csv
 
+    if (args.canvas or args.moodle) and not args.roster:
+        print("course grades: --canvas and --moodle need --roster roster.csv (nbgrader id -> LMS ids)", file=sys.stderr)
+        return 2
     rows = grades(root=args.course, db_url=args.db, units=args.unit or None)
     if args.canvas or args.moodle:
         return _cmd_lms(args, rows)

@@ -25,8 +25,9 @@ https://community.canvaslms.com/t5/Instructor-Guide/How-do-I-import-grades-in-th
 the layout of Canvas's own gradebook export, which its import reads back: a header row
 ``Student, ID, SIS User ID, [SIS Login ID,] Section`` followed by one column per assignment, then
 a second row whose first cell is ``Points Possible`` and which holds each assignment's points
-possible, then one row per student. Canvas finds the student by ID, SIS User ID or SIS Login ID;
-an assignment column it does not know becomes a new assignment with those points possible.
+possible, then one row per student. Canvas finds the student by ID, SIS User ID or SIS Login ID
+(so each roster student needs one of them); an assignment column it does not know becomes a new
+assignment with those points possible.
 
 **Moodle** (grade import, "CSV file", https://docs.moodle.org/en/Grade_import; the importer is
 ``grade/import/csv/classes/load_data.php``): a header row, then one row per student; the teacher
@@ -132,6 +133,12 @@ def canvas_csv(rows, roster, points, missing="zero"):
     _check(missing)
     units = sorted(points)
     scores = _scores(rows)
+    for e in roster:
+        if not (e["canvas_id"] or e["sis_user_id"] or e["sis_login_id"]):
+            raise RosterError(
+                f"roster student {e['student']!r} has no canvas_id, sis_user_id or sis_login_id: Canvas finds "
+                "students by these (copy them from Canvas's gradebook export)"
+            )
     login = any(e["sis_login_id"] for e in roster)
     ids = ["Student", "ID", "SIS User ID", *(["SIS Login ID"] if login else []), "Section"]
     buf = io.StringIO()

@@ -19,13 +19,12 @@ The gradebook here is built with nbgrader's own API (no grading needed).
 import csv
 import io
 import shutil
-import subprocess
 
 import pytest
 
-from course import lms
+from course import cli, lms
 
-from conftest import ROOT, bin_path
+from conftest import ROOT
 
 POINTS = {"01_perceptron": 5.0, "02_backprop": 12.0}
 ROWS = [  # course.instructor.grades() rows
@@ -106,6 +105,12 @@ def test_moodle_export_refuses_a_roster_student_it_could_not_identify():
         lms.moodle_csv(ROWS, roster, POINTS)
 
 
+def test_canvas_export_refuses_a_roster_student_canvas_could_not_find():
+    roster = lms.read_roster("nbgrader_id,name,section\nalice,Alice Liddell,A\n")
+    with pytest.raises(lms.RosterError, match="alice.*canvas_id, sis_user_id or sis_login_id"):
+        lms.canvas_csv(ROWS, roster, POINTS)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -125,14 +130,15 @@ def test_roster_headers_are_matched_loosely():
     assert (entry["student"], entry["email"], entry["sis_user_id"]) == ("alice", "a@x", "S1")
 
 
-@pytest.fixture
-def graded_course(tmp_path):
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
     """A course directory whose gradebook holds unit 1 for alice (5/5) and zed (1/5), made with nbgrader's API."""
     from nbgrader.api import Gradebook
 
     from course.grading.nbgrader import prepare_env
 
     prepare_env()  # nbgrader runs `alembic` from PATH to create a gradebook
+    tmp_path = tmp_path_factory.mktemp("lms")
     root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
@@ -152,27 +158,37 @@ def graded_course(tmp_path):
     return root
 
 
-def test_course_grades_canvas_writes_the_file_and_reports_students_missing_from_the_roster(graded_course):
+def test_course_grades_canvas_writes_the_file_and_reports_students_missing_from_the_roster(graded_course, capsys):
     out = graded_course.parent / "canvas.csv"
     roster = graded_course.parent / "roster.csv"
-    r = subprocess.run(
-        [bin_path("course"), "grades", "--canvas", str(out), "--roster", str(roster), "--course", str(graded_course)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 1, r.stderr  # written, but a graded student is not in the roster
-    assert "zed" in r.stderr and "not in the roster" in r.stderr
+    status = cli.main(["grades", "--canvas", str(out), "--roster", str(roster), "--course", str(graded_course)])
+    err = capsys.readouterr().err
+    assert status == 1, err  # written, but a graded student is not in the roster
+    assert "zed" in err and "not in the roster" in err
     header, points, alice, bob, carol = _table(out.read_text())
     assert header == ["Student", "ID", "SIS User ID", "Section", "01_perceptron"]
     assert points[-1] == "5" and alice[-1] == "5" and bob[-1] == "0" and carol[-1] == "0"
 
 
-def test_course_grades_lms_export_needs_a_roster(graded_course):
-    r = subprocess.run(
-        [bin_path("course"), "grades", "--moodle", "x.csv", "--course", str(graded_course)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 2 and "--roster" in r.stderr
+def test_course_grades_moodle_with_blank_for_missing(graded_course, capsys):
+    out = graded_course.parent / "moodle.csv"
+    roster = graded_course.parent / "roster.csv"
+    argv = [
+        "grades",
+        "--moodle",
+        str(out),
+        "--roster",
+        str(roster),
+        "--missing",
+        "blank",
+        "--course",
+        str(graded_course),
+    ]
+    assert cli.main(argv) == 1
+    header, alice, bob, carol = _table(out.read_text())
+    assert header[-1] == "01_perceptron" and (alice[-1], bob[-1], carol[-1]) == ("5", "", "")
+
+
+def test_course_grades_lms_export_needs_a_roster(capsys):
+    assert cli.main(["grades", "--moodle", "x.csv"]) == 2
+    assert "--roster" in capsys.readouterr().err
