@@ -95,8 +95,11 @@ def default_db(root):
 
 
 # ------------------------------------------------------------ reading without following links
-def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None):
-    """The bytes of ``path`` if it is a regular file (never through a symbolic link), else ValueError."""
+def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None, single_link=False):
+    """The bytes of ``path`` if it is a regular file (never through a symbolic link), else ValueError.
+
+    single_link: refuse a file with other hard links too (another name of a file elsewhere).
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
     except OSError as e:
@@ -107,10 +110,30 @@ def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None):
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise ValueError("not a regular file")
+        if single_link and st.st_nlink > 1:
+            raise ValueError("a hard link (another name of a file elsewhere); not copied")
         data = f.read(limit + 1)  # read, not the size from fstat: the file may still grow
         if st.st_size > limit or len(data) > limit:
             raise ValueError(f"{max(st.st_size, len(data)) / 2**20:.0f} MiB, over the limit of {limit / 2**20:g} MiB")
         return data
+
+
+def _read_beneath(base, path):
+    """``_read_regular`` of ``path`` inside folder ``base``, opening every folder on the way with
+    ``O_NOFOLLOW``: a link swapped in after the walk is refused, not followed."""
+    parts = Path(path).relative_to(base).parts
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for part in parts[:-1]:
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
+            except OSError:
+                raise ValueError(f"{part} is not a plain folder (links are never followed)") from None
+            os.close(fd)
+            fd = child
+        return _read_regular(parts[-1], dir_fd=fd, single_link=True)
+    finally:
+        os.close(fd)
 
 
 def _kind(path):
@@ -238,7 +261,7 @@ def collect(source, unit, root=None):
                 skipped.append((student, "not a valid student id (letters, digits, _ . @ - only)"))
                 continue
             try:
-                data = _read_regular(path)
+                data = _read_beneath(folder, path)
             except ValueError as e:
                 skipped.append((student, f"{path.name}: {e}"))
                 continue

@@ -78,6 +78,14 @@ def test_collect_refuses_a_fifo_instead_of_blocking_on_it(course, tmp_path):
     assert imported == [] and skipped == [("mallory", "perceptron.ipynb is not a regular file")]
 
 
+def test_collect_refuses_a_hard_link_to_a_file_elsewhere(course, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "mallory").mkdir(parents=True)
+    os.link(course / "solutions" / UNIT / "perceptron.ipynb", inbox / "mallory" / "perceptron.ipynb")
+    imported, skipped = instructor.collect(inbox, UNIT, root=course)
+    assert imported == [] and [n for n, _ in skipped] == ["mallory"] and "hard link" in skipped[0][1]
+
+
 def test_collect_never_writes_through_a_link_planted_in_submitted(course, tmp_path):
     outside = tmp_path / "outside.txt"
     outside.write_text("keep me")
