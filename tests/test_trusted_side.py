@@ -304,6 +304,7 @@ def _hostile_notebook():
         ),
     ]
     code = nbformat.v4.new_code_cell("print('hi')", outputs=outputs, execution_count=3)
+    code.metadata["tags"] = ["ok-tag", f"a' onmouseover='{MARK}()", f'b" onclick="{MARK}()']
     student_md = nbformat.v4.new_markdown_cell(
         f"My answer <script>{MARK}()</script> <img src=x onerror={MARK}()> [click](javascript:{MARK}()) "
         f"![t](http://example.invalid/{MARK}.png) <https://example.invalid/{MARK}>"
@@ -342,7 +343,24 @@ def test_sanitising_keeps_text_plain_and_png_and_names_what_it_removed():
 def test_sanitising_strips_widget_state_and_unknown_notebook_metadata():
     nb = sanitise_notebook(_hostile_notebook())
     assert set(nb.metadata) <= {"kernelspec", "language_info", "nbgrader", "course"}
+    assert nb.cells[1].metadata["tags"] == ["ok-tag"]
     assert "widgets" not in json.dumps(nb)
+
+
+def test_kernel_and_language_metadata_keep_plain_names_only():
+    nb = nbformat.v4.new_notebook()
+    payload = f'"><script>{MARK}()</script>'
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": payload, "language": "python"},
+        "language_info": {"name": "python", "version": "3.11.7", "codemirror_mode": {"name": "ipython", "version": 3}},
+    }
+    meta = sanitise_notebook(nb).metadata
+    assert meta["kernelspec"] == {"name": "python3", "language": "python"}
+    assert meta["language_info"] == {
+        "name": "python",
+        "version": "3.11.7",
+        "codemirror_mode": {"name": "ipython", "version": 3},
+    }
 
 
 def test_markdown_the_instructor_wrote_stays_markdown_and_the_students_becomes_text():

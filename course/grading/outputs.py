@@ -22,9 +22,10 @@ Two things cross the trust boundary back from a submission and are then shown to
     raw HTML, ``javascript:`` links and remote images never render; attachments only as
     PNG/JPEG/GIF, bounded;
   - raw cells: their format metadata removed (nbconvert then shows them as escaped text);
-  - metadata: the notebook keeps ``kernelspec``, ``language_info``, ``nbgrader`` and ``course``
-    (strings bounded); widget state and everything else is dropped; a cell keeps ``nbgrader``,
-    ``tags``, ``editable``, ``deletable`` and ``jupyter``;
+  - metadata: the notebook keeps ``kernelspec`` and ``language_info`` (plain names only),
+    ``nbgrader`` and ``course`` (strings bounded); widget state and everything else is dropped;
+    a cell keeps ``nbgrader``, ``tags`` (plain names only: nbconvert writes them unescaped into a class attribute),
+    ``editable``, ``deletable`` and ``jupyter``; cell ids only where nbformat's pattern allows;
   - every cell's source, the number of outputs and the number of cells are bounded.
 """
 
@@ -46,6 +47,8 @@ SAFE_ATTACHMENTS = ("image/png", "image/jpeg", "image/gif")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TAG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_NAME = re.compile(r"[A-Za-z0-9_.+ ()/-]{0,100}")  # a kernel's or language's name, version, mimetype
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -170,7 +173,8 @@ def _cell_metadata(meta):
         if isinstance(meta.get(key), bool):
             safe[key] = meta[key]
     if isinstance(meta.get("tags"), list):
-        safe["tags"] = [t[:MAX_META_CHARS] for t in meta["tags"][:20] if isinstance(t, str)]
+        # nbconvert writes tags unescaped into a class attribute: plain names only
+        safe["tags"] = [t for t in meta["tags"][:20] if isinstance(t, str) and _TAG.fullmatch(t)]
     if isinstance(meta.get("jupyter"), dict):
         flags = {k: v for k, v in meta["jupyter"].items() if k in ("source_hidden", "outputs_hidden")}
         safe["jupyter"] = {k: v for k, v in flags.items() if isinstance(v, bool)}
@@ -190,6 +194,16 @@ def _plain(value, depth=0):
     if isinstance(value, list):
         return [_plain(v, depth + 1) for v in value[:50]]
     return None
+
+
+def _names(value, depth=0):
+    """kernelspec / language_info: plain names and numbers only (templates write them into the page)."""
+    if isinstance(value, dict) and depth < 2:
+        kept = {str(k): _names(v, depth + 1) for k, v in list(value.items())[:20] if _TAG.fullmatch(str(k))}
+        return {k: v for k, v in kept.items() if v is not None}
+    if isinstance(value, str):
+        return value if _NAME.fullmatch(value) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def sanitise_notebook(nb, trusted_markdown=()):
@@ -233,11 +247,7 @@ def sanitise_notebook(nb, trusted_markdown=()):
         cells.append(new)
     meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
     out = nbformat.v4.new_notebook(cells=cells)
-    out.metadata = nbformat.from_dict(
-        {
-            k: _plain(meta[k])
-            for k in ("kernelspec", "language_info", "nbgrader", "course")
-            if isinstance(meta.get(k), dict)
-        }
-    )
+    kept = {k: _names(meta[k]) for k in ("kernelspec", "language_info") if isinstance(meta.get(k), dict)}
+    kept |= {k: _plain(meta[k]) for k in ("nbgrader", "course") if isinstance(meta.get(k), dict)}
+    out.metadata = nbformat.from_dict(kept)
     return out
