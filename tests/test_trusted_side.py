@@ -3,7 +3,7 @@
 * intake: ``course collect`` never follows a link out of a submission, student ids match whole;
 * reports: messages cannot forge lines (``escape_text``);
 * rendering: the autograded notebook is sanitised before the formgrader or feedback shows it
-  (``sanitise_notebook``), checked on nbconvert's real HTML;
+  (``sanitise_notebook``), checked on the HTML that nbconvert and nbgrader's formgrader template render;
 * where the course is (nbgrader's convention) and what happens when nothing is found to grade;
 * the autograde summary says which isolation was used.
 
@@ -272,10 +272,37 @@ class _Live(HTMLParser):
             self.live.append(data)
 
 
-def _live_parts(nb):
-    from nbconvert import HTMLExporter
+FORMGRADE_RESOURCES = {  # what nbgrader's formgrader passes to its template (SubmissionHandler)
+    "assignment_id": UNIT,
+    "notebook_id": "perceptron",
+    "submission_id": "s1",
+    "index": 0,
+    "total": 1,
+    "base_url": "/",
+    "student": "mallory",
+    "last_name": None,
+    "first_name": None,
+    "notebook_path": "/autograded/mallory/01_perceptron/perceptron.ipynb",
+}
 
-    body, _ = HTMLExporter().from_notebook_node(nb)
+
+def _render(nb, template):
+    """HTML of ``nb`` as nbconvert renders it ("lab") or as nbgrader's formgrader does ("formgrade")."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    if template == "lab":
+        return HTMLExporter().from_notebook_node(nb)[0]
+    from nbgrader.server_extensions.formgrader import handlers
+
+    cfg = Config()
+    cfg.HTMLExporter.template_name = "formgrade"
+    cfg.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    return HTMLExporter(config=cfg).from_notebook_node(nb, resources=dict(FORMGRADE_RESOURCES))[0]
+
+
+def _live_parts(nb, template="lab"):
+    body = _render(nb, template)
     parser = _Live()
     parser.feed(body)
     return [x for x in parser.live if MARK in x]
@@ -318,15 +345,17 @@ def _hostile_notebook():
     return nb
 
 
-def test_the_hostile_notebook_is_live_html_without_sanitising():
-    """The payloads below do run when nbconvert renders the raw notebook (this test proves the probe works)."""
-    assert len(_live_parts(_hostile_notebook())) >= 4
+@pytest.mark.parametrize("template", ["lab", "formgrade"])
+def test_the_hostile_notebook_is_live_html_without_sanitising(template):
+    """The payloads below do run when the raw notebook is rendered (this test proves the probe works)."""
+    assert len(_live_parts(_hostile_notebook(), template)) >= 4
 
 
-def test_sanitised_notebook_renders_no_script_handler_or_link_of_the_student():
+@pytest.mark.parametrize("template", ["lab", "formgrade"])
+def test_sanitised_notebook_renders_no_script_handler_or_link_of_the_student(template):
     nb = sanitise_notebook(_hostile_notebook(), trusted_markdown={"# Unit 1\n\n<b>instructor</b>"})
     nbformat.validate(nb)
-    assert _live_parts(nb) == []
+    assert _live_parts(nb, template) == []
 
 
 def test_sanitising_keeps_text_plain_and_png_and_names_what_it_removed():
