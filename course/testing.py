@@ -5,7 +5,8 @@ Every check in ``course.checks`` goes through :func:`call_student`, which
 * passes deep copies of the inputs and fails if the function changed them
   (the contract: graded functions never modify their inputs),
 * makes torch unreachable during the call (graded NumPy functions teach the
-  maths, so they must not call torch),
+  maths, so they must not call torch; for the grade, the verifier runs them where torch
+  is not installed at all),
 * silences floating-point warnings, because a test cell that writes to
   stderr scores 0 in nbgrader; the returned values are checked instead.
 
@@ -58,21 +59,47 @@ def _is_torch(value):
 def torch_forbidden(fn):
     """Hide torch from ``fn`` (and the helpers in its module) for the duration.
 
-    Names bound to torch objects in ``fn.__globals__`` are replaced by a
-    sentinel that raises, and ``import torch`` fails inside the block.
+    Names bound to torch objects in ``fn.__globals__``, in its default arguments and in its
+    closure are replaced by a sentinel that raises, and ``import torch`` fails inside the block.
+    This tells a student early, in the notebook, that a NumPy function must not use torch; it
+    cannot stop a determined one (the kernel runs the student's code), so the grade relies on the
+    verifier, which runs graded NumPy functions in a process without torch
+    (:mod:`course.grading.verify`).
     """
     namespace = getattr(fn, "__globals__", {})
     saved_globals = {k: v for k, v in list(namespace.items()) if _is_torch(v)}
     saved_modules = {k: v for k, v in list(sys.modules.items()) if k == "torch" or k.startswith("torch.")}
+    defaults, kwdefaults = getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)
+    cells = [c for c in getattr(fn, "__closure__", None) or () if _is_torch(_cell_value(c))]
+    saved_cells = [c.cell_contents for c in cells]
     try:
         for k in saved_globals:
             namespace[k] = _NoTorch(k)
+        if defaults and any(_is_torch(d) for d in defaults):
+            fn.__defaults__ = tuple(_NoTorch("a default argument") if _is_torch(d) else d for d in defaults)
+        if kwdefaults and any(_is_torch(d) for d in kwdefaults.values()):
+            fn.__kwdefaults__ = {k: _NoTorch(k) if _is_torch(d) else d for k, d in kwdefaults.items()}
+        for c in cells:
+            c.cell_contents = _NoTorch("a variable of an enclosing function")
         for k in saved_modules:
             sys.modules[k] = None  # makes `import torch` raise ImportError
         yield
     finally:
         sys.modules.update(saved_modules)
         namespace.update(saved_globals)
+        for c, value in zip(cells, saved_cells):
+            c.cell_contents = value
+        if defaults is not None and getattr(fn, "__defaults__", None) is not defaults:
+            fn.__defaults__ = defaults
+        if kwdefaults is not None and getattr(fn, "__kwdefaults__", None) is not kwdefaults:
+            fn.__kwdefaults__ = kwdefaults
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
 
 
 def _same(a, b):

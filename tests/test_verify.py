@@ -287,6 +287,29 @@ def test_a_numpy_function_cannot_reach_torch_or_the_references(run):
     assert not reached, f"reached torch or the references: {reached}"
 
 
+def test_in_the_notebook_the_torch_ban_also_covers_default_arguments_and_closures():
+    """Early feedback in the kernel (course.testing.call_student); the grade relies on the verifier above."""
+    import numpy as np
+    import torch
+
+    from course.testing import call_student
+
+    def default(x, t=torch):
+        return float(t.tensor(x).sum())
+
+    def keyword(x, *, t=torch):
+        return float(t.tensor(x).sum())
+
+    def enclosing():
+        t = torch
+        return lambda x: float(t.tensor(x).sum())
+
+    for fn in (default, keyword, enclosing()):
+        with pytest.raises(AssertionError, match="must not use torch"):
+            call_student(fn, np.arange(3.0))
+    assert default.__defaults__ == (torch,) and keyword.__kwdefaults__ == {"t": torch}, "restored after the call"
+
+
 CALLBACK_SETUP = "import numpy as np\ndef reference(x):\n    return float(np.sum(x))"
 
 
