@@ -5,6 +5,7 @@
   course grade NB... [--json] grade student notebooks of any unit
   course lab [--no-browser]   JupyterLab on the course, opened at the first lecture
   course site [--no-execute]  the course website (lectures as HTML, offline) into site/
+  course hub --instructor T --student A,B   the course on a JupyterHub on this machine (root)
 
 instructors, on nbgrader's course directory (--course DIR, else $COURSE_ROOT, else the nearest
 folder holding nbgrader_config.py from here up, else this repository):
@@ -227,6 +228,25 @@ def _cmd_lab(args):
     return run_lab(port=args.port, ip=args.ip, open_browser=not args.no_browser, token=args.token, extra=extra)
 
 
+def _cmd_hub(args):
+    from course.hub import HubSettings, default_subdomain_host, run_hub
+
+    subdomain_host = "" if args.no_subdomains else args.subdomain_host or default_subdomain_host(args.ip, args.port)
+    settings = HubSettings(
+        instructors=args.instructor or [],
+        students=[n for group in args.student or [] for n in group.replace(",", " ").split()],
+        course_id=args.course_id,
+        ip=args.ip,
+        port=args.port,
+        hub_port=args.hub_port,
+        proxy_api_port=args.proxy_api_port,
+        state=args.state,
+        exchange=args.exchange,
+        subdomain_host=subdomain_host,
+    )
+    return run_hub(settings, source=args.course)
+
+
 def _cmd_site(args):
     from course.site import build_site
 
@@ -307,6 +327,25 @@ def main(argv=None):
     lab.add_argument("--token", help="login token (default: a random one, printed in the URL)")
     lab.add_argument("extra", nargs=argparse.REMAINDER, help="further options for jupyter lab, after --")
     lab.set_defaults(func=_cmd_lab)
+
+    h = sub.add_parser("hub", help="run the course on a JupyterHub on this machine (as root; local accounts)")
+    h.add_argument("--instructor", action="append", help="instructor account (repeatable); owns the course directory")
+    h.add_argument("--student", action="append", help="student account(s), comma-separated or repeated")
+    h.add_argument("--course-id", default="rnn", help="nbgrader course id (default: rnn)")
+    h.add_argument("--ip", default="127.0.0.1", help="address of the hub (0.0.0.0: beyond this machine)")
+    h.add_argument("--port", type=int, default=8000)
+    h.add_argument("--hub-port", type=int, default=8081, help="the hub's internal port (127.0.0.1)")
+    h.add_argument("--proxy-api-port", type=int, default=8001, help="the proxy's API port (127.0.0.1)")
+    h.add_argument("--state", default="/srv/course-hub", help="the hub's database, secrets and logs")
+    h.add_argument("--exchange", default="/srv/nbgrader/exchange", help="nbgrader's exchange, shared by all")
+    h.add_argument(
+        "--subdomain-host",
+        help="serve each user from a subdomain of this URL (default on loopback: "
+        "http://hub.localhost:PORT); needed for the formgrader's panel",
+    )
+    h.add_argument("--no-subdomains", action="store_true", help="one origin for all (formgrader in a browser tab)")
+    h.add_argument("--course", help="the course to copy into the instructor's home (default: this repository)")
+    h.set_defaults(func=_cmd_hub)
 
     st = sub.add_parser("site", help="build the course website (lectures as HTML, offline) into a folder")
     st.add_argument("--out", help="output folder (default: site/ in the course)")

@@ -1,0 +1,17 @@
+"""Every user's Jupyter server on the hub.
+
+The formgrader is shown inside JupyterLab in an iframe. JupyterHub >= 4.1 forbids every frame
+(``frame-ancestors 'none'``), which leaves that panel blank (nbgrader #1870). Where each user is
+served from a subdomain of their own (``course hub`` sets ``COURSE_HUB_FRAME_SELF``), a server's
+pages may frame its own pages and nobody else's: the setting nbgrader documents as secure.
+Without subdomains the hub's default stays (open the formgrader in a browser tab instead).
+"""
+
+import os
+
+c = get_config()  # noqa: F821
+if os.environ.get("COURSE_HUB_FRAME_SELF"):
+    c.ServerApp.tornado_settings = {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}}
+# The course works offline: no news feed, no check for updates.
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
