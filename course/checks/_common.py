@@ -212,6 +212,29 @@ def permute_blocks(a, perm, gates):
     return np.concatenate(blocks, axis=-1)
 
 
+# ---------------------------------------------------------------- planting mistakes in a torch model
+def other_orders(gates):
+    """Every order of the gate names ``gates`` except the contract's."""
+    return [p for p in itertools.permutations(gates) if p != tuple(gates)]
+
+
+def reorder_hook(perm, gates):
+    """A gradient hook that packs a pre-activation's gradient (..., len(gates) * H), whose blocks are in the
+    order ``gates``, in the order ``perm`` instead: a student's da assembled in the wrong order."""
+
+    def hook(g):
+        H = g.shape[-1] // len(gates)
+        blocks = {k: g[..., n * H : (n + 1) * H] for n, k in enumerate(gates)}
+        return torch.cat([blocks[k] for k in perm], dim=-1)
+
+    return hook
+
+
+def without_derivative(fn, v):
+    """``fn(v)`` whose backward pass forgets ``fn``'s derivative (passes the gradient through unchanged)."""
+    return fn(v).detach() + v - v.detach()
+
+
 # ---------------------------------------------------------------- numerical gradients
 def numeric_grads(forward, args, outputs, upstream, which):
     """Centred numerical gradients of sum_k sum(outputs(forward(*args))[k] * upstream[k]) w.r.t. args[i].

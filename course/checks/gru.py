@@ -17,8 +17,6 @@ own forward, which is checked first; a wrong backward is compared with GRUs
 written here with torch in which one typical mistake is planted.
 """
 
-import itertools
-
 import numpy as np
 import torch
 
@@ -33,12 +31,15 @@ from course.checks._common import (
     grad_of,
     matches,
     numeric_grads,
+    other_orders,
     permutation_hint,
     permute_blocks,
     random_params,
+    reorder_hook,
     shift_hint,
     t,
     time_hint,
+    without_derivative,
 )
 from course.interop import torch_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
@@ -172,15 +173,6 @@ GRU_BUGS = {
 }
 
 
-def _reorder_hook(perm):
-    def hook(g):
-        H = g.shape[-1] // 3
-        blocks = {k: g[..., n * H : (n + 1) * H] for n, k in enumerate(GRU_GATES)}
-        return torch.cat([blocks[k] for k in perm], dim=-1)
-
-    return hook
-
-
 def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
     """Gradients of sum(h * dh) of a GRU written with torch, with ``bug`` planted (None, a key of
     GRU_BUGS, or a gate order in which dax and dah are packed).
@@ -192,20 +184,20 @@ def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
     tx, th0 = t(x, True), t(h0, True)
     steps = [[t(a, True) for a in (Wx, Wh, bx, bh)] for _ in range(T)]
     h, hs = th0, []
-    sig = (lambda v: torch.sigmoid(v).detach() + v - v.detach()) if bug == "no sigmoid'" else torch.sigmoid
+    sig = (lambda v: without_derivative(torch.sigmoid, v)) if bug == "no sigmoid'" else torch.sigmoid
     for s, (tWx, tWh, tbx, tbh) in enumerate(steps):
         h_in = h.detach() if bug == "dh not carried" and s > 0 else h
         ax, ah = tx[:, s] @ tWx + tbx, h_in @ tWh + tbh
         if isinstance(bug, tuple):
-            ax.register_hook(_reorder_hook(bug))
-            ah.register_hook(_reorder_hook(bug))
+            ax.register_hook(reorder_hook(bug, GRU_GATES))
+            ah.register_hook(reorder_hook(bug, GRU_GATES))
         r, z = sig(ax[:, :H] + ah[:, :H]), sig(ax[:, H : 2 * H] + ah[:, H : 2 * H])
         ah_n = ah[:, 2 * H :]
         if bug == "no r on hidden n":  # same value; the gradient to ah_n skips r
             a_n = ax[:, 2 * H :] + r * ah_n.detach() + ah_n - ah_n.detach()
         else:
             a_n = ax[:, 2 * H :] + r * ah_n
-        n = torch.tanh(a_n).detach() + a_n - a_n.detach() if bug == "no tanh' of n" else torch.tanh(a_n)
+        n = without_derivative(torch.tanh, a_n) if bug == "no tanh' of n" else torch.tanh(a_n)
         if bug == "dz sign":
             z = 2 * z.detach() - z  # same value, gradient negated
         h = (1 - z) * n + z * (h_in.detach() if bug == "no direct path" else h_in)
@@ -220,15 +212,14 @@ def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
 
 def _backward_variants(args, dh, select):
     out = [(hint, select(_gru_grads(*args, dh, bug=bug)[0])) for bug, hint in GRU_BUGS.items()]
-    for perm in itertools.permutations(GRU_GATES):
-        if perm != GRU_GATES:
-            out.append(
-                (
-                    f"your dax and dah (the gradients on the pre-activations, (N, 3H)) are packed in the gate order "
-                    f"{', '.join(perm)}; pack them in the forward's order r, z, n",
-                    select(_gru_grads(*args, dh, bug=perm)[0]),
-                )
+    for perm in other_orders(GRU_GATES):
+        out.append(
+            (
+                f"your dax and dah (the gradients on the pre-activations, (N, 3H)) are packed in the gate order "
+                f"{', '.join(perm)}; pack them in the forward's order r, z, n",
+                select(_gru_grads(*args, dh, bug=perm)[0]),
             )
+        )
     return out
 
 

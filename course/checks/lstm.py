@@ -19,8 +19,6 @@ Diagnostics, computed only when something fails:
   summed over time). The message names the mistake it matches.
 """
 
-import itertools
-
 import numpy as np
 import torch
 
@@ -34,12 +32,15 @@ from course.checks._common import (
     forward_first,
     grad_of,
     numeric_grads,
+    other_orders,
     permutation_hint,
     permute_blocks,
     random_params,
+    reorder_hook,
     shift_hint,
     t,
     time_hint,
+    without_derivative,
 )
 from course.interop import torch_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
@@ -84,17 +85,6 @@ def _lstm_ref(x, h0, c0, Wx, Wh, b, perm=LSTM_GATES, **kw):
     return torch_reference("lstm", x, [[p]], h0=h0[None], c0=None if c0 is None else c0[None], **kw)
 
 
-def _reorder_hook(perm):
-    """A gradient hook that packs the pre-activations' gradient (N, 4H) in the gate order ``perm``."""
-
-    def hook(g):
-        H = g.shape[-1] // 4
-        blocks = {k: g[..., n * H : (n + 1) * H] for n, k in enumerate(LSTM_GATES)}
-        return torch.cat([blocks[k] for k in perm], dim=-1)
-
-    return hook
-
-
 def _lstm_grads(x, h0, c0, Wx, Wh, b, dh, dc_n=None, bug=None):
     """Gradients of sum(h * dh) + sum(c_T * dc_n) of an LSTM written with torch, with ``bug`` planted.
 
@@ -113,11 +103,11 @@ def _lstm_grads(x, h0, c0, Wx, Wh, b, dh, dc_n=None, bug=None):
         h_in = h.detach() if bug == "dh not carried" and s > 0 else h
         a = tx[:, s] @ tWx + h_in @ tWh + tb
         if isinstance(bug, tuple):
-            a.register_hook(_reorder_hook(bug))
-        sig = (lambda v: torch.sigmoid(v).detach() + v - v.detach()) if bug == "no sigmoid'" else torch.sigmoid
+            a.register_hook(reorder_hook(bug, LSTM_GATES))
+        sig = (lambda v: without_derivative(torch.sigmoid, v)) if bug == "no sigmoid'" else torch.sigmoid
         i, f, o = sig(a[:, :H]), sig(a[:, H : 2 * H]), sig(a[:, 3 * H :])
         a_g = a[:, 2 * H : 3 * H]
-        g = torch.tanh(a_g).detach() + a_g - a_g.detach() if bug == "no tanh' of g" else torch.tanh(a_g)
+        g = without_derivative(torch.tanh, a_g) if bug == "no tanh' of g" else torch.tanh(a_g)
         if bug == "dc not carried":
             c = f * c.detach() + i * g
         elif bug == "dc without f":
@@ -141,7 +131,7 @@ def _backward_variants(args, dh, dc_n, select):
     out = []
     for bug, hint in LSTM_BUGS.items():
         out.append((hint, select(_lstm_grads(*args, dh, dc_n, bug=bug)[0])))
-    for perm in _orders():
+    for perm in other_orders(LSTM_GATES):
         out.append(
             (
                 f"your da (the gradient on the pre-activations, (N, 4H)) is packed in the gate order "
@@ -150,10 +140,6 @@ def _backward_variants(args, dh, dc_n, select):
             )
         )
     return out
-
-
-def _orders():
-    return [p for p in itertools.permutations(LSTM_GATES) if p != LSTM_GATES]
 
 
 def _gate_order_hint(got, key, args, index=lambda r: r):
