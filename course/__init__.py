@@ -7,7 +7,7 @@ The package has three parts.
   (``gradient_check``), the reference checks behind the graded tests
   (``checks``, with ``testing`` for their messages), NumPy <-> PyTorch
   weight copying (``interop``), training loops (``training``), plotting
-  (``plotting``) and the datasets, all offline (``datasets``: ``toy``,
+  (``plotting``), sliders that redraw a figure (``widgets``) and the datasets, all offline (``datasets``: ``toy``,
   ``text``, ``synthetic``, ``human_numbers``).
 * **What graders run**: ``grading`` (reading a submission, nbgrader, the
   batch and its workers, the sandbox, the fork server, the verifier; its
