@@ -55,14 +55,15 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 
-MAX_FRAME = 512 * 2**20  # bytes of one message
+MAX_FRAME = 64 * 2**20  # bytes of one message
 MAX_DEPTH = 48  # nesting of lists, tuples and dicts in one message
 MAX_ITEMS = 2**20  # values in one message (an array counts as one)
 MAX_NDIM = 32
 MAX_BIGINT_BYTES = 4096
 MAX_MODULES = 1000  # modules in one exported module tree
+MAX_LAYERS = 16  # num_layers of a recurrent module that crosses
 MAX_CALLBACKS = 1000  # calls of checker functions per test
-MAX_CALLBACK_BYTES = 64 * 2**20  # the inputs of one callback, at most ...
+MAX_CALLBACK_BYTES = 16 * 2**20  # the inputs of one callback, at most ...
 CALLBACK_FACTOR = 8  # ... this many times what the checker sent in the test (plus CALLBACK_SLACK)
 CALLBACK_SLACK = 256 * 2**10
 MAX_MESSAGE_CHARS = 500
@@ -175,9 +176,11 @@ def _export_module(module, register, local):
 
 
 def _plain_setting(value):
-    if value is None or type(value) in (bool, int, float, str):
+    if value is None or type(value) in (bool, float) or (type(value) is str and len(value) <= 20):
         return True
-    return type(value) is tuple and len(value) <= MAX_NDIM and all(type(v) is int for v in value)
+    if type(value) is int:
+        return -(2**31) <= value < 2**31
+    return type(value) is tuple and len(value) <= MAX_NDIM and all(type(v) is int and 0 <= v < 2**31 for v in value)
 
 
 #: checker side: mirror module -> (StudentProcess, remote id); a copy is not a mirror
@@ -230,6 +233,8 @@ def _build_module(nodes, link=None):
             and isinstance(training, bool)
         ):
             raise WireError(f"malformed module node {str(path)[:80]!r}")
+        if type(settings.get("num_layers", 1)) is int and not 0 < settings.get("num_layers", 1) <= MAX_LAYERS:
+            raise WireError(f"a recurrent module of more than {MAX_LAYERS} layers")
         parent, _, name = path.rpartition(".")
         if (path == "") != (not built) or (
             path and (parent not in built or not name or name in built[parent]._modules)
@@ -241,12 +246,14 @@ def _build_module(nodes, link=None):
                 raise WireError(f"only torch.nn modules may be sent, not a subclass of nn.{base}")
             cls = _mirror_class(cls)
         try:
-            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # on the meta device: nothing is allocated (sizes come from the other side) and no random draws
+            with torch.device("meta"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = cls(**settings)
-            if set(m._parameters) != set(params):
-                raise ValueError(f"parameters {sorted(params)}, but nn.{base}{tuple(settings.values())} has these: "
-                                 f"{sorted(m._parameters)}")  # fmt: skip
+            for what, ours, theirs in (("parameters", m._parameters, params), ("buffers", m._buffers, buffers)):
+                shapes = {k: None if t is None else tuple(t.shape) for k, t in ours.items()}
+                if shapes != {k: None if t is None else tuple(t.shape) for k, t in theirs.items()}:
+                    raise ValueError(f"its {what} do not match those of nn.{base} with its settings")
             for pname, value in params.items():
                 setattr(m, pname, None if value is None else nn.Parameter(value.detach(), value.requires_grad))
             for bname, value in buffers.items():
@@ -722,7 +729,9 @@ class StudentProcess:
         if numpy_only:  # the fork has torch in its memory: it becomes a fresh interpreter, guarded from the start
             self._request(("fresh", forbidden), timeout=max(60, timeout))
         # setup cells are the instructor's; answer cells the student's: each may fail on its own
-        reply = self._request(("load", setup_cells, answer_cells, wanted, forbidden), timeout=max(60, timeout))[0]
+        cells = len(setup_cells) + len(answer_cells)
+        load = ("load", setup_cells, answer_cells, wanted, forbidden, float(timeout))
+        reply = self._request(load, timeout=max(60, timeout * (cells + 1)))[0]
         if not (isinstance(reply, list) and all(isinstance(n, str) for n in reply)):
             raise StudentError("the student process answered the cells with something else")
         self.names = reply if wanted is None else [n for n in wanted if n in reply]
@@ -941,7 +950,7 @@ def verify(
     answers = {grade_id(c): None for c in cells_by_role(source_nb, "answer")}
     for cell in submission_nb.get("cells", []):
         gid = grade_id(cell) if isinstance(cell, dict) else None
-        if cell.get("cell_type") == "code" and gid in answers and answers[gid] is None:
+        if gid in answers and cell.get("cell_type") == "code" and answers[gid] is None:
             answers[gid] = source_text(cell)
     answer_cells = [src for src in answers.values() if src]
     graded = list(graded_names) if graded_names is not None else contract_names(source_nb)
@@ -949,16 +958,23 @@ def verify(
     torch_names = set(meta.get("torch", [])) if isinstance(meta, dict) else set()
     kinds = {"numpy": [n for n in graded if n not in torch_names], "torch": [n for n in graded if n in torch_names]}
 
-    verdicts, students = {}, {}
+    verdicts, students, failed = {}, {}, {}
     try:
         for gid, test_src in tests:
             try:
                 for kind, names in kinds.items():  # (re)start after a crash or a timeout in an earlier test
                     if names and kind not in students:
-                        students[kind] = StudentProcess(
-                            setup, answer_cells, timeout, limits, f"{workdir}-{kind}" if kind == "torch" else workdir,
-                            hide, expose, forkserver, names=names, numpy_only=kind == "numpy",
-                        )  # fmt: skip
+                        if len(failed.get(kind, ())) >= 2:  # its cells cannot be loaded: do not try for every test
+                            raise StudentError(failed[kind][-1])
+                        try:
+                            folder = f"{workdir}-{kind}" if kind == "torch" else workdir
+                            students[kind] = StudentProcess(
+                                setup, answer_cells, timeout, limits, folder, hide, expose, forkserver,
+                                names=names, numpy_only=kind == "numpy",
+                            )  # fmt: skip
+                        except StudentError as e:
+                            failed.setdefault(kind, []).append(str(e))
+                            raise
                 deadline = time.monotonic() + timeout
                 namespace = {"__name__": "__verify__"}
                 with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
@@ -1026,18 +1042,38 @@ def _install_guard(forbidden):
     sys.addaudithook(hook)
 
 
-def _run_cell(src, namespace, where):
+class _CellTimeout(BaseException):
+    """A cell ran past the time limit per cell (raised by SIGALRM)."""
+
+
+def _stop_cell(signum, frame):
+    raise _CellTimeout
+
+
+def _run_cell(src, namespace, where, timeout):
     """Executes a cell statement by statement; a statement that fails (an import of something
-    hidden, or what depends on it) is skipped, as are cells that do not parse."""
+    hidden, or what depends on it) is skipped, as are cells that do not parse. A cell that runs
+    longer than ``timeout`` seconds is stopped there, as the kernel's cell would be."""
+    import signal
+
     try:
         tree = ast.parse(src)
     except (SyntaxError, ValueError):
         return
-    for stmt in tree.body:
-        try:
-            exec(compile(ast.Module([stmt], type_ignores=[]), where, "exec"), namespace)
-        except BaseException:  # noqa: BLE001, S110  (SystemExit too: the cell goes on, its tests decide)
-            pass
+    signal.signal(signal.SIGALRM, _stop_cell)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        for stmt in tree.body:
+            try:
+                exec(compile(ast.Module([stmt], type_ignores=[]), where, "exec"), namespace)
+            except _CellTimeout:
+                return
+            except BaseException:  # noqa: BLE001, S110  (SystemExit too: the cell goes on, its tests decide)
+                pass
+    except _CellTimeout:  # (between two statements)
+        return
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _serve(rfd, wfd, guard=None):
@@ -1118,15 +1154,15 @@ def _serve(rfd, wfd, guard=None):
                 sys.executable, [sys.executable, "-I", "-B", me, "--serve", str(rfd), str(wfd), json.dumps(msg[1])]
             )
         if msg[0] == "load":
-            _, setup_cells, answer_cells, wanted, forbidden = msg
+            _, setup_cells, answer_cells, wanted, forbidden, cell_timeout = msg
             if forbidden and not guarded:
                 _install_guard(forbidden)
                 guarded = True
             for src in setup_cells:
-                _run_cell(src, namespace, "<setup>")
+                _run_cell(src, namespace, "<setup>", cell_timeout)
             defined_before = {k: namespace[k] for k in namespace}
             for src in answer_cells:
-                _run_cell(src, namespace, "<answer>")
+                _run_cell(src, namespace, "<answer>", cell_timeout)
             if wanted is None:  # (for tests) every function the answers define
                 wanted = [k for k in namespace if not k.startswith("_") and namespace[k] is not defined_before.get(k)]
             return ("ok", sorted(k for k in wanted if callable(namespace.get(k))), {})
