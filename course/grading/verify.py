@@ -6,14 +6,15 @@ This module grades the same submission again with the roles split over processes
 
 * the **student processes** (sandboxed, see ``course.grading.sandbox``) execute the unit's
   setup cells (statement by statement: those that cannot import what is hidden are skipped)
-  and the submission's *answer cells* only, and then serve calls to the functions they
-  define. Graded **NumPy** functions run in a process started fresh (never forked from the
-  fork server, which has imported torch) in which torch, ``course.checks`` and
-  ``course.interop`` are covered in its view of the file system *and* refused by an audit
-  hook (imports, opening their files, starting processes, ``ctypes``): no default argument,
-  module attribute or ``gc`` walk can reach them. Graded **PyTorch** functions (those the
-  notebook's metadata ``course.torch`` names: units 9 and 10) run in a second process that
-  has torch;
+  and the submission's *answer cells* only (each under the time limit per cell), and then
+  serve calls to the functions they define. Graded **NumPy** functions run in a fresh
+  interpreter (the sandboxed fork of the fork server, which has torch in its memory, ``exec``s
+  a new Python before any student code runs) in which torch, ``course.checks`` and
+  ``course.interop`` are covered in its view of the file system (the sandbox's ``cover``) *and*
+  refused by an audit hook (importing them, opening their files, starting processes,
+  ``ctypes``): no default argument, module attribute or ``gc`` walk can reach them. Graded
+  **PyTorch** functions (those the notebook's metadata ``course.torch`` names: units 9 and 10)
+  run in a second process, a plain fork, that has torch;
 * the **checker process** (this one, the grading worker) executes the instructor's setup and
   test cells, hidden tests included, with each of the contract's graded names (the
   instructor's answer cells ``answer_NAME``; never a list the student process supplies) bound
@@ -898,7 +899,10 @@ class StudentProcess:
         return self._request(("vjp", hid, grads), self._left())[0]
 
     def function(self, name):
-        return Remote(self, self._request(("lookup", name), self._left())[0], name)
+        rid = self._request(("lookup", name), self._left())[0]
+        if type(rid) is not int:
+            raise StudentError(f"the student process answered the lookup of {name} with something else")
+        return Remote(self, rid, name)
 
     def close(self):
         for fd in (self.wfd, self.rfd):
@@ -1092,7 +1096,7 @@ def _serve(rfd, wfd, guard=None):
         """This side's table of objects the checker may name, and the link for calling it back."""
 
         def __init__(self):
-            self.objects, self.ids, self.graphs = [], {}, {}
+            self.objects, self.ids, self.graphs, self.graph_count = [], {}, {}, 0
 
         def register(self, obj):
             if id(obj) not in self.ids:
@@ -1265,7 +1269,8 @@ def _graph(side, out, leaves):
     outs = [t for t in _wire_tensors(out) if t.requires_grad]
     if not outs:
         return {}
-    hid = len(side.graphs)
+    hid = side.graph_count
+    side.graph_count += 1
     side.graphs[hid] = (leaves, outs)
     return {"graph": hid, "outputs": len(outs), "leaves": len(leaves)}
 
