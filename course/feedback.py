@@ -21,13 +21,28 @@ page has no script, loads nothing, and forbids both with a Content-Security-Poli
 Messages come from ``course-results.json``, which ``course autograde`` writes beside each
 autograded notebook; for a notebook autograded by nbgrader itself, from the test cells' errors
 (type and message only).
+
+nbgrader's own feedback (the formgrader's "Generate Feedback" button, ``nbgrader
+generate_feedback``) can be made safe too with :class:`HideHiddenTests`, a preprocessor that
+removes the hidden tests' source from every test cell and keeps of each error only its type and
+message, in ``nbgrader_config.py``::
+
+    c.GenerateFeedback.preprocessors = [
+        "nbgrader.preprocessors.GetGrades",
+        "course.feedback.HideHiddenTests",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
 """
 
 import html
 import json
 import os
+import re
 import stat
 from pathlib import Path
+
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 from course.grading.outputs import escape_text
 from course.grading.submission import Source, grade_id, role
@@ -56,6 +71,34 @@ td.msg {{ white-space: pre-wrap; font-family: monospace; }}
 run the visible tests of your notebook again (or <code>course grade your_notebook.ipynb</code>).</p>
 </body></html>
 """
+
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
+HIDDEN_NOTE = "# (hidden tests ran here; their code is not shown)\n"
+
+
+def without_hidden_tests(source):
+    """A test cell's source with nbgrader's hidden-test regions replaced by a one-line note.
+
+    An unterminated region hides everything after its BEGIN marker.
+    """
+    source = HIDDEN.sub(HIDDEN_NOTE, source)
+    begin = re.search(r"^[ \t]*### BEGIN HIDDEN TESTS", source, re.M)
+    return source[: begin.start()] + HIDDEN_NOTE if begin else source
+
+
+class HideHiddenTests(Preprocessor):
+    """nbconvert/nbgrader preprocessor: test cells without their hidden tests, errors without tracebacks."""
+
+    enabled = Bool(True).tag(config=True)  # nbconvert's preprocessors are off unless enabled
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and role(cell) == "test":
+            cell.source = without_hidden_tests(cell.source)
+            for out in cell.outputs:
+                if out.output_type == "error":  # a traceback quotes the failing line: maybe a hidden one
+                    out.traceback = [escape_text(f"{out.ename}: {out.evalue}", MAX_MESSAGE_CHARS)]
+        return cell, resources
 
 
 def _text(value, limit=MAX_MESSAGE_CHARS, lines=False):

@@ -9,6 +9,7 @@ collect``; no ``course collect``) and trudy (a submission that is a link to the 
 """
 
 import csv
+import html
 import io
 import json
 import re
@@ -217,6 +218,11 @@ def test_regrading_is_idempotent_and_touches_only_that_student(course):
     assert [r for r in after if r[4] != "bob"] == others_before
 
 
+def _text_of(page):
+    """The text a browser shows of an HTML page (tags removed, entities decoded: highlighted code reads as code)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", page))
+
+
 def _hidden_test_lines():
     """The source lines of unit 1's hidden tests (between nbgrader's markers), from the solutions."""
     lines, hidden = [], False
@@ -256,7 +262,7 @@ def test_feedback_does_not_give_away_the_hidden_tests(feedback):
     root, files = feedback
     hidden = _hidden_test_lines()
     for f in files:
-        page = f.read_text()
+        page = _text_of(f.read_text())
         assert not [line for line in hidden if line in page], f
         assert "BEGIN HIDDEN TESTS" not in page and "Traceback" not in page
 
@@ -277,3 +283,49 @@ def test_grades_export_has_a_column_per_test(course):
     assert set(rows[0]) == {"student", "unit", "perceptron_predict", "perceptron_fit", "total", "max_score"}
     totals = {r["student"]: float(r["total"]) for r in rows}
     assert totals == {"alice": 5.0, "bob": 2.0, "carol": 0.0, "mallory": 2.0, "erin": 5.0, "trudy": 0.0}
+
+
+def _nbgrader_feedback(root, student, preprocessors=None):
+    """nbgrader's own generate_feedback (the formgrader's button) into nbgrader-feedback/; the page's text."""
+    from course.grading.nbgrader import api
+
+    nb_api = api(root, root / "gradebook.db", source=root / "solutions")
+    nb_api.coursedir.feedback_directory = "nbgrader-feedback"
+    if preprocessors:
+        nb_api.config.GenerateFeedback.preprocessors = preprocessors
+    result = nb_api.generate_feedback(UNIT, student)
+    assert result["success"], result.get("error")
+    return (root / "nbgrader-feedback" / student / UNIT / "perceptron.html").read_text()
+
+
+def test_nbgraders_own_feedback_shows_the_hidden_tests(course):
+    """Why `course feedback` writes its own pages: nbgrader's shows the whole notebook."""
+    root, _ = course
+    page = _text_of(_nbgrader_feedback(root, "bob"))
+    assert [line for line in _hidden_test_lines() if line in page]
+
+
+def test_with_the_course_preprocessor_nbgraders_feedback_hides_them(course):
+    root, _ = course
+    preprocessors = [
+        "nbgrader.preprocessors.GetGrades",
+        "course.feedback.HideHiddenTests",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    page = _text_of(_nbgrader_feedback(root, "bob", preprocessors))
+    assert not [line for line in _hidden_test_lines() if line in page]
+    assert "hidden tests ran here; their code is not shown" in page and "AssertionError" in page
+
+
+@pytest.mark.parametrize(
+    "source, shown",
+    [
+        ("check(f)\n### BEGIN HIDDEN TESTS\ncheck(f, N=1)\n### END HIDDEN TESTS\n", "check(f)\n# (hidden"),
+        ("check(f)\n    ### BEGIN HIDDEN TESTS\n    check(f, N=1)\n", "check(f)\n# (hidden"),  # never closed
+        ("check(f)\n", "check(f)\n"),
+    ],
+)
+def test_hidden_test_regions_are_removed_from_a_test_cell(source, shown):
+    from course.feedback import without_hidden_tests
+
+    assert without_hidden_tests(source).startswith(shown) and "N=1" not in without_hidden_tests(source)
