@@ -6,6 +6,7 @@ with two workers, as an instructor's class would be: every case must get its
 own outcome, and none may change another's grade or stop the batch.
 """
 
+import ctypes
 import json
 import os
 import time
@@ -15,7 +16,6 @@ import pytest
 
 from course import units as course_units
 from course.grading import grade_notebooks
-from course.grading.sandbox import is_root
 
 from conftest import ROOT
 
@@ -119,6 +119,52 @@ WRITE_GRADEBOOK = """def perceptron_predict(X, w, b):
     return np.zeros(len(X), dtype=int)
 """
 
+UNMOUNT_THEN_READ = """def perceptron_predict(X, w, b):
+    import ctypes
+    libc = ctypes.CDLL(None)
+    for _ in range(3):  # peel every mount off, deepest first, then look for the solutions
+        for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
+            libc.umount2(line.split()[4].encode(), 2)
+""" + READ_SOLUTIONS.split("\n", 1)[1]
+
+NETWORK_PEEK = """def perceptron_predict(X, w, b):
+    import socket
+    for port in range(1, 65536):  # a classmate's kernel listens on 127.0.0.1 somewhere
+        s = socket.socket()
+        s.settimeout(0.01)
+        try:
+            s.connect(("127.0.0.1", port))
+            return (X @ w + b > 0).astype(int)  # "copied" from the other kernel
+        except OSError as e:
+            if e.errno == 101:  # (no network at all: stop scanning)
+                break
+        finally:
+            s.close()
+    return np.zeros(len(X), dtype=int)
+"""
+
+ASK_THE_FORK_SERVER = """def perceptron_predict(X, w, b):
+    import glob, json, os, socket
+    roots = ["/tmp", "/var", "/run", "/dev/shm", "/home", os.path.dirname(os.getcwd())]
+    for path in [p for r in roots for p in glob.glob(r + "/**/*.sock", recursive=True)]:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            s.sendall(json.dumps({"kind": "serve", "args": ["--workdir", "/"]}).encode())
+            return (X @ w + b > 0).astype(int)
+        except OSError:
+            pass
+    return np.zeros(len(X), dtype=int)
+"""
+
+NOISY_BUT_CORRECT = (
+    "import sys, warnings\n_quiet = perceptron_predict\n"
+    "def perceptron_predict(X, w, b):\n"
+    "    warnings.warn('deprecated')\n    print('debug', file=sys.stderr)\n"
+    "    np.exp(np.array([1e4]))  # RuntimeWarning: overflow\n"
+    "    return _quiet(X, w, b)\n"
+)
+
 # name -> (file content, expected {grade_id: score} or an error substring for the whole file)
 CASES = {
     "correct": (student(), FULL),
@@ -202,6 +248,22 @@ CASES = {
     "reads_solution_files": (student(predict=READ_SOLUTIONS), {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
     "writes_to_gradebook": (student(predict=WRITE_GRADEBOOK), {"perceptron_predict": 0.0, "perceptron_fit": 3.0}),
     "huge_output": (student(extra_cells=[(2, "print('x' * 100_000_000)")]), FULL),
+    "unmounts_then_reads_solutions": (
+        student(predict=UNMOUNT_THEN_READ),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "scans_localhost_for_a_classmates_kernel": (
+        student(predict=NETWORK_PEEK),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "asks_the_fork_server_for_a_process": (
+        student(predict=ASK_THE_FORK_SERVER),
+        {"perceptron_predict": 0.0, "perceptron_fit": 3.0},
+    ),
+    "warnings_and_stderr_in_correct_code": (
+        student(predict=ANSWERS["answer_perceptron_predict"] + "\n" + NOISY_BUT_CORRECT),
+        FULL,
+    ),
     "another_unit": (
         course_units.get("02_backprop", ROOT).source_notebooks[0].read_bytes(),
         "not of unit 01_perceptron",
@@ -224,6 +286,7 @@ def graded(tmp_path_factory):
         path = folder / f"{name}.ipynb"
         path.write_bytes(content)
         paths.append(str(path))
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of the batch come back here
     start = time.monotonic()
     results = grade_notebooks(paths, timeout=CELL_TIMEOUT, unit="01_perceptron", root=ROOT, workers=2, wall_timeout=240)
     elapsed = time.monotonic() - start
@@ -256,10 +319,14 @@ def test_a_stopped_test_says_which_limit_stopped_it(graded):
 
 
 def test_nothing_is_left_running_after_the_batch(graded):
-    from course.grading.sandbox import _cgroup_dir
-
-    if not is_root() or _cgroup_dir("probe") is None:
-        pytest.skip("the sandbox's process groups are only visible as root with a pids cgroup")
-    parent = os.path.dirname(_cgroup_dir("probe"))
-    mine = [d for d in os.listdir(parent) if d.startswith(f"course-sandbox-{os.getpid()}-")]
-    assert not mine, f"sandboxes still holding processes: {mine}"
+    # the fixture made this process the subreaper of everything the batch started
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if int(ppid) == os.getpid() and state != "Z":
+            left.append(pid)
+    assert not left, f"processes of the batch still running: {left}"

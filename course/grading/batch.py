@@ -71,7 +71,8 @@ class _Worker:
         os.chmod(self.folder, 0o700)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "course.grading.worker", str(self.folder), self.shared],
-            env=dict(os.environ, TMPDIR=str(self.folder / "tmp")),  # (kernels' connection files: here)
+            # kernels' connection files in its folder; the backend this batch probed, not probed again
+            env=dict(os.environ, TMPDIR=str(self.folder / "tmp"), COURSE_SANDBOX=sandbox.backend()),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -118,6 +119,132 @@ class _Worker:
 
 
 # ------------------------------------------------------------ the parent (a batch)
+class Grader:
+    """A grading engine that outlives one batch: its private folder, ``workers`` grading processes
+    (each with its fork server), one gradebook per unit source made on first use.
+
+    :func:`grade_notebooks` is one Grader used once; a Dask worker keeps one for every task it
+    runs (:mod:`course.grading.cluster`), so nbgrader's start-up and the fork server are paid once
+    per worker, not once per submission. ``close()`` (or leaving the ``with`` block) stops the
+    grading processes, and every sandbox of theirs, and removes the folder.
+    Arguments as :func:`grade_notebooks`'.
+    """
+
+    def __init__(self, root=None, timeout=60, workers=1, limits=None, wall_timeout=900, no_isolation=False):
+        prepare_env()
+        self.isolation = sandbox.backend()
+        if self.isolation == "none" and not (no_isolation or os.environ.get("COURSE_NO_ISOLATION") == "1"):
+            raise sandbox.SandboxError(sandbox.unavailable_reason())
+        self.root = Path(root) if root else course_units.course_root()
+        self.timeout, self.wall_timeout = timeout, wall_timeout
+        self.limits = limits or sandbox.Limits()
+        self.srcs = sources(self.root)
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="course-grade-")
+        self.tmp = Path(self._tmpdir.name)
+        os.chmod(self.tmp, 0o711)
+        self.gradebooks, self.jobs_made = {}, 0
+        self.workers = {slot: _Worker(self.tmp / f"worker-{slot}", self.tmp) for slot in range(max(1, workers))}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for w in self.workers.values():
+            w.stop()
+        self._tmpdir.cleanup()
+
+    def grade(self, paths, unit=None, progress=None, keep=None):
+        """Grade each notebook in ``paths``; one result dict per notebook, in order (see grade_notebooks)."""
+        if unit is not None and unit not in {s.unit for s in self.srcs}:
+            raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in self.srcs}))}")
+        tmp, gradebooks, iso = self.tmp, self.gradebooks, self.isolation
+        results = [
+            {"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": [], "isolation": iso}
+            for p in paths
+        ]
+        jobs = []
+        for i, path in enumerate(paths):
+            try:
+                nb = read_submission(path)
+                src = identify(nb, self.srcs, unit)
+            except NotGradable as e:
+                results[i]["error"] = str(e)
+                continue
+            results[i]["assignment"] = src.unit
+            restore_metadata(nb, src)
+            if src.path not in gradebooks:
+                gradebooks[src.path] = make_gradebook(src, tmp / f"gradebook-{len(gradebooks)}")
+            job_dir = tmp / f"job-{self.jobs_made}"
+            self.jobs_made += 1
+            (job_dir / "out").mkdir(parents=True)
+            nbformat.write(nb, str(job_dir / "submission.ipynb"))
+            jobs.append(
+                (
+                    i,
+                    {
+                        "unit": src.unit,
+                        "source": str(src.path),
+                        "gradebook": str(gradebooks[src.path]),
+                        "submission": str(job_dir / "submission.ipynb"),
+                        "timeout": self.timeout,
+                        "workdir": str(job_dir / "work"),
+                        "out": str(job_dir / "out"),
+                        "limits": asdict(self.limits),
+                    },
+                )
+            )
+
+        def run(indexed_job, slot):
+            i, job = indexed_job
+            job_file = Path(job["out"]).parent / "job.json"
+            job_file.write_text(json.dumps(job))
+            stopped = self.workers[slot].grade(job_file, self.wall_timeout)
+            out = Path(job["out"])
+            res = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
+            if stopped or not res:
+                res = {"error": stopped or "grading failed: no result"}
+            if keep and (out / "autograded.ipynb").exists():
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
+            shutil.rmtree(out.parent, ignore_errors=True)  # a long-lived Grader keeps no old jobs
+            r = results[i]
+            r["tests"] = res.get("tests", [])
+            r["max_score"] = res.get("max_score", 0.0)
+            r["score"] = float(sum(t["score"] for t in r["tests"]))
+            if res.get("error"):
+                r["error"] = res["error"]
+                r["score"] = 0.0
+                for t in r["tests"]:
+                    t["score"] = 0.0
+            return i
+
+        slots = list(self.workers)
+        with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+            free = queue.Queue()
+            for s in slots:
+                free.put(s)
+
+            def with_slot(job):
+                slot = free.get()
+                try:
+                    return run(job, slot)
+                finally:
+                    free.put(slot)
+
+            try:
+                done = pool.map(with_slot, jobs)
+                for _ in progress(done) if progress else done:
+                    pass
+            except BaseException:
+                for w in self.workers.values():  # (Ctrl-C: nothing of this batch keeps running)
+                    w.stop()
+                raise
+        return results
+
+
 def grade_notebooks(
     paths,
     timeout=60,
@@ -142,97 +269,6 @@ def grade_notebooks(
     progress: wraps an iterable of completed notebooks (e.g. tqdm).
     Never raises for a bad notebook: its result carries an error.
     """
-    prepare_env()
-    isolation = sandbox.backend()
-    if isolation == "none" and not (no_isolation or os.environ.get("COURSE_NO_ISOLATION") == "1"):
-        raise sandbox.SandboxError(sandbox.unavailable_reason())
-    root = Path(root) if root else course_units.course_root()
-    limits = limits or sandbox.Limits()
-    srcs = sources(root)
-    if unit is not None and unit not in {s.unit for s in srcs}:
-        raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in srcs}))}")
-    results = [
-        {"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": [], "isolation": isolation}
-        for p in paths
-    ]
-
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        tmp = Path(tmp)
-        os.chmod(tmp, 0o711)
-        jobs, gradebooks = [], {}
-        for i, path in enumerate(paths):
-            try:
-                nb = read_submission(path)
-                src = identify(nb, srcs, unit)
-            except NotGradable as e:
-                results[i]["error"] = str(e)
-                continue
-            results[i]["assignment"] = src.unit
-            restore_metadata(nb, src)
-            if src.path not in gradebooks:
-                gradebooks[src.path] = make_gradebook(src, tmp / f"gradebook-{len(gradebooks)}")
-            job_dir = tmp / f"job-{i}"
-            (job_dir / "out").mkdir(parents=True)
-            nbformat.write(nb, str(job_dir / "submission.ipynb"))
-            jobs.append(
-                (
-                    i,
-                    {
-                        "unit": src.unit,
-                        "source": str(src.path),
-                        "gradebook": str(gradebooks[src.path]),
-                        "submission": str(job_dir / "submission.ipynb"),
-                        "timeout": timeout,
-                        "workdir": str(job_dir / "work"),
-                        "out": str(job_dir / "out"),
-                        "limits": asdict(limits),
-                    },
-                )
-            )
-
-        workers_by_slot = {slot: _Worker(tmp / f"worker-{slot}", tmp) for slot in range(max(1, workers))}
-
-        def run(indexed_job, slot):
-            i, job = indexed_job
-            job_file = Path(job["out"]).parent / "job.json"
-            job_file.write_text(json.dumps(job))
-            stopped = workers_by_slot[slot].grade(job_file, wall_timeout)
-            out = Path(job["out"])
-            res = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
-            if stopped or not res:
-                res = {"error": stopped or "grading failed: no result"}
-            if keep and (out / "autograded.ipynb").exists():
-                Path(keep).mkdir(parents=True, exist_ok=True)
-                shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
-            r = results[i]
-            r["tests"] = res.get("tests", [])
-            r["max_score"] = res.get("max_score", 0.0)
-            r["score"] = float(sum(t["score"] for t in r["tests"]))
-            if res.get("error"):
-                r["error"] = res["error"]
-                r["score"] = 0.0
-                for t in r["tests"]:
-                    t["score"] = 0.0
-            return i
-
-        slots = list(workers_by_slot)
-        with ThreadPoolExecutor(max_workers=len(slots)) as pool:
-            free = queue.Queue()
-            for s in slots:
-                free.put(s)
-
-            def with_slot(job):
-                slot = free.get()
-                try:
-                    return run(job, slot)
-                finally:
-                    free.put(slot)
-
-            try:
-                done = pool.map(with_slot, jobs)
-                for _ in progress(done) if progress else done:
-                    pass
-            finally:
-                for w in workers_by_slot.values():
-                    w.stop()
-    return results
+    options = dict(timeout=timeout, workers=workers, limits=limits, wall_timeout=wall_timeout)
+    with Grader(root, no_isolation=no_isolation, **options) as grader:
+        return grader.grade(paths, unit=unit, progress=progress, keep=keep)
