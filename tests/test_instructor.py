@@ -171,6 +171,16 @@ def test_submissions_placed_by_nbgrader_collect_are_graded(course):
     assert results["erin"]["score"] == 5
 
 
+def test_the_gradebook_records_when_each_submission_was_made(course):
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    root, _ = course
+    stamp = parse_utc((root / "submitted" / "erin" / UNIT / "timestamp.txt").read_text().strip())
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert gb.find_submission(UNIT, "erin").timestamp == stamp.replace(tzinfo=None)
+
+
 def test_a_submission_that_is_a_link_is_refused_not_followed(course):
     root, results = course
     assert results["trudy"]["score"] == 0 and "symbolic link" in results["trudy"]["error"]
