@@ -206,9 +206,14 @@ def _worker_loop(folder, shared):
     imported once per worker, not once per submission; the student's code
     never runs in it (kernels and verifier processes are sandboxed children).
     """
+    import matplotlib
     import nbgrader.apps.api  # noqa: F401
 
     import course.checks  # noqa: F401  (warm the imports the verifier needs)
+
+    matplotlib.use("Agg")  # the units' setup cells import pyplot: not on the clock of a test
+    import matplotlib.pyplot  # noqa: F401
+
     from course.grading.forkserver import ForkServer
 
     global _FORKSERVER
