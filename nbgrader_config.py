@@ -25,3 +25,10 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Per-cell execution limit when autograding (seconds); `course grade --timeout` overrides it.
 c.Execute.timeout = 60
+# nbgrader's own feedback (the formgrader's button) shows the whole autograded notebook, hidden tests
+# included; the course's preprocessor removes them (`course feedback` writes its own pages instead).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "course.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
