@@ -94,13 +94,23 @@ MODELS = {
     "rnn": dict(kind="rnn", num_layers=1, dropout=0.0, tie=False, lr=3e-3, wd=0.0, alpha=0.0, beta=0.0),
     "lstm2": dict(kind="lstm", num_layers=2, dropout=0.0, tie=False, lr=1e-2, wd=0.0, alpha=0.0, beta=0.0),
     "lstm2_reg": dict(kind="lstm", num_layers=2, dropout=0.5, tie=True, lr=1e-2, wd=0.1, alpha=2.0, beta=1.0),
+    # the same model, weight decay 20x stronger and chunks twice as long (half as many steps, so the
+    # same number of tokens): the thousands digit is copied far more often (see the module docstring)
+    "lstm2_wd": dict(
+        kind="lstm", num_layers=2, dropout=0.5, tie=True, lr=1e-2, wd=2.0, alpha=2.0, beta=1.0, seq_len=32, steps=1000
+    ),
 }
 
 
 def run(name, cfg, data, steps, hidden, batch, seq_len, clip, eval_every, seed, progress=True):
-    """Train one model of ``MODELS``; returns (model, history)."""
+    """Train one model of ``MODELS``; returns (model, history).
+
+    ``steps`` and ``seq_len`` (the training chunks' length) are the defaults for a model whose
+    settings do not name their own; validation always uses ``seq_len`` chunks (the same batches
+    for every model)."""
     torch.manual_seed(seed)
-    x_train, y_train = stateful_batches(data["train"], batch, seq_len)
+    steps = cfg.get("steps", steps)
+    x_train, y_train = stateful_batches(data["train"], batch, cfg.get("seq_len", seq_len))
     x_val, y_val = stateful_batches(data["valid"], batch, seq_len)
     model = LanguageModel(len(VOCAB), hidden, cfg["kind"], cfg["num_layers"], cfg["dropout"], cfg["tie"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["wd"])
@@ -148,7 +158,7 @@ def main(argv=None):
     p.add_argument(
         "--runs",
         nargs="+",
-        default=["rnn:0", "lstm2:0", "lstm2_reg:0", "lstm2_reg:1", "lstm2_reg:2"],
+        default=["rnn:0", "lstm2:0"] + [f"{m}:{seed}" for m in ("lstm2_reg", "lstm2_wd") for seed in (0, 1, 2)],
         help="MODEL:SEED pairs, MODEL in " + ", ".join(MODELS),
     )
     p.add_argument("--hidden", type=int, default=64)
@@ -158,6 +168,7 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "human_numbers.json")
+    p.add_argument("--keep", action="store_true", help="keep the other runs already in --out (rerun only --runs)")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -171,7 +182,9 @@ def main(argv=None):
         "torch_version": torch.__version__,
         "runs": [],
     }
-    total = time.perf_counter()
+    if args.keep and args.out.exists():
+        redo = {(r.split(":")[0], int(r.split(":")[1])) for r in args.runs}
+        results["runs"] = [r for r in json.loads(args.out.read_text())["runs"] if (r["model"], r["seed"]) not in redo]
     for spec in args.runs:
         name, seed = spec.split(":")
         cfg = MODELS[name]
@@ -184,14 +197,16 @@ def main(argv=None):
             {
                 "model": name,
                 "seed": int(seed),
-                **cfg,
+                **{"seq_len": args.seq_len, **cfg},
                 "parameters": sum(q.numel() for q in model.parameters()),
                 "steps": hist["step"],
                 "val_loss": [round(v, 4) for v in hist["val_loss"]],
                 "val_accuracy": [round(v, 4) for v in hist["accuracy"]],
                 "final_accuracy": round(hist["accuracy"][-1], 4),
                 "accuracy_by_position": accuracy_by_position(model, data, args.batch, args.seq_len),
+                "peak_accuracy": round(max(hist["accuracy"]), 4),
                 "seconds": round(seconds, 1),
+                "ms_per_step": round(1e3 * seconds / hist["steps"], 1),
             }
         )
         print(
@@ -199,7 +214,9 @@ def main(argv=None):
             f"{results['runs'][-1]['accuracy_by_position']}, {seconds:.0f} s",
             flush=True,
         )
-    results["total_seconds"] = round(time.perf_counter() - total, 1)
+    order = {name: i for i, name in enumerate(MODELS)}
+    results["runs"].sort(key=lambda r: (order[r["model"]], r["seed"]))
+    results["total_seconds"] = round(sum(r["seconds"] for r in results["runs"]), 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out} ({results['total_seconds']:.0f} s in all)")
