@@ -26,9 +26,12 @@ until its test MSE first falls below 0.01 (at most the ``--steps`` budget),
 and writes ``experiments/results/adding_problem_seeds.json``: per model and
 seed the first step below 0.01 (None: not within the budget), the curve and
 the seconds. This backs "how many steps to leave the plateau" with more than
-one seed (unit 7); the RNN, which never leaves it at T = 100, is skipped:
+one seed (unit 7); the RNN, which never leaves it at T = 100, is skipped (a
+budget of 0 steps skips a model). Runs of this mode add their seeds to the
+file (same settings required), so seeds can run as separate processes:
 
     python experiments/adding_problem.py --seeds 0 1 2 --steps 0 6000 3000
+    python experiments/adding_problem.py --seeds 1 --steps 0 0 3000   # one more GRU run, merged in
 
 PyTorch (not our NumPy code) does the training: the same maths, but a
 few-thousand-step run of a NumPy LSTM would take many minutes, and this
@@ -217,8 +220,28 @@ def steps_to_threshold(args, results, x_test, y_test, threshold=0.01):
                 "parameters": sum(q.numel() for q in model.parameters()),
             }
             print(f"{kind} seed {seed}: first test MSE below {threshold} at step {below}, {seconds:.0f} s", flush=True)
-    (args.out / "adding_problem_seeds.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", args.out / "adding_problem_seeds.json")
+    merge_seed_results(args.out / "adding_problem_seeds.json", results)
+
+
+def merge_seed_results(path, results):
+    """Write ``results`` to ``path``, keeping the runs of other seeds/models already there
+    (under a file lock, so that parallel runs do not lose each other's results)."""
+    import fcntl
+    import tempfile
+
+    with open(Path(tempfile.gettempdir()) / "adding_problem_seeds.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            old = json.loads(path.read_text())
+            same = ("T", "batch", "hidden", "lr", "clip", "eval_every")
+            if any(old["settings"][k] != results["settings"][k] for k in same):
+                raise SystemExit(f"{path} holds runs with other settings; move it away first")
+            for kind, runs in old["models"].items():
+                results["models"][kind] = {**runs, **results["models"].get(kind, {})}
+        seeds = sorted({int(s) for runs in results["models"].values() for s in runs})
+        results["settings"]["seeds"] = seeds
+        path.write_text(json.dumps(results, indent=1) + "\n")
+    print("wrote", path)
 
 
 if __name__ == "__main__":

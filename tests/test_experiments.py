@@ -4,6 +4,7 @@ The scripts' full runs take minutes and are not run here; these tests check, in
 about a second, that what the runs rely on is right.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -107,3 +108,15 @@ def test_adding_regressor_forget_bias_lands_in_the_forget_block():
     fresh = nn.LSTM(2, 4, batch_first=True)  # PyTorch's init is within +-1/sqrt(H) = 0.5
     assert (model.rnn.bias_ih_l0[4:8] > 0.5).all(), "gate order i, f, g, o: rows H:2H are f"
     assert (fresh.bias_ih_l0.abs() <= 0.5).all()
+
+
+def test_seed_runs_merge_into_one_results_file(tmp_path):
+    path = tmp_path / "adding_problem_seeds.json"
+    settings = dict(T=10, batch=4, hidden=3, lr=1e-3, clip=1.0, eval_every=5)
+    adding_problem.merge_seed_results(path, {"settings": {**settings}, "models": {"gru": {"0": {"x": 1}}}})
+    adding_problem.merge_seed_results(path, {"settings": {**settings}, "models": {"gru": {"2": {"x": 2}}}})
+    merged = json.loads(path.read_text())
+    assert merged["models"]["gru"] == {"0": {"x": 1}, "2": {"x": 2}}
+    assert merged["settings"]["seeds"] == [0, 2]
+    with pytest.raises(SystemExit, match="other settings"):
+        adding_problem.merge_seed_results(path, {"settings": {**settings, "T": 20}, "models": {}})
