@@ -12,7 +12,8 @@ process) is started by :func:`fork`, called in the worker's fork server
 * a **view built as an allowlist**: a new root (an empty tmpfs, read-only) holding read-only
   binds of the system (``/usr``, the loader's files of ``/etc``), the Python installation and
   its venv, the course package and the folders named in ``expose``; its own working folder
-  (and ``writable`` folders, the kernel's socket folder) writable; a private, empty ``/tmp``,
+  writable, seen as ``/home/student`` (the kernel's socket files lie in it; ``writable`` names
+  more); ``cover`` hides paths inside the view (torch, for a NumPy-only process); a private, empty ``/tmp``,
   ``/var/tmp`` and ``/dev/shm``; a ``/dev`` of null, zero, full, random, urandom; a ``/proc`` of
   its own PID namespace. Nothing else exists inside: the instructor's solutions, the
   gradebooks, other submissions, the fork server's socket, the grader's temp folders. The old
@@ -20,7 +21,7 @@ process) is started by :func:`fork`, called in the worker's fork server
   a user namespace of its own (``user.max_user_namespaces`` is 0 inside);
 * **no network**: its network namespace has only a loopback that is down, so a kernel cannot
   reach a classmate's kernel (the kernel talks to nbgrader over Unix socket files, ZMQ's
-  ``ipc`` transport, in a folder bound into the sandbox);
+  ``ipc`` transport, in its working folder);
 * **limits it cannot raise**: ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``, no core dumps, and
   ``RLIMIT_NPROC``, which in a fresh user namespace counts exactly the sandbox's own processes
   and threads (a fork bomb stops there, and nobody else's processes count);
@@ -33,18 +34,26 @@ runs the student's code. The first dies with the fork server, the second with th
 first (:func:`kill`) ends the whole sandbox, whatever it forked, with no uid or cgroup to scan,
 so two graders on one machine never touch each other's processes.
 
-Backends (:func:`backend`), chosen once per process:
+Backends (:func:`backend`), probed once per batch and handed to its workers:
 
-* ``"bwrap"`` when bubblewrap works: the fork server itself runs inside ``bwrap``
-  (:func:`bwrap_command`: no network, no capabilities, an allowlist view without the worker's
-  folders), and each child then enters its own nested namespaces as above. A forked child
-  cannot be handed to bwrap, and a fork server keeps the ~1.5 s of imports per process off each
-  submission, so bubblewrap is the outer wall and the course's code the inner one;
-* ``"userns"`` when unprivileged user namespaces work but bubblewrap does not: the same
-  children, from a fork server that is not itself confined;
-* ``"none"`` when neither works: only the rlimits and a process group of its own. The batch
-  refuses to grade that way unless told to (``course grade --no-isolation``); see
-  :func:`unavailable_reason`.
+* ``"bwrap"`` when bubblewrap works and the grader is not root: the fork server itself runs
+  inside ``bwrap`` (:func:`bwrap_command`: its own user, network, IPC and UTS namespaces, no
+  capabilities, an allowlist view: the system, Python, the course package and the batch's own
+  folder), and each child then enters its own nested namespaces as above. A forked child cannot
+  be handed to bwrap, and the fork server keeps ~1.5 s of imports per process off each
+  submission, so bubblewrap is the outer wall and the course's code the inner one. The server
+  keeps the grader's PID namespace and /proc (a /proc that bwrap mounts has covered parts, and a
+  nested namespace may not mount another over it); every child has its own anyway;
+* ``"userns"`` when user namespaces work and bubblewrap does not, or the grader is root: the
+  same children, from a fork server that is not itself confined. As root, bwrap could only map
+  the grader's own uid (0) into its namespace, and student code would be uid 0 outside (without
+  capabilities, but the owner of every root file it can see); this backend maps it to an unused
+  uid instead;
+* ``"none"`` when neither works: only the rlimits, an allowlisted environment and a process
+  group. The batch refuses to grade that way unless told to (``course grade --no-isolation``);
+  see :func:`unavailable_reason`.
+
+The tests (tests/test_isolation.py) run every probe under both backends where both work.
 """
 
 import ctypes
