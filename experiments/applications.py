@@ -561,6 +561,13 @@ def main():
     ap.add_argument("--only", default=",".join(APPS), help="comma-separated applications to run")
     ap.add_argument("--seeds", type=int, default=None, help="override the number of seeds of every application")
     ap.add_argument("--quick", action="store_true", help="a tenth of the steps, one seed (smoke test)")
+    ap.add_argument(
+        "--add-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run only these seeds and append them to the runs already saved (e.g. --only har --add-seeds 2 3)",
+    )
     ap.add_argument("--out", default=str(RESULTS / "applications.json"))
     args = ap.parse_args()
     path = Path(args.out)
@@ -570,8 +577,16 @@ def main():
         seeds = 1 if args.quick else (args.seeds or seeds)
         steps = steps // 10 if args.quick else steps
         t0 = time.time()
-        runs = [fn(seed, steps) for seed in range(seeds)]
-        results[name] = {"steps": steps, "seeds": seeds, "seconds": round(time.time() - t0, 1), "runs": runs}
+        if args.add_seeds:
+            old = results[name]
+            assert old["steps"] == steps and old["seeds"] == len(old["runs"]), "appended seeds need the same budget"
+            assert min(args.add_seeds) >= len(old["runs"]), "seeds 0..n-1 are saved; add seeds from n on"
+            runs = old["runs"] + [fn(seed, steps) for seed in args.add_seeds]
+            seconds = old["seconds"] + time.time() - t0
+        else:
+            runs = [fn(seed, steps) for seed in range(seeds)]
+            seconds = time.time() - t0
+        results[name] = {"steps": steps, "seeds": len(runs), "seconds": round(seconds, 1), "runs": runs}
         print(f"{name}: {time.time() - t0:.0f} s", json.dumps(runs[0], default=str)[:600], flush=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1))

@@ -23,9 +23,11 @@ Typical use::
     # x, y: (n_batches, 64, 16) LongTensors; row b of batch i+1 continues row b of batch i
 
 Note: fastbook's chapter itself concatenates both files and cuts the *token
-stream* at 80% (chunks of 16 tokens), which lands close to, not exactly at,
-8,000; here the split is the files' (1-8,000 / 8,001-9,999), so accuracies
-are comparable but not identical.
+stream* at 80% of its 16-token chunks, which falls inside the number 8,082
+(token 50,464 of 63,098): its training stream also holds 8,001-8,081, 81
+numbers that begin "eight thousand". Here the split is the files' (1-8,000 /
+8,001-9,999), so accuracies are comparable but not identical (the thousands
+digit eight is, if anything, harder here).
 """
 
 import numpy as np
