@@ -152,6 +152,7 @@ def _cmd_autograde(args):
             students=args.student or None,
             progress=_progress(f"autograde {args.unit}"),
             limits=_limits(args),
+            scheduler=args.scheduler,
         )
     except SandboxError as e:  # no isolation here, and --no-isolation not given
         print(f"course autograde: {e}", file=sys.stderr)
@@ -292,7 +293,12 @@ def main(argv=None):
     a.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
     a.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    a.add_argument("--db", help="gradebook URL (default sqlite:///<course>/gradebook.db)")
+    a.add_argument("--db", help="gradebook URL (default sqlite:///<course>/gradebook.db; or postgresql://user@host/db)")
+    a.add_argument(
+        "--scheduler",
+        help="grade on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N (N worker processes "
+        "here); --workers is then ignored (see the README's 'A class of 1,000')",
+    )
     a.add_argument("--course", help=COURSE_HELP)
     _cmd_grade_limits(a)
     a.set_defaults(func=_cmd_autograde)

@@ -437,6 +437,9 @@ def _write_log(log, unit, out):
         f.write(f"# autograde {unit} at {datetime.now().isoformat(sep=' ', timespec='seconds')}\n")
         for student, res in out:
             who = escape_text(student, 64)
+            if res.get("worker"):  # (a Dask cluster graded it)
+                retried = f"\tafter {res['retried']} worker death(s)" if res.get("retried") else ""
+                f.write(f"{who}\tGRADED BY\t{escape_text(res['worker'], 200)}{retried}\n")
             if res.get("error"):
                 f.write(f"{who}\tFAILED\t{escape_text(res['error'])}\n")
             for t in res["tests"]:
@@ -446,19 +449,33 @@ def _write_log(log, unit, out):
 
 
 def autograde(
-    unit, root=None, workers=1, timeout=60, db_url=None, students=None, progress=None, limits=None, **options
+    unit,
+    root=None,
+    workers=1,
+    timeout=60,
+    db_url=None,
+    students=None,
+    progress=None,
+    limits=None,
+    scheduler=None,
+    **options,
 ):
     """Grade every submission of ``unit`` (or only ``students``) into the gradebook.
 
     Returns a list of (student, result dict). Failed submissions get zeros and are listed, with
     the reason, in ``autograde-logs/<unit>.log``. Raises CourseError when there is nothing to
-    grade (the message names the folder searched). ``options`` go to ``grade_notebooks``.
+    grade (the message names the folder searched), or the gradebook or the cluster cannot be
+    reached. ``options`` go to ``grade_notebooks``. ``scheduler``: grade on a Dask cluster
+    (``tcp://host:port`` or ``local:N``, see ``course.grading.cluster``); the gradebook is still
+    written here, once per submission.
     """
     prepare_env()
     from nbgrader.api import Gradebook
 
+    from course import gradebook
+
     root = _root(root)
-    db_url = db_url or default_db(root)
+    db_url = gradebook.prepare(db_url or default_db(root))  # the schema, once, before anything writes
     u = course_units.get(unit, root)
     nb_name = u.source_notebooks[0].stem
     found = find_submissions(root, unit, nb_name, students)
@@ -466,8 +483,15 @@ def autograde(
     _ensure_assignment(root, db_url, unit)
     kwargs = dict(options, limits=limits) if limits else dict(options)
     trusted = _trusted_markdown(u)
+    grade = grade_notebooks
+    if scheduler is not None:
+        from functools import partial
+
+        from course.grading.cluster import grade_on_cluster
+
+        grade = partial(grade_on_cluster, scheduler=scheduler)
     with tempfile.TemporaryDirectory(prefix="course-autograde-") as keep:
-        results = grade_notebooks(
+        results = grade(
             [str(p) for _, p in subs],
             timeout=timeout,
             unit=unit,
@@ -521,25 +545,32 @@ def summary(results):
             )
     for student, why in failed:
         lines.append(f"  {escape_text(student, 64)}: {escape_text(why)}")
+    retried = [(s, r["retried"]) for s, r in results if r.get("retried")]
+    if retried:
+        lines.append(f"retried on another Dask worker (a worker died while grading them): {len(retried)}")
+        lines.extend(f"  {escape_text(s, 64)}: {n} worker death(s)" for s, n in retried)
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------ feedback and grades
 def feedback(unit, root=None, db_url=None):
     """Feedback for every autograded submission of ``unit`` (see ``course.feedback``); returns the files."""
+    from course import gradebook
     from course.feedback import write_feedback
 
     root = _root(root)
-    return write_feedback(unit, root, db_url or default_db(root))
+    return write_feedback(unit, root, gradebook.prepare(db_url or default_db(root)))
 
 
 def grades(root=None, db_url=None, units=None):
     """Rows of (student, unit, per-test scores..., total, max) from the gradebook, as dicts."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    from course import gradebook
+
     root = _root(root)
     rows = []
-    with Gradebook(db_url or default_db(root)) as gb:
+    with Gradebook(gradebook.prepare(db_url or default_db(root))) as gb:
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
             if units and assignment.name not in units:
                 continue

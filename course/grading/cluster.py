@@ -1,0 +1,270 @@
+"""A class graded on a Dask cluster: one task per submission, the same grading as on one machine.
+
+``course autograde UNIT --scheduler ADDRESS`` (``tcp://host:8786``, or ``local:N`` for a
+``distributed.LocalCluster`` of N worker processes on this machine) calls
+:func:`grade_on_cluster` instead of ``grade_notebooks``; it returns the same result dicts, so the
+instructor's pipeline writes the gradebook exactly as it does for a local batch -- on the
+client, once per submission, after the task's result came back.
+
+**A task** carries the submission's bytes (read here, bounded like any submission) and, scattered
+once to the cluster, the instructor's source notebooks of the unit: a worker needs the course
+*package* (the same version, the same Python; :func:`check_versions` refuses a mismatch with a
+clear error) but no course folder and no shared file system. On the worker the task runs
+:class:`course.grading.batch.Grader` -- sandboxed kernels, the verifier, the limits -- kept for
+every task that worker runs, so nbgrader's start-up and the fork server are paid once per worker.
+
+**Faults.** A worker that dies while grading (killed, out of memory) loses nothing: the
+scheduler gives its task to another worker, and its one result is written once. The scheduler
+is asked for ``allowed-failures = 1`` (:data:`ALLOWED_FAILURES`; start a separate scheduler with
+``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``): a submission whose grading kills its
+worker twice is "could not be graded", with the reason, not retried for ever. The summary lists
+what was retried (``result["retried"]``), the log which worker graded what (``result["worker"]``).
+Ctrl-C cancels every task not yet done and closes the client (and a local cluster).
+"""
+
+import hashlib
+import os
+import platform
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from course.grading.submission import MAX_SUBMISSION_BYTES
+from course.grading.submission import sources as course_sources
+from course.instructor import CourseError
+
+#: Deaths of a worker while it graded one submission before that submission is given up.
+ALLOWED_FAILURES = 1
+#: What a scheduler should be told (``local:N`` sets it; a separate one: the environment variables
+#: ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1`` and ``..._WORKER_SATURATION=1.0``): a
+#: worker holds only the submission it is grading, so a worker's death re-queues one task, not a backlog.
+SCHEDULER_CONFIG = {
+    "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+
+
+class ClusterError(CourseError):
+    """The cluster cannot grade (unreachable, no workers, another course version); the message says why."""
+
+
+class VersionMismatch(RuntimeError):
+    """Raised on a worker whose course, nbgrader or Python differs from the client's."""
+
+
+def versions():
+    """What must be the same on the client and every worker."""
+    import nbgrader
+
+    import course
+
+    return {"course": course.__version__, "nbgrader": nbgrader.__version__, "python": platform.python_version()}
+
+
+def check_versions(expected):
+    """On a worker: raise VersionMismatch, saying what differs, unless it runs ``expected``."""
+    mine = versions()
+    wrong = [f"{k} {mine.get(k)} (the client has {v})" for k, v in expected.items() if mine.get(k) != v]
+    if wrong:
+        raise VersionMismatch(f"worker {socket.gethostname()} runs " + ", ".join(wrong) + ": install the same version")
+    return mine
+
+
+# ------------------------------------------------------------ on a worker
+_engines = {}  # (thread, sources digest, options) -> (folder holding the sources, Grader)
+_engines_lock = threading.Lock()
+
+
+def _engine(payload, options):
+    """This worker thread's Grader for these instructor sources and options (made on first use)."""
+    from course.grading.batch import Grader
+    from course.grading.sandbox import Limits
+
+    key = (threading.get_ident(), payload["digest"], repr(sorted(options.items())))
+    with _engines_lock:
+        if key not in _engines:
+            folder = tempfile.TemporaryDirectory(prefix="course-dask-sources-")
+            for rel, data in payload["sources"].items():
+                path = Path(folder.name, "solutions", rel)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            opts = dict(options, limits=Limits(**options["limits"]))
+            _engines[key] = (folder, Grader(root=folder.name, **opts))
+        return _engines[key][1]
+
+
+def grade_submission(data, payload, options, expected):
+    """The task: grade one submission (bytes) on this worker; returns its result and where it ran."""
+    check_versions(expected)
+    grader = _engine(payload, options)
+    folder = Path(tempfile.mkdtemp(prefix="task-", dir=grader.tmp))
+    try:
+        path = folder / "submission.ipynb"
+        path.write_bytes(data)
+        start = time.monotonic()
+        [result] = grader.grade([str(path)], unit=payload["unit"], keep=folder / "keep")
+        autograded = folder / "keep" / "0.ipynb"
+        text = autograded.read_text(encoding="utf-8") if autograded.exists() else None
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        from distributed import get_worker
+
+        address = get_worker().address
+    except ValueError:  # (called outside a worker, e.g. in a test)
+        address = "no worker"
+    return {
+        "result": result,
+        "autograded": text,
+        "worker": f"{address} ({socket.gethostname()}, pid {os.getpid()})",
+        "seconds": time.monotonic() - start,
+    }
+
+
+def _deaths(dask_scheduler=None, keys=()):
+    """On the scheduler: how many workers died while running each task (``TaskState.suspicious``)."""
+    return {k: dask_scheduler.tasks[k].suspicious for k in keys if k in dask_scheduler.tasks}
+
+
+# ------------------------------------------------------------ on the client
+def connect(scheduler, wait_s=60):
+    """(client, cluster or None) for ``scheduler``: ``local:N`` or a scheduler's address."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    try:
+        if scheduler == "local" or scheduler.startswith("local:"):
+            n = int(scheduler.partition(":")[2] or os.cpu_count() or 1)
+            if n < 1:
+                raise ValueError
+            with dask.config.set(SCHEDULER_CONFIG):
+                cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+                )
+            client = Client(cluster)
+        else:
+            client = Client(scheduler, timeout="15s")
+    except ValueError:
+        raise ClusterError(f"--scheduler {scheduler!r}: give local:N (N worker processes) or tcp://host:port") from None
+    except (OSError, TimeoutError) as e:
+        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+    try:
+        client.wait_for_workers(1, timeout=wait_s)
+    except (TimeoutError, OSError):
+        client.close()
+        raise ClusterError(f"no Dask worker joined the scheduler at {scheduler} within {wait_s} s") from None
+    return client, cluster
+
+
+def _payload(root, unit):
+    """The instructor's source notebooks the workers need ({"unit", "sources", "digest"})."""
+    srcs = [s for s in course_sources(root) if unit is None or s.unit == unit]
+    files = {f"{s.unit}/{s.path.name}": s.path.read_bytes() for s in srcs}
+    digest = hashlib.sha256(b"".join(k.encode() + b"\0" + v for k, v in sorted(files.items()))).hexdigest()
+    return {"unit": unit, "sources": files, "digest": digest}
+
+
+def _read_bounded(path):
+    """A submission's bytes, at most one byte over the limit (the worker then refuses it as too big)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_SUBMISSION_BYTES + 1)
+    except OSError:
+        return b""  # (the worker's reader says "empty")
+
+
+def grade_on_cluster(
+    paths,
+    scheduler,
+    timeout=60,
+    unit=None,
+    root=None,
+    progress=None,
+    limits=None,
+    wall_timeout=900,
+    keep=None,
+    no_isolation=False,
+    workers=None,
+):
+    """``grade_notebooks`` on a Dask cluster: one result dict per path, in order, plus ``worker``
+    (which one graded it) and ``retried`` (how many workers died grading it, when any did).
+
+    ``workers`` is ignored (the cluster's workers grade; one submission at a time per thread).
+    Raises ClusterError when the cluster cannot grade at all.
+    """
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    from course import units as course_units
+    from course.grading.sandbox import Limits, SandboxError
+
+    root = Path(root) if root else course_units.course_root()
+    payload = _payload(root, unit)
+    if unit is not None and not payload["sources"]:
+        raise ValueError(f"unknown unit {unit!r}")
+    no_isolation = no_isolation or os.environ.get("COURSE_NO_ISOLATION") == "1"
+    options = {
+        "timeout": timeout,
+        "wall_timeout": wall_timeout,
+        "no_isolation": no_isolation,
+        "limits": asdict(limits or Limits()),
+    }
+    expected = versions()
+    results = [{"notebook": str(p), "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
+    client, cluster = connect(scheduler)
+    futures = {}
+    try:
+        wrong = {w: v for w, v in client.run(versions).items() if v != expected}
+        if wrong:
+            w, v = next(iter(wrong.items()))
+            raise ClusterError(f"Dask worker {w} runs {v}, this machine {expected}: install the same versions")
+        payload_future = client.scatter(payload, broadcast=True, hash=False)
+        token = uuid.uuid4().hex[:8]
+        for i, p in enumerate(paths):
+            fut = client.submit(
+                grade_submission, _read_bounded(p), payload_future, options, expected, key=f"grade-{token}-{i}"
+            )
+            futures[fut] = i
+        done = as_completed(futures)
+        for fut in progress(done) if progress else done:
+            i = futures[fut]
+            if fut.status == "finished":
+                out = fut.result()
+                results[i].update(out["result"], notebook=str(paths[i]), worker=out["worker"])
+                if keep and out["autograded"] is not None:
+                    Path(keep).mkdir(parents=True, exist_ok=True)
+                    Path(keep, f"{i}.ipynb").write_text(out["autograded"], encoding="utf-8")
+                continue
+            error = fut.exception()
+            if isinstance(error, (VersionMismatch, SandboxError)):
+                raise ClusterError(f"a Dask worker cannot grade: {error}")
+            if isinstance(error, KilledWorker):
+                why = (
+                    f"could not be graded: grading it killed a Dask worker {ALLOWED_FAILURES + 1} times "
+                    "(the machine's memory? a crash?); not retried again"
+                )
+            else:
+                why = f"grading failed on a Dask worker: {type(error).__name__}: {str(error)[:300]}"
+            results[i]["error"] = why
+        try:
+            deaths = client.run_on_scheduler(_deaths, keys=[f.key for f in futures])
+        except Exception:  # (a scheduler that forbids run_on_scheduler: the log simply says less)
+            deaths = {}
+        for fut, i in futures.items():
+            if deaths.get(fut.key):
+                results[i]["retried"] = deaths[fut.key]
+    except BaseException:  # Ctrl-C included: nothing of this run keeps running on the cluster
+        client.cancel(list(futures), force=True)
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results

@@ -1,0 +1,192 @@
+"""Real servers for the tests, started on loopback and stopped at the end: PostgreSQL and a Dask cluster.
+
+- :class:`Postgres`: Debian's PostgreSQL (``/usr/lib/postgresql/<v>/bin``: ``initdb`` and ``pg_ctl``)
+  in a temporary folder, as an unprivileged user (``course-pg``, made with ``useradd`` when the
+  tests run as root: PostgreSQL refuses to run as root), listening on 127.0.0.1 on a free port,
+  password login (scram-sha-256) for user ``course``.
+- :class:`DaskCluster`: ``dask scheduler`` and ``dask worker`` processes from the venv's bin, on
+  127.0.0.1, each a separate process (a nanny and its worker), as on a real cluster.
+
+Where a server is not installed, the tests that need it are skipped, saying what to install
+(CI installs both: see .ci/run).
+"""
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PG_USER, PG_PASSWORD = "course", "gradebook-secret"
+OS_USER = "course-pg"  # the unprivileged account the server runs as, when the tests run as root
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bin():
+    """The folder of initdb and pg_ctl, or None where PostgreSQL is not installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def why_no_postgres():
+    if postgres_bin() is None:
+        return "PostgreSQL is not installed (apt-get install postgresql: initdb and pg_ctl are needed)"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root without runuser: PostgreSQL cannot be started as an unprivileged user"
+    return None
+
+
+class Postgres:
+    """A throw-away PostgreSQL server; ``url(db)`` is a database's URL (:meth:`create` makes one)."""
+
+    def __init__(self):
+        self.bin = postgres_bin()
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="course-pg-"))
+        self.data = self.folder / "data"
+        self.as_user = []
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam(OS_USER)
+            except KeyError:
+                subprocess.run(["useradd", "--system", "--no-create-home", OS_USER], check=True)
+            shutil.chown(self.folder, OS_USER)
+            self.as_user = ["runuser", "-u", OS_USER, "--"]
+
+    def _run(self, *cmd):
+        return subprocess.run(self.as_user + list(cmd), check=True, capture_output=True, text=True)
+
+    def start(self):
+        pwfile = self.folder / "pw"
+        pwfile.write_text(PG_PASSWORD + "\n")
+        if self.as_user:
+            shutil.chown(pwfile, OS_USER)
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            PG_USER,
+            f"--pwfile={pwfile}",
+            "--auth-local=scram-sha-256",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off"
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start"
+        )
+        return self
+
+    def stop(self):
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def url(self, db, password=PG_PASSWORD, user=PG_USER, port=None):
+        return f"postgresql://{user}:{password}@127.0.0.1:{port or self.port}/{db}"
+
+    def create(self, db):
+        """A new empty database; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+        return self.url(db)
+
+
+class DaskCluster:
+    """``dask scheduler`` + ``n`` ``dask worker`` processes (one thread each) on 127.0.0.1.
+
+    The scheduler gives up a task after ``allowed_failures + 1`` worker deaths (as
+    ``course.grading.cluster`` asks of a scheduler). :meth:`worker_pids` maps each worker's
+    address to its process id, for tests that kill one.
+    """
+
+    def __init__(self, n=2, allowed_failures=1):
+        self.n, self.folder = n, Path(tempfile.mkdtemp(prefix="course-dask-"))
+        self.env = dict(
+            os.environ,
+            DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=str(allowed_failures),
+            DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0",  # (as course.grading.cluster asks)
+        )
+        self.bin = Path(sys.executable).parent
+        self.procs = []
+
+    def _spawn(self, *args, log):
+        proc = subprocess.Popen(
+            [str(self.bin / "dask"), *args],
+            env=self.env,
+            cwd=self.folder,
+            stdout=open(self.folder / log, "w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start(self, timeout=120):
+        info = self.folder / "scheduler.json"
+        self.port = free_port()
+        self._spawn(
+            "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard",
+            "--scheduler-file", str(info), log="scheduler.log",
+        )  # fmt: skip
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        for i in range(self.n):
+            self._spawn(
+                "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard",
+                "--name", f"w{i}", "--local-directory", str(self.folder / f"w{i}"), log=f"worker-{i}.log",
+            )  # fmt: skip
+        from distributed import Client
+
+        deadline = time.monotonic() + timeout
+        while not info.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Dask scheduler did not start: {self.logs()}")
+            time.sleep(0.2)
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(self.n, timeout=max(1, deadline - time.monotonic()))
+        return self
+
+    def worker_pids(self, client):
+        return client.run(os.getpid)
+
+    def logs(self):
+        return {p.name: p.read_text()[-2000:] for p in self.folder.glob("*.log")}
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def dump(obj):
+    return json.dumps(obj, indent=1, default=str)
