@@ -17,11 +17,13 @@ seeds:
 It writes ``experiments/results/applications.json`` (a few tens of KB): the
 settings and, per application, each model's metric per seed, plus small
 things the lecture draws (confusion matrices, an attention map, forecasts,
-generated melodies). Run from the repository root (about 35 minutes on one
-busy core, most of it the activity-recognition models on 200-step windows;
-``--quick`` for a smoke test of a few minutes):
+generated melodies). Run from the repository root (most of the time goes to
+the activity-recognition models on 200-step windows: 10-590 s per model and
+seed, depending on the machine's load; ``--quick`` for a smoke test of a few
+minutes; ``--add-seeds`` appends seeds to the saved runs of one application):
 
     python experiments/applications.py [--only sentiment,tagging,...] [--seeds N]
+    python experiments/applications.py --only har --add-seeds 2 3
 
 The lecture ``lectures/10_applications.ipynb`` runs short versions of the same
 models live and shows these results next to them.
@@ -551,7 +553,7 @@ APPS = {
     "melody": (run_melody, 600, 3),
     "dates": (run_dates, 1200, 3),
     "sunspots": (run_sunspots, 1000, 3),
-    "har": (run_har, 600, 2),
+    "har": (run_har, 600, 4),
     "speech": (run_speech, 500, 3),
 }
 
