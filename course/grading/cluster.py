@@ -194,7 +194,8 @@ def grade_on_cluster(
     workers=None,
 ):
     """``grade_notebooks`` on a Dask cluster: one result dict per path, in order, plus ``worker``
-    (which one graded it) and ``retried`` (how many workers died grading it, when any did).
+    (which one graded it), ``seconds`` (its time on that worker) and ``retried`` (how many workers
+    died grading it, when any did).
 
     ``workers`` is ignored (the cluster's workers grade; one submission at a time per thread).
     Raises ClusterError when the cluster cannot grade at all.
@@ -237,7 +238,7 @@ def grade_on_cluster(
             i = futures[fut]
             if fut.status == "finished":
                 out = fut.result()
-                results[i].update(out["result"], notebook=str(paths[i]), worker=out["worker"])
+                results[i].update(out["result"], notebook=str(paths[i]), worker=out["worker"], seconds=out["seconds"])
                 if keep and out["autograded"] is not None:
                     Path(keep).mkdir(parents=True, exist_ok=True)
                     Path(keep, f"{i}.ipynb").write_text(out["autograded"], encoding="utf-8")
