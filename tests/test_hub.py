@@ -217,10 +217,15 @@ def hub_token(settings, name):
     return r.stdout.strip().splitlines()[-1]
 
 
+_TOKENS = {}
+
+
 def hub_env_of(settings, name):
+    if name not in _TOKENS:
+        _TOKENS[name] = hub_token(settings, name)
     return {
         "JUPYTERHUB_USER": name,
-        "JUPYTERHUB_API_TOKEN": hub_token(settings, name),
+        "JUPYTERHUB_API_TOKEN": _TOKENS[name],
         "JUPYTERHUB_API_URL": f"http://127.0.0.1:{settings.hub_port}/hub/api",
     }
 
@@ -307,6 +312,11 @@ def write_as(name, path, text):
 def test_a_term_on_jupyterhub(hub, accounts):
     settings, base = hub
     t0 = time.monotonic()
+    steps = []
+
+    def step(name):
+        steps.append(f"{time.monotonic() - t0:6.1f} s  {name}")
+
     pw = chromium_or_skip()
     course = course_hub.course_dir(TEACHER, COURSE)
     solutions = answer_cells(ROOT / "solutions" / UNIT / f"{NB}.ipynb")
@@ -332,6 +342,7 @@ def test_a_term_on_jupyterhub(hub, accounts):
     terminal(settings, TEACHER, nbgrader("release_assignment", UNIT, "--force"), cwd=course)
     assert (exchange / "outbound" / UNIT / f"{NB}.ipynb").is_file()
     nobody_reads_others("after the release")
+    step("released")
 
     console = []
     with pw.sync_playwright() as p:
@@ -342,11 +353,13 @@ def test_a_term_on_jupyterhub(hub, accounts):
             frame = open_formgrader(teacher)
             frame.get_by_role("link", name=UNIT).wait_for(timeout=60_000)
             shot(teacher, "01-instructor-released-unit-01")
+            step("instructor's formgrader")
 
             # 2. Student A: log in, fetch in the Assignments tab, answer, validate, submit.
             alice = log_in(browser, base, A, accounts[A])
             alice.on("console", lambda m: console.append(f"{A} {m.type}: {m.text}"))
             shot(alice, "02-student-a-logged-in")
+            step("A logged in")
             panel = assignments_tab(alice)
             released = panel.locator("#released_assignments_list")
             released.get_by_text(UNIT).wait_for(timeout=60_000)
@@ -357,6 +370,7 @@ def test_a_term_on_jupyterhub(hub, accounts):
             notebook = Path(pwd.getpwnam(A).pw_dir) / COURSE / UNIT / f"{NB}.ipynb"
             assert notebook.is_file() and notebook.stat().st_uid == pwd.getpwnam(A).pw_uid
             shot(alice, "04-student-a-fetched")
+            step("A fetched")
             alice.goto(f"{server_url(alice)}/lab/tree/{COURSE}/{UNIT}/{NB}.ipynb")
             alice.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=LONG)
             alice.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=LONG)
@@ -374,11 +388,13 @@ def test_a_term_on_jupyterhub(hub, accounts):
             dialog.get_by_text(re.compile("Success")).wait_for(timeout=LONG)
             assert "passes all the tests" in dialog.inner_text()
             shot(alice, "05-student-a-validated")
+            step("A validated")
             alice.keyboard.press("Escape")
             panel = assignments_tab(alice)
             panel.locator("#fetched_assignments_list").get_by_role("button", name="Submit").click()
             panel.locator("#submitted_assignments_list").get_by_text(UNIT).wait_for(timeout=60_000)
             shot(alice, "06-student-a-submitted")
+            step("A submitted")
 
             # Students B and C work in their terminals: fetch, edit, submit.
             for s in (B, C):
@@ -397,24 +413,30 @@ def test_a_term_on_jupyterhub(hub, accounts):
                         "answer_perceptron_predict": STEAL.format(exchange=settings.exchange, root=ROOT),
                         "answer_perceptron_fit": LOOP,
                     }
+                step(f"{s} fetched")
                 write_as(s, nb, fill(nb, answers))
                 terminal(settings, s, nbgrader("submit", UNIT, "--course", COURSE), env=env)
             nobody_reads_others("after the submissions")
+            step("B and C submitted")
 
             # 3. The instructor collects, autogrades through the course's sandbox, sees the grades.
             terminal(settings, TEACHER, nbgrader("collect", UNIT), cwd=course)
+            step("collected")
             for s in STUDENTS:
                 assert (course / "submitted" / s / UNIT / f"{NB}.ipynb").is_file()
             r = terminal(
                 settings,
                 TEACHER,
-                [str(Path(sys.executable).parent / "course"), "autograde", UNIT, "--timeout", "10", "--workers", "2"],
+                [str(Path(sys.executable).parent / "course"), "autograde", UNIT, "--timeout", "40", "--workers", "2"],
                 cwd=course,
             )
             (ARTIFACTS / "autograde.txt").write_text(r.stdout + r.stderr)
+            shutil.copy(course / "autograde-logs" / f"{UNIT}.log", ARTIFACTS / "autograde.log")
+            step("autograded")
             assert "submissions: 3" in r.stdout, r.stdout
             scores = grades(settings, course)
-            assert scores[A] == (5.0, 5.0) and 0 < scores[B][0] < 5 and scores[C][0] == 0, scores
+            why = (ARTIFACTS / "autograde.log").read_text()[-3000:]
+            assert scores[A] == (5.0, 5.0) and 0 < scores[B][0] < 5 and scores[C][0] == 0, f"{scores}\n{why}"
             stolen = (course / "autograded" / C / UNIT / f"{NB}.ipynb").read_text()
             assert "STOLEN: 0" in stolen, "the malicious submission read files from the grader's sandbox"
             nobody_reads_others("after grading")
@@ -428,9 +450,11 @@ def test_a_term_on_jupyterhub(hub, accounts):
             assert re.search(rf"\b{scores[B][0]:g}(\.0+)?\s*/\s*5", rows[B]), rows
             assert re.search(r"\b0(\.0+)?\s*/\s*5", rows[C]), rows
             shot(teacher, "07-instructor-formgrader-grades")
+            step("grades in the formgrader")
 
             terminal(settings, TEACHER, [str(Path(sys.executable).parent / "course"), "feedback", UNIT], cwd=course)
             terminal(settings, TEACHER, nbgrader("release_feedback", UNIT), cwd=course)
+            step("feedback released")
 
             # 4. Each student fetches their feedback and finds their own only.
             panel = assignments_tab(alice)
@@ -453,17 +477,47 @@ def test_a_term_on_jupyterhub(hub, accounts):
             alice.get_by_text("Score").first.wait_for(timeout=30_000)
             assert A in alice.inner_text("body")
             shot(alice, "09-student-a-feedback")
+            step("A's feedback")
             nobody_reads_others("after the feedback")
             for s in STUDENTS:  # and nobody reads another's feedback in the exchange
                 cannot_read(s, exchange / "feedback", "the exchange's feedback folder")
-        except Exception:
+        except BaseException:  # pytest.fail too: leave the screenshots and the files for the report
             for i, pg in enumerate(pg for ctx in browser.contexts for pg in ctx.pages):
                 shot(pg, f"99-failure-{i}")
+            listing = subprocess.run(
+                [
+                    "find",
+                    str(course),
+                    str(settings.exchange),
+                    "-path",
+                    "*/.git",
+                    "-prune",
+                    "-o",
+                    "(",
+                    "-path",
+                    "*/submitted/*",
+                    "-o",
+                    "-path",
+                    "*/autograded/*",
+                    "-o",
+                    "-path",
+                    "*/feedback/*",
+                    "-o",
+                    "-path",
+                    "*/exchange/*",
+                    ")",
+                    "-ls",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            (ARTIFACTS / "99-failure-files.txt").write_text(listing.stdout)
             raise
         finally:
             (ARTIFACTS / "console.log").write_text("\n".join(console) + "\n")
             browser.close()
-    (ARTIFACTS / "timing.txt").write_text(f"the term, after the hub started: {time.monotonic() - t0:.0f} s\n")
+            step("end")
+            (ARTIFACTS / "timing.txt").write_text("\n".join(steps) + "\n")
 
 
 def open_formgrader(page):
