@@ -125,7 +125,7 @@ def run(layers, data, epochs, hidden, batch, seq_len, lr, clip, seed, progress=F
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--layers", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seq-len", type=int, default=16)
