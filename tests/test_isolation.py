@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -385,16 +386,25 @@ def test_a_link_planted_in_the_kernels_folder_steers_no_write(two_batches):
 def test_a_batch_leaves_nothing_in_tmp_and_nothing_running(two_batches):
     _, temp, _ = two_batches
     assert os.listdir(temp) == [], f"left in the temp folder: {os.listdir(temp)}"
-    children = []
+    deadline = time.monotonic() + 5  # (a killed worker's fork server and sandboxes die after it)
+    while _left_running(temp) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _left_running(temp), f"still running: {_left_running(temp)}"
+
+
+def _left_running(temp):
+    """Processes of the batches (they name its temp folder) handed to this process, the subreaper."""
+    left = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
         state, ppid = re.sub(r".*\) ", "", stat, flags=re.S).split()[:2]
         if int(ppid) == os.getpid():
-            if state == "Z":  # ended, and handed to this process (the subreaper) to collect
+            if state == "Z":  # ended, and handed to this process to collect
                 os.waitpid(int(pid), os.WNOHANG)
-            elif str(temp).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():  # (not the fixtures' servers)
-                children.append((pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:200]))
-    assert not children, f"still running: {children}"
+            elif str(temp).encode() in cmdline:  # (not the fixtures' servers)
+                left.append((pid, state, cmdline[:200]))
+    return left
