@@ -979,15 +979,17 @@ def verify(
                         except StudentError as e:
                             failed.setdefault(kind, []).append(str(e))
                             raise
-                deadline = time.monotonic() + timeout
                 namespace = {"__name__": "__verify__"}
                 with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
                     for src in setup:
                         exec(compile(src, "<setup>", "exec"), namespace)
                     for student in students.values():
-                        student.begin_test(deadline)
+                        student.begin_test(time.monotonic() + timeout)  # (for the lookups)
                         for name in student.names:  # only the contract's names, never the student's list
                             namespace[name] = student.function(name)
+                    deadline = time.monotonic() + timeout  # the test cell's time, as in the kernel
+                    for student in students.values():
+                        student.begin_test(deadline)
                     exec(compile(test_src, f"<test {gid}>", "exec"), namespace)
                 verdicts[gid] = None
             except StudentError as e:
@@ -1064,8 +1066,9 @@ def _run_cell(src, namespace, where, timeout):
         tree = ast.parse(src)
     except (SyntaxError, ValueError):
         return
-    signal.signal(signal.SIGALRM, _stop_cell)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    if timeout:
+        signal.signal(signal.SIGALRM, _stop_cell)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         for stmt in tree.body:
             try:
@@ -1077,7 +1080,8 @@ def _run_cell(src, namespace, where, timeout):
     except _CellTimeout:  # (between two statements)
         return
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _serve(rfd, wfd, guard=None):
@@ -1162,8 +1166,8 @@ def _serve(rfd, wfd, guard=None):
             if forbidden and not guarded:
                 _install_guard(forbidden)
                 guarded = True
-            for src in setup_cells:
-                _run_cell(src, namespace, "<setup>", cell_timeout)
+            for src in setup_cells:  # (the instructor's: bounded by the load's deadline only)
+                _run_cell(src, namespace, "<setup>", None)
             defined_before = {k: namespace[k] for k in namespace}
             for src in answer_cells:
                 _run_cell(src, namespace, "<answer>", cell_timeout)
