@@ -7,11 +7,15 @@ What it sets up, then starts (``deploy/jupyterhub/jupyterhub_config.py`` holds t
   them: ``useradd -m NAME``, ``passwd NAME``); they log in with their password (PAM) and each
   one's server runs *as that account* (JupyterHub's ``LocalProcessSpawner``). Homes must not be
   readable by other accounts (``chmod 700``): a student's answers live there.
-* **The course directory** is a copy of this repository in the (first) instructor's home,
-  ``~/<course_id>-course`` (mode 0700: the solutions and the gradebook are the instructor's
-  alone), with ``~/.jupyter/nbgrader_config.py`` naming it and the course id. The instructor's
-  formgrader runs in their own server (nbgrader's "one class, one grader" layout); ``course
-  autograde`` there grades ``submitted/<student>/<unit>/`` as ordinary users do (sandboxed).
+* **The course directory** is a copy of this repository (without the package ``course/``, which
+  comes from the installation) in each instructor's home, ``~/<course_id>-course`` (mode 0700:
+  the solutions and the gradebook are the instructor's alone), with
+  ``~/.jupyter/nbgrader_config.py`` naming it and the course id. The copy's own
+  ``nbgrader_config.py`` gets ``timestamp.txt`` and ``submission_secret.txt`` added to
+  ``CourseDirectory.include`` (else ``nbgrader collect`` drops them and ``release_feedback``
+  fails). The instructor's formgrader runs in their own server (nbgrader's "one class, one
+  grader" layout); ``course autograde`` there grades ``submitted/<student>/<unit>/`` as ordinary
+  users do (sandboxed).
 * **The exchange** is a folder shared by every account, ``/srv/nbgrader/exchange`` (mode 1777,
   as nbgrader documents, sticky so that nobody removes another's folder). nbgrader keeps it
   safe itself: a course's ``inbound/`` is write-only for students (mode 2733: nobody can list
@@ -57,6 +61,9 @@ EXCHANGE = "/srv/nbgrader/exchange"
 STATE = "/srv/course-hub"
 #: Folders of a course checkout that no server of the hub ever sees (the rest is not shown either).
 PRIVATE = ("solutions", "submitted", "autograded", "feedback", "gradebook.db", "nbgrader_exchange")
+#: Not copied into an instructor's course directory: the package comes from the installation (a
+#: second copy there would be imported instead by ``python -m`` run in that folder, e.g. the graders).
+PACKAGE = ("course", "course.egg-info")
 
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
@@ -282,6 +289,21 @@ def _tracked_files(source):
         ]
 
 
+#: What ``course hub`` adds to an instructor's copy of nbgrader_config.py when it is not there.
+EXCHANGE_FILES_CONFIG = """
+# Added by `course hub`: nbgrader collect copies only the files `include` names; release_feedback
+# needs each submission's timestamp.txt and submission_secret.txt beside it.
+c.CourseDirectory.include += ["timestamp.txt", "submission_secret.txt"]
+"""
+
+
+def _keep_exchange_files(config):
+    """Make ``nbgrader collect`` keep a submission's exchange files (the course's config includes only notebooks)."""
+    text = config.read_text(encoding="utf-8")
+    if "CourseDirectory.include" in text and "submission_secret.txt" not in text:
+        config.write_text(text + EXCHANGE_FILES_CONFIG, encoding="utf-8")
+
+
 def prepare_instructor(name, settings, source=None):
     """The instructor's course directory (a copy of ``source``, first time only), their nbgrader config.
 
@@ -294,10 +316,13 @@ def prepare_instructor(name, settings, source=None):
     if not (root / "nbgrader_config.py").exists():
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for rel in _tracked_files(source):
+            if rel.split("/", 1)[0] in PACKAGE:
+                continue
             src, dst = source / rel, root / rel
             if src.is_file() and not src.is_symlink():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
+    _keep_exchange_files(root / "nbgrader_config.py")
     link = root / "nbgrader_exchange"
     if link.is_symlink() or not link.exists():
         if link.is_symlink():

@@ -56,8 +56,6 @@ A, B, C = "crshub-a", "crshub-b", "crshub-c"
 STUDENTS = (A, B, C)
 LONG = 180_000  # ms: JupyterLab starting, a kernel running the checks, on 2 shared cores
 
-pytestmark = pytest.mark.slow
-
 
 def _skip_unless_ready():
     if os.geteuid() != 0:
@@ -178,6 +176,55 @@ def hub(accounts):
         log.close()
         shutil.copy(log_path, ARTIFACTS / "hub.log")
         shutil.rmtree(top, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ the configuration (no root needed)
+def test_settings_reach_the_hub_config_through_the_environment():
+    s = course_hub.HubSettings(
+        instructors=["t"], students=["a", "b"], port=9000, subdomain_host="http://h.localhost:9000"
+    )
+    assert course_hub.HubSettings.from_env(s.env()) == s
+
+
+def test_the_hub_config_names_nbgraders_groups_and_frames_only_with_subdomains(monkeypatch):
+    pytest.importorskip("jupyterhub", reason="JupyterHub is not installed: pip install -e .")
+    from traitlets.config.loader import PyFileConfigLoader
+
+    def load(**extra):
+        for k, v in (
+            course_hub.HubSettings(instructors=["t"], students=["a", "b"], course_id="c1", **extra).env().items()
+        ):
+            monkeypatch.setenv(k, v)
+        return PyFileConfigLoader("jupyterhub_config.py", path=str(course_hub.DEPLOY)).load_config()
+
+    c = load(subdomain_host="http://hub.localhost:8000")
+    assert c.JupyterHub.load_groups == {"formgrade-c1": {"users": ["t"]}, "nbgrader-c1": {"users": ["a", "b"]}}
+    assert c.JupyterHub.subdomain_host == "http://hub.localhost:8000"
+    assert c.Spawner.environment["COURSE_HUB_FRAME_SELF"] == "1"
+    assert "read:users:groups!user" in c.Spawner.server_token_scopes  # JupyterHubAuthPlugin reads its groups
+    c = load()
+    assert "subdomain_host" not in c.JupyterHub and c.Spawner.environment["COURSE_HUB_FRAME_SELF"] == ""
+
+
+def test_a_server_never_sees_the_checkouts_solutions():
+    covers = dict(course_hub.user_view(package_root=ROOT))
+    checkout = os.path.realpath(ROOT)
+    assert checkout in covers  # an editable checkout with solutions/ is covered ...
+    kept = covers[checkout]
+    assert os.path.realpath(ROOT / "course") in kept  # ... but for the package
+    assert not any(Path(k).name in course_hub.PRIVATE for k in kept)
+
+
+def test_the_frame_policy_is_self_only_where_users_have_subdomains(monkeypatch):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    def load(frame_self):
+        monkeypatch.setenv("COURSE_HUB_FRAME_SELF", frame_self)
+        return PyFileConfigLoader("jupyter_server_config.py", path=str(course_hub.USER_CONFIG)).load_config()
+
+    headers = load("1").ServerApp.tornado_settings["headers"]
+    assert headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert "tornado_settings" not in load("").ServerApp  # JupyterHub's frame-ancestors 'none' stays
 
 
 # ------------------------------------------------------------------ people and their terminals
@@ -309,6 +356,7 @@ def write_as(name, path, text):
 
 
 # ------------------------------------------------------------------ the term
+@pytest.mark.slow
 def test_a_term_on_jupyterhub(hub, accounts):
     settings, base = hub
     t0 = time.monotonic()
