@@ -38,8 +38,10 @@ def _noop(i):
 
 
 def scheduling_overhead(workers, n_tasks=200):
-    """(seconds per empty task, many in flight; seconds per empty task, one after another) on a LocalCluster."""
+    """(start-up s, s per empty task with many in flight, s per empty task one after another): a LocalCluster."""
+    start = time.monotonic()
     client, local = cluster.connect(f"local:{workers}")
+    startup = time.monotonic() - start
     try:
         client.gather(client.map(_noop, range(10), pure=False))  # warm
         start = time.monotonic()
@@ -52,7 +54,7 @@ def scheduling_overhead(workers, n_tasks=200):
     finally:
         client.close()
         local.close()
-    return in_flight, one_by_one
+    return startup, in_flight, one_by_one
 
 
 def main():
@@ -85,7 +87,8 @@ def main():
     same = [(x["score"], x.get("error")) for x in local] == [(x["score"], x.get("error")) for x in remote]
     print(f"same scores both ways: {same}")
     print(f"Dask overhead over the local pool: {100 * (t_dask / t_local - 1):+.1f} % (cluster start-up included)")
-    in_flight, one_by_one = scheduling_overhead(a.workers)
+    startup, in_flight, one_by_one = scheduling_overhead(a.workers)
+    print(f"a local cluster's start-up: {startup:.1f} s")
     print(
         f"scheduler's cost per task (empty tasks): {in_flight * 1000:.1f} ms with many in flight, "
         f"{one_by_one * 1000:.1f} ms one after another (round trip)"
