@@ -198,13 +198,14 @@ def enter_view(covers):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # opened in the new namespace (a bind source must be one of its mounts), before anything is covered
     fds = {k: os.open(k, os.O_PATH | os.O_CLOEXEC) for _, keep in covers for k in keep}
-    for folder, keep in covers:
+    for folder, keep in covers:  # outer covers first
         os.makedirs(folder, mode=0o755, exist_ok=True)  # an inner cover's folder, inside an outer tmpfs
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
         for k in keep:
             os.makedirs(k, mode=0o755, exist_ok=True)
             _mount(f"/proc/self/fd/{fds[k]}", k, None, MS_BIND | MS_REC)
             _mount(None, k, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for folder, _ in reversed(covers):  # read-only once every inner mount point exists
         _mount(None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755")
     for fd in fds.values():
         os.close(fd)

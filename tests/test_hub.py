@@ -215,6 +215,33 @@ def test_a_server_never_sees_the_checkouts_solutions():
     assert not any(Path(k).name in course_hub.PRIVATE for k in kept)
 
 
+def test_a_private_view_shows_only_what_it_keeps():
+    """A checkout under a folder others cannot enter: only its package appears, read-only, to another account."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: a view is entered as root before the account's uid is taken")
+    top = Path(tempfile.mkdtemp(prefix="course-hub-view-"))
+    try:
+        os.chmod(top, 0o755)
+        repo = top / "private" / "repo"
+        for rel in ("solutions/01_x/x.ipynb", "course/__init__.py", "gradebook.db"):
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text("secret" if "course" not in rel else "")
+        os.chmod(top / "private", 0o700)
+        covers = course_hub.user_view(package_root=repo)
+        script = f"ls -A {repo}; cat {repo}/solutions/01_x/x.ipynb; touch {repo}/course/new"
+        r = subprocess.run(
+            ["sh", "-c", script],
+            preexec_fn=course_hub.as_user("nobody", covers, cwd="/"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert r.stdout.split() == ["course"], r.stdout  # no solutions/, no gradebook
+        assert "No such file" in r.stderr and "Read-only file system" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(top)
+
+
 def test_the_frame_policy_is_self_only_where_users_have_subdomains(monkeypatch):
     from traitlets.config.loader import PyFileConfigLoader
 
