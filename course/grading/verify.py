@@ -42,7 +42,6 @@ this verdict.
 """
 
 import ast
-import inspect
 import io
 import json
 import os
@@ -708,9 +707,7 @@ class StudentProcess:
         self.mirrors = weakref.WeakValueDictionary()  # remote id -> mirror module
         self.begin_test(float("inf"))
         forbid = forbidden_paths() if numpy_only else []
-        args = sandbox.command_args(limits, workdir, hide, expose)
-        if forbid and "cover" in inspect.signature(sandbox.command_args).parameters:
-            args = sandbox.command_args(limits, workdir, hide, expose, cover=forbid)  # out of its view too
+        args = sandbox.command_args(limits, workdir, hide, expose, cover=forbid)  # out of its view too
         r1, w1 = os.pipe()  # checker -> student
         r2, w2 = os.pipe()  # student -> checker
         # the one way to start a sandboxed process: a fork of the worker's fork server (which has
