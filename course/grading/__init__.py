@@ -4,20 +4,31 @@
    cell model (setup / answer / test cells by nbgrader grade_id);
 2. :mod:`~course.grading.nbgrader` -- the one adapter to nbgrader's API;
 3. :mod:`~course.grading.batch` -- :func:`grade_notebooks`, the one grading path of
-   ``course grade`` and ``course autograde``: jobs handed to worker processes;
-4. :mod:`~course.grading.worker` -- one submission: nbgrader's autograde, then the verifier;
-5. :mod:`~course.grading.sandbox` -- how student code is confined;
-6. :mod:`~course.grading.forkserver` -- sandboxed processes forked from a warm interpreter;
-7. :mod:`~course.grading.verify` -- the tests re-run where student code cannot reach them.
+   ``course grade`` and ``course autograde``: a :class:`~course.grading.batch.Grader` hands
+   jobs to worker processes;
+4. :mod:`~course.grading.cluster` -- the same Grader on the workers of a Dask cluster;
+5. :mod:`~course.grading.worker` -- one submission: nbgrader's autograde, then the verifier;
+6. :mod:`~course.grading.sandbox` -- how student code is confined (namespaces, an allowlist
+   view, no network, no capabilities, limits);
+7. :mod:`~course.grading.forkserver` -- sandboxed processes forked from a warm interpreter;
+8. :mod:`~course.grading.verify` -- the tests re-run where student code cannot reach them;
+9. :mod:`~course.grading.outputs` -- what comes out of the sandbox, made safe to show.
 
 The trust boundary: everything a student controls (the notebook's code and everything it
-prints, returns, writes or names) runs or is produced inside the sandbox. Only these cross
-back to the trusted side (worker, verifier's checker, gradebook writer, collect, feedback,
-logs), and each is handled as hostile data: the submitted file (size-bounded, parsed, its
-nbgrader metadata replaced by the instructor's); nbgrader's executed notebook (outputs
-bounded, sanitised before the formgrader or feedback shows them); the verifier's replies
-(plain data only, bounded in size and depth); error messages (bounded, control characters
-escaped before they reach a report).
+prints, returns, writes or names) runs or is produced inside the sandbox, started by
+:func:`course.grading.sandbox.fork` with an environment by allowlist. Only these cross back to
+the trusted side (worker, verifier's checker, gradebook writer, collect, feedback, logs), and
+each is handled as hostile data:
+
+* the submitted file: size-bounded, parsed (never executed here), its nbgrader metadata
+  replaced by the instructor's; collected without following links;
+* nbgrader's executed notebook: read with bounds, sanitised (:mod:`~course.grading.outputs`)
+  before the formgrader or feedback shows it; the kernel works in a folder nbgrader never
+  writes into, so a planted link leads nowhere;
+* the verifier's replies: values only, in the course's own wire format (no pickle), bounded
+  in size, depth and item count; the names bound in the checker are the contract's, from the
+  instructor's source; callbacks into the checker's references are bounded in size and count;
+* error messages and names: bounded, control characters escaped before a log or a report.
 """
 
 from course.grading.batch import grade_notebooks
