@@ -174,17 +174,18 @@ class DaskCluster:
         return {p.name: p.read_text()[-2000:] for p in self.folder.glob("*.log")}
 
     def stop(self):
-        for proc in reversed(self.procs):
+        for proc in reversed(self.procs):  # workers first: each nanny stops its worker, which cleans up
+            proc.send_signal(signal.SIGTERM)
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except OSError:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
                 pass
         for proc in self.procs:
             try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever of its process group is left
+            except OSError:
+                pass
+            proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

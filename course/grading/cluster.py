@@ -22,6 +22,7 @@ what was retried (``result["retried"]``), the log which worker graded what (``re
 Ctrl-C cancels every task not yet done and closes the client (and a local cluster).
 """
 
+import atexit
 import hashlib
 import os
 import platform
@@ -94,7 +95,17 @@ def _engine(payload, options):
                 path.write_bytes(data)
             opts = dict(options, limits=Limits(**options["limits"]))
             _engines[key] = (folder, Grader(root=folder.name, **opts))
+            if len(_engines) == 1:
+                atexit.register(_close_engines)  # a worker that shuts down stops its grading processes
         return _engines[key][1]
+
+
+def _close_engines():
+    with _engines_lock:
+        for folder, grader in _engines.values():
+            grader.close()
+            folder.cleanup()
+        _engines.clear()
 
 
 def grade_submission(data, payload, options, expected):
@@ -222,7 +233,10 @@ def grade_on_cluster(
     client, cluster = connect(scheduler)
     futures = {}
     try:
-        wrong = {w: v for w, v in client.run(versions).items() if v != expected}
+        try:
+            wrong = {w: v for w, v in client.run(versions).items() if v != expected}
+        except Exception as e:  # (a worker without the course package, say)
+            raise ClusterError(f"a Dask worker cannot run the course's code: {type(e).__name__}: {e}") from None
         if wrong:
             w, v = next(iter(wrong.items()))
             raise ClusterError(f"Dask worker {w} runs {v}, this machine {expected}: install the same versions")
