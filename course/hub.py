@@ -130,15 +130,6 @@ def course_dir(instructor, course_id=COURSE_ID):
 
 
 # ------------------------------------------------------------------ what a user's server sees
-def reachable_by_others(path):
-    """Whether an account that neither owns nor shares a group with ``path`` and its folders can open it."""
-    path = Path(os.path.realpath(path))
-    for folder in [*reversed(path.parents), path] if path.is_dir() else reversed(path.parents):
-        if not os.stat(folder).st_mode & stat.S_IXOTH:
-            return False
-    return bool(os.stat(path).st_mode & (stat.S_IROTH if path.is_file() else stat.S_IXOTH))
-
-
 def _blocked_top(path):
     """The outermost folder above (or at) ``path`` that other accounts cannot enter, else None."""
     path = Path(os.path.realpath(path))
