@@ -77,7 +77,7 @@ def main(argv=None):
     p.add_argument("--T", type=int, default=100, help="sequence length")
     p.add_argument("--D", type=int, default=32, help="input size")
     p.add_argument("--H", type=int, default=128, help="hidden size per direction")
-    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
