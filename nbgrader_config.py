@@ -16,7 +16,8 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 # Only notebooks reach students: nbgrader would copy any other file of a
 # source folder (a solved helper .py, say) into the release unchanged.
-c.CourseDirectory.include = ["*.ipynb"]
+# (timestamp.txt and submission_secret.txt: what `nbgrader collect` must keep for release_feedback)
+c.CourseDirectory.include = ["*.ipynb", "timestamp.txt", "submission_secret.txt"]
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db")
 # Keep the exchange inside the course instead of /usr/local/share.
 c.Exchange.root = os.path.join(c.CourseDirectory.root, "nbgrader_exchange")

@@ -18,7 +18,6 @@ folder holding nbgrader_config.py from here up, else this repository):
 
 import argparse
 import json
-import os
 import sys
 
 from course import units as course_units
@@ -49,6 +48,7 @@ def _cmd_release(args):
 def _cmd_grade(args):
     from course.grading import grade_notebooks
     from course.grading.outputs import escape_text as esc
+    from course.instructor import find_course
 
     progress = None
     if not args.json and len(args.notebooks) > 1:
@@ -58,12 +58,14 @@ def _cmd_grade(args):
     try:
         results = grade_notebooks(
             args.notebooks,
+            root=find_course(),  # the course around the working directory, as nbgrader finds it
             timeout=args.timeout,
             unit=args.unit,
             progress=progress,
             workers=args.workers,
             limits=_limits(args),
             no_isolation=args.no_isolation,
+            wall_timeout=args.notebook_timeout,
         )
     except Exception as e:  # grading itself could not run (no source, no nbgrader, ...)
         print(f"course grade: cannot grade: {type(e).__name__}: {e}", file=sys.stderr)
@@ -100,6 +102,13 @@ def _limits(args):
 def _cmd_grade_limits(parser):
     parser.add_argument("--memory-mb", type=int, default=4096, help="memory limit of the student's code (MiB)")
     parser.add_argument("--cpu-s", type=int, default=600, help="CPU-time limit of the student's code (s)")
+    parser.add_argument(
+        "--notebook-timeout",
+        type=int,
+        default=900,
+        help="limit for one whole notebook, seconds: nbgrader's run and the verifier's (default 900); "
+        "--timeout is the limit per cell",
+    )
     parser.add_argument(
         "--no-isolation",
         action="store_true",
@@ -140,8 +149,6 @@ def _cmd_autograde(args):
     from course.grading.sandbox import SandboxError
     from course.instructor import _root, autograde, summary
 
-    if args.no_isolation:  # (read by course.grading.grade_notebooks)
-        os.environ["COURSE_NO_ISOLATION"] = "1"
     try:
         results = autograde(
             args.unit,
@@ -153,6 +160,8 @@ def _cmd_autograde(args):
             progress=_progress(f"autograde {args.unit}"),
             limits=_limits(args),
             scheduler=args.scheduler,
+            no_isolation=args.no_isolation,
+            wall_timeout=args.notebook_timeout,
         )
     except SandboxError as e:  # no isolation here, and --no-isolation not given
         print(f"course autograde: {e}", file=sys.stderr)

@@ -70,7 +70,7 @@ class _Worker:
             (self.folder / sub).mkdir(parents=True)
         os.chmod(self.folder, 0o700)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "course.grading.worker", str(self.folder), self.shared],
+            [sys.executable, "-P", "-m", "course.grading.worker", str(self.folder), self.shared],  # -P: not the cwd
             # kernels' connection files in its folder; the backend this batch probed, not probed again
             env=dict(os.environ, TMPDIR=str(self.folder / "tmp"), COURSE_SANDBOX=sandbox.backend()),
             stdin=subprocess.PIPE,
@@ -133,7 +133,7 @@ class Grader:
     def __init__(self, root=None, timeout=60, workers=1, limits=None, wall_timeout=900, no_isolation=False):
         prepare_env()
         self.isolation = sandbox.backend()
-        if self.isolation == "none" and not (no_isolation or os.environ.get("COURSE_NO_ISOLATION") == "1"):
+        if self.isolation == "none" and not no_isolation:
             raise sandbox.SandboxError(sandbox.unavailable_reason())
         self.root = Path(root) if root else course_units.course_root()
         self.timeout, self.wall_timeout = timeout, wall_timeout

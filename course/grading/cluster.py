@@ -221,7 +221,6 @@ def grade_on_cluster(
     payload = _payload(root, unit)
     if unit is not None and not payload["sources"]:
         raise ValueError(f"unknown unit {unit!r}")
-    no_isolation = no_isolation or os.environ.get("COURSE_NO_ISOLATION") == "1"
     options = {
         "timeout": timeout,
         "wall_timeout": wall_timeout,

@@ -73,7 +73,7 @@ class ForkServer:
         if os.path.exists(self.path):
             os.unlink(self.path)
         env = dict(sandbox.environment(os.path.dirname(self.path)), COURSE_SANDBOX=self.backend)
-        cmd = [sys.executable, "-m", "course.grading.forkserver", self.path]
+        cmd = [sys.executable, "-P", "-m", "course.grading.forkserver", self.path]  # -P: not the folder it runs in
         if self.backend == "bwrap":
             cmd = [*sandbox.bwrap_command(self.shared), "--", *cmd]
         self.proc = subprocess.Popen(

@@ -125,9 +125,6 @@ class Source:
         self.tests = [grade_id(c) for c in cells_by_role(self.nb, "test")]
         #: the contract's graded names: each answer cell starts with ``def NAME(``
         self.graded_names = [gid[len("answer_") :] for c in cells_by_role(self.nb, "answer") if (gid := grade_id(c))]
-        # Units whose graded functions take and return torch objects cannot be
-        # re-run across processes; their notebooks say so in their metadata.
-        self.verify = self.nb.get("metadata", {}).get("course", {}).get("verify", True)
 
 
 def sources(root=None):

@@ -22,12 +22,13 @@ nbgrader itself would give it 0. The verifier's verdict still applies.
 import json
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
 from course.grading import sandbox
 from course.grading.nbgrader import api, prepare_env
-from course.grading.submission import Source, grade_id
+from course.grading.submission import MAX_SUBMISSION_BYTES, Source, grade_id
 
 STUDENT = "student"
 MAX_ERROR_CHARS = 500
@@ -57,6 +58,19 @@ def _test_score(cell):
     ]
     score, _ = determine_grade(quiet)
     return float(score or 0.0)
+
+
+def _read_no_follow(path, limit=4 * MAX_SUBMISSION_BYTES):
+    """The bytes of the regular file ``path`` (a link is not followed), None when absent; bounded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
 
 
 def _short(error_text):
@@ -129,10 +143,10 @@ def _run_worker(job):
     error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
 
     cells = {}
-    graded_path = graded_dir / f"{src.name}.ipynb"
-    if graded_path.exists():
-        shutil.copy(graded_path, Path(job["out"]) / "autograded.ipynb")
-        for cell in json.loads(graded_path.read_text(encoding="utf-8")).get("cells", []):
+    graded = _read_no_follow(graded_dir / f"{src.name}.ipynb")
+    if graded is not None:
+        (Path(job["out"]) / "autograded.ipynb").write_bytes(graded)
+        for cell in json.loads(graded).get("cells", []):
             gid = grade_id(cell)
             if gid:
                 cells[gid] = cell
@@ -154,7 +168,7 @@ def _run_worker(job):
         if gid in cells:
             grades[gid] = _test_score(cells[gid])
     passed = {gid for gid in src.tests if grades.get(gid, 0.0) > 0 and gid in cells}
-    if src.verify and error is None and passed:
+    if error is None and passed:
         submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
         verdicts = verify(
             src.nb,
