@@ -196,9 +196,10 @@ def _kernel(cmd, fds, workdir):
         with open(cmd[i], encoding="utf-8") as f:  # the kernel manager's file, private to the grader
             info = json.load(f)
         if info.get("transport") == "ipc" and os.path.isabs(info.get("ip", "")):
-            # the socket files are in the kernel's working folder, which it sees as HOME
-            inside = os.path.relpath(info["ip"], os.path.realpath(workdir))
-            info["ip"] = os.path.join(sandbox.HOME, inside) if backend_isolates() else info["ip"]
+            # the socket files are in the kernel's working folder, in IPC_FOLDER, which it sees in HOME
+            # (nbgrader's side may reach that folder through a short link: see worker._short_ipc_path)
+            inside = os.path.join(sandbox.HOME, sandbox.IPC_FOLDER, os.path.basename(info["ip"]))
+            info["ip"] = inside if backend_isolates() else info["ip"]
         copy = os.path.join(workdir, ".kernel-connection.json")
         os.makedirs(workdir, exist_ok=True)
         with open(copy, "w", encoding="utf-8") as f:

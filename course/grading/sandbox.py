@@ -85,6 +85,8 @@ INSIDE_ID = 1000
 UID_BASE = 1_000_000
 #: The sandbox's working folder as its code sees it (HOME, TMPDIR, the current folder).
 HOME = "/home/student"
+#: The kernel's Unix socket files: this folder of its working folder.
+IPC_FOLDER = ".ipc"
 #: Where the new root is assembled (a path in the sandbox's own mount namespace).
 STAGING = "/tmp"
 #: Variables of the grader's environment a sandboxed process may see (values are never secret).

@@ -19,11 +19,13 @@ stderr (a student's ``warnings.warn``, NumPy's RuntimeWarning) is noise, not a f
 nbgrader itself would give it 0. The verifier's verdict still applies.
 """
 
+import contextlib
 import json
 import os
 import shutil
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 from course.grading import sandbox
@@ -58,6 +60,24 @@ def _test_score(cell):
     ]
     score, _ = determine_grade(quiet)
     return float(score or 0.0)
+
+
+@contextlib.contextmanager
+def _short_ipc_path(folder, limit=90):
+    """``folder``, or a short link to it: a Unix socket's path has at most 107 bytes.
+
+    The kernel's socket files lie in its own folder, which may be deep (a course folder, a long
+    TMPDIR); nbgrader's side then connects through a link in /tmp, removed afterwards.
+    """
+    if len(str(folder)) <= limit:
+        yield folder
+        return
+    short = Path(tempfile.mkdtemp(prefix="course-ipc-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    try:
+        (short / "k").symlink_to(folder)
+        yield short / "k"
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def _read_no_follow(path, limit=4 * MAX_SUBMISSION_BYTES):
@@ -133,13 +153,14 @@ def _run_worker(job):
     graded_dir = course / "autograded" / STUDENT / src.unit
     # the kernel's own folder: nbgrader never writes there, and the kernel sees nothing else of base
     kernel_dir = base / "kernel"
-    (kernel_dir / ".ipc").mkdir(parents=True)
+    (kernel_dir / sandbox.IPC_FOLDER).mkdir(parents=True)
 
     kernel = _kernelspec(private, limits, kernel_dir)
     nb_api = api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
     nb_api.config.KernelManager.transport = "ipc"  # no network in the sandbox: Unix socket files
-    nb_api.config.KernelManager.ip = str(kernel_dir / ".ipc" / "kernel")
-    result = nb_api.autograde(src.unit, STUDENT)
+    with _short_ipc_path(kernel_dir / sandbox.IPC_FOLDER) as ipc:
+        nb_api.config.KernelManager.ip = str(ipc / "kernel")
+        result = nb_api.autograde(src.unit, STUDENT)
     error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
 
     cells = {}
