@@ -408,3 +408,18 @@ def _left_running(temp):
             elif str(temp).encode() in cmdline:  # (not the fixtures' servers)
                 left.append((pid, state, cmdline[:200]))
     return left
+
+
+def test_a_deep_kernel_folder_gets_a_short_socket_path(tmp_path):
+    """A Unix socket's path has at most 107 bytes: a deep TMPDIR must not stop every kernel."""
+    from course.grading.worker import _short_ipc_path
+
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 6)
+    deep.mkdir(parents=True)
+    with _short_ipc_path(deep) as ipc:
+        assert len(str(ipc / "kernel-65535")) < 100
+        assert ipc.resolve() == deep.resolve()
+        link_folder = ipc.parent
+    assert not link_folder.exists(), "the short link must be removed after grading"
+    with _short_ipc_path(tmp_path) as ipc:
+        assert ipc == tmp_path, "a short folder is used as it is"
