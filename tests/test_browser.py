@@ -184,29 +184,47 @@ def menu(page, top, item):
 
 
 def open_notebook(page, base, path):
-    page.goto(f"{base}/lab/tree/{path}?token={TOKEN}")
+    """Open ``path`` alone: ``reset`` drops the tabs an earlier test left in the workspace, one of
+    which could still be the notebook that Run All acts on (seen: lecture 5 run again, not 6)."""
+    page.goto(f"{base}/lab/tree/{path}?reset&token={TOKEN}")
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=60_000)
     # The kernel is ready when the status bar says Idle.
     page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=60_000)
+
+
+# The input prompts of the open notebook's code cells: "[3]:" run, "[*]:" running or queued, "[ ]:" not run.
+_PROMPTS = """
+    const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')];
+    const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
+"""
+_RUN_STATE = (
+    _PROMPTS
+    + """
+    const done = prompts.filter(p => /\\[\\d+\\]/.test(p)).length;
+    if (cells.length > 0 && done === cells.length) return 'done';
+    if (done > 0 && !prompts.some(p => p.includes('*'))) return 'stopped';
+    return false;
+"""
+)
 
 
 def run_all_and_wait(page, timeout=LONG):
     """Run > Run All Cells, then wait until every code cell has an execution count.
 
     Run All stops at the first error, leaving later cells unnumbered: all numbered means no error.
+    Stopped early (some cells numbered, none running or queued, some not): fails at once with
+    the error the notebook shows, instead of waiting out ``timeout``.
     """
     menu(page, "Run", "Run All Cells")
-    page.wait_for_function(
-        """() => {
-            const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell')];
-            return cells.length > 0 && cells.every(c => {
-                const p = c.querySelector('.jp-InputPrompt');
-                return p && /\\[\\d+\\]/.test(p.textContent);
-            });
-        }""",
-        timeout=timeout,
-        polling=500,
-    )
+    try:
+        state = page.wait_for_function(f"() => {{ {_RUN_STATE} }}", timeout=timeout, polling=500).json_value()
+    except Exception as e:
+        prompts = page.evaluate(f"() => {{ {_PROMPTS} return prompts; }}")
+        raise AssertionError(f"Run All did not finish in {timeout / 1000:.0f} s; the prompts: {prompts}") from e
+    if state == "stopped":
+        errors = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output[data-mime-type*=stderr]")
+        shown = "\n".join(errors.all_inner_texts())[-3000:]
+        raise AssertionError(f"Run All stopped before the last cell; the notebook shows:\n{shown}")
 
 
 def code_cell(page, starts_with):

@@ -339,3 +339,31 @@ def test_hidden_test_regions_are_removed_from_a_test_cell(source, shown):
     from course.feedback import without_hidden_tests
 
     assert without_hidden_tests(source).startswith(shown) and "N=1" not in without_hidden_tests(source)
+
+
+def test_generating_assignments_from_several_threads_leaves_the_working_directory_alone(tmp_path):
+    """nbgrader's converters chdir() into their course; two batches graded at once in one process
+    must not leave this process in the other's temporary course (it is deleted afterwards)."""
+    import os
+    import threading
+
+    here = os.getcwd()
+    errors = []
+
+    def generate(k):
+        root = tmp_path / f"course{k}"
+        (root / "source" / UNIT).mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / UNIT / f"{UNIT.split('_', 1)[1]}.ipynb", root / "source" / UNIT)
+        try:
+            for _ in range(3):
+                generate_assignment(root, root / "gradebook.db", UNIT, source=root / "source")
+        except Exception as e:  # noqa: BLE001  (reported by the test)
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=generate, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert os.getcwd() == here, "a thread's generate_assignment left the process in another course's folder"

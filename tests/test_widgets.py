@@ -78,7 +78,7 @@ def test_moving_the_slider_redraws_the_figure(lab, lecture):  # noqa: F811  (the
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             open_notebook(page, lab, f"lectures/{lecture}.ipynb")
-            run_all_and_wait(page, timeout=3 * LONG)  # lecture 6 trains live: slow when CI is loaded
+            run_all_and_wait(page)
             cell = code_cell(page, start)
             cell.scroll_into_view_if_needed()
             before = figure_src(cell)

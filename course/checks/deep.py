@@ -44,7 +44,7 @@ _REAL_TORCH = {}
 
 def _remember_torch():
     _REAL_TORCH.update(
-        {k: v for k, v in sys.modules.items() if (k == "torch" or k.startswith("torch.")) and v is not None}
+        {k: v for k, v in list(sys.modules.items()) if (k == "torch" or k.startswith("torch.")) and v is not None}
     )
 
 

@@ -7,8 +7,13 @@ course directory) and by release.
 import logging
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
+
+# nbgrader's converters chdir() into the course for their run: the working directory is the
+# process's, so two threads converting at once would leave it in the other's (temporary) course.
+_CONVERTING = threading.Lock()
 
 
 def prepare_env():
@@ -52,7 +57,8 @@ def api(root, db, source=None, release=None, timeout=None, kernel=None, exchange
 
 def generate_assignment(root, db, unit, source=None, release=None, exchange=None):
     """nbgrader's generate_assignment of ``unit`` (records its cells in the gradebook ``db``)."""
-    result = api(root, db, source=source, release=release, exchange=exchange).generate_assignment(unit)
+    with _CONVERTING:
+        result = api(root, db, source=source, release=release, exchange=exchange).generate_assignment(unit)
     if not result.get("success"):
         raise RuntimeError(f"nbgrader generate_assignment failed for {unit}:\n{result.get('error')}")
     return result
