@@ -1,6 +1,7 @@
 """Shared fixtures: the course root, the functions of a solution notebook, and a small notebook factory."""
 
 import json
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -11,6 +12,18 @@ import pytest
 from course.grading.submission import cells_by_role, source_text
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _working_directory_kept():
+    """A test that leaves the process elsewhere fails by name (later tests of the worker would run,
+    and fail, in a folder that may be deleted)."""
+    before = os.getcwd()
+    yield
+    after = os.getcwd()
+    if after != before:
+        os.chdir(before)
+        pytest.fail(f"the test left the working directory in {after}")
 
 
 @pytest.fixture(scope="session")
