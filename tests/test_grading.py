@@ -6,6 +6,7 @@ take a few seconds each.
 
 import json
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -124,3 +125,69 @@ def test_a_function_that_never_returns_is_stopped_by_the_cell_timeout(tmp_path):
     scores = {t["grade_id"]: (t["score"], t["error"]) for t in res["tests"]}
     assert scores["perceptron_predict"][0] == 0 and scores["perceptron_predict"][1]
     assert scores["perceptron_fit"][0] == 3  # the rest of the notebook is still graded
+
+
+GRADE_FOREVER = """
+import sys
+from course.grading import grade_notebooks
+grade_notebooks([sys.argv[1]], root=sys.argv[2], timeout=300)
+"""
+
+
+def _busy(proc):
+    """Whether ``proc`` (psutil) spends most of a fifth of a second on the CPU (an endless loop)."""
+    try:
+        return proc.cpu_percent(0.2) > 50
+    except Exception:  # noqa: BLE001  (gone meanwhile)
+        return False
+
+
+def _descendants(proc):
+    try:
+        return proc.children(recursive=True)
+    except Exception:  # noqa: BLE001  (gone meanwhile)
+        return []
+
+
+def _cmdline(proc):
+    try:
+        return proc.cmdline()
+    except Exception:  # noqa: BLE001  (gone meanwhile)
+        return ["(gone)"]
+
+
+def test_a_killed_grader_leaves_no_worker_and_no_kernel_behind(tmp_path):
+    """`course autograde` (or a Dask worker) SIGKILLed mid-notebook: its worker, fork server and the
+    student's kernel end too, at once, not when the notebook would have finished."""
+    import os
+    import signal
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    unit = UNITS[0]
+    nb = nbformat.read(unit.source_notebooks[0], as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "answer_perceptron_predict":
+            cell.source = "def perceptron_predict(X, w, b):\n    while True:\n        pass\n"
+    path = tmp_path / "forever.ipynb"
+    nbformat.write(nb, path)
+    grader = subprocess.Popen([sys.executable, "-c", GRADE_FOREVER, str(path), str(ROOT)])
+    try:
+        deadline, tree, workers = time.monotonic() + 120, [], []
+        while time.monotonic() < deadline:  # until the worker's kernel runs the endless loop
+            tree = psutil.Process(grader.pid).children(recursive=True)
+            workers = [p for p in tree if "course.grading.worker" in " ".join(_cmdline(p))]
+            # the kernel: below the fork server (itself busy importing at first)
+            if workers and any(_busy(p) for p in _descendants(workers[0]) if p.ppid() != workers[0].pid):
+                break
+        assert workers and len(tree) >= 3, f"the grading did not start: {[_cmdline(p) for p in tree]}"
+        batch_folder = Path(_cmdline(workers[0])[-1])  # (the worker's last argument)
+        assert batch_folder.is_dir()
+        os.kill(grader.pid, signal.SIGKILL)
+        grader.wait()
+        gone, alive = psutil.wait_procs(tree, timeout=20)
+        assert not alive, f"left running after the grader was killed: {[_cmdline(p) for p in alive]}"
+        assert not batch_folder.exists(), "the killed grader's folder was left behind"
+    finally:
+        grader.kill()

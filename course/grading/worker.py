@@ -26,6 +26,8 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from course.grading import sandbox
@@ -129,8 +131,29 @@ def _kernelspec(folder, limits, workdir):
     return "course-sandbox"
 
 
+@contextlib.contextmanager
+def _timed(seconds, stage):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
 def _run_worker(job):
-    """Grade one submission as described by ``job`` (a dict); returns the result's tests and error."""
+    """Grade one submission as described by ``job`` (a dict); returns the result's tests and error.
+
+    Its ``"stages"``: wall seconds of ``"nbgrader"`` (kernel start, the notebook run, nbgrader's
+    gradebook), ``"verify"`` (the out-of-process checks), ``"total"`` (all of this job).
+    """
+    seconds = {}
+    with _timed(seconds, "total"):
+        res = _graded(job, seconds)
+    res["stages"] = {k: round(v, 4) for k, v in seconds.items()}
+    return res
+
+
+def _graded(job, seconds):
     from nbgrader.api import Gradebook
 
     from course.grading.verify import verify
@@ -158,7 +181,7 @@ def _run_worker(job):
     kernel = _kernelspec(private, limits, kernel_dir)
     nb_api = api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
     nb_api.config.KernelManager.transport = "ipc"  # no network in the sandbox: Unix socket files
-    with _short_ipc_path(kernel_dir / sandbox.IPC_FOLDER) as ipc:
+    with _short_ipc_path(kernel_dir / sandbox.IPC_FOLDER) as ipc, _timed(seconds, "nbgrader"):
         nb_api.config.KernelManager.ip = str(ipc / "kernel")
         result = nb_api.autograde(src.unit, STUDENT)
     error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
@@ -191,15 +214,16 @@ def _run_worker(job):
     passed = {gid for gid in src.tests if grades.get(gid, 0.0) > 0 and gid in cells}
     if error is None and passed:
         submission = json.loads(Path(job["submission"]).read_text(encoding="utf-8"))
-        verdicts = verify(
-            src.nb,
-            submission,
-            job["timeout"],
-            limits,
-            str(base / "verify"),
-            only=passed,
-            forkserver=_FORKSERVER,
-        )
+        with _timed(seconds, "verify"):
+            verdicts = verify(
+                src.nb,
+                submission,
+                job["timeout"],
+                limits,
+                str(base / "verify"),
+                only=passed,
+                forkserver=_FORKSERVER,
+            )
 
     tests = []
     for gid in src.tests:
@@ -234,6 +258,28 @@ def _grade_job(job_path):
     Path(job["out"], "result.json").write_text(json.dumps(res))
 
 
+def _die_with_parent(shared, every_s=0.5):
+    """End this worker as soon as its parent is gone -- a Dask worker or ``course autograde``
+    killed -- instead of finishing a job whose result nobody will read: its fork server and so
+    every sandbox end (they die with their parent), and the batch's folder ``shared``, which the
+    killed parent can no longer remove, goes too. (PR_SET_PDEATHSIG would follow the parent's
+    *thread*, and a batch starts workers from threads that end before the worker should.)"""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        server = _FORKSERVER.proc if _FORKSERVER is not None else None
+        if server is not None:
+            with contextlib.suppress(OSError):
+                os.kill(server.pid, 9)
+                server.wait(5)
+        shutil.rmtree(shared, ignore_errors=True)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
 def _worker_loop(folder, shared):
     """A grading worker: grades the job files named on stdin, one per line, answering each with a line.
 
@@ -252,6 +298,7 @@ def _worker_loop(folder, shared):
     from course.grading.forkserver import ForkServer
 
     global _FORKSERVER
+    _die_with_parent(shared)
     # stdout answers the parent; kernels inherit file descriptor 1, so it must point elsewhere
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
