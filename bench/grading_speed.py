@@ -7,14 +7,17 @@ grades them twice in two throw-away course folders:
 2. ``course autograde UNIT --workers 2`` (sandboxed kernels, the out-of-process
    verifier, persistent workers),
 
-checks that both give every student the same grade, and prints the times,
-the ratio and the overhead per submission. Not a test: timings are noisy.
+checks that both give every student the same grade, and prints the times, the
+ratio, the core-seconds per submission (CPU time of every process either run
+started) and where ours go (wall seconds per stage, from each result's
+``"stages"``). Not a test: timings are noisy; run it on otherwise idle cores.
 
     .venv/bin/python bench/grading_speed.py [--unit 02_backprop] [--n 40] [--workers 2]
 """
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -73,6 +76,12 @@ def course_folder(unit, subs, nb_name):
     return root
 
 
+def children_cpu():
+    """CPU seconds (user + system) of this process's finished child processes, all descendants."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def plain_nbgrader(unit, subs, nb_name):
     root = course_folder(unit, subs, nb_name)
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
@@ -80,34 +89,28 @@ def plain_nbgrader(unit, subs, nb_name):
     subprocess.run(
         nbgrader + ["generate_assignment", unit, "--force"], cwd=root, env=env, check=True, capture_output=True
     )
-    start = time.monotonic()
+    start, cpu = time.monotonic(), children_cpu()
     subprocess.run(nbgrader + ["autograde", unit, "--force"], cwd=root, env=env, check=True, capture_output=True)
-    elapsed = time.monotonic() - start
+    elapsed, cpu = time.monotonic() - start, children_cpu() - cpu
     rows = {r["student"]: r["total"] for r in instructor.grades(root=root)}
     shutil.rmtree(root, ignore_errors=True)
-    return elapsed, rows
+    return elapsed, cpu, rows, {}
 
 
 def course_autograde(unit, subs, nb_name, workers):
+    """`course autograde UNIT --workers N`, in this process (its workers are child processes)."""
     root = course_folder(unit, subs, nb_name)
-    start = time.monotonic()
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "course"),
-            "autograde",
-            unit,
-            "--workers",
-            str(workers),
-            "--course",
-            str(root),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    start, cpu, own = time.monotonic(), children_cpu(), time.process_time()
+    results = instructor.autograde(unit, root=root, workers=workers)
     elapsed = time.monotonic() - start
+    cpu = children_cpu() - cpu + time.process_time() - own
     rows = {r["student"]: r["total"] for r in instructor.grades(root=root)}
+    stages = {}
+    for _, r in results:
+        for stage, seconds in r.get("stages", {}).items():
+            stages[stage] = stages.get(stage, 0.0) + seconds
     shutil.rmtree(root, ignore_errors=True)
-    return elapsed, rows
+    return elapsed, cpu, rows, stages
 
 
 def main():
@@ -117,17 +120,26 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     a = p.parse_args()
     subs, nb_name = make_submissions(a.unit, a.n)
-    t_plain, plain = plain_nbgrader(a.unit, subs, nb_name)
-    t_course, ours = course_autograde(a.unit, subs, nb_name, a.workers)
+    t_plain, cpu_plain, plain, _ = plain_nbgrader(a.unit, subs, nb_name)
+    t_course, cpu_course, ours, stages = course_autograde(a.unit, subs, nb_name, a.workers)
     same = plain == ours
+    n = a.n
     print(
-        f"unit {a.unit}, {a.n} submissions ({sum(k == 'correct' for _, k in subs.values())} correct, "
+        f"unit {a.unit}, {n} submissions ({sum(k == 'correct' for _, k in subs.values())} correct, "
         f"{sum(k == 'partial' for _, k in subs.values())} partially wrong, "
-        f"{sum(k == 'broken' for _, k in subs.values())} stubs)"
+        f"{sum(k == 'broken' for _, k in subs.values())} stubs), {os.cpu_count()} cores"
     )
-    print(f"plain nbgrader autograde (sequential): {t_plain:7.1f} s  ({t_plain / a.n:.2f} s per submission)")
-    print(f"course autograde --workers {a.workers}:        {t_course:7.1f} s  ({t_course / a.n:.2f} s per submission)")
+    ours_name = f"course autograde --workers {a.workers}:"
+    print(f"plain nbgrader autograde (sequential): {t_plain:7.1f} s  ({cpu_plain / n:.2f} core-s per submission)")
+    print(f"{ours_name:<38} {t_course:7.1f} s  ({cpu_course / n:.2f} core-s per submission)")
     print(f"speed-up: {t_plain / t_course:.2f}x   grades identical: {same}")
+    total = stages.pop("total", 0.0)
+    if total:
+        print("where a submission's time goes in a worker (wall s per submission):")
+        for stage, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:<10} {seconds / n:5.2f}")
+        print(f"  {'other':<10} {(total - sum(stages.values())) / n:5.2f}  (copies, gradebook reads, result)")
+        print(f"  {'total':<10} {total / n:5.2f}  (x {n} / {a.workers} workers = {total / a.workers:.1f} s of the run)")
     if not same:
         for s in sorted(plain):
             if plain[s] != ours.get(s):

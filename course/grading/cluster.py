@@ -19,13 +19,16 @@ is asked for ``allowed-failures = 1`` (:data:`ALLOWED_FAILURES`; start a separat
 ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``): a submission whose grading kills its
 worker twice is "could not be graded", with the reason, not retried for ever. The summary lists
 what was retried (``result["retried"]``), the log which worker graded what (``result["worker"]``).
-Ctrl-C cancels every task not yet done and closes the client (and a local cluster).
+A killed worker's grading processes end with it (``course.grading.worker``); the folder it
+could not remove (``course-dask-PID-*`` in its temporary folder) is removed by the next worker
+of that user that starts grading. Ctrl-C cancels every task not yet done and closes the client (and a local cluster).
 """
 
 import atexit
 import hashlib
 import os
 import platform
+import shutil
 import socket
 import tempfile
 import threading
@@ -78,6 +81,22 @@ def check_versions(expected):
 # ------------------------------------------------------------ on a worker
 _engines = {}  # (thread, sources digest, options) -> (folder holding the sources, Grader)
 _engines_lock = threading.Lock()
+#: A worker's folders (the instructor's sources, its Grader's folder) are named after its pid.
+FOLDER_PREFIX = "course-dask-"
+
+
+def _remove_folders_of_dead_workers(tmp=None):
+    """What killed workers of this user left in the temporary folder (their cleanup never ran)."""
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        try:
+            pid = int(path.name[len(FOLDER_PREFIX) :].split("-", 1)[0])
+            if path.is_symlink() or path.lstat().st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)  # raises when no such process
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
 
 
 def _engine(payload, options):
@@ -88,13 +107,18 @@ def _engine(payload, options):
     key = (threading.get_ident(), payload["digest"], repr(sorted(options.items())))
     with _engines_lock:
         if key not in _engines:
-            folder = tempfile.TemporaryDirectory(prefix="course-dask-sources-")
+            if not _engines:
+                _remove_folders_of_dead_workers()
+            # one folder of this worker: the sources (private) and its Grader's folder (which sandboxes pass through)
+            folder = tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+            os.chmod(folder.name, 0o711)
+            (Path(folder.name) / "solutions").mkdir(mode=0o700)
             for rel, data in payload["sources"].items():
                 path = Path(folder.name, "solutions", rel)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
             opts = dict(options, limits=Limits(**options["limits"]))
-            _engines[key] = (folder, Grader(root=folder.name, **opts))
+            _engines[key] = (folder, Grader(root=folder.name, folder=folder.name, **opts))
             if len(_engines) == 1:
                 atexit.register(_close_engines)  # a worker that shuts down stops its grading processes
         return _engines[key][1]
@@ -121,8 +145,6 @@ def grade_submission(data, payload, options, expected):
         autograded = folder / "keep" / "0.ipynb"
         text = autograded.read_text(encoding="utf-8") if autograded.exists() else None
     finally:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
     try:
         from distributed import get_worker
