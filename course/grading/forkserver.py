@@ -8,6 +8,11 @@ start one), which runs the kernel or the verifier's student loop. Each child sta
 server's pristine state, so nothing a submission does reaches another one. With the "bwrap"
 backend the server itself runs inside bubblewrap (see :mod:`course.grading.sandbox`).
 
+A NumPy unit's student process must not have torch, the checks or ``course.interop`` even in
+its memory (:mod:`course.grading.verify`). So the server first imports only what is free of
+them (:data:`NUMPY_PRELOAD`) and forks a **torch-free server** -- same loop, its own socket
+(:func:`numpy_socket`), only the verifier's "serve" requests -- before it imports the rest.
+
 The server starts with an environment of its own (:func:`course.grading.sandbox.environment`),
 never the worker's, so no secret of the grader is even in its memory for a child to inherit.
 
@@ -34,7 +39,9 @@ from pathlib import Path
 
 from course.grading import sandbox
 
-#: What the children of the server find already imported.
+#: What the torch-free server's children (NumPy units' student processes) find imported.
+NUMPY_PRELOAD = ("numpy", "tqdm.auto", "course", "course.grading.verify")
+#: ... and, the torch-free server forked, what every other child finds imported too.
 PRELOAD = (
     "numpy",
     "torch",
@@ -51,6 +58,11 @@ CLIENT = str(Path(__file__).with_name("_forkclient.py"))
 MAX_REQUEST = 1 << 16
 #: How long the server waits for a client's request, and a client for the server's answer.
 REQUEST_TIMEOUT_S = 5
+
+
+def numpy_socket(path):
+    """The socket of the torch-free server that the server at ``path`` forks."""
+    return path + ".numpy"
 
 
 class ForkServer:
@@ -70,8 +82,9 @@ class ForkServer:
         """Starts the server unless it runs; returns the socket path (None if it cannot start)."""
         if self.proc is not None and self.proc.poll() is None:
             return self.path
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        for path in (self.path, numpy_socket(self.path)):
+            if os.path.exists(path):
+                os.unlink(path)
         env = dict(sandbox.environment(os.path.dirname(self.path)), COURSE_SANDBOX=self.backend)
         cmd = [sys.executable, "-P", "-m", "course.grading.forkserver", self.path]  # -P: not the folder it runs in
         if self.backend == "bwrap":
@@ -91,17 +104,18 @@ class ForkServer:
             return None
         return self.path
 
-    def spawn(self, kind, args, fds):
+    def spawn(self, kind, args, fds, numpy_only=False):
         """A sandboxed child: ``kind`` "serve" (the verifier's student loop) with ``fds`` its two pipes.
 
-        ``args``: the sandbox's arguments (:func:`course.grading.sandbox.command_args`). Returns a
-        :class:`Child`, or None when the server cannot be reached.
+        ``args``: the sandbox's arguments (:func:`course.grading.sandbox.command_args`);
+        ``numpy_only``: a child of the torch-free server. Returns a :class:`Child`, or None when
+        the server cannot be reached.
         """
         path = self.ensure()
         if path is None:
             return None
         try:
-            return Child.request(path, kind, args, fds)
+            return Child.request(numpy_socket(path) if numpy_only else path, kind, args, fds)
         except OSError:
             return None
 
@@ -113,8 +127,9 @@ class ForkServer:
             self.proc.wait()
             self.proc.stdout.close()
             self.proc = None
-        if os.path.exists(self.path):
-            os.unlink(self.path)
+        for path in (self.path, numpy_socket(self.path)):
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 class Child:
@@ -238,28 +253,69 @@ def _serve(fds):
     return prepare, body
 
 
-def serve(path):
-    import ctypes
+def _preload(names):
     import importlib
 
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: gone with the worker
-    for name in PRELOAD:
+    for name in names:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
-    if sys.path and sys.path[0] in ("", os.getcwd()):
-        del sys.path[0]  # as ipykernel_launcher does: the server's folder is nobody's import path
+
+
+def _listen(path):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)  # only the grader (its uid) may ask for a process
     listener.bind(path)
     os.umask(old_umask)
     listener.listen(16)
-    children = {}  # pid -> connection of its client
+    return listener
+
+
+def _die_with_parent():
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: gone with the parent
+    if os.getppid() != parent:  # (it went before the line above)
+        os._exit(1)
+    return parent
+
+
+def serve(path):
+    """The server: the torch-free server forked first, then the rest imported; both serve until
+    their parent (the worker, the server) is gone."""
+    worker = _die_with_parent()
+    _preload(NUMPY_PRELOAD)
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # as ipykernel_launcher does: the server's folder is nobody's import path
+    numpy_listener = _listen(numpy_socket(path))
+    torch_free = os.fork()
+    if torch_free == 0:
+        server = _die_with_parent()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the worker's pipe is the server's
+        import matplotlib
+
+        matplotlib.use("Agg")
+        _preload(("matplotlib.pyplot",))  # (the units' setup cells import it)
+        from course.grading.verify import FORBIDDEN_MODULES
+
+        if any(m == f or m.startswith(f + ".") for m in list(sys.modules) for f in FORBIDDEN_MODULES):
+            os._exit(1)  # (a preloaded module imported one: then no NumPy unit can be verified here)
+        _loop(numpy_listener, server, kinds=("serve",))
+        os._exit(0)
+    numpy_listener.close()
+    _preload(PRELOAD)
+    listener = _listen(path)
     print("ready", flush=True)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing more for the worker's pipe
-    parent = os.getppid()
-    while os.getppid() == parent:  # the worker went away: so does the server
+    _loop(listener, worker, kinds=("kernel", "serve"), sibling=torch_free)
+
+
+def _loop(listener, parent, kinds, sibling=None):
+    """Start the children asked for until ``parent`` is gone (or the server ``sibling`` ended)."""
+    children, ended = {}, set()  # pid -> connection of its client; others that ended
+    while os.getppid() == parent and (sibling is None or sibling not in ended):
         conns = {c.fileno(): (pid, c) for pid, c in children.items()}
         readable, _, _ = select.select([listener, *[c for _, c in conns.values()]], [], [], 0.05)
         for r in readable:
@@ -268,22 +324,24 @@ def serve(path):
                 sandbox.kill(pid)
                 conn.close()
                 children.pop(pid)
-                _reap(children, pid)
+                ended |= _reap(children, pid)
         if listener in readable:
-            _accept(listener, children)
-        _reap(children)
+            _accept(listener, children, kinds)
+        ended |= _reap(children)  # (the torch-free server gone: this one ends, the worker starts both again)
     for pid in children:
         sandbox.kill(pid)
 
 
-def _accept(listener, children):
-    """Reads one request and starts its sandboxed child."""
+def _accept(listener, children, kinds):
+    """Reads one request (of one of ``kinds``) and starts its sandboxed child."""
     conn, _ = listener.accept()
     fds = []
     try:
         conn.settimeout(REQUEST_TIMEOUT_S)
         msg, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 8)
         request = json.loads(msg)
+        if request["kind"] not in kinds:
+            raise ValueError("not served here")
         limits, workdir, expose, writable, cover, cmd = sandbox.parse_args(request["args"])
         if request["kind"] == "kernel" and len(fds) == 3 and cmd[1:3] == ["-m", "ipykernel_launcher"]:
             prepare, body = _kernel(cmd, fds, workdir)
@@ -309,16 +367,17 @@ def _accept(listener, children):
 
 
 def _reap(children, wait_for=None):
-    """Collects ended children and tells their clients how they ended."""
-    deadline = time.monotonic() + 2
+    """Collects ended children and tells their clients how they ended; returns the pids of
+    ended processes that were no client's (the torch-free server)."""
+    deadline, others = time.monotonic() + 2, set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return others
         if pid == 0:
             if wait_for is None or time.monotonic() > deadline:
-                return
+                return others
             time.sleep(0.01)
             continue
         if pid in children:
@@ -328,8 +387,10 @@ def _reap(children, wait_for=None):
             except OSError:
                 pass
             conn.close()
+        else:
+            others.add(pid)
         if pid == wait_for:
-            return
+            return others
 
 
 if __name__ == "__main__":

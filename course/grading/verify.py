@@ -7,14 +7,14 @@ This module grades the same submission again with the roles split over processes
 * the **student processes** (sandboxed, see ``course.grading.sandbox``) execute the unit's
   setup cells (statement by statement: those that cannot import what is hidden are skipped)
   and the submission's *answer cells* only (each under the time limit per cell), and then
-  serve calls to the functions they define. Graded **NumPy** functions run in a fresh
-  interpreter (the sandboxed fork of the fork server, which has torch in its memory, ``exec``s
-  a new Python before any student code runs) in which torch, ``course.checks`` and
-  ``course.interop`` are covered in its view of the file system (the sandbox's ``cover``) *and*
-  refused by an audit hook (importing them, opening their files, starting processes,
-  ``ctypes``): no default argument, module attribute or ``gc`` walk can reach them. Graded
+  serve calls to the functions they define. Graded **NumPy** functions run in a fork of the
+  fork server's torch-free server (:mod:`course.grading.forkserver`: torch was never imported
+  in it) in which torch, ``course.checks`` and ``course.interop`` are covered in its view of
+  the file system (the sandbox's ``cover``) *and* refused by an audit hook (importing them,
+  opening their files, starting processes, ``ctypes``), installed before any student code
+  runs: no default argument, module attribute or ``gc`` walk can reach them. Graded
   **PyTorch** functions (those the notebook's metadata ``course.torch`` names: units 9 and 10)
-  run in a second process, a plain fork, that has torch;
+  run in a second process, a fork of the server that has torch;
 * the **checker process** (this one, the grading worker) executes the instructor's setup and
   test cells, hidden tests included, with each of the contract's graded names (the
   instructor's answer cells ``answer_NAME``; never a list the student process supplies) bound
@@ -43,7 +43,6 @@ this verdict.
 
 import ast
 import io
-import json
 import os
 import select
 import struct
@@ -679,9 +678,9 @@ def forbidden_paths():
 class StudentProcess:
     """A sandboxed process that runs the answer cells and serves their functions.
 
-    ``numpy_only``: a process started fresh (not forked: the fork server has imported torch)
-    in which torch, the checks and ``course.interop`` are covered (added to ``hide``) and
-    refused by an audit hook. Otherwise a fork of ``forkserver`` (torch already imported).
+    ``numpy_only``: a child of the fork server's torch-free server, in which torch, the checks
+    and ``course.interop`` are covered (added to ``hide``) and refused by an audit hook.
+    Otherwise a child of ``forkserver`` itself (torch already imported).
     ``names``: the graded names wanted; :attr:`names` are those the answers define as callables.
     """
 
@@ -711,8 +710,9 @@ class StudentProcess:
         r1, w1 = os.pipe()  # checker -> student
         r2, w2 = os.pipe()  # student -> checker
         # the one way to start a sandboxed process: a fork of the worker's fork server (which has
-        # imported numpy, torch, the checks)
-        self.proc = forkserver.spawn("serve", args, [r1, w2]) if forkserver is not None else None
+        # imported numpy, torch, the checks) or of its torch-free server
+        spawn = forkserver.spawn if forkserver is not None else None
+        self.proc = spawn("serve", args, [r1, w2], numpy_only=numpy_only) if spawn is not None else None
         if self.proc is None:
             for fd in (r1, w1, r2, w2):
                 os.close(fd)
@@ -724,8 +724,6 @@ class StudentProcess:
         self.limits = limits
         forbidden = {"modules": list(FORBIDDEN_MODULES), "paths": forbid} if numpy_only else None
         wanted = None if names is None else list(names)
-        if numpy_only:  # the fork has torch in its memory: it becomes a fresh interpreter, guarded from the start
-            self._request(("fresh", forbidden), timeout=max(60, timeout))
         # setup cells are the instructor's; answer cells the student's: each may fail on its own
         cells = len(setup_cells) + len(answer_cells)
         load = ("load", setup_cells, answer_cells, wanted, forbidden, float(timeout))
@@ -1081,17 +1079,15 @@ def _run_cell(src, namespace, where, timeout):
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _serve(rfd, wfd, guard=None):
+def _serve(rfd, wfd):
     """Loop of the student process: load cells, then answer lookups, calls and gradient requests.
 
-    ``guard``: this process is the fresh interpreter a ``fresh`` request made; it installs the
-    audit hook (:func:`_install_guard`) before anything else and answers that request.
+    A "load" with forbidden modules installs the audit hook (:func:`_install_guard`) before the
+    first cell runs.
     """
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (student prints must not reach the pipe)
     namespace = {"__name__": "__main__"}
-    guarded = guard is not None
-    if guarded:
-        _install_guard(guard)
+    guarded = False
 
     class Side:
         """This side's table of objects the checker may name, and the link for calling it back."""
@@ -1124,8 +1120,6 @@ def _serve(rfd, wfd, guard=None):
                 send(handle(msg, reader))
 
     side = Side()
-    if guarded:
-        _write_all(wfd, _frame(side, ("ok", None, {}), True)[0])  # the answer to the request that made this process
 
     def send(msg):
         try:
@@ -1151,13 +1145,6 @@ def _serve(rfd, wfd, guard=None):
     def _handle(msg, reader):
         nonlocal guarded
         torch = _torch()
-        if msg[0] == "fresh":  # become a new interpreter (this fork has torch in memory), same pipes
-            for fd in (rfd, wfd):
-                os.set_inheritable(fd, True)
-            me = os.path.realpath(__file__)
-            os.execv(
-                sys.executable, [sys.executable, "-I", "-B", me, "--serve", str(rfd), str(wfd), json.dumps(msg[1])]
-            )
         if msg[0] == "load":
             _, setup_cells, answer_cells, wanted, forbidden, cell_timeout = msg
             if forbidden and not guarded:
@@ -1274,10 +1261,3 @@ def _graph(side, out, leaves):
     side.graph_count += 1
     side.graphs[hid] = (leaves, outs)
     return {"graph": hid, "outputs": len(outs), "leaves": len(leaves)}
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--serve"]:
-        _serve(int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]) if len(sys.argv) > 4 else None)
-    else:
-        print("usage: python -m course.grading.verify --serve RFD WFD")
