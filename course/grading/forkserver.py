@@ -40,7 +40,8 @@ from pathlib import Path
 from course.grading import sandbox
 
 #: What the torch-free server's children (NumPy units' student processes) find imported.
-NUMPY_PRELOAD = ("numpy", "tqdm.auto", "course", "course.grading.verify")
+#: (pyplot with the sandbox's MPLBACKEND, Agg: the units' setup cells import it.)
+NUMPY_PRELOAD = ("numpy", "matplotlib.pyplot", "tqdm.auto", "course", "course.grading.verify")
 #: ... and, the torch-free server forked, what every other child finds imported too.
 PRELOAD = (
     "numpy",
@@ -294,10 +295,6 @@ def serve(path):
     if torch_free == 0:
         server = _die_with_parent()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the worker's pipe is the server's
-        import matplotlib
-
-        matplotlib.use("Agg")
-        _preload(("matplotlib.pyplot",))  # (the units' setup cells import it)
         from course.grading.verify import FORBIDDEN_MODULES
 
         if any(m == f or m.startswith(f + ".") for m in list(sys.modules) for f in FORBIDDEN_MODULES):
