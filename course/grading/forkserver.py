@@ -40,8 +40,10 @@ from pathlib import Path
 from course.grading import sandbox
 
 #: What the torch-free server's children (NumPy units' student processes) find imported.
-#: (pyplot with the sandbox's MPLBACKEND, Agg: the units' setup cells import it.)
-NUMPY_PRELOAD = ("numpy", "matplotlib.pyplot", "tqdm.auto", "course", "course.grading.verify")
+#: The torch-free server adds matplotlib.pyplot (the units' setup cells import it). Not so for
+#: kernels: with any of matplotlib imported before a kernel starts, a kernel whose student code
+#: exhausted its memory limit dies instead of raising MemoryError (tests/test_adversarial.py).
+NUMPY_PRELOAD = ("numpy", "tqdm.auto", "course", "course.grading.verify")
 #: ... and, the torch-free server forked, what every other child finds imported too.
 PRELOAD = (
     "numpy",
@@ -295,6 +297,7 @@ def serve(path):
     if torch_free == 0:
         server = _die_with_parent()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the worker's pipe is the server's
+        _preload(("matplotlib.pyplot",))  # (no kernel starts here: see NUMPY_PRELOAD)
         from course.grading.verify import FORBIDDEN_MODULES
 
         if any(m == f or m.startswith(f + ".") for m in list(sys.modules) for f in FORBIDDEN_MODULES):
