@@ -55,6 +55,22 @@ def _is_torch(value):
     return isinstance(module, str) and module.split(".")[0] == "torch"
 
 
+_torch_modules_seen = (None, ())  # (what sys.modules looked like, the torch modules in it)
+
+
+def _torch_modules():
+    """The names of torch's modules in ``sys.modules``, listed again only when it changed.
+
+    (Called around every call of a student's function: scanning thousands of modules each
+    time was most of a test's time.)"""
+    global _torch_modules_seen
+    state = (len(sys.modules), next(reversed(sys.modules), None))
+    if _torch_modules_seen[0] != state:
+        names = tuple(k for k in list(sys.modules) if k == "torch" or k.startswith("torch."))
+        _torch_modules_seen = (state, names)
+    return _torch_modules_seen[1]
+
+
 @contextmanager
 def torch_forbidden(fn):
     """Hide torch from ``fn`` (and the helpers in its module) for the duration.
@@ -64,11 +80,15 @@ def torch_forbidden(fn):
     This tells a student early, in the notebook, that a NumPy function must not use torch; it
     cannot stop a determined one (the kernel runs the student's code), so the grade relies on the
     verifier, which runs graded NumPy functions in a process without torch
-    (:mod:`course.grading.verify`).
+    (:mod:`course.grading.verify`). A function whose type says it runs in another process
+    (``course_runs_elsewhere``: the verifier's proxies) is left alone: nothing of it runs here.
     """
+    if getattr(type(fn), "course_runs_elsewhere", False):
+        yield
+        return
     namespace = getattr(fn, "__globals__", {})
     saved_globals = {k: v for k, v in list(namespace.items()) if _is_torch(v)}
-    saved_modules = {k: v for k, v in list(sys.modules.items()) if k == "torch" or k.startswith("torch.")}
+    saved_modules = {k: sys.modules[k] for k in _torch_modules() if sys.modules.get(k) is not None}
     defaults, kwdefaults = getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)
     cells = [c for c in getattr(fn, "__closure__", None) or () if _is_torch(_cell_value(c))]
     saved_cells = [c.cell_contents for c in cells]

@@ -127,6 +127,17 @@ def test_a_function_that_never_returns_is_stopped_by_the_cell_timeout(tmp_path):
     assert scores["perceptron_fit"][0] == 3  # the rest of the notebook is still graded
 
 
+def test_what_follows_the_last_test_cannot_change_the_grade(tmp_path):
+    """Code after the last test is not run: a solution that ends by killing its kernel keeps full marks."""
+    unit = UNITS[0]
+    nb = nbformat.read(unit.source_notebooks[0], as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import os\nos._exit(1)"))
+    path = tmp_path / "ends_badly.ipynb"
+    nbformat.write(nb, path)
+    (res,) = _grade(path)
+    assert res["score"] == res["max_score"] > 0 and not res.get("error"), res
+
+
 GRADE_FOREVER = """
 import sys
 from course.grading import grade_notebooks
@@ -147,6 +158,15 @@ def _descendants(proc):
         return proc.children(recursive=True)
     except Exception:  # noqa: BLE001  (gone meanwhile)
         return []
+
+
+def _depth(proc, ancestor):
+    """How many generations ``proc`` lies below ``ancestor`` (psutil processes)."""
+    try:
+        parents = [p.pid for p in proc.parents()]
+        return parents.index(ancestor.pid) + 1
+    except Exception:  # noqa: BLE001  (gone meanwhile, or not below it)
+        return 0
 
 
 def _cmdline(proc):
@@ -178,8 +198,8 @@ def test_a_killed_grader_leaves_no_worker_and_no_kernel_behind(tmp_path):
         while time.monotonic() < deadline:  # until the worker's kernel runs the endless loop
             tree = psutil.Process(grader.pid).children(recursive=True)
             workers = [p for p in tree if "course.grading.worker" in " ".join(_cmdline(p))]
-            # the kernel: below the fork server (itself busy importing at first)
-            if workers and any(_busy(p) for p in _descendants(workers[0]) if p.ppid() != workers[0].pid):
+            # the kernel: two levels below the fork server (which, and its torch-free server, import at first)
+            if workers and any(_busy(p) for p in _descendants(workers[0]) if _depth(p, workers[0]) >= 3):
                 break
         assert workers and len(tree) >= 3, f"the grading did not start: {[_cmdline(p) for p in tree]}"
         batch_folder = Path(_cmdline(workers[0])[-1])  # (the worker's last argument)

@@ -6,7 +6,17 @@ import nbformat
 import pytest
 
 from course import units as course_units
-from course.grading.submission import NotGradable, all_ids, cells_by_role, parse_submission, role, sources
+from course.grading.submission import (
+    SKIP_TAG,
+    NotGradable,
+    all_ids,
+    cells_by_role,
+    grade_id,
+    parse_submission,
+    role,
+    skip_after_last_test,
+    sources,
+)
 
 from conftest import ROOT
 
@@ -47,3 +57,31 @@ def test_every_source_cell_of_a_role_has_the_matching_grade_id():
         assert src.graded_names == [c["metadata"]["nbgrader"]["grade_id"][len("answer_") :] for c in answers]
         assert src.tests and all(role(c) == "test" for c in cells_by_role(src.nb, "test"))
         assert cells_by_role(src.nb, "setup"), f"{src.unit}: no locked setup cell"
+
+
+def _skipped(nb):
+    return [i for i, c in enumerate(nb.cells) if SKIP_TAG in c.metadata.get("tags", [])]
+
+
+def test_only_the_code_cells_after_the_last_test_are_not_run():
+    src = next(s for s in sources(ROOT) if s.unit == UNIT.id)
+    nb = nbformat.read(RELEASED, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("train_for_a_minute()"))
+    nb.cells.append(nbformat.v4.new_markdown_cell("the end"))
+    skip_after_last_test(nb, src)
+    last_test = max(i for i, c in enumerate(nb.cells) if grade_id(c) in src.tests)
+    after = [i for i, c in enumerate(nb.cells) if i > last_test and c.cell_type == "code"]
+    assert after and _skipped(nb) == after
+
+
+def test_a_skip_tag_a_student_put_on_a_test_is_removed():
+    """nbclient skips a cell tagged so, and nbgrader gives an unexecuted test cell full marks."""
+    src = next(s for s in sources(ROOT) if s.unit == UNIT.id)
+    nb = nbformat.read(RELEASED, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.metadata["tags"] = [SKIP_TAG, "keep-me"]
+    skip_after_last_test(nb, src)
+    tests = [c for c in nb.cells if grade_id(c) in src.tests]
+    assert tests and all(c.metadata["tags"] == ["keep-me"] for c in tests)
+    assert all(SKIP_TAG not in c.metadata.get("tags", []) for c in nb.cells[: nb.cells.index(tests[-1]) + 1])

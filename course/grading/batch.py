@@ -5,7 +5,8 @@ gradebook) both call :func:`grade_notebooks`:
 
 1. **Read and identify** (this process; no student code runs here): each file is read
    (:mod:`course.grading.submission`), its unit found, its nbgrader metadata replaced by the
-   instructor's; an unreadable or foreign file gets an error result and the batch goes on.
+   instructor's, the code cells after its last test marked not to run (they cannot change a
+   grade); an unreadable or foreign file gets an error result and the batch goes on.
 2. **One job per notebook**, handed to one of ``workers`` worker processes
    (:mod:`course.grading.worker`), each with a wall-clock limit per notebook.
 3. **The grade of a test is the minimum** of nbgrader's score and the verifier's verdict;
@@ -43,7 +44,14 @@ import nbformat
 from course import units as course_units
 from course.grading import sandbox
 from course.grading.nbgrader import generate_assignment, prepare_env
-from course.grading.submission import NotGradable, identify, read_submission, restore_metadata, sources
+from course.grading.submission import (
+    NotGradable,
+    identify,
+    read_submission,
+    restore_metadata,
+    skip_after_last_test,
+    sources,
+)
 
 
 def make_gradebook(src, folder):
@@ -178,6 +186,7 @@ class Grader:
                 continue
             results[i]["assignment"] = src.unit
             restore_metadata(nb, src)
+            skip_after_last_test(nb, src)
             if src.path not in gradebooks:
                 gradebooks[src.path] = make_gradebook(src, tmp / f"gradebook-{len(gradebooks)}")
             job_dir = tmp / f"job-{self.jobs_made}"

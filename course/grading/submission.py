@@ -151,6 +151,29 @@ def restore_metadata(nb, src):
     return nb
 
 
+#: nbclient's tag (so nbgrader's) for a code cell it does not run.
+SKIP_TAG = "skip-execution"
+
+
+def skip_after_last_test(nb, src):
+    """Tag the code cells after the submission's last test cell so that nbgrader does not run them.
+
+    Nothing after the last test can change a grade, and the units end with demonstrations that
+    train for a second or more. A skip tag the student set elsewhere is removed: every test
+    cell, and what it depends on, runs.
+    """
+    tests = set(src.tests)
+    last = max((i for i, c in enumerate(nb.cells) if grade_id(c) in tests and c.cell_type == "code"), default=None)
+    for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags")
+        kept = [t for t in tags if t != SKIP_TAG] if isinstance(tags, list) else []
+        if cell.cell_type == "code" and last is not None and i > last:
+            kept.append(SKIP_TAG)
+        if kept or "tags" in cell.metadata:
+            cell.metadata["tags"] = kept
+    return nb
+
+
 def identify(nb, srcs, unit=None):
     """The Source that notebook ``nb`` is a student copy of (NotGradable if none)."""
     ids = all_ids(nb)

@@ -605,6 +605,9 @@ def _as_exception(name, message):
 class Remote:
     """An object that lives in the other process (a cache, or a function)."""
 
+    #: (course.testing: the torch rule is the other process's, not this one's)
+    course_runs_elsewhere = True
+
     def __init__(self, link, rid, name=None, callable_=True):
         self._link, self._rid, self.__name__ = link, rid, name or f"object#{rid}"
 
