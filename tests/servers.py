@@ -123,11 +123,10 @@ class DaskCluster:
 
     def __init__(self, n=2, allowed_failures=1):
         self.n, self.folder = n, Path(tempfile.mkdtemp(prefix="course-dask-"))
-        self.env = dict(
-            os.environ,
-            DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=str(allowed_failures),
-            DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION="1.0",  # (as course.grading.cluster asks)
-        )
+        from course.grading.cluster import config_environment
+
+        self.env = dict(os.environ, **config_environment())  # as the README tells a separate cluster
+        self.env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
         self.bin = Path(sys.executable).parent
         self.procs = []
 

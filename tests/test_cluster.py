@@ -3,6 +3,7 @@
 The cluster itself, with real servers, is tests/test_dask.py.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,12 @@ def test_a_worker_of_another_version_is_refused_with_what_differs():
     wrong = r"course [^ ]+ \(the client has 0\.0\.0-other\).*install the same"
     with pytest.raises(cluster.VersionMismatch, match=wrong):
         cluster.check_versions(expected)
+
+
+def test_a_separate_cluster_started_with_the_config_environment_gets_the_cluster_config():
+    """The README starts `dask scheduler` / `dask worker` with these variables: Dask must read them back."""
+    keys = list(cluster.CLUSTER_CONFIG)
+    probe = f"import dask.config, distributed, json; print(json.dumps([dask.config.get(k) for k in {keys!r}]))"
+    env = dict(os.environ, **cluster.config_environment())
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == list(cluster.CLUSTER_CONFIG.values())

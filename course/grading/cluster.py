@@ -16,7 +16,7 @@ every task that worker runs, so nbgrader's start-up and the fork server are paid
 **Faults.** A worker that dies while grading (killed, out of memory) loses nothing: the
 scheduler gives its task to another worker, and its one result is written once. The scheduler
 is asked for ``allowed-failures = 1`` (:data:`ALLOWED_FAILURES`; start a separate scheduler with
-``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1``): a submission whose grading kills its
+the environment of :func:`config_environment`): a submission whose grading kills its
 worker twice is "could not be graded", with the reason, not retried for ever. The summary lists
 what was retried (``result["retried"]``), the log which worker graded what (``result["worker"]``).
 A killed worker's grading processes end with it (``course.grading.worker``); the folder it
@@ -43,13 +43,24 @@ from course.instructor import CourseError
 
 #: Deaths of a worker while it graded one submission before that submission is given up.
 ALLOWED_FAILURES = 1
-#: What a scheduler should be told (``local:N`` sets it; a separate one: the environment variables
-#: ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1`` and ``..._WORKER_SATURATION=1.0``): a
-#: worker holds only the submission it is grading, so a worker's death re-queues one task, not a backlog.
-SCHEDULER_CONFIG = {
+#: What the scheduler and the workers are told (``local:N`` sets it; a separate cluster gets it
+#: from the environment variables of :func:`config_environment`, as the README shows):
+#: a worker holds only the submission it is grading, so a worker's death re-queues one task, not
+#: a backlog; and Dask's own bookkeeping is sampled less often -- its statistical profiler (every
+#: 10 ms in every worker) and monitors cost several per cent of a few cores, which grading needs.
+CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
     "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "2s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.tick.interval": "500ms",
 }
+
+
+def config_environment():
+    """:data:`CLUSTER_CONFIG` as environment variables, for ``dask scheduler`` and ``dask worker``."""
+    return {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v) for k, v in CLUSTER_CONFIG.items()}
 
 
 class ClusterError(CourseError):
@@ -177,7 +188,7 @@ def connect(scheduler, wait_s=60):
             n = int(scheduler.partition(":")[2] or os.cpu_count() or 1)
             if n < 1:
                 raise ValueError
-            with dask.config.set(SCHEDULER_CONFIG):
+            with dask.config.set(CLUSTER_CONFIG):
                 cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
                 )
