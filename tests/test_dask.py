@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from servers import DaskCluster, Postgres, dump, why_no_postgres
 from test_adversarial import CASES, CELL_TIMEOUT
@@ -118,8 +119,12 @@ def test_the_log_says_which_worker_graded_each_submission(three_ways, cluster):
     assert all(f[2].startswith("tcp://127.0.0.1:") for f in graded_by), graded_by
 
 
-def _kill_workers_grading(cluster, keys_wanted, kills, done, killed):
-    """Kill (SIGKILL) the worker process running a task whose key ends with one of ``keys_wanted``, ``kills`` times."""
+def _kill_workers_grading(cluster, keys_wanted, kills, done, killed, orphans=None):
+    """Kill (SIGKILL) the worker process running a task whose key ends with one of ``keys_wanted``, ``kills`` times.
+
+    ``orphans``: gets the processes the killed workers had started (their grading processes, sandboxes).
+    """
+    import psutil
     from distributed import Client
 
     with Client(cluster.address, timeout="30s") as client:
@@ -127,6 +132,8 @@ def _kill_workers_grading(cluster, keys_wanted, kills, done, killed):
             for worker, keys in client.processing().items():
                 if any(k.endswith(keys_wanted) for k in keys) and worker not in killed[-1:]:
                     pid = client.run(os.getpid, workers=[worker])[worker]
+                    if orphans is not None:
+                        orphans += psutil.Process(pid).children(recursive=True)
                     os.kill(pid, signal.SIGKILL)
                     killed.append(worker)
                     break
@@ -137,9 +144,9 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_grade(three_ways, postg
     reference, _, _ = three_ways["sqlite, local pool"]
     root = course_with_class(submissions)
     db = postgres.create("killed_worker")
-    done, killed = threading.Event(), []
+    done, killed, orphans = threading.Event(), [], []
     # the third submission: by then both workers have warmed up, and later ones are still queued
-    killer = threading.Thread(target=_kill_workers_grading, args=(cluster, ("-2",), 1, done, killed))
+    killer = threading.Thread(target=_kill_workers_grading, args=(cluster, ("-2",), 1, done, killed, orphans))
     killer.start()
     try:
         results = instructor.autograde(UNIT, root=root, workers=2, timeout=30, db_url=db, scheduler=cluster.address)
@@ -153,6 +160,8 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_grade(three_ways, postg
     retried = {s: r["retried"] for s, r in results if r.get("retried")}
     assert "student02" in retried, dump(results)
     assert "retried on another Dask worker" in instructor.summary(results)
+    _, alive = psutil.wait_procs(orphans, timeout=20)
+    assert orphans and not alive, f"the killed worker's grading processes outlived it: {alive}"
     shutil.rmtree(root, ignore_errors=True)
 
 
