@@ -31,19 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 from course import instructor  # noqa: E402
 from course import units as course_units  # noqa: E402
+from course.grading.submission import solved_answers  # noqa: E402
 
 
 def make_submissions(unit, n):
     """n notebooks: half correct, a quarter with one wrong function, a quarter untouched stubs."""
     u = course_units.get(unit, ROOT)
     source = nbformat.read(u.source_notebooks[0], as_version=4)
-    solved = {
-        c.metadata["nbgrader"]["grade_id"]: "\n".join(
-            ln for ln in c.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-        )
-        for c in source.cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
+    solved = solved_answers(source)
     stub = nbformat.read(u.release_dir / u.source_notebooks[0].name, as_version=4)
     answer_ids = sorted(solved)
     subs = {}

@@ -16,6 +16,7 @@ import pytest
 
 from course import units as course_units
 from course.grading import grade_notebooks
+from course.grading.submission import solved_answers
 
 from conftest import ROOT
 
@@ -25,13 +26,7 @@ CELL_TIMEOUT = 8
 FULL = {"perceptron_predict": 2.0, "perceptron_fit": 3.0}
 
 SOLVED = nbformat.read(UNIT.source_notebooks[0], as_version=4)
-ANSWERS = {
-    c.metadata["nbgrader"]["grade_id"]: "\n".join(
-        line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-    )
-    for c in SOLVED.cells
-    if c.metadata.get("nbgrader", {}).get("solution")
-}
+ANSWERS = solved_answers(SOLVED)
 
 WRONG_PREDICT = "def perceptron_predict(X, w, b):\n    return np.zeros(len(X), dtype=int)\n"
 PATCH_NUMPY = (

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from course.grading.submission import solved_answers
 from course.lab import free_port, lab_command, missing_extensions
 
 from conftest import ROOT, bin_path
@@ -84,21 +85,9 @@ def launch(pw):
     return pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def solution_source(cell_source):
-    """An instructor answer cell as a student would write it: the solution without nbgrader's markers."""
-    return "\n".join(
-        line for line in cell_source.splitlines() if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line
-    )
-
-
-def answer_cells(path):
-    """grade_id -> source of the answer cells of a notebook."""
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    return {
-        c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-        for c in cells
-        if c["metadata"].get("nbgrader", {}).get("solution")
-    }
+def solved_answer_cells(path):
+    """grade_id -> source of the answer cells of the solution notebook at ``path``, as a student types them."""
+    return solved_answers(json.loads(path.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +234,7 @@ def type_cell(page, cell, source):
 @pytest.mark.slow
 def test_student_and_instructor_in_jupyterlab(lab, course_copy):
     pw = chromium_or_skip()
-    solutions = answer_cells(course_copy / "solutions" / UNIT / "perceptron.ipynb")
+    solutions = solved_answer_cells(course_copy / "solutions" / UNIT / "perceptron.ipynb")
     console = []
     with pw.sync_playwright() as p:
         browser = launch(p)
@@ -271,7 +260,7 @@ def test_student_and_instructor_in_jupyterlab(lab, course_copy):
             for name in ("perceptron_predict", "perceptron_fit"):
                 cell = code_cell(page, f"def {name}(")
                 assert "raise NotImplementedError()" in cell.locator(".cm-content").inner_text()
-                type_cell(page, cell, solution_source(solutions[f"answer_{name}"]))
+                type_cell(page, cell, solutions[f"answer_{name}"])
             run_all_and_wait(page)
             for name in ("perceptron_predict", "perceptron_fit"):
                 passed = page.locator(".jp-OutputArea-output", has_text=f"{name}: visible tests passed")

@@ -45,7 +45,7 @@ from course import hub as course_hub
 from course.lab import free_port
 
 from conftest import ROOT
-from test_browser import answer_cells, chromium_or_skip, code_cell, launch, menu, solution_source, type_cell
+from test_browser import chromium_or_skip, code_cell, launch, menu, solved_answer_cells, type_cell
 
 ARTIFACTS = ROOT / "test-artifacts" / "hub"
 UNIT, NB = "01_perceptron", "perceptron"
@@ -394,7 +394,7 @@ def test_a_term_on_jupyterhub(hub, accounts):
 
     pw = chromium_or_skip()
     course = course_hub.course_dir(TEACHER, COURSE)
-    solutions = answer_cells(ROOT / "solutions" / UNIT / f"{NB}.ipynb")
+    solutions = solved_answer_cells(ROOT / "solutions" / UNIT / f"{NB}.ipynb")
     exchange = Path(settings.exchange) / COURSE
     secret_paths = [course / "solutions" / UNIT / f"{NB}.ipynb", course / "gradebook.db", course / "nbgrader_config.py"]
 
@@ -450,7 +450,7 @@ def test_a_term_on_jupyterhub(hub, accounts):
             alice.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=LONG)
             alice.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=LONG)
             for name in ("perceptron_predict", "perceptron_fit"):
-                type_cell(alice, code_cell(alice, f"def {name}("), solution_source(solutions[f"answer_{name}"]))
+                type_cell(alice, code_cell(alice, f"def {name}("), solutions[f"answer_{name}"])
             alice.keyboard.press("Control+s")
             alice.wait_for_function(
                 "() => !document.querySelector('.lm-DockPanel .lm-TabBar-tab.lm-mod-current.jp-mod-dirty')",
@@ -477,7 +477,7 @@ def test_a_term_on_jupyterhub(hub, accounts):
                 terminal(settings, s, nbgrader("fetch_assignment", UNIT, "--course", COURSE), env=env)
                 nb = Path(pwd.getpwnam(s).pw_dir) / COURSE / UNIT / f"{NB}.ipynb"
                 if s == B:  # predict right, fit wrong (never updates the weights)
-                    answers = {"answer_perceptron_predict": solution_source(solutions["answer_perceptron_predict"])}
+                    answers = {"answer_perceptron_predict": solutions["answer_perceptron_predict"]}
                     answers["answer_perceptron_fit"] = (
                         "def perceptron_fit(X, y, lr=1.0, epochs=10):\n"
                         "    import numpy as np\n"

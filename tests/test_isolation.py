@@ -24,6 +24,7 @@ import pytest
 from course import units as course_units
 from course.grading import grade_notebooks, sandbox
 from course.grading.forkserver import ForkServer
+from course.grading.submission import solved_answers
 from course.grading.verify import StudentProcess
 
 from conftest import ROOT
@@ -282,13 +283,7 @@ def test_a_secret_in_the_graders_environment_does_not_reach_student_code(server)
 # ------------------------------------------------------------------ whole batches
 UNIT = course_units.get("01_perceptron", ROOT)
 SOLVED = nbformat.read(UNIT.source_notebooks[0], as_version=4)
-ANSWERS = {
-    c.metadata["nbgrader"]["grade_id"]: "\n".join(
-        line for line in c.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
-    )
-    for c in SOLVED.cells
-    if c.metadata.get("nbgrader", {}).get("solution")
-}
+ANSWERS = solved_answers(SOLVED)
 NOISY = (
     "import sys, warnings\n"
     "_quiet_predict = perceptron_predict\n"

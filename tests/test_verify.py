@@ -25,7 +25,7 @@ from course import units as course_units
 from course.grading import verify as v
 from course.grading.forkserver import ForkServer
 from course.grading.sandbox import Limits
-from course.grading.submission import cells_by_role, grade_id, source_text
+from course.grading.submission import cells_by_role, grade_id, solved_answers, source_text
 
 from conftest import ROOT
 
@@ -86,9 +86,7 @@ def _synthetic(setup, answers, tests, torch=()):
 
 
 def _solution_source(unit_id, name):
-    cell = next(c for c in cells_by_role(_unit(unit_id), "answer") if grade_id(c) == f"answer_{name}")
-    lines = source_text(cell).splitlines(keepends=True)
-    return "".join(ln for ln in lines if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    return solved_answers(_unit(unit_id))[f"answer_{name}"]
 
 
 # ------------------------------------------------------------ 1. only the contract's names

@@ -63,6 +63,19 @@ def cells_by_role(nb, wanted):
     return [c for c in nb.get("cells", []) if isinstance(c, dict) and role(c) == wanted]
 
 
+#: nbgrader's markers around the instructor's solution inside an answer cell.
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def solved_answers(nb):
+    """An instructor notebook's answer cells as a student who solved them hands them in:
+    ``{grade_id: source}``, nbgrader's solution markers removed (for the benchmarks and tests)."""
+    return {
+        grade_id(c): "\n".join(ln for ln in source_text(c).splitlines() if ln.strip() not in SOLUTION_MARKERS)
+        for c in cells_by_role(nb, "answer")
+    }
+
+
 def all_ids(nb):
     return {gid for c in nb.get("cells", []) if isinstance(c, dict) and (gid := grade_id(c))}
 
