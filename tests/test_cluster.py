@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from course.grading import cluster
+from course.grading.batch import remove_folders_of_dead_processes
 
 
 def _dead_pid():
@@ -19,24 +21,37 @@ def _dead_pid():
     return proc.pid
 
 
-def test_the_folders_of_killed_workers_are_removed_and_nothing_else(tmp_path):
-    """A SIGKILLed Dask worker leaves its folder (sources, its Grader's folder): the next worker removes it."""
-    dead = tmp_path / f"{cluster.FOLDER_PREFIX}{_dead_pid()}-abc"
+def _aged(path, seconds=7200):
+    os.utime(path, (time.time() - seconds,) * 2, follow_symlinks=False)
+    return path
+
+
+def test_the_folders_of_killed_graders_are_removed_and_nothing_else(tmp_path):
+    """A SIGKILLed Dask worker (or grader) leaves its folder: a later one removes it, once it is old."""
+    prefix = cluster.FOLDER_PREFIX
+    dead = tmp_path / f"{prefix}{_dead_pid()}-abc"
     (dead / "solutions").mkdir(parents=True)
-    mine = tmp_path / f"{cluster.FOLDER_PREFIX}{os.getpid()}-def"
+    _aged(dead)
+    recent = tmp_path / f"{prefix}{_dead_pid()}-new"
+    recent.mkdir()
+    mine = tmp_path / f"{prefix}{os.getpid()}-def"
     mine.mkdir()
+    _aged(mine)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (outside / "keep.txt").write_text("kept")
-    link = tmp_path / f"{cluster.FOLDER_PREFIX}{_dead_pid()}-lnk"
+    link = tmp_path / f"{prefix}{_dead_pid()}-lnk"
     link.symlink_to(outside)
-    other = tmp_path / "course-dask-notapid-x"
+    _aged(link)
+    other = tmp_path / f"{prefix}notapid-x"
     other.mkdir()
+    _aged(other)
 
-    cluster._remove_folders_of_dead_workers(tmp_path)
+    remove_folders_of_dead_processes(prefix, tmp_path)
 
-    assert not dead.exists(), "a dead worker's folder was kept"
-    assert mine.is_dir(), "a live worker's folder was removed"
+    assert not dead.exists(), "a dead grader's folder was kept"
+    assert recent.is_dir(), "a folder changed a moment ago was removed (its grader may just be slow)"
+    assert mine.is_dir(), "a live grader's folder was removed"
     assert link.is_symlink() and (outside / "keep.txt").read_text() == "kept", "a link was followed"
     assert other.is_dir()
 

@@ -13,6 +13,7 @@ import pytest
 
 from course import units as course_units
 from course.grading import grade_notebooks
+from course.grading.batch import Grader
 
 from conftest import ROOT, bin_path
 
@@ -141,6 +142,7 @@ def test_what_follows_the_last_test_cannot_change_the_grade(tmp_path):
 GRADE_FOREVER = """
 import sys
 from course.grading import grade_notebooks
+from course.grading.batch import Grader
 grade_notebooks([sys.argv[1]], root=sys.argv[2], timeout=300)
 """
 
@@ -178,7 +180,8 @@ def _cmdline(proc):
 
 def test_a_killed_grader_leaves_no_worker_and_no_kernel_behind(tmp_path):
     """`course autograde` (or a Dask worker) SIGKILLed mid-notebook: its worker, fork server and the
-    student's kernel end too, at once, not when the notebook would have finished."""
+    student's kernel end too, at once, not when the notebook would have finished; its folder is
+    removed by the next grader."""
     import os
     import signal
     import sys
@@ -208,6 +211,9 @@ def test_a_killed_grader_leaves_no_worker_and_no_kernel_behind(tmp_path):
         grader.wait()
         gone, alive = psutil.wait_procs(tree, timeout=20)
         assert not alive, f"left running after the grader was killed: {[_cmdline(p) for p in alive]}"
+        # its folder is the next grader's to remove, once nothing changed it for a while
+        os.utime(batch_folder, (time.time() - 3600,) * 2)
+        Grader(root=ROOT).close()
         assert not batch_folder.exists(), "the killed grader's folder was left behind"
     finally:
         grader.kill()

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -127,6 +128,27 @@ class _Worker:
 
 
 # ------------------------------------------------------------ the parent (a batch)
+#: A Grader's folder is named after the process that made it: ``course-grade-PID-*``.
+FOLDER_PREFIX = "course-grade-"
+
+
+def remove_folders_of_dead_processes(prefix, tmp=None, min_age_s=600):
+    """Remove what killed graders of this user left in the temporary folder ``tmp``: the folders
+    ``PREFIX<pid>-*`` whose process is gone and that nothing changed for ``min_age_s`` (a grader
+    killed with SIGKILL cannot remove its own; the next one does)."""
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        try:
+            pid = int(path.name[len(prefix) :].split("-", 1)[0])
+            info = path.lstat()
+            if path.is_symlink() or info.st_uid != os.getuid() or time.time() - info.st_mtime < min_age_s:
+                continue
+            os.kill(pid, 0)  # raises when no such process
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
+
+
 class Grader:
     """A grading engine that outlives one batch: its private folder, ``workers`` grading processes
     (each with its fork server), one gradebook per unit source made on first use.
@@ -150,7 +172,8 @@ class Grader:
         self.timeout, self.wall_timeout = timeout, wall_timeout
         self.limits = limits or sandbox.Limits()
         self.srcs = sources(self.root)
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="course-grade-", dir=folder)
+        remove_folders_of_dead_processes(FOLDER_PREFIX, folder)
+        self._tmpdir = tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=folder)
         self.tmp = Path(self._tmpdir.name)
         os.chmod(self.tmp, 0o711)
         self.gradebooks, self.jobs_made = {}, 0

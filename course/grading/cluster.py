@@ -20,8 +20,9 @@ the environment of :func:`config_environment`): a submission whose grading kills
 worker twice is "could not be graded", with the reason, not retried for ever. The summary lists
 what was retried (``result["retried"]``), the log which worker graded what (``result["worker"]``).
 A killed worker's grading processes end with it (``course.grading.worker``); the folder it
-could not remove (``course-dask-PID-*`` in its temporary folder) is removed by the next worker
-of that user that starts grading. Ctrl-C cancels every task not yet done and closes the client (and a local cluster).
+could not remove (``course-dask-PID-*`` in its temporary folder) is removed by a later worker
+of that user (:func:`course.grading.batch.remove_folders_of_dead_processes`). Ctrl-C cancels
+every task not yet done and closes the client (and a local cluster).
 """
 
 import atexit
@@ -96,30 +97,16 @@ _engines_lock = threading.Lock()
 FOLDER_PREFIX = "course-dask-"
 
 
-def _remove_folders_of_dead_workers(tmp=None):
-    """What killed workers of this user left in the temporary folder (their cleanup never ran)."""
-    for path in Path(tmp or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
-        try:
-            pid = int(path.name[len(FOLDER_PREFIX) :].split("-", 1)[0])
-            if path.is_symlink() or path.lstat().st_uid != os.getuid():
-                continue
-            os.kill(pid, 0)  # raises when no such process
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, OSError):
-            continue
-
-
 def _engine(payload, options):
     """This worker thread's Grader for these instructor sources and options (made on first use)."""
-    from course.grading.batch import Grader
+    from course.grading.batch import Grader, remove_folders_of_dead_processes
     from course.grading.sandbox import Limits
 
     key = (threading.get_ident(), payload["digest"], repr(sorted(options.items())))
     with _engines_lock:
         if key not in _engines:
             if not _engines:
-                _remove_folders_of_dead_workers()
+                remove_folders_of_dead_processes(FOLDER_PREFIX)
             # one folder of this worker: the sources (private) and its Grader's folder (which sandboxes pass through)
             folder = tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
             os.chmod(folder.name, 0o711)

@@ -64,8 +64,9 @@ REQUEST_TIMEOUT_S = 5
 
 
 def numpy_socket(path):
-    """The socket of the torch-free server that the server at ``path`` forks."""
-    return path + ".numpy"
+    """The socket of the torch-free server that the server at ``path`` forks: beside it, its name
+    no longer (a Unix socket's path has at most 107 bytes, and a worker's folder can be deep)."""
+    return os.path.join(os.path.dirname(path), "numpy.sock")
 
 
 class ForkServer:

@@ -258,12 +258,14 @@ def _grade_job(job_path):
     Path(job["out"], "result.json").write_text(json.dumps(res))
 
 
-def _die_with_parent(shared, every_s=0.5):
+def _die_with_parent(every_s=0.5):
     """End this worker as soon as its parent is gone -- a Dask worker or ``course autograde``
     killed -- instead of finishing a job whose result nobody will read: its fork server and so
-    every sandbox end (they die with their parent), and the batch's folder ``shared``, which the
-    killed parent can no longer remove, goes too. (PR_SET_PDEATHSIG would follow the parent's
-    *thread*, and a batch starts workers from threads that end before the worker should.)"""
+    every sandbox end with it (they die with their parent). The batch's folder, which the killed
+    parent could not remove, is removed by a later batch
+    (:func:`course.grading.batch.remove_folders_of_dead_processes`). (PR_SET_PDEATHSIG would
+    follow the parent's *thread*, and a batch starts workers from threads that end before the
+    worker should.)"""
     parent = os.getppid()
 
     def watch():
@@ -273,8 +275,6 @@ def _die_with_parent(shared, every_s=0.5):
         if server is not None:
             with contextlib.suppress(OSError):
                 os.kill(server.pid, 9)
-                server.wait(5)
-        shutil.rmtree(shared, ignore_errors=True)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
@@ -298,7 +298,7 @@ def _worker_loop(folder, shared):
     from course.grading.forkserver import ForkServer
 
     global _FORKSERVER
-    _die_with_parent(shared)
+    _die_with_parent()
     # stdout answers the parent; kernels inherit file descriptor 1, so it must point elsewhere
     answer = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
