@@ -12,7 +12,7 @@ import time
 import pytest
 
 from course.grading import cluster
-from course.grading.batch import remove_folders_of_dead_processes
+from course.grading.batch import OWNER_FILE, remove_folders_of_dead_processes
 
 
 def _dead_pid():
@@ -21,39 +21,34 @@ def _dead_pid():
     return proc.pid
 
 
-def _aged(path, seconds=7200):
-    os.utime(path, (time.time() - seconds,) * 2, follow_symlinks=False)
+def _folder(parent, name, owner, aged=True):
+    path = parent / name
+    path.mkdir()
+    if owner is not None:
+        (path / OWNER_FILE).write_text(str(owner))
+    if aged:
+        os.utime(path, (time.time() - 7200,) * 2)
     return path
 
 
 def test_the_folders_of_killed_graders_are_removed_and_nothing_else(tmp_path):
     """A SIGKILLed Dask worker (or grader) leaves its folder: a later one removes it, once it is old."""
     prefix = cluster.FOLDER_PREFIX
-    dead = tmp_path / f"{prefix}{_dead_pid()}-abc"
-    (dead / "solutions").mkdir(parents=True)
-    _aged(dead)
-    recent = tmp_path / f"{prefix}{_dead_pid()}-new"
-    recent.mkdir()
-    mine = tmp_path / f"{prefix}{os.getpid()}-def"
-    mine.mkdir()
-    _aged(mine)
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (outside / "keep.txt").write_text("kept")
-    link = tmp_path / f"{prefix}{_dead_pid()}-lnk"
+    dead = _folder(tmp_path, f"{prefix}dead", _dead_pid())
+    recent = _folder(tmp_path, f"{prefix}recent", _dead_pid(), aged=False)
+    mine = _folder(tmp_path, f"{prefix}mine", os.getpid())
+    unowned = _folder(tmp_path, f"{prefix}unowned", None)
+    outside = _folder(tmp_path, "elsewhere", _dead_pid())
+    link = tmp_path / f"{prefix}link"
     link.symlink_to(outside)
-    _aged(link)
-    other = tmp_path / f"{prefix}notapid-x"
-    other.mkdir()
-    _aged(other)
 
     remove_folders_of_dead_processes(prefix, tmp_path)
 
     assert not dead.exists(), "a dead grader's folder was kept"
     assert recent.is_dir(), "a folder changed a moment ago was removed (its grader may just be slow)"
     assert mine.is_dir(), "a live grader's folder was removed"
-    assert link.is_symlink() and (outside / "keep.txt").read_text() == "kept", "a link was followed"
-    assert other.is_dir()
+    assert unowned.is_dir(), "a folder that no grader made was removed"
+    assert link.is_symlink() and (outside / OWNER_FILE).exists(), "a link was followed"
 
 
 def test_a_worker_of_another_version_is_refused_with_what_differs():

@@ -128,21 +128,33 @@ class _Worker:
 
 
 # ------------------------------------------------------------ the parent (a batch)
-#: A Grader's folder is named after the process that made it: ``course-grade-PID-*``.
+#: A Grader's folder: ``course-grade-*``, holding OWNER_FILE, the pid of the process that made it.
 FOLDER_PREFIX = "course-grade-"
+OWNER_FILE = ".owner-pid"
+
+
+def owned_folder(prefix, dir=None):
+    """A TemporaryDirectory ``PREFIX*`` that records this process as its owner (OWNER_FILE).
+
+    (Not the pid in the name: the folder's path must stay short, a Unix socket lies deep inside.)"""
+    folder = tempfile.TemporaryDirectory(prefix=prefix, dir=dir)
+    Path(folder.name, OWNER_FILE).write_text(str(os.getpid()))
+    return folder
 
 
 def remove_folders_of_dead_processes(prefix, tmp=None, min_age_s=600):
     """Remove what killed graders of this user left in the temporary folder ``tmp``: the folders
-    ``PREFIX<pid>-*`` whose process is gone and that nothing changed for ``min_age_s`` (a grader
-    killed with SIGKILL cannot remove its own; the next one does)."""
-    for path in Path(tmp or tempfile.gettempdir()).glob(f"{prefix}*-*"):
+    ``PREFIX*`` of :func:`owned_folder` whose owner is gone and that nothing changed for
+    ``min_age_s`` (a grader killed with SIGKILL cannot remove its own; the next one does)."""
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{prefix}*"):
         try:
-            pid = int(path.name[len(prefix) :].split("-", 1)[0])
             info = path.lstat()
             if path.is_symlink() or info.st_uid != os.getuid() or time.time() - info.st_mtime < min_age_s:
                 continue
-            os.kill(pid, 0)  # raises when no such process
+            owner = path / OWNER_FILE
+            if owner.is_symlink() or owner.stat().st_size > 32:
+                continue
+            os.kill(int(owner.read_text()), 0)  # raises when no such process
         except ProcessLookupError:
             shutil.rmtree(path, ignore_errors=True)
         except (ValueError, OSError):
@@ -173,7 +185,7 @@ class Grader:
         self.limits = limits or sandbox.Limits()
         self.srcs = sources(self.root)
         remove_folders_of_dead_processes(FOLDER_PREFIX, folder)
-        self._tmpdir = tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=folder)
+        self._tmpdir = owned_folder(FOLDER_PREFIX, folder)
         self.tmp = Path(self._tmpdir.name)
         os.chmod(self.tmp, 0o711)
         self.gradebooks, self.jobs_made = {}, 0

@@ -20,7 +20,7 @@ the environment of :func:`config_environment`): a submission whose grading kills
 worker twice is "could not be graded", with the reason, not retried for ever. The summary lists
 what was retried (``result["retried"]``), the log which worker graded what (``result["worker"]``).
 A killed worker's grading processes end with it (``course.grading.worker``); the folder it
-could not remove (``course-dask-PID-*`` in its temporary folder) is removed by a later worker
+could not remove (``course-dask-*`` in its temporary folder) is removed by a later worker
 of that user (:func:`course.grading.batch.remove_folders_of_dead_processes`). Ctrl-C cancels
 every task not yet done and closes the client (and a local cluster).
 """
@@ -93,13 +93,13 @@ def check_versions(expected):
 # ------------------------------------------------------------ on a worker
 _engines = {}  # (thread, sources digest, options) -> (folder holding the sources, Grader)
 _engines_lock = threading.Lock()
-#: A worker's folders (the instructor's sources, its Grader's folder) are named after its pid.
+#: A worker's folder (the instructor's sources, its Grader's folder; see batch.owned_folder).
 FOLDER_PREFIX = "course-dask-"
 
 
 def _engine(payload, options):
     """This worker thread's Grader for these instructor sources and options (made on first use)."""
-    from course.grading.batch import Grader, remove_folders_of_dead_processes
+    from course.grading.batch import Grader, owned_folder, remove_folders_of_dead_processes
     from course.grading.sandbox import Limits
 
     key = (threading.get_ident(), payload["digest"], repr(sorted(options.items())))
@@ -108,7 +108,7 @@ def _engine(payload, options):
             if not _engines:
                 remove_folders_of_dead_processes(FOLDER_PREFIX)
             # one folder of this worker: the sources (private) and its Grader's folder (which sandboxes pass through)
-            folder = tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+            folder = owned_folder(FOLDER_PREFIX)
             os.chmod(folder.name, 0o711)
             (Path(folder.name) / "solutions").mkdir(mode=0o700)
             for rel, data in payload["sources"].items():
