@@ -114,14 +114,18 @@ def test_a_wrong_answer_scores_zero_on_its_test_only(tmp_path):
     assert scores["perceptron_fit"][0] == 0 and "AND" in scores["perceptron_fit"][1]
 
 
-def test_a_function_that_never_returns_is_stopped_by_the_cell_timeout(tmp_path):
-    unit = UNITS[0]
-    nb = nbformat.read(unit.source_notebooks[0], as_version=4)
+def _solution_that_never_returns(path):
+    """Unit 1's solution, its perceptron_predict an endless loop, written to ``path``."""
+    nb = nbformat.read(UNITS[0].source_notebooks[0], as_version=4)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "answer_perceptron_predict":
             cell.source = "def perceptron_predict(X, w, b):\n    while True:\n        pass\n"
-    path = tmp_path / "slow.ipynb"
     nbformat.write(nb, path)
+    return path
+
+
+def test_a_function_that_never_returns_is_stopped_by_the_cell_timeout(tmp_path):
+    path = _solution_that_never_returns(tmp_path / "slow.ipynb")
     (res,) = _grade(path, timeout=3)
     scores = {t["grade_id"]: (t["score"], t["error"]) for t in res["tests"]}
     assert scores["perceptron_predict"][0] == 0 and scores["perceptron_predict"][1]
@@ -188,13 +192,7 @@ def test_a_killed_grader_leaves_no_worker_and_no_kernel_behind(tmp_path):
     import time
 
     psutil = pytest.importorskip("psutil")
-    unit = UNITS[0]
-    nb = nbformat.read(unit.source_notebooks[0], as_version=4)
-    for cell in nb.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == "answer_perceptron_predict":
-            cell.source = "def perceptron_predict(X, w, b):\n    while True:\n        pass\n"
-    path = tmp_path / "forever.ipynb"
-    nbformat.write(nb, path)
+    path = _solution_that_never_returns(tmp_path / "forever.ipynb")
     grader = subprocess.Popen([sys.executable, "-c", GRADE_FOREVER, str(path), str(ROOT)])
     try:
         deadline, tree, workers = time.monotonic() + 120, [], []
