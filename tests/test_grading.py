@@ -215,3 +215,16 @@ def test_a_killed_grader_leaves_no_worker_and_no_kernel_behind(tmp_path):
         assert not batch_folder.exists(), "the killed grader's folder was left behind"
     finally:
         grader.kill()
+
+
+def test_a_grader_in_a_deep_temporary_folder_still_grades(tmp_path):
+    """A long TMPDIR (an instructor's, pytest's) puts the fork servers' sockets past the 107 bytes a
+    Unix socket's path may have: they are reached through their folder, and the grade is the same."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (unit,) = [u for u in UNITS if u.id == "06_lstm"]  # a NumPy unit: the kernel and the torch-free server
+    with Grader(root=ROOT, folder=deep) as grader:
+        assert len(str(grader.tmp / "worker-0" / "forkserver.sock")) > 107
+        (res,) = grader.grade([str(p) for p in unit.source_notebooks])
+    assert "error" not in res, res.get("error")
+    assert res["max_score"] > 0 and res["score"] == res["max_score"], res["tests"]

@@ -20,7 +20,11 @@ def main(argv):
     path, args = argv[0], argv[1:]
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(path)
+        # through the folder's descriptor: the path may be longer than a Unix socket's 107 bytes
+        # (as forkserver.socket_address does; this file imports the standard library only)
+        folder = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+        conn.connect(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+        os.close(folder)
         socket.send_fds(conn, [json.dumps({"kind": "kernel", "args": args}).encode()], [0, 1, 2])
         f = conn.makefile("rb")
         pid = int(f.readline())

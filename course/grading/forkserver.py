@@ -64,9 +64,23 @@ REQUEST_TIMEOUT_S = 5
 
 
 def numpy_socket(path):
-    """The socket of the torch-free server that the server at ``path`` forks: beside it, its name
-    no longer (a Unix socket's path has at most 107 bytes, and a worker's folder can be deep)."""
+    """The socket of the torch-free server that the server at ``path`` forks: beside it."""
     return os.path.join(os.path.dirname(path), "numpy.sock")
+
+
+def socket_address(sock, path, bind=False):
+    """``sock.bind(path)`` or ``sock.connect(path)``, however deep ``path`` lies.
+
+    A Unix socket's address has at most 107 bytes and a worker's folder can be deeper (a long
+    TMPDIR, pytest's folders): the socket is reached through its folder's descriptor,
+    ``/proc/self/fd/N/NAME``, which the kernel resolves to the same file. (_forkclient.py does the same.)
+    """
+    folder = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        address = f"/proc/self/fd/{folder}/{os.path.basename(path)}"
+        (sock.bind if bind else sock.connect)(address)
+    finally:
+        os.close(folder)
 
 
 class ForkServer:
@@ -146,7 +160,7 @@ class Child:
     def request(cls, path, kind, args, fds):
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            conn.connect(path)
+            socket_address(conn, path)
             socket.send_fds(conn, [json.dumps({"kind": kind, "args": args}).encode()], fds)
             pid = int(read_line(conn, time.monotonic() + 60))
         except (OSError, ValueError):
@@ -270,8 +284,10 @@ def _preload(names):
 def _listen(path):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)  # only the grader (its uid) may ask for a process
-    listener.bind(path)
-    os.umask(old_umask)
+    try:
+        socket_address(listener, path, bind=True)
+    finally:
+        os.umask(old_umask)
     listener.listen(16)
     return listener
 
