@@ -292,27 +292,19 @@ def _listen(path):
     return listener
 
 
-def _die_with_parent():
-    import ctypes
-
-    parent = os.getppid()
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: gone with the parent
-    if os.getppid() != parent:  # (it went before the line above)
-        os._exit(1)
-    return parent
-
-
 def serve(path):
     """The server: the torch-free server forked first, then the rest imported; both serve until
     their parent (the worker, the server) is gone."""
-    worker = _die_with_parent()
+    worker = os.getppid()
+    sandbox.die_with_parent(lambda: os.getppid() == worker)
     _preload(NUMPY_PRELOAD)
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does: the server's folder is nobody's import path
     numpy_listener = _listen(numpy_socket(path))
     torch_free = os.fork()
     if torch_free == 0:
-        server = _die_with_parent()
+        server = os.getppid()
+        sandbox.die_with_parent(lambda: os.getppid() == server)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the worker's pipe is the server's
         _preload(("matplotlib.pyplot",))  # (no kernel starts here: see NUMPY_PRELOAD)
         from course.grading.verify import FORBIDDEN_MODULES

@@ -333,9 +333,10 @@ def _close(fd):
         pass
 
 
-def _die_with_parent(parent_alive):
-    """``PR_SET_PDEATHSIG`` (SIGKILL), and an end now if ``parent_alive()`` says the parent died
-    before it was set. Changing the uid clears it: set again after ``_drop_privileges``."""
+def die_with_parent(parent_alive):
+    """``PR_SET_PDEATHSIG`` (SIGKILL): this process ends when its parent does -- and now, if
+    ``parent_alive()`` says the parent died before it was set. Changing the uid clears it: set
+    again after ``_drop_privileges``. (The fork servers use it too.)"""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
     if not parent_alive():
         os._exit(1)
@@ -344,7 +345,7 @@ def _die_with_parent(parent_alive):
 def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe, sync_w, go_r):
     """The sandbox's first process: enter the namespaces, fork process 1, pass signals, wait."""
     server = os.getppid()
-    _die_with_parent(lambda: os.getppid() == server)
+    die_with_parent(lambda: os.getppid() == server)
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     if prepare is not None:
@@ -383,7 +384,7 @@ def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe,
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
     _drop_privileges()
-    _die_with_parent(lambda: os.getppid() == server)
+    die_with_parent(lambda: os.getppid() == server)
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -397,7 +398,7 @@ def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe,
 def _init(limits, workdir, body, expose, writable, cover, probe, alive_r):
     """Process 1 of the sandbox: build the view, drop everything, run ``body``."""
     first_alive = lambda: not select.select([alive_r], [], [], 0)[0]  # noqa: E731  (EOF: the first process died)
-    _die_with_parent(first_alive)
+    die_with_parent(first_alive)
     _build_view(workdir, [*system_binds(), *expose], writable, cover)
     _libc.sethostname(b"sandbox", 7)
     with open("/proc/sys/user/max_user_namespaces", "w") as f:  # no user namespace of its own
@@ -405,7 +406,7 @@ def _init(limits, workdir, body, expose, writable, cover, probe, alive_r):
     os.chdir(HOME)
     _limit_all(limits)
     _drop_privileges()
-    _die_with_parent(first_alive)
+    die_with_parent(first_alive)
     _close(alive_r)
     os.environ.clear()
     os.environ.update(environment(HOME))
