@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _runs import batch_generator, clipped_step, n_parameters, settings_of, write_results
 from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -95,7 +96,7 @@ def train(kind, T, steps, batch, hidden, lr, clip, eval_every, seed, x_test, y_t
     With ``stop_below``, training stops at the first evaluation whose test MSE is below it.
     """
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1000)
+    gen = batch_generator(seed)
     model = Regressor(kind, hidden)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     curve = []
@@ -113,10 +114,7 @@ def train(kind, T, steps, batch, hidden, lr, clip, eval_every, seed, x_test, y_t
     for step in iterator:
         x, y = adding_batch(batch, T, gen)
         loss = nn.functional.mse_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
+        clipped_step(model, opt, loss, clip)
         if step % eval_every == 0:
             evaluate(step)
             if stop_below is not None and curve[-1][1] < stop_below:
@@ -151,7 +149,7 @@ def main(argv=None):
     baseline = float(((y_test - y_test.mean()) ** 2).mean())
     results = {
         "task": "adding problem",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "baseline_mse_test": baseline,
         "baseline_mse_theory": 2 / 12,
         "torch_version": torch.__version__,
@@ -174,7 +172,7 @@ def main(argv=None):
             "final_mse_median_last5": float(np.median(mses[-5:])),
             "first_step_below_0.01": below,
             "seconds": round(seconds, 1),
-            "parameters": sum(q.numel() for q in model.parameters()),
+            "parameters": n_parameters(model),
         }
         print(
             f"{kind}: median test MSE of the last 5 evaluations {np.median(mses[-5:]):.4f}, "
@@ -182,8 +180,7 @@ def main(argv=None):
         )
         if kind in ("rnn", "lstm"):
             torch.save(model.state_dict(), args.out / f"adding_{kind}.pt")
-    (args.out / "adding_problem.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", args.out / "adding_problem.json")
+    write_results(args.out / "adding_problem.json", results)
 
 
 def steps_to_threshold(args, results, x_test, y_test, threshold=0.01):
@@ -217,7 +214,7 @@ def steps_to_threshold(args, results, x_test, y_test, threshold=0.01):
                 "test_mse": [m for _, m in curve],
                 "first_step_below_0.01": below,
                 "seconds": round(seconds, 1),
-                "parameters": sum(q.numel() for q in model.parameters()),
+                "parameters": n_parameters(model),
             }
             print(f"{kind} seed {seed}: first test MSE below {threshold} at step {below}, {seconds:.0f} s", flush=True)
     merge_seed_results(args.out / "adding_problem_seeds.json", results)
@@ -240,8 +237,7 @@ def merge_seed_results(path, results):
                 results["models"][kind] = {**runs, **results["models"].get(kind, {})}
         seeds = sorted({int(s) for runs in results["models"].values() for s in runs})
         results["settings"]["seeds"] = seeds
-        path.write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", path)
+        write_results(path, results)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _runs import clipped_step, n_parameters
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -57,10 +58,7 @@ def train(model, batch_fn, loss_fn, steps, lr=3e-3, clip=1.0, seed=0):
     model.train()
     for _ in range(steps):
         loss = loss_fn(model, batch_fn(rng))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
+        clipped_step(model, opt, loss, clip)
         losses.append(loss.item())
     model.eval()
     return losses
@@ -503,7 +501,7 @@ def run_har(seed, steps):
         out[name] = {
             "accuracy": float((pred == yt).mean()),
             "confusion": confusion(yt, pred, 12),
-            "torch parameters": sum(p.numel() for p in model.parameters()),
+            "torch parameters": n_parameters(model),
             "keras parameters": keras_param_count(name.lower(), 3, 32)
             + keras_param_count(name.lower(), 32, 32)
             + 32 * 12

@@ -18,13 +18,13 @@ Run from the repository root (well under a minute):
 """
 
 import argparse
-import json
 import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _runs import settings_of, write_results
 from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -94,7 +94,7 @@ def main(argv=None):
     }
     results = {
         "task": "bidirectional cost",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "torch_version": torch.__version__,
         "mkldnn": torch.backends.mkldnn.is_available(),
         "machine": platform.machine(),
@@ -105,9 +105,7 @@ def main(argv=None):
         print(f"{name:>20}: {v:8.2f} ms")
     for name, r in ratios.items():
         print(f"bidirectional / unidirectional, {name}: {r:.2f}x")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bidirectional_cost.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", args.out / "bidirectional_cost.json")
+    write_results(args.out / "bidirectional_cost.json", results)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ busy 2-core machine). Run from the repository root:
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _runs import clipped_step, n_parameters, settings_of, write_results
 from torch import nn
 
 from course.datasets.text import CharVocab, split_ids, stdlib_corpus, stream_chunks
@@ -202,10 +202,7 @@ def main(argv=None):
         logits, state, _ = model(torch.from_numpy(x), state)
         state = tuple(s.detach() for s in state)  # truncated BPTT: carry the state, cut the graph
         loss = nn.functional.cross_entropy(logits.reshape(-1, V), torch.from_numpy(y).reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        opt.step()
+        clipped_step(model, opt, loss, args.clip)
         train_bits.append(loss.item() / np.log(2))
     seconds = time.perf_counter() - t0
 
@@ -230,12 +227,12 @@ def main(argv=None):
     chosen = sorted({u["best_unit"] for u in units.values()})
     results = {
         "experiment": "character-level LSTM on course.datasets.text.stdlib_corpus: samples and hidden units",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "corpus_chars": len(text),
         "train_chars": len(train_ids),
         "val_chars": len(val_ids),
         "vocab_size": V,
-        "parameters": sum(q.numel() for q in model.parameters()),
+        "parameters": n_parameters(model),
         "torch_version": torch.__version__,
         "train_seconds": round(seconds, 1),
         "checkpoints": checkpoints,
@@ -251,9 +248,7 @@ def main(argv=None):
             "activations": {str(u): [round(float(v), 3) for v in h[s0:s1, u]] for u in chosen},
         },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "char_lm_traces.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"trained in {seconds:.0f} s; wrote {args.out / 'char_lm_traces.json'}")
+    write_results(args.out / "char_lm_traces.json", results, f" (trained in {seconds:.0f} s)")
 
 
 if __name__ == "__main__":

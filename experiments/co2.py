@@ -29,12 +29,12 @@ one-step forecasts of seed 0, settings, seconds). Run from the repository root
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _runs import write_results
 from applications import Forecaster, ar_fit, forecast_paths, mse_loss, sample_rows, train
 
 from course.datasets import co2
@@ -128,8 +128,6 @@ def main(argv=None):
         "seconds": round(time.time() - t0, 1),
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
     for name in runs[0]:
         if name != "one-step forecasts":
             r = np.array([run[name]["rmse by horizon"] for run in runs])
@@ -137,7 +135,7 @@ def main(argv=None):
                 f"{name:28s} RMSE h=1 {r[:, 0].mean():.3f} ± {r[:, 0].std():.3f}   h=12 {r[:, 11].mean():.3f} ± "
                 f"{r[:, 11].std():.3f}   h=24 {r[:, 23].mean():.3f} ± {r[:, 23].std():.3f}"
             )
-    print(f"wrote {args.out} ({results['seconds']:.0f} s)")
+    write_results(args.out, results, f" ({results['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

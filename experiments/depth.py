@@ -25,11 +25,11 @@ Run from the repository root (a few minutes on 2 shared cores):
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
+from _runs import n_parameters, settings_of, write_results
 from torch import nn
 
 from course.datasets.human_numbers import VOCAB, load, stateful_batches
@@ -112,7 +112,7 @@ def run(layers, data, epochs, hidden, batch, seq_len, lr, clip, seed, progress=F
     return {
         "layers": layers,
         "seed": seed,
-        "parameters": sum(q.numel() for q in model.parameters()),
+        "parameters": n_parameters(model),
         "epoch": list(range(1, len(history["accuracy"]) + 1)),
         "val_accuracy": [round(a, 4) for a in history["accuracy"]],
         "final_val_accuracy": round(history["accuracy"][-1], 4),
@@ -140,7 +140,7 @@ def main(argv=None):
     data = load()
     results = {
         "task": "Human Numbers, LSTM depth",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "torch_version": torch.__version__,
         "runs": [],
     }
@@ -154,9 +154,7 @@ def main(argv=None):
                 f"{r['train_seconds_per_epoch']:.2f} s per training epoch, {r['seconds']:.0f} s",
                 flush=True,
             )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "depth.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", args.out / "depth.json")
+    write_results(args.out / "depth.json", results)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,11 @@ Run from the repository root (a few minutes on 2 shared cores):
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
+from _runs import batch_generator, clipped_step, n_parameters, settings_of, write_results
 from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -87,7 +87,7 @@ def train(kind, hidden, T, steps, batch, lr, clip, eval_every, seed, target=0.99
     Returns (model, curve) with curve = [(step, test accuracy), ...].
     """
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1000)
+    gen = batch_generator(seed)
     x_test, y_test = recall_batch(1000, T, torch.Generator().manual_seed(12345 + T))
     model = Classifier(kind, hidden)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -95,10 +95,7 @@ def train(kind, hidden, T, steps, batch, lr, clip, eval_every, seed, target=0.99
     for step in range(1, steps + 1):
         x, y = recall_batch(batch, T, gen)
         loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
+        clipped_step(model, opt, loss, clip)
         if step % eval_every == 0:
             with torch.no_grad():
                 curve.append((step, float((model(x_test).argmax(-1) == y_test).float().mean())))
@@ -126,7 +123,7 @@ def main(argv=None):
         "task": "flagged recall",
         "symbols": K,
         "chance": 1 / K,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "torch_version": torch.__version__,
         "models": {},
     }
@@ -141,7 +138,7 @@ def main(argv=None):
             for seed in args.seeds:
                 t0 = time.perf_counter()
                 model, curve = train(kind, hidden, T, args.steps, args.batch, args.lr, args.clip, args.eval_every, seed)
-                assert sum(q.numel() for q in model.parameters()) == runs["parameters"]
+                assert n_parameters(model) == runs["parameters"]
                 solved = curve[-1][0] if curve[-1][1] >= 0.99 else None
                 runs["runs"].append(
                     {
@@ -159,9 +156,7 @@ def main(argv=None):
                     f"99% at step {solved}, {time.perf_counter() - t0:.0f} s",
                     flush=True,
                 )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gru_memory.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", args.out / "gru_memory.json")
+    write_results(args.out / "gru_memory.json", results)
 
 
 if __name__ == "__main__":

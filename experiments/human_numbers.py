@@ -57,6 +57,7 @@ import time
 from pathlib import Path
 
 import torch
+from _runs import n_parameters, settings_of, write_results
 from torch import nn
 
 from course.datasets.human_numbers import VOCAB, load, stateful_batches
@@ -203,7 +204,7 @@ def main(argv=None):
     data = load()
     results = {
         "task": "Human Numbers next-token prediction (fastbook ch. 12)",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "train_tokens": int(len(data["train"])),
         "valid_tokens": int(len(data["valid"])),
         "fastbook_best_accuracy": 0.869,
@@ -226,7 +227,7 @@ def main(argv=None):
                 "model": name,
                 "seed": int(seed),
                 **{"seq_len": args.seq_len, **cfg},
-                "parameters": sum(q.numel() for q in model.parameters()),
+                "parameters": n_parameters(model),
                 "steps": hist["step"],
                 "val_loss": [round(v, 4) for v in hist["val_loss"]],
                 "val_accuracy": [round(v, 4) for v in hist["accuracy"]],
@@ -245,9 +246,7 @@ def main(argv=None):
     order = {name: i for i, name in enumerate(MODELS)}
     results["runs"].sort(key=lambda r: (order[r["model"]], r["seed"]))
     results["total_seconds"] = round(sum(r["seconds"] for r in results["runs"]), 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.out} ({results['total_seconds']:.0f} s in all)")
+    write_results(args.out, results, f" ({results['total_seconds']:.0f} s in all)")
 
 
 if __name__ == "__main__":

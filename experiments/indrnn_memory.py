@@ -30,7 +30,6 @@ Run from the repository root (about 3-5 minutes on 2 shared cores):
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import batch_generator, clipped_step, n_parameters, settings_of, write_results  # noqa: E402
 from adding_problem import adding_batch  # noqa: E402  (the task's one home)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -129,7 +129,7 @@ class TanhRegressor(nn.Module):
 
 def train(model, T, steps, batch, lr, clip, eval_every, seed, x_test, y_test, decay_at=0.8):
     """Adam on fresh adding batches; lr x0.1 after ``decay_at`` of the steps. Returns [(step, test MSE)]."""
-    gen = torch.Generator().manual_seed(seed + 1000)
+    gen = batch_generator(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(decay_at * steps)], gamma=0.1)
     curve = []
@@ -142,10 +142,7 @@ def train(model, T, steps, batch, lr, clip, eval_every, seed, x_test, y_test, de
     for step in range(1, steps + 1):
         x, y = adding_batch(batch, T, gen)
         loss = nn.functional.mse_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
+        clipped_step(model, opt, loss, clip)
         sched.step()
         if hasattr(model, "constrain"):
             model.constrain()
@@ -181,7 +178,7 @@ def main(argv=None):
     x_test, y_test = adding_batch(1000, args.T, torch.Generator().manual_seed(12345))
     results = {
         "task": "adding problem, IndRNN vs tanh RNN",
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
+        "settings": settings_of(args),
         "u_max": 2 ** (1 / args.T),
         "baseline_mse_test": float(((y_test - y_test.mean()) ** 2).mean()),
         "torch_version": torch.__version__,
@@ -202,7 +199,7 @@ def main(argv=None):
                 "test_mse": mses,
                 "final_mse_median_last5": float(np.median(mses[-5:])),
                 "seconds": round(seconds, 1),
-                "parameters": sum(q.numel() for q in model.parameters()),
+                "parameters": n_parameters(model),
             }
             if kind == "indrnn" and seed == args.seeds[0]:
                 results["u_trained"] = [layer.u.detach().tolist() for layer in model.layers]
@@ -210,9 +207,7 @@ def main(argv=None):
             print(
                 f"{kind} seed {seed}: final test MSE {run['final_mse_median_last5']:.4f}, {seconds:.0f} s", flush=True
             )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "indrnn_memory.json").write_text(json.dumps(results, indent=1) + "\n")
-    print("wrote", args.out / "indrnn_memory.json")
+    write_results(args.out / "indrnn_memory.json", results)
 
 
 if __name__ == "__main__":

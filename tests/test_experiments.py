@@ -4,6 +4,7 @@ The scripts' full runs take minutes and are not run here; these tests check, in
 about a second, that what the runs rely on is right.
 """
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
+import _runs  # noqa: E402
 import adding_problem  # noqa: E402
 import bidirectional_cost  # noqa: E402
 import depth  # noqa: E402
@@ -120,3 +122,20 @@ def test_seed_runs_merge_into_one_results_file(tmp_path):
     assert merged["settings"]["seeds"] == [0, 2]
     with pytest.raises(SystemExit, match="other settings"):
         adding_problem.merge_seed_results(path, {"settings": {**settings, "T": 20}, "models": {}})
+
+
+def test_runs_settings_and_results_file(tmp_path, capsys):
+    args = argparse.Namespace(steps=3, data=Path("a/b"), seeds=[0, 1], out=tmp_path)
+    assert _runs.settings_of(args) == {"steps": 3, "data": "a/b", "seeds": [0, 1]}, "paths as text, out left out"
+    path = _runs.write_results(tmp_path / "new" / "x.json", {"settings": _runs.settings_of(args)}, " (1 s)")
+    assert path.read_text() == json.dumps({"settings": {"steps": 3, "data": "a/b", "seeds": [0, 1]}}, indent=1) + "\n"
+    assert capsys.readouterr().out == f"wrote {path} (1 s)\n"
+
+
+def test_runs_clipped_step_moves_by_the_clipped_gradient():
+    model = nn.Linear(3, 1, bias=False)
+    w = model.weight.detach().clone()
+    loss = 100.0 * model(torch.ones(1, 3)).sum()  # gradient 100 * (1, 1, 1): norm 173
+    _runs.clipped_step(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, clip=1.0)
+    torch.testing.assert_close(w - model.weight.detach(), torch.full((1, 3), 3**-0.5))
+    assert _runs.n_parameters(model) == 3

@@ -44,7 +44,8 @@ def course_copy(tmp_path_factory):
     for name in FIGURES:
         shutil.copy(ROOT / "lectures" / f"{name}.ipynb", root / "lectures")
     (root / "experiments" / "results").mkdir(parents=True)
-    shutil.copy(ROOT / "experiments" / "adding_problem.py", root / "experiments")
+    for script in ("adding_problem.py", "_runs.py"):  # (the script's models, and what it imports)
+        shutil.copy(ROOT / "experiments" / script, root / "experiments")
     for path in (ROOT / "experiments" / "results").glob("adding_*"):
         shutil.copy(path, root / "experiments" / "results")
     return root
