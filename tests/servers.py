@@ -1,5 +1,9 @@
-"""Real servers for the tests, started on loopback and stopped at the end: PostgreSQL and a Dask cluster.
+"""Real servers for the tests, started on loopback and stopped at the end: PostgreSQL, a Dask cluster, `course lab`.
 
+- :func:`wait_for_http`: polls a server's URL until it answers (every test that starts a web server
+  waits with it), failing with the tail of the server's log and whether its process exited.
+- :func:`course_lab`: ``course lab --no-browser`` on a course folder, as a fresh user; stopped with
+  :func:`stop_session` (its process group).
 - :class:`Postgres`: Debian's PostgreSQL (``/usr/lib/postgresql/<v>/bin``: ``initdb`` and ``pg_ctl``)
   in a temporary folder, as an unprivileged user (``course-pg``, made with ``useradd`` when the
   tests run as root: PostgreSQL refuses to run as root), listening on 127.0.0.1 on a free port,
@@ -11,6 +15,7 @@ Where a server is not installed, the tests that need it are skipped, saying what
 (CI installs both: see .ci/run).
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -22,7 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 PG_USER, PG_PASSWORD = "course", "gradebook-secret"
 OS_USER = "course-pg"  # the unprivileged account the server runs as, when the tests run as root
@@ -32,6 +40,80 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_http(url, proc=None, log=None, timeout=90, what="the server"):
+    """Polls ``url`` every half second until it answers 200 OK; returns the body of that answer (text).
+
+    ``url`` is a URL, or a function that returns it (None while it is not known yet: a server that
+    prints its URL in its log). Fails the test as soon as ``proc`` (the server's ``Popen``) has
+    exited, or once ``timeout`` seconds have passed; the message names ``what`` did not start, says
+    which of the two happened, and ends with the last 4000 characters of the file ``log``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        where = url() if callable(url) else url
+        if where is not None:
+            try:
+                with urllib.request.urlopen(where, timeout=5) as r:
+                    if r.status == 200:
+                        return r.read().decode()
+            except OSError:  # not listening yet, or an HTTP error (HTTPError is an OSError)
+                pass
+        code = None if proc is None else proc.poll()
+        if code is not None or time.monotonic() > deadline:
+            if code is not None:
+                why = f"its process exited with status {code}"
+            else:
+                why = f"no answer in {timeout} s" + (" (its process is still running)" if proc is not None else "")
+            message = f"{what} did not start: {why}; URL: {where or 'not known yet (not in its log)'}"
+            if log is not None:
+                message += f"\nthe end of its log ({log}):\n" + Path(log).read_text(errors="replace")[-4000:]
+            pytest.fail(message)
+        time.sleep(0.5)
+
+
+def stop_session(proc, timeout=20):
+    """SIGTERM to the process group of ``proc`` (started with ``start_new_session=True``), SIGKILL
+    to it after ``timeout`` seconds; returns once ``proc`` has ended."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@contextlib.contextmanager
+def course_lab(root, state, log, *args):
+    """``course lab --no-browser ARGS`` on the course folder ``root``, its output in the file ``log``.
+
+    As a fresh user: no settings, workspaces, runtime files or token of the person running the
+    tests (JupyterLab keeps them under the folder ``state``). Yields the process, in a session of
+    its own; at the end it and its Jupyter server are stopped (:func:`stop_session`). Wait for it
+    to answer with :func:`wait_for_http`.
+    """
+    env = dict(
+        os.environ,
+        COURSE_ROOT=str(root),
+        JUPYTERLAB_SETTINGS_DIR=str(Path(state) / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(Path(state) / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(Path(state) / "runtime"),
+    )
+    env.pop("JUPYTER_TOKEN", None)
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "course"), "lab", "--no-browser", *args],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        stop_session(proc)
 
 
 def postgres_bin():

@@ -14,14 +14,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import course_lab, wait_for_http
 
 from course.grading.submission import solved_answers
 from course.lab import free_port, lab_command, missing_extensions
@@ -90,17 +88,21 @@ def solved_answer_cells(path):
     return solved_answers(json.loads(path.read_text(encoding="utf-8")))
 
 
-@pytest.fixture(scope="module")
-def course_copy(tmp_path_factory):
-    """A course root with unit 1 only: nbgrader's config, the lecture, the source and the release."""
-    tmp = tmp_path_factory.mktemp("lab")
-    root = tmp / "course"
+def copy_unit(root, folders=("solutions", "exercises")):
+    """A course root at ``root`` with unit 1 only: nbgrader's config, the lecture, and the unit's
+    folder in each of ``folders`` (solutions/: the source; exercises/: the release)."""
     (root / "lectures").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copy(ROOT / "lectures" / f"{UNIT}.ipynb", root / "lectures")
-    shutil.copytree(ROOT / "solutions" / UNIT, root / "solutions" / UNIT)
-    shutil.copytree(ROOT / "exercises" / UNIT, root / "exercises" / UNIT)
+    for folder in folders:
+        shutil.copytree(ROOT / folder / UNIT, root / folder / UNIT)
     return root
+
+
+@pytest.fixture(scope="module")
+def course_copy(tmp_path_factory):
+    """A course root with unit 1 only: nbgrader's config, the lecture, the source and the release."""
+    return copy_unit(tmp_path_factory.mktemp("lab") / "course")
 
 
 @pytest.fixture(scope="module")
@@ -113,57 +115,24 @@ def lab(course_copy, tmp_path_factory):
     news = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')
-    env = dict(
-        os.environ,
-        COURSE_ROOT=str(course_copy),
-        # A fresh user: no settings, workspaces or runtime files of the person running the tests.
-        JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
-        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
-    )
-    log = open(state / "lab.log", "w")
-    proc = subprocess.Popen(
-        [bin_path("course"), "lab", "--no-browser", "--port", str(port), "--token", TOKEN],
-        cwd=course_copy,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    base, log = f"http://127.0.0.1:{port}", state / "lab.log"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("course lab did not start:\n" + (state / "lab.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield base
+        with course_lab(course_copy, state, log, "--port", str(port), "--token", TOKEN) as proc:
+            wait_for_http(f"{base}/api/status?token={TOKEN}", proc, log, timeout=90, what="course lab")
+            yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # `course lab` and its jupyter server: one session of our own
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(state / "lab.log", ARTIFACTS / "lab.log")
 
 
-def shot(page, name, locator=None):
-    """A PNG of the page (or of the viewport scrolled to ``locator``) in test-artifacts/browser/."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+def shot(page, name, locator=None, folder=ARTIFACTS):
+    """A PNG of the page (or of the viewport scrolled to ``locator``): ``folder``/``name``.png
+    (test-artifacts/browser/ unless the test has a folder of its own)."""
+    folder.mkdir(parents=True, exist_ok=True)
     if locator is not None:
         locator.evaluate("e => e.scrollIntoView({block: 'center'})")
         page.wait_for_timeout(1000)  # cells scrolled into view are painted lazily (content-visibility)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def menu(page, top, item):
@@ -176,9 +145,13 @@ def open_notebook(page, base, path):
     """Open ``path`` alone: ``reset`` drops the tabs an earlier test left in the workspace, one of
     which could still be the notebook that Run All acts on (seen: lecture 5 run again, not 6)."""
     page.goto(f"{base}/lab/tree/{path}?reset&token={TOKEN}")
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=60_000)
-    # The kernel is ready when the status bar says Idle.
-    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=60_000)
+    wait_for_kernel(page)
+
+
+def wait_for_kernel(page, timeout=60_000):
+    """Wait until the notebook just opened is shown and its kernel is ready (the status bar says Idle)."""
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=timeout)
+    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=timeout)
 
 
 # The input prompts of the open notebook's code cells: "[3]:" run, "[*]:" running or queued, "[ ]:" not run.
@@ -231,6 +204,26 @@ def type_cell(page, cell, source):
     page.keyboard.press("Escape")
 
 
+def save(page):
+    """Ctrl+S, then wait until the notebook's tab is no longer marked as modified."""
+    page.keyboard.press("Control+s")
+    page.wait_for_function(
+        "() => !document.querySelector('.lm-DockPanel .lm-TabBar-tab.lm-mod-current.jp-mod-dirty')",
+        timeout=30_000,
+    )
+
+
+def validate(page):
+    """Click nbgrader's Validate button of the open notebook; its dialog must say Success and that
+    the notebook passes all the tests. The dialog stays open (Escape closes it)."""
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar").get_by_role(
+        "button", name=re.compile("Validate")
+    ).click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text(re.compile("Success")).wait_for(timeout=LONG)
+    assert "passes all the tests" in dialog.inner_text()
+
+
 @pytest.mark.slow
 def test_student_and_instructor_in_jupyterlab(lab, course_copy):
     pw = chromium_or_skip()
@@ -270,19 +263,10 @@ def test_student_and_instructor_in_jupyterlab(lab, course_copy):
                 "03-exercise-tests-passed",
                 page.locator(".jp-OutputArea-output", has_text="perceptron_predict: visible tests passed"),
             )
-            page.keyboard.press("Control+s")
-            page.wait_for_function(  # saved: the notebook's tab is no longer marked as modified
-                "() => !document.querySelector('.lm-DockPanel .lm-TabBar-tab.lm-mod-current.jp-mod-dirty')",
-                timeout=30_000,
-            )
+            save(page)
 
             # 3. nbgrader's Validate button (the student's last step before handing in).
-            page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar").get_by_role(
-                "button", name=re.compile("Validate")
-            ).click()
-            dialog = page.locator(".jp-Dialog")
-            dialog.get_by_text(re.compile("Success")).wait_for(timeout=LONG)
-            assert "passes all the tests" in dialog.inner_text()
+            validate(page)
             shot(page, "04-exercise-validated")
             page.keyboard.press("Escape")
 

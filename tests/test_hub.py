@@ -25,6 +25,7 @@ configurable-http-proxy``; .ci/run installs it), JupyterHub (``pip install -e .`
 without one of them it SKIPS and says which.
 """
 
+import functools
 import json
 import os
 import pwd
@@ -36,16 +37,27 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import wait_for_http
 
 from course import hub as course_hub
 from course.lab import free_port
 
 from conftest import ROOT
-from test_browser import chromium_or_skip, code_cell, launch, menu, solved_answer_cells, type_cell
+from test_browser import (
+    chromium_or_skip,
+    code_cell,
+    launch,
+    menu,
+    save,
+    solved_answer_cells,
+    type_cell,
+    validate,
+    wait_for_kernel,
+)
+from test_browser import shot as browser_shot
 
 ARTIFACTS = ROOT / "test-artifacts" / "hub"
 UNIT, NB = "01_perceptron", "perceptron"
@@ -149,18 +161,7 @@ def hub(accounts):
     cmd += ["--course", str(ROOT)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/api/", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("course hub did not start:\n" + log_path.read_text()[-4000:])
-            time.sleep(0.5)
+        wait_for_http(f"http://127.0.0.1:{port}/hub/api/", proc, log_path, timeout=120, what="course hub")
         yield settings, settings.subdomain_host
     finally:
         proc.terminate()  # `course hub` has the hub stop every server, then the proxy, and returns
@@ -316,8 +317,7 @@ def cannot_read(name, path, what):
     return r.stderr.strip()
 
 
-def shot(page, name):
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+shot = functools.partial(browser_shot, folder=ARTIFACTS)
 
 
 def log_in(browser, base, name, password):
@@ -447,21 +447,11 @@ def test_a_term_on_jupyterhub(hub, accounts):
             shot(alice, "04-student-a-fetched")
             step("A fetched")
             alice.goto(f"{server_url(alice)}/lab/tree/{COURSE}/{UNIT}/{NB}.ipynb")
-            alice.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").wait_for(timeout=LONG)
-            alice.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).wait_for(timeout=LONG)
+            wait_for_kernel(alice, timeout=LONG)
             for name in ("perceptron_predict", "perceptron_fit"):
                 type_cell(alice, code_cell(alice, f"def {name}("), solutions[f"answer_{name}"])
-            alice.keyboard.press("Control+s")
-            alice.wait_for_function(
-                "() => !document.querySelector('.lm-DockPanel .lm-TabBar-tab.lm-mod-current.jp-mod-dirty')",
-                timeout=30_000,
-            )
-            alice.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar").get_by_role(
-                "button", name=re.compile("Validate")
-            ).click()
-            dialog = alice.locator(".jp-Dialog")
-            dialog.get_by_text(re.compile("Success")).wait_for(timeout=LONG)
-            assert "passes all the tests" in dialog.inner_text()
+            save(alice)
+            validate(alice)
             shot(alice, "05-student-a-validated")
             step("A validated")
             alice.keyboard.press("Escape")

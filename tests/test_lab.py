@@ -12,17 +12,14 @@ the page the printed URL serves (JupyterLab's page config: ``treePath``, ``disab
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-import time
-import urllib.request
 
 import pytest
+from servers import course_lab, wait_for_http
 
 from course.lab import ANNOUNCEMENTS_PLUGIN, QUIET_OPTIONS, free_port, lab_command, lab_url, write_course_config
 
-from conftest import ROOT, bin_path
+from conftest import ROOT
+from test_browser import chromium_or_skip, copy_unit, launch, shot
 
 UNIT = "01_perceptron"
 LECTURE = f"lectures/{UNIT}.ipynb"
@@ -57,51 +54,16 @@ def test_the_course_config_disables_the_announcements_plugin(tmp_path):
 def lab(tmp_path_factory):
     """`course lab --no-browser` on a copy of unit 1, as a fresh user; yields (printed URL, output)."""
     tmp = tmp_path_factory.mktemp("lab")
-    root = tmp / "course"
-    (root / "lectures").mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copy(ROOT / LECTURE, root / "lectures")
-    shutil.copytree(ROOT / "solutions" / UNIT, root / "solutions" / UNIT)
-    state = tmp / "state"
-    env = dict(
-        os.environ,
-        COURSE_ROOT=str(root),
-        JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),  # no settings of the person running the tests
-        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
-        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
-    )
-    env.pop("JUPYTER_TOKEN", None)
+    root = copy_unit(tmp / "course", folders=("solutions",))
     log = tmp / "lab.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [bin_path("course"), "lab", "--no-browser", "--port", str(free_port())],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            m = re.search(r"course lab: open (\S+)", log.read_text())
-            if m:
-                try:
-                    with urllib.request.urlopen(m.group(1), timeout=5) as r:
-                        yield m.group(1), r.read().decode()
-                        break
-                except OSError:
-                    pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("course lab did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.5)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # `course lab` and its server: a session of our own
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+
+    def printed_url():
+        m = re.search(r"course lab: open (\S+)", log.read_text())
+        return m and m.group(1)
+
+    with course_lab(root, tmp / "state", log, "--port", str(free_port())) as proc:
+        page = wait_for_http(printed_url, proc, log, timeout=90, what="course lab")
+        yield printed_url(), page
 
 
 def _page_config(page):
@@ -144,8 +106,6 @@ def _command_lines():
 @pytest.mark.slow
 def test_in_a_browser_the_url_shows_lecture_1_and_no_news_question(lab):
     """Headless Chromium (as tests/test_browser.py): the lecture opens, and no news question appears."""
-    from test_browser import chromium_or_skip, launch
-
     pw = chromium_or_skip()
     url, _ = lab
     with pw.sync_playwright() as p:
@@ -157,8 +117,7 @@ def test_in_a_browser_the_url_shows_lecture_1_and_no_news_question(lab):
             tab = page.locator(".lm-DockPanel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
             assert tab.inner_text() == f"{UNIT}.ipynb"
             page.wait_for_timeout(5000)  # the question would come once the app is restored
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "first-contact.png"))
+            shot(page, "first-contact", folder=ARTIFACTS)
             assert page.get_by_text("official Jupyter news").count() == 0
         finally:
             browser.close()
