@@ -55,6 +55,48 @@ def _is_torch(value):
     return isinstance(module, str) and module.split(".")[0] == "torch"
 
 
+class _RefuseTorch:
+    """A finder first on ``sys.meta_path`` while a student's function runs: ``import torch`` fails.
+
+    (torch's modules are taken out of ``sys.modules`` meanwhile, rather than set to None there:
+    libraries that look for torch, as SciPy does with ``sys.modules["torch"]``, find it absent.)"""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(
+                "graded NumPy functions must not use torch (the function imported it); write it with NumPy", name=name
+            )
+        return None
+
+
+_HIDDEN = []  # what each torch_forbidden block in progress took out of sys.modules (innermost last)
+
+
+def _hide_torch():
+    _HIDDEN.append({k: sys.modules.pop(k) for k in _torch_modules() if sys.modules.get(k) is not None})
+    sys.meta_path.insert(0, _RefuseTorch)
+
+
+def _unhide_torch():
+    sys.meta_path.remove(_RefuseTorch)
+    sys.modules.update(_HIDDEN.pop())
+
+
+@contextmanager
+def torch_allowed():
+    """torch back for the duration, inside a student's call: for a check's own reference layer
+    that the student's function calls back (course.checks.deep hands such layers out)."""
+    depth = len(_HIDDEN)
+    for _ in range(depth):
+        _unhide_torch()
+    try:
+        yield
+    finally:
+        for _ in range(depth):
+            _hide_torch()
+
+
 _torch_modules_seen = (None, ())  # (what sys.modules looked like, the torch modules in it)
 
 
@@ -88,10 +130,10 @@ def torch_forbidden(fn):
         return
     namespace = getattr(fn, "__globals__", {})
     saved_globals = {k: v for k, v in list(namespace.items()) if _is_torch(v)}
-    saved_modules = {k: sys.modules[k] for k in _torch_modules() if sys.modules.get(k) is not None}
     defaults, kwdefaults = getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)
     cells = [c for c in getattr(fn, "__closure__", None) or () if _is_torch(_cell_value(c))]
     saved_cells = [c.cell_contents for c in cells]
+    hidden = False
     try:
         for k in saved_globals:
             namespace[k] = _NoTorch(k)
@@ -101,11 +143,12 @@ def torch_forbidden(fn):
             fn.__kwdefaults__ = {k: _NoTorch(k) if _is_torch(d) else d for k, d in kwdefaults.items()}
         for c in cells:
             c.cell_contents = _NoTorch("a variable of an enclosing function")
-        for k in saved_modules:
-            sys.modules[k] = None  # makes `import torch` raise ImportError
+        _hide_torch()
+        hidden = True
         yield
     finally:
-        sys.modules.update(saved_modules)
+        if hidden:
+            _unhide_torch()
         namespace.update(saved_globals)
         for c, value in zip(cells, saved_cells):
             c.cell_contents = value
@@ -122,20 +165,45 @@ def _cell_value(cell):
         return None
 
 
-def _same(a, b):
+def _same(a, b, depth=0):
+    """True when ``b`` still equals ``a``, a deep copy taken before the call: arrays exactly (NaN
+    equal to NaN), containers item by item, plain objects (a cache class) by their attributes;
+    what cannot be compared, or lies deeper than 32 levels, is not checked."""
+    if depth > 32:
+        return True
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
             isinstance(a, np.ndarray)
             and isinstance(b, np.ndarray)
             and a.shape == b.shape
-            and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+            and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
         )
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y, depth + 1) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], depth + 1) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN
+    if type(a) is type(b) and type(a).__eq__ is object.__eq__:
+        # a plain object: == would compare identities, and a copy is never the original
+        if hasattr(a, "__dict__") and hasattr(b, "__dict__"):
+            return _same(vars(a), vars(b), depth + 1)
+        return True
     try:
         return bool(a == b)
     except Exception:
-        return True  # objects we cannot compare (caches, callables) are not checked
+        return True  # objects we cannot compare (callables, arrays inside) are not checked
+
+
+class _NotCopied:
+    """Stands in for an input that cannot be deep-copied (a generator in a cache): not checked."""
+
+
+def _copy(value):
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return _NotCopied
 
 
 def call_student(fn, *args, **kwargs):
@@ -146,7 +214,7 @@ def call_student(fn, *args, **kwargs):
     """
     name = getattr(fn, "__name__", "the function")
     originals = list(args) + list(kwargs.values())
-    copies = copy.deepcopy(originals)
+    copies = [_copy(v) for v in originals]
     code = getattr(fn, "__code__", None)
     argnames = list(code.co_varnames[: code.co_argcount]) if code else []
     with torch_forbidden(fn), warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -155,10 +223,11 @@ def call_student(fn, *args, **kwargs):
     names = [argnames[i] if i < len(argnames) else f"argument {i + 1}" for i in range(len(args))]
     names += list(kwargs)
     for arg, before, after in zip(names, copies, originals):
-        if not _same(before, after):
+        if before is not _NotCopied and not _same(before, after):
             raise AssertionError(
                 f"{name} modified its input `{arg}`; graded functions must return new "
-                f"arrays and leave their inputs untouched (use x = x + ... , not x += ...)"
+                f"arrays and leave their inputs untouched (x = x + ..., not x += ...; no "
+                f"list.pop, append or item assignment on what was passed in)"
             )
     return out
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from course.testing import assert_close, call_student, unpack
+from course.testing import assert_close, call_student, torch_allowed, unpack
 
 
 def test_call_student_returns_the_result():
@@ -37,6 +37,72 @@ def test_importing_torch_inside_the_function_is_forbidden():
     with pytest.raises(ImportError):
         call_student(f, np.zeros(1))
     import torch as again  # and importable again afterwards
+
+    assert again is torch
+
+
+class _Cache:  # a cache as a student may write it: a plain class, no __eq__
+    def __init__(self, x):
+        self.x, self.steps = x, [x * 2]
+
+
+def test_a_plain_object_cache_left_alone_is_not_reported_as_modified():
+    assert call_student(lambda cache: cache.x.sum(), _Cache(np.ones(3))) == 3.0
+
+
+def test_a_plain_object_cache_changed_by_the_function_is_reported():
+    def consume(cache):
+        return cache.steps.pop()
+
+    with pytest.raises(AssertionError, match="modified its input `cache`.*list.pop"):
+        call_student(consume, _Cache(np.ones(3)))
+
+
+def test_nan_in_an_input_is_not_taken_for_a_change():
+    assert call_student(lambda x, c: x, np.array([np.nan]), {"scale": float("nan")}).shape == (1,)
+
+
+def test_an_input_that_cannot_be_copied_is_passed_and_not_checked():
+    steps = (np.ones(2) for _ in range(2))  # a generator: deepcopy refuses it
+    assert call_student(lambda cache: next(cache).sum(), steps) == 2.0
+
+
+def test_a_library_that_looks_for_torch_finds_it_absent():
+    """SciPy asks ``sys.modules["torch"]`` whether an array is a tensor: hidden torch is absent,
+    not None (a None there crashed scipy.special.logsumexp inside a graded call)."""
+    import sys
+
+    def probe(x):
+        return "torch" in sys.modules
+
+    assert call_student(probe, np.zeros(1)) is False
+    special = pytest.importorskip("scipy.special")
+    out = call_student(lambda s: special.logsumexp(s, axis=-1), np.zeros((2, 3)))
+    assert np.allclose(out, np.log(3))
+
+
+def test_torch_allowed_gives_a_check_its_torch_back_inside_a_student_call():
+    def reference(x):  # the check's own layer, handed to the student's function
+        with torch_allowed():
+            import torch as inner
+
+            return inner.tanh(inner.from_numpy(x)).numpy()
+
+    ns = {}
+    exec("def student(x, layer):\n    return layer(x)", ns)
+    assert np.allclose(call_student(ns["student"], np.zeros(2), reference), 0.0)
+
+    def sneaky(x, layer):
+        layer(x)
+        import torch  # noqa: F401  (hidden again once the reference returned)
+
+    with pytest.raises(ImportError, match="must not use torch"):
+        call_student(sneaky, np.zeros(2), reference)
+
+
+def test_nested_calls_leave_torch_importable():
+    call_student(lambda x: call_student(lambda y: y, x), np.zeros(1))
+    import torch as again
 
     assert again is torch
 

@@ -18,9 +18,6 @@ bh)``) as in the layer functions' signatures; their gradients
 ``(dh0, dWx, dWh, db)`` / ``(dh0, dWx, dWh, dbx, dbh)``.
 """
 
-import sys
-from contextlib import contextmanager
-
 import numpy as np
 
 from course.checks._common import all_match, close, matches, random_params, time_hint
@@ -30,7 +27,7 @@ from course.checks.lstm import check_lstm_backward, check_lstm_forward
 from course.checks.rnn import check_rnn_forward
 from course.gradient_check import rel_error
 from course.interop import torch_reference
-from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
+from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, torch_allowed, unpack
 
 _GRAD_NAMES = {
     "rnn": ("dh0", "dWx", "dWh", "db"),
@@ -38,30 +35,8 @@ _GRAD_NAMES = {
     "gru": ("dh0", "dWx", "dWh", "dbx", "dbh"),
 }
 
+
 # ---------------------------------------------------------------- reference layers the checks hand out
-_REAL_TORCH = {}
-
-
-def _remember_torch():
-    _REAL_TORCH.update(
-        {k: v for k, v in list(sys.modules.items()) if (k == "torch" or k.startswith("torch.")) and v is not None}
-    )
-
-
-@contextmanager
-def _torch_available():
-    """Inside a student's call torch is hidden (course.testing); the check's own reference
-    layers, called back by the student's code, get it back for the duration."""
-    blocked = [k for k, v in list(sys.modules.items()) if v is None and k in _REAL_TORCH]
-    for k in blocked:
-        sys.modules[k] = _REAL_TORCH[k]
-    try:
-        yield
-    finally:
-        for k in blocked:
-            sys.modules[k] = None
-
-
 class _RefCache:
     """The reference layers' cache: opaque, copied by reference (it is immutable)."""
 
@@ -98,7 +73,6 @@ def reference_layer(kind, bidirectional=False):
     Bidirectional: ``forward_fn(x, params_f, params_b) -> (h (N, T, 2H), cache)``,
     ``backward_fn(dh, cache) -> (dx, grads_f, grads_b)``.
     """
-    _remember_torch()
     name = f"the check's {'bidirectional ' if bidirectional else ''}{kind} layer"
 
     def forward_fn(x, *params):
@@ -106,7 +80,7 @@ def reference_layer(kind, bidirectional=False):
         if bidirectional and len(params) != 2:
             raise AssertionError(f"{name} takes (x, params_f, params_b), got {len(params) + 1} arguments")
         x = _validate(f"{name} (forward_fn)", x, directions[0])
-        with _torch_available():
+        with torch_allowed():
             r = torch_reference(kind, x, [[p[1:] for p in directions]], h0=np.stack([p[0] for p in directions]))
         return r["h"], _RefCache(kind, bidirectional, x.copy(), directions)
 
@@ -124,7 +98,7 @@ def reference_layer(kind, bidirectional=False):
                 f"{name} (backward_fn) got dh of shape {dh.shape}; its forward made h of shape "
                 f"{(cache.x.shape[0], cache.x.shape[1], dirs * H)}"
             )
-        with _torch_available():
+        with torch_allowed():
             r = torch_reference(
                 kind, cache.x, [[p[1:] for p in cache.params]], h0=np.stack([p[0] for p in cache.params]), dh=dh
             )
