@@ -49,6 +49,8 @@ def step_backward(dh, c, bug=None):
     dh_prev = dah @ c["Wh"].T + (0.0 if bug == "no direct path" else dh * z)
     dbx = dax.sum(0)
     dbh = dbx if bug == "dbh = dbx" else dah.sum(0)
+    if bug == "dbh zero":
+        dbh = np.zeros_like(dbx)
     return dax @ c["Wx"].T, dh_prev, c["x"].T @ dax, h_prev.T @ dah, dbx, dbh
 
 
@@ -71,6 +73,8 @@ def backward(dh, caches, bug=None):
         sums = [s + v for s, v in zip(sums, g[2:])]
         if bug == "dWh not accumulated":
             sums[1] = g[3]
+    if bug == "dbx, dbh swapped":
+        sums[2], sums[3] = sums[3], sums[2]
     return (np.stack(dx, axis=1), dh_next, *sums)
 
 
@@ -113,6 +117,7 @@ def test_the_convention_hint_agrees_with_cho_et_al():
         ("dz sign", "dz has the wrong sign"),
         ("no tanh' of n", "the derivative of n = tanh(a_n) is missing"),
         ("dbh = dbx", "dbh equals dbx"),
+        ("dbh zero", "dbh is all zeros"),
         ("da order zrn", "packed in the gate order z, r, n; pack them in the forward's order r, z, n"),
     ],
 )
@@ -126,6 +131,10 @@ def test_step_backward_hints(bug, words):
         ("dh not carried", "the hidden state's gradient is not carried back in time"),
         ("no direct path", "dh_prev misses the direct path"),
         ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps"),
+        (
+            "dbx, dbh swapped",
+            "dbx holds what dbh should: return the gradients in the order dx, dh0, dWx, dWh, dbx, dbh",
+        ),
     ],
 )
 def test_backward_hints(bug, words):

@@ -46,6 +46,8 @@ def step_backward(dh, dc, cache, bug=None):
 
 def forward(x, h0, Wx, Wh, b, bug=None):
     h, c, hs, caches = h0, (h0 if bug == "c0 = h0" else np.zeros_like(h0)), [], []
+    if bug == "h0 ignored":
+        h = np.zeros_like(h0)
     for t in range(x.shape[1]):
         h, c, cache = step_forward(x[:, t], h, c, Wx, Wh, b, bug=bug)
         hs.append(h)
@@ -68,6 +70,8 @@ def backward(dh, caches, bug=None):
         dWx, db = dWx + g[3], db + g[5]
         dWh = g[4] if bug == "dWh not accumulated" else dWh + g[4]
     dh0 = np.zeros_like(dh_next) if bug == "no dh0" else dh_next
+    if bug == "db zero":
+        db = np.zeros_like(db)
     return np.stack(dx, axis=1), dh0, dWx, dWh, db
 
 
@@ -96,6 +100,7 @@ def test_step_forward_hints(bug, words):
         ("gate order ifog", "gate order i, f, o, g"),
         ("shifted", "shifted one step late"),
         ("c0 = h0", "the cell state starts at zero"),
+        ("h0 ignored", "the first step's h_prev is h0 (only c starts at zero)"),
     ],
 )
 def test_forward_hints(bug, words):
@@ -125,6 +130,7 @@ def test_step_backward_hints(bug, words):
         ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps"),
         ("da order ifog", "packed in the gate order i, f, o, g"),
         ("no dh0", "dh0 is the dh_prev of the first step"),
+        ("db zero", "db is all zeros"),
     ],
 )
 def test_backward_hints(bug, words):

@@ -298,7 +298,19 @@ def compare_grads(name, whats, grads, refs, shapes, upstream, explain):
         close(name, f"{what}{upstream}", got, r, BACKWARD_TOL, "torch autograd", lambda i=i: explain(i))
 
 
-def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None, gated=()):
+def mixup_hint(i, whats, grads, refs):
+    """The hint when ``grads[i]`` is all zeros, or is exactly what another gradient should be (two
+    returned in the wrong order); None otherwise. ``whats``: the gradients' names, in order."""
+    got = np.asarray(grads[i], dtype=np.float64)
+    if not np.any(got) and np.any(refs[i]):
+        return f"{whats[i]} is all zeros: is it computed (and returned) rather than left at its initial zeros?"
+    for j, ref in enumerate(refs):
+        if j != i and np.shape(ref) == got.shape and matches(got, ref) and not matches(refs[i], ref):
+            return f"{whats[i]} holds what {whats[j]} should: return the gradients in the order {', '.join(whats)}"
+    return None
+
+
+def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None, gated=(), whats=None):
     """``explain(i)``: the hint for the failing gradient ``grads[i]`` (``refs[i]`` the correct one).
 
     In order: a planted mistake (``variants``, see :func:`diagnose`) that every
@@ -307,7 +319,8 @@ def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None,
     gradients); which gate blocks (``gates``) are wrong, read from the gradient
     itself when it is one of the ``gated`` indices (weight and bias gradients,
     whose last axis is split in gate blocks), else from the last gated gradient
-    (the bias's, the sum of da over the batch); ``fallback(i)``.
+    (the bias's, the sum of da over the batch); ``fallback(i)``. With the
+    gradients' names ``whats``, :func:`mixup_hint` comes before the time steps.
     """
     memo = {}
 
@@ -319,6 +332,9 @@ def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None,
         for hint, value in candidates(i) if candidates else ():
             if matches(grads[i], value):
                 return hint
+        mixup = mixup_hint(i, whats, grads, refs) if whats else None
+        if mixup:
+            return mixup
         got = np.asarray(grads[i], dtype=np.float64)
         generic = time_hint(got, refs[i], BACKWARD_TOL) if got.ndim == 3 else None
         if generic is None and gates and gated:

@@ -255,7 +255,9 @@ def check_gru_step_backward(gru_step_forward, gru_step_backward, N=3, D=4, H=5, 
         return (g[0][:, 0], *g[1:])
 
     variants = lambda: _backward_variants(seq, dh_next[:, None], select)  # noqa: E731
-    explain = explainer(grads, refs, variants, gates=GRU_GATE_NAMES, fallback=_fallback(whats), gated=(2, 3, 5, 4))
+    explain = explainer(
+        grads, refs, variants, gates=GRU_GATE_NAMES, fallback=_fallback(whats), gated=(2, 3, 5, 4), whats=whats
+    )
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, gru_step_forward, "gru_step_forward", args, lambda o: o[:1], (dh_next,), whats, grads)
@@ -290,6 +292,7 @@ def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, nu
         GRU_GATE_NAMES,
         _fallback(whats),
         gated=(2, 3, 5, 4),
+        whats=whats,
     )
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:

@@ -31,6 +31,7 @@ from course.checks._common import (
     first_hint,
     forward_first,
     grad_of,
+    matches,
     numeric_grads,
     other_orders,
     permutation_hint,
@@ -181,6 +182,13 @@ def _check_step_outputs(name, out, args):
     )
 
 
+def _h0_ignored_hint(h, ref_args):
+    x, h0, c0, *params = ref_args
+    if matches(h, _lstm_ref(x, np.zeros_like(h0), c0, *params)["h"]):
+        return "h is what an LSTM started from h = 0 computes: the first step's h_prev is h0 (only c starts at zero)"
+    return None
+
+
 def _check_sequence_output(name, h, args):
     """h (N, T, H) of lstm_forward(x, h0, Wx, Wh, b) = ``args`` against torch (c0 = 0)."""
     x, h0 = args[0], args[1]
@@ -197,6 +205,7 @@ def _check_sequence_output(name, h, args):
         first_hint(
             _gate_order_hint(h, "h", ref_args),
             lambda: shift_hint(h, ref, FORWARD_TOL),
+            lambda: _h0_ignored_hint(h, ref_args),
             lambda: time_hint(h, ref, FORWARD_TOL),
             "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step",
         ),
@@ -257,7 +266,7 @@ def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=
         def variants(dh_next=dh_next, dc_next=dc_next):
             return _backward_variants(seq, dh_next[:, None], dc_next, select)
 
-        explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES, gated=(3, 4, 5))
+        explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES, gated=(3, 4, 5), whats=whats)
         compare_grads(name, whats, grads, refs, shapes, f" (upstream: {upstream})", explain)
     if numeric:
         check_numeric(name, lstm_step_forward, "lstm_step_forward", args, lambda o: o[:2], (dh, dc), whats, grads)
@@ -303,7 +312,13 @@ def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0,
         return out
 
     explain = explainer(
-        grads, refs, lambda: _backward_variants(seq, dh, None, select), candidates, LSTM_GATE_NAMES, gated=(2, 3, 4)
+        grads,
+        refs,
+        lambda: _backward_variants(seq, dh, None, select),
+        candidates,
+        LSTM_GATE_NAMES,
+        gated=(2, 3, 4),
+        whats=whats,
     )
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
