@@ -80,7 +80,9 @@ def bigram(tokens, V, alpha=1.0, bug=None):
 def softmax_t(logits, temperature, bug=None):
     z = logits * temperature if bug == "multiplied" else logits / temperature
     axis = 0 if bug == "axis 0" else -1
-    if bug != "not stable":
+    if bug == "one shift for the array":
+        z = z - z.max()
+    elif bug != "not stable":
         z = z - z.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=axis, keepdims=True)
@@ -159,6 +161,11 @@ def test_bigram_hints(bug, words):
         ("multiplied", {}, "you multiplied by the temperature"),
         ("axis 0", {}, "softmax was taken along the wrong axis"),
         ("not stable", dict(shape=(4, 6), temperature=0.3, seed=4, scale=100.0), STABILITY_HINT),
+        (
+            "one shift for the array",
+            dict(shape=(4, 6), temperature=0.3, seed=4, scale=100.0),
+            "shift each row by its own largest score",
+        ),
     ],
 )
 def test_softmax_temperature_hints(bug, kw, words):

@@ -125,6 +125,16 @@ def stability_hint(scale):
     return STABILITY_HINT if scale > 50 else None
 
 
+#: Two rows whose maxima lie 2000 apart, for the softmaxes: shifted by the largest score of the whole
+#: array, the second row underflows (exp(-1999) is 0 in float64); shifted row by row, they are the
+#: softmaxes of [1, 0] and [0, 1]: FAR_APART_P, worked by hand (e / (1 + e) and 1 / (1 + e)).
+FAR_APART_ROWS = np.array([[1000.0, 999.0], [-1000.0, -999.0]])
+FAR_APART_P = np.array([[np.e, 1.0], [1.0, np.e]]) / (1.0 + np.e)
+ROW_SHIFT_HINT = (
+    "shift each row by its own largest score (max over axis=-1, keepdims=True), not by the largest of the whole array"
+)
+
+
 def assert_close_stable(name, what, actual, expected, tol, reference, candidates, magnitude):
     """:func:`course.testing.assert_close_or_hint` for a softmax's output; when it fails on logits of
     ``magnitude`` > 50 and names no other mistake, the message adds :data:`STABILITY_HINT` (a softmax

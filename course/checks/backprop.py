@@ -7,7 +7,7 @@ gradients, and hand-worked cases.
 import numpy as np
 import torch
 
-from course.checks._common import assert_close_stable
+from course.checks._common import FAR_APART_P, FAR_APART_ROWS, ROW_SHIFT_HINT, assert_close_stable, close
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
 from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
@@ -228,6 +228,17 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
         ],
         magnitude,
     )
+    if scale > 50:  # stable row by row, not only for the largest score of the batch
+        # hand-worked: y = [0, 1] picks e / (1 + e) in both rows; dscores = (p - onehot(y)) / 2
+        loss, dscores = unpack(
+            name, call_student(softmax_cross_entropy, FAR_APART_ROWS.copy(), np.array([0, 1])), 2, "(loss, dscores)"
+        )
+        what = f"(hand-worked: scores {FAR_APART_ROWS.tolist()}, y [0, 1])"
+        hint = lambda: ROW_SHIFT_HINT  # noqa: E731
+        expected_loss = -np.log(FAR_APART_P[0, 0])
+        close(name, f"loss {what}", assert_scalar(name, "loss", loss), expected_loss, FORWARD_TOL, "ln(1 + 1/e)", hint)
+        expected_d = (FAR_APART_P - np.eye(2)) / 2
+        close(name, f"dscores {what}", dscores, expected_d, BACKWARD_TOL, "(softmax - onehot(y)) / 2", hint)
     if numeric:
         num = eval_numerical_gradient(lambda s: float(call_student(softmax_cross_entropy, s, y)[0]), scores.copy())
         assert_close(name, "dscores", dscores, num, BACKWARD_TOL, "the numerical gradient")

@@ -15,7 +15,18 @@ from collections import Counter
 import numpy as np
 import torch
 
-from course.checks._common import accumulation_candidates, assert_close_stable, check_numeric, forward_first, grad_of, t
+from course.checks._common import (
+    FAR_APART_P,
+    FAR_APART_ROWS,
+    ROW_SHIFT_HINT,
+    accumulation_candidates,
+    assert_close_stable,
+    check_numeric,
+    close,
+    forward_first,
+    grad_of,
+    t,
+)
 from course.checks.rnn import _random_rnn, torch_rnn
 from course.gradient_check import eval_numerical_gradient
 from course.testing import (
@@ -413,6 +424,10 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
         ),
         magnitude,
     )
+    if scale / temperature > 50:  # stable row by row, not only for the largest logit of the array
+        p = call_student(softmax_temperature, FAR_APART_ROWS.copy(), 1.0)
+        what = f"probabilities (hand-worked: logits {FAR_APART_ROWS.tolist()}, temperature 1)"
+        close(name, what, p, FAR_APART_P, FORWARD_TOL, "softmax of [1, 0] and of [0, 1]", lambda: ROW_SHIFT_HINT)
 
     # hand-worked: logits [0, ln 3] at T = 1 -> [1/4, 3/4]; logits [0, 2 ln 3] at T = 2 -> [1/4, 3/4]
     for logits, T in [([0.0, np.log(3.0)], 1.0), ([0.0, 2 * np.log(3.0)], 2.0), ([[0.0, np.log(3.0) / 2]], 0.5)]:
