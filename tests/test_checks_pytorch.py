@@ -89,11 +89,24 @@ def count_bias_unchecked(kind, input_size, hidden_size, num_layers=1, bidirectio
 
 
 def count_with_torch(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
-    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
-    return sum(p.numel() for p in cls(input_size, hidden_size, num_layers, bidirectional=bidirectional).parameters())
+    """Valid: the contract forbids torch in units 1-8 only. A real module counted; Keras's one bias
+    per gate (SimpleRNN, LSTM) is torch's second bias vector taken away."""
+    classes = {"rnn": (torch.nn.RNN, 1), "lstm": (torch.nn.LSTM, 4), "gru": (torch.nn.GRU, 3)}
+    if kind not in classes or bias not in ("torch", "keras"):
+        raise ValueError(f"unknown kind {kind!r} or bias {bias!r}")
+    cls, gates = classes[kind]
+    module = cls(input_size, hidden_size, num_layers, bidirectional=bidirectional)
+    n = sum(p.numel() for p in module.parameters())
+    if bias == "keras" and kind != "gru":
+        n -= num_layers * (2 if bidirectional else 1) * gates * hidden_size
+    return n
 
 
-@pytest.mark.parametrize("fn", [count_ok, count_loop])
+def count_with_torch_keras_wrong(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    return count_with_torch(kind, input_size, hidden_size, num_layers, bidirectional, "torch")
+
+
+@pytest.mark.parametrize("fn", [count_ok, count_loop, count_with_torch])
 def test_param_count_accepts(fn):
     checks.check_recurrent_param_count(fn)
     checks.check_recurrent_param_count_keras(fn)
@@ -110,7 +123,6 @@ def test_param_count_accepts(fn):
         count_bidir_input_h,
         count_ignores_bidirectional,
         count_gates_swapped,
-        count_with_torch,
     ],
 )
 def test_param_count_rejects_torch_counts(fn):
@@ -127,6 +139,7 @@ def test_param_count_rejects_torch_counts(fn):
         count_bidir_input_h,
         count_ignores_bidirectional,
         count_gates_swapped,
+        count_with_torch_keras_wrong,
     ],
 )
 def test_param_count_rejects_keras_counts(fn):
