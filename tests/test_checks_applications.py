@@ -5,6 +5,8 @@ student could make, and each check must fail on them with an AssertionError.
 Kept short (a few seconds): training checks run with few steps.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -253,7 +255,59 @@ def train_tiny_lr(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
     return train_ok(model, data, steps, batch_size, 1e-5, seed)
 
 
-@pytest.mark.parametrize("fn", [train_ok, train_epochs_numpy_rng])
+def train_variant(bug):
+    """train_ok with one contract term broken (the audit's loop: each of these had full marks)."""
+
+    def train(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
+        x, y = data["x_train"], data["y_train"]
+        gen = torch.Generator().manual_seed(0 if bug == "constant seed" else seed)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2 if bug == "lr ignored" else lr)
+        losses = []
+        for _ in range(steps):
+            idx = torch.randint(0, len(x), (32 if bug == "batch size ignored" else batch_size,), generator=gen)
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx], reduction="sum" if bug == "sum" else "mean")
+            if bug != "no zero_grad":
+                opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
+
+    return train
+
+
+def train_zero_grad_after_step(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
+    """Valid: the gradients cleared after each step instead of before."""
+    x, y = data["x_train"], data["y_train"]
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randperm(len(x), generator=gen)[:batch_size]
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize(
+    "bug,words",
+    [
+        ("lr ignored", "`lr` was not used"),
+        ("no zero_grad", "the gradients pile up from step to step"),
+        ("sum", "should be near ln 2 = 0.693 for two classes: use the cross-entropy of the logits, averaged"),
+        ("constant seed", "seed=1 gave the very same losses"),
+        ("batch size ignored", "batch_size=8 gave the very same losses"),
+    ],
+)
+def test_train_names_the_broken_contract_term(bug, words):
+    with pytest.raises(AssertionError, match=re.escape(words)):
+        chk.check_train_sentiment_model(train_variant(bug), steps=60)
+
+
+@pytest.mark.parametrize("fn", [train_ok, train_epochs_numpy_rng, train_zero_grad_after_step])
 def test_train_accepts(fn):
     chk.check_train_sentiment_model(fn, steps=60)
 

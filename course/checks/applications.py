@@ -14,6 +14,7 @@ beat on held-out reviews by a stated margin.
 """
 
 import copy
+import warnings
 
 import numpy as np
 import torch
@@ -160,7 +161,9 @@ def _probe_model(V, C=2):
 def _train(train_sentiment_model, model, data, **kw):
     name = "train_sentiment_model"
     before = {k: v.clone() for k, v in data.items()}
-    losses = train_sentiment_model(model, data, **kw)
+    with warnings.catch_warnings():  # noise (float() of a tensor that requires grad) is not a mistake
+        warnings.simplefilter("ignore")
+        losses = train_sentiment_model(model, data, **kw)
     for k, v in data.items():
         if not torch.equal(v, before[k]):
             raise AssertionError(f"{name} modified data[{k!r}]; leave the data untouched")
@@ -179,7 +182,9 @@ def _train(train_sentiment_model, model, data, **kw):
 
 def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
     """Trains a probe model (not the student's) on `plain` reviews: returns one loss per step, the loss
-    goes down, parameters change, the data stay as they were, and the same seed gives the same run."""
+    goes down, parameters change, the data stay as they were, the same seed gives the same run and
+    another seed or batch size another; then the losses step by step where they are known
+    (:func:`_check_training_steps`: lr, zero_grad and the mean cross-entropy)."""
     name = "train_sentiment_model"
     x, y, kind = _reviews(2000, seed)
     plain = torch.from_numpy(kind == "plain")
@@ -202,7 +207,7 @@ def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
     if abs(first - np.log(2)) > 0.3:
         raise AssertionError(
             f"{name}: the first losses ({first:.3f}) should be near ln 2 = 0.693 for two classes: "
-            "use the cross-entropy of the logits (nn.functional.cross_entropy)"
+            "use the cross-entropy of the logits, averaged over the batch (nn.functional.cross_entropy)"
         )
     again = _train(train_sentiment_model, copy.deepcopy(start), data, **kw)
     if not np.allclose(losses, again, rtol=1e-4, atol=1e-6):
@@ -210,6 +215,74 @@ def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
             f"{name}: two runs with the same seed gave different losses; draw the batches "
             "with a generator seeded by `seed` (e.g. torch.Generator().manual_seed(seed))"
         )
+    for changed, hint in [
+        ({"seed": seed + 1}, "draw the batches with a generator seeded by `seed`, not by a constant"),
+        ({"batch_size": 8}, "draw `batch_size` rows per step"),
+    ]:
+        other = _train(train_sentiment_model, copy.deepcopy(start), data, **{**kw, **changed})
+        if np.allclose(losses, other, rtol=1e-6, atol=1e-9):
+            setting = ", ".join(f"{k}={v}" for k, v in changed.items())
+            raise AssertionError(f"{name}: {setting} gave the very same losses as {kw}; {hint}")
+    _check_training_steps(train_sentiment_model, V, seed)
+
+
+def _adam_on_one_review(model, x1, y1, steps, lr, zero_grad=True, batch=8):
+    """The losses of the contract's loop where every batch is ``batch`` copies of review ``x1 (1, T)``:
+    Adam(lr), each step's gradient alone (zero_grad), cross-entropy (mean), one loss per step."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    xb, yb = x1.repeat(batch, 1), y1.repeat(batch)
+    losses = []
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        if zero_grad:
+            opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return np.array(losses)
+
+
+def _check_training_steps(train_sentiment_model, V, seed, steps=20, lr=3e-2, batch_size=8):
+    """Every row of the training set is the same review: then every batch is the same whatever rows
+    a loop draws, and the losses of any correct loop are those of :func:`_adam_on_one_review`, step
+    by step. (The probe's weights are small, so its gradient norm stays below 1: clipping at 1,
+    which the contract neither asks for nor forbids, changes nothing.)"""
+    name = "train_sentiment_model"
+    x, y, _ = _reviews(1, seed)
+    data = {"x_train": x.repeat(40, 1), "y_train": y.repeat(40)}
+    torch.manual_seed(seed)
+    probe = _probe_model(V)
+    with torch.no_grad():
+        probe[0].weight.mul_(0.1)
+        probe[1].weight.mul_(0.5)
+    kw = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    losses = _train(train_sentiment_model, copy.deepcopy(probe), data, **kw)
+    ref = _adam_on_one_review(copy.deepcopy(probe), x, y, steps, lr, batch=batch_size)
+    if np.allclose(losses, ref, rtol=1e-4, atol=1e-6):
+        return
+    variants = [
+        ("`lr` was not used (these are the losses of lr=1e-2): Adam(model.parameters(), lr=lr)", dict(lr=1e-2)),
+        (
+            "the gradients pile up from step to step: call optimizer.zero_grad() before each backward()",
+            dict(zero_grad=False),
+        ),
+    ]
+    hint = "Adam(model.parameters(), lr=lr); per step: zero_grad, cross_entropy (mean), backward, step"
+    for text, change in variants:
+        if np.allclose(
+            losses,
+            _adam_on_one_review(copy.deepcopy(probe), x, y, steps, batch=batch_size, **{"lr": lr, **change}),
+            rtol=1e-4,
+            atol=1e-6,
+        ):
+            hint = text
+            break
+    worst = int(np.argmax(np.abs(losses - ref)))
+    raise AssertionError(
+        f"{name}: on a training set whose {len(data['y_train'])} rows are all one review, every batch is "
+        f"the same, so the losses are known step by step ({kw}); step {worst} gave {losses[worst]:.6f}, "
+        f"expected {ref[worst]:.6f}\n  hint: {hint}"
+    )
 
 
 def bag_of_words_accuracy(x_train, y_train, x_test, y_test):
