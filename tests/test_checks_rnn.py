@@ -168,6 +168,9 @@ WRONG_IND = {
     "relu before the recurrence": lambda x, h, Wx, u, b: (np.maximum(0, x @ Wx + b) + u * h, None),
     "abs instead of relu": lambda x, h, Wx, u, b: (np.abs(x @ Wx + u * h + b), None),
     "u squared": lambda x, h, Wx, u, b: (np.maximum(0, x @ Wx + u * u * h + b), None),
+    # right for the states relu makes (>= 0), wrong for a given negative h_prev
+    "abs of h_prev": lambda x, h, Wx, u, b: (np.maximum(0, x @ Wx + u * np.abs(h) + b), None),
+    "relu of h_prev": lambda x, h, Wx, u, b: (np.maximum(0, x @ Wx + u * np.maximum(h, 0) + b), None),
 }
 
 

@@ -183,3 +183,14 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
         FORWARD_TOL,
         "the hand-worked value [[2, 0], [0, 3]]",
     )
+    # hand-worked, a negative h_prev (a given initial state may be): [0 + 1*(-1) + 2, 0 + (-1)*(-2) + 0] = [1, 2]
+    h_prev, u = np.array([[-1.0, -2.0]]), np.array([1.0, -1.0])
+    h_next, _ = _forward(name, indrnn_step_forward, np.zeros((1, 1)), h_prev, np.ones((1, 2)), u, np.array([2.0, 0.0]))
+    assert_close(
+        name,
+        "h_next (hand-worked case, h_prev [[-1, -2]], u [1, -1], b [2, 0], x @ Wx = 0)",
+        h_next,
+        [[1.0, 2.0]],
+        FORWARD_TOL,
+        "the hand-worked value [[1, 2]] (u * h_prev takes h_prev as it is, negative too)",
+    )
