@@ -115,6 +115,16 @@ def build_sequential_style(V, E=16, H=32, C=2):  # valid: a different module lay
     return Net()
 
 
+def build_skips_padding(V, E=16, H=32, C=2):  # valid: each review's own words only, no left padding
+    class Net(_Model):
+        def forward(self, x):
+            e = self.embed(x)
+            starts = (x != 0).int().argmax(1).tolist()  # the first word of each row
+            return torch.cat([self.out(self.rnn(e[n : n + 1, s:])[0][:, -1]) for n, s in enumerate(starts)])
+
+    return Net(V, E, H, C)
+
+
 def build_gru(V, E=16, H=32, C=2):
     return _Model(V, E, H, C, cell=nn.GRU)
 
@@ -152,7 +162,7 @@ def build_two_layers(V, E=16, H=32, C=2):
     return m
 
 
-@pytest.mark.parametrize("fn", [build_ok, build_h_n_time_major, build_sequential_style])
+@pytest.mark.parametrize("fn", [build_ok, build_h_n_time_major, build_sequential_style, build_skips_padding])
 def test_build_accepts(fn):
     chk.check_build_sentiment_model(fn)
     chk.check_build_sentiment_model(fn, V=2, E=1, H=1, C=2, seed=2)
