@@ -62,7 +62,8 @@ def temporal_loss(scores, y, mask, bug=None):
     d = p.copy()
     d[rows, y.reshape(-1)] -= 1
     dm = np.ones(N * T) if bug == "masked steps get a gradient" else m
-    return float(loss), (d * dm[:, None] / denom).reshape(N, T, V)
+    sign = -1.0 if bug == "dscores sign" else 1.0
+    return (-1.0 if bug == "loss sign" else 1.0) * float(loss), sign * (d * dm[:, None] / denom).reshape(N, T, V)
 
 
 def bigram(tokens, V, alpha=1.0, bug=None):
@@ -140,6 +141,8 @@ def test_a_correct_backward_with_a_wrong_forward_is_told_to_fix_the_forward(chec
         ("by N*T", {}, "you divided by N * T; divide by N"),
         ("mask ignored", {}, "the mask was ignored"),
         ("masked steps get a gradient", {}, "masked time steps got a gradient: multiply by the mask"),
+        ("loss sign", {}, "the loss has the wrong sign"),
+        ("dscores sign", {}, "dscores has the wrong sign"),
         ("not stable", dict(N=3, T=5, V=4, seed=3, scale=300.0), "not numerically stable: subtract the max"),
     ],
 )

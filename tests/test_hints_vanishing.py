@@ -18,6 +18,8 @@ def jacobian(h_next, Wh, bug=None):
         d = np.ones_like(d)
     if bug == "factor on columns":
         J = Wh.T[None] * d[:, None, :]
+    elif bug == "Wh not transposed":
+        J = d[:, :, None] * Wh[None]
     else:
         J = d[:, :, None] * Wh.T[None]
     return np.transpose(J, (0, 2, 1)) if bug == "transposed" else J
@@ -55,6 +57,7 @@ def test_the_correct_functions_pass():
         ("factor on columns", "the factor 1 - h_next**2 multiplies the columns instead of the rows"),
         ("no factor", "the factor 1 - h_next**2 is missing"),
         ("1 - h", "you used 1 - h_next instead of 1 - h_next**2"),
+        ("Wh not transposed", "you used Wh, not its transpose"),
     ],
 )
 def test_jacobian_hints(bug, words):

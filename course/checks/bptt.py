@@ -236,6 +236,7 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
         ("you divided by the number of unmasked tokens; divide by N (the batch size)", ref_loss * N / n_tokens),
         ("the mask was ignored", _torch_temporal_loss(scores, y, np.ones_like(m))[0]),
         ("you divided by N * T; divide by N (the batch size)", ref_loss / T),
+        ("the loss has the wrong sign: it is the sum of -log p(target) (positive)", -ref_loss),
     ]
     if mask == "none":
         if not np.isfinite(loss) or abs(loss) > 1e-12:
@@ -273,6 +274,7 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
                 _torch_temporal_loss(scores, y, np.ones_like(m))[1],
             ),
             ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
+            ("dscores has the wrong sign: it is (softmax(scores) - onehot(y)) * mask / N", -ref_d),
         ],
         magnitude,
     )

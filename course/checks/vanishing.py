@@ -68,6 +68,11 @@ def check_rnn_jacobian(rnn_jacobian, N=3, H=4, D=3, seed=0):
                     Wh.T * d[None, :],
                 ),
                 ("the factor 1 - h_next**2 is missing", Wh.T),
+                (
+                    "you used Wh, not its transpose: h_next = tanh(... + h_prev @ Wh), so "
+                    "d h_next[i] / d h_prev[j] = (1 - h_next[i]**2) * Wh[j, i]: diag(1 - h_next[n]**2) @ Wh.T",
+                    d[:, None] * Wh,
+                ),
                 ("you used 1 - h_next instead of 1 - h_next**2", (1 - h_next[n])[:, None] * Wh.T),
             ],
         )
