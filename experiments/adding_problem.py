@@ -222,12 +222,15 @@ def steps_to_threshold(args, results, x_test, y_test, threshold=0.01):
 
 def merge_seed_results(path, results):
     """Write ``results`` to ``path``, keeping the runs of other seeds/models already there
-    (under a file lock, so that parallel runs do not lose each other's results)."""
+    (under a lock on its folder, so that parallel runs do not lose each other's results; not a lock
+    file in /tmp, which another user's run would own)."""
     import fcntl
-    import tempfile
+    import os
 
-    with open(Path(tempfile.gettempdir()) / "adding_problem_seeds.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
         if path.exists():
             old = json.loads(path.read_text())
             same = ("T", "batch", "hidden", "lr", "clip", "eval_every")
@@ -238,6 +241,8 @@ def merge_seed_results(path, results):
         seeds = sorted({int(s) for runs in results["models"].values() for s in runs})
         results["settings"]["seeds"] = seeds
         write_results(path, results)
+    finally:
+        os.close(folder)  # (and with it the lock)
 
 
 if __name__ == "__main__":

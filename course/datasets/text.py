@@ -1,16 +1,17 @@
 """An offline character corpus and a character vocabulary (unit 4: language models).
 
 The corpus is Python source code: a fixed, sorted selection of pure-Python
-modules of the standard library (``Lib/*.py`` of the running interpreter,
-found through ``sysconfig``), concatenated in that order. Nothing is
-downloaded, and with the course's pinned Python (3.11) the text is the same
-on every machine: about 210,000 characters.
+modules of the standard library, concatenated in that order: 207,561
+characters. It ships with the course (``data/python_stdlib_corpus.txt``, made
+by :func:`make_stdlib_corpus` from CPython 3.11.7's ``Lib/``), so the text is
+the same on every machine: read from the running interpreter instead, it
+differed between Python 3.11 patch releases, and the saved experiments would
+not match it.
 
 Licence: the files are part of CPython, Copyright (c) 2001-2023 Python
 Software Foundation; All Rights Reserved; distributed under the Python
-Software Foundation License Version 2 (https://docs.python.org/3/license.html).
-The corpus is read from the user's own Python installation and is not
-redistributed with the course.
+Software Foundation License Version 2 (https://docs.python.org/3/license.html);
+its text is ``data/PYTHON_LICENSE.txt`` beside the corpus.
 
 Typical use::
 
@@ -22,9 +23,14 @@ Typical use::
 """
 
 import os
+import re
 import sysconfig
+from pathlib import Path
 
 import numpy as np
+
+#: The shipped corpus: make_stdlib_corpus() of CPython 3.11.7 (see the module's docstring).
+CORPUS_FILE = Path(__file__).with_name("data") / "python_stdlib_corpus.txt"
 
 # Small, self-contained, mostly-ASCII modules; sorted, so the corpus order is fixed.
 STDLIB_MODULES = (
@@ -62,21 +68,35 @@ def stdlib_dir():
     return sysconfig.get_paths()["stdlib"]
 
 
-def stdlib_corpus(modules=STDLIB_MODULES, max_chars=None):
-    """The text of ``modules`` (names of ``Lib/<name>.py``), concatenated in sorted order.
+def _header(name):
+    return f"# ---- {name}.py ----\n"
 
-    Tabs become four spaces and characters outside printable ASCII become
-    "?", so the vocabulary is small (about 95 characters). Each file is
-    preceded by a ``# ---- <name>.py ----`` line. ``max_chars`` cuts the result.
-    Returns a str. A module missing from this Python raises FileNotFoundError.
-    """
+
+def make_stdlib_corpus(lib_dir=None, modules=STDLIB_MODULES):
+    """The corpus made from ``lib_dir`` (a ``Lib/`` folder; the running interpreter's by default):
+    ``Lib/<name>.py`` of ``modules`` in sorted order, each preceded by a ``# ---- <name>.py ----``
+    line, joined with newlines. Tabs become four spaces and characters outside printable ASCII
+    become "?", so the vocabulary is small (about 95 characters). How CORPUS_FILE was made."""
     parts = []
     for name in sorted(modules):
-        path = os.path.join(stdlib_dir(), name + ".py")
-        with open(path, encoding="utf-8") as f:
+        with open(os.path.join(lib_dir or stdlib_dir(), name + ".py"), encoding="utf-8") as f:
             src = f.read().replace("\t", "    ")
-        parts.append(f"# ---- {name}.py ----\n" + "".join(c if c in _KEEP else "?" for c in src))
-    text = "\n".join(parts)
+        parts.append(_header(name) + "".join(c if c in _KEEP else "?" for c in src))
+    return "\n".join(parts)
+
+
+def stdlib_corpus(modules=STDLIB_MODULES, max_chars=None):
+    """The shipped corpus (CORPUS_FILE), or the part of it made of ``modules`` (names from
+    STDLIB_MODULES), as :func:`make_stdlib_corpus` joins them; ``max_chars`` cuts the result.
+    Returns a str. A module not in the corpus raises KeyError."""
+    text = CORPUS_FILE.read_text(encoding="utf-8")
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^# ---- (\w+)\.py ----\n", text, re.M)]
+    ends = [start - 1 for start, _ in starts[1:]] + [len(text)]  # (less the newline that joins them)
+    parts = {name: text[start:end] for (start, name), end in zip(starts, ends)}
+    missing = sorted(set(modules) - set(parts))
+    if missing:
+        raise KeyError(f"not in the course's corpus: {', '.join(missing)}; its modules: {', '.join(sorted(parts))}")
+    text = "\n".join(parts[name] for name in sorted(modules))
     return text if max_chars is None else text[:max_chars]
 
 
