@@ -57,7 +57,7 @@ body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ border: 1px solid #ccc; padding: .4em .6em; text-align: left; vertical-align: top; }}
 td.msg {{ white-space: pre-wrap; font-family: monospace; }}
-.passed {{ color: #1a7f37; }} .failed {{ color: #cf222e; }} .partly {{ color: #9a6700; }}
+.passed {{ color: #1a7f37; }} .failed, .not-graded {{ color: #cf222e; }} .partly {{ color: #9a6700; }}
 </style></head>
 <body>
 <h1>Feedback: {unit}</h1>
@@ -67,10 +67,18 @@ td.msg {{ white-space: pre-wrap; font-family: monospace; }}
 <tr><th>test</th><th>points</th><th>result</th><th>what went wrong</th></tr>
 {rows}
 </table>
-{comments}<p>The hidden tests ran too; their code is not shown. Read each message, fix your function, and
-run the visible tests of your notebook again (or <code>course grade your_notebook.ipynb</code>).</p>
+{comments}<p>{closing}</p>
 </body></html>
 """
+GRADED = (
+    "The hidden tests ran too; their code is not shown. Read each message, fix your function, and run the "
+    "visible tests of your notebook again (or <code>course grade your_notebook.ipynb</code>)."
+)
+NOT_GRADED = (
+    "Your notebook could not be graded, so its tests did not run to the end and none of them counts: the "
+    "reason is above. Fix what it names (run your notebook from the top with Restart &amp; Run All: it must "
+    "finish without an error and within the time limits), then submit again."
+)
 
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -159,11 +167,14 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
     """
     rows = []
     for gid, s, m, message in tests:
-        status = _status(s, m)
-        shown = "" if status == "passed" else _text(message or "the test did not pass", lines=True)
+        status = "not graded" if error else _status(s, m)
+        if error:  # the reason is said once, above the table: no test ran to the end
+            shown = "not run: the notebook could not be graded"
+        else:
+            shown = "" if status == "passed" else _text(message or "the test did not pass", lines=True)
         rows.append(
             f"<tr><td><code>{_text(gid, 100)}</code></td><td>{s:g} / {m:g}</td>"
-            f'<td class="{status}">{status}</td><td class="msg">{shown}</td></tr>'
+            f'<td class="{status.replace(" ", "-")}">{status}</td><td class="msg">{shown}</td></tr>'
         )
     notes = [f"<li><code>{_text(name, 100)}</code>: {_text(text)}</li>" for name, text in comments if text]
     return PAGE.format(
@@ -175,6 +186,7 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
         error=f'<p class="failed">Could not be graded: {_text(error)}</p>\n' if error else "",
         rows="\n".join(rows),
         comments=f"<h2>Comments</h2>\n<ul>{''.join(notes)}</ul>\n" if notes else "",
+        closing=NOT_GRADED if error else GRADED,
     )
 
 

@@ -22,9 +22,7 @@ formgrader or feedback can render it, and every message written to the log is es
 (``course.grading.outputs.escape_text``).
 """
 
-import csv
 import errno
-import io
 import json
 import os
 import re
@@ -590,11 +588,7 @@ def grades(root=None, db_url=None, units=None):
 
 
 def grades_csv(rows):
-    """CSV text of ``grades()`` rows (columns: student, unit, every test, total, max_score)."""
-    tests = sorted({k for r in rows for k in r} - {"student", "unit", "total", "max_score"})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["student", "unit", *tests, "total", "max_score"], restval="")
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    return buf.getvalue()
+    """CSV text of ``grades()`` rows, one per student and unit, a column per test (``course grades --long``)."""
+    from course.lms import per_test_csv
+
+    return per_test_csv(rows)

@@ -4,21 +4,8 @@ nbgrader knows students by their nbgrader id (the exchange's user name, or the n
 collect`` was given); an LMS knows them by its own ids. A **roster** (``--roster roster.csv``)
 maps one to the other, one row per student of the class. Its header names the columns (any
 order, case and ``_``/space/``-`` do not matter); only ``nbgrader_id`` is required, so Canvas's
-own gradebook export with an ``nbgrader_id`` column added is a roster:
-
-=================  =========================================================================
-``nbgrader_id``    the nbgrader student id (alias: ``nbgrader``)
-``name``           display name (alias: ``student``, Canvas's column, "Last, First"); else built from the next two
-``first_name``     Moodle's "First name"
-``last_name``      Moodle's "Last name"
-``canvas_id``      Canvas's "ID" (the Canvas user id; alias: ``id``)
-``sis_user_id``    Canvas's "SIS User ID"
-``sis_login_id``   Canvas's "SIS Login ID" (written only when some student has one)
-``section``        Canvas's "Section"
-``email``          Moodle's "Email address" (alias: ``email_address``, ``e-mail``)
-``id_number``      Moodle's "ID number" (alias: ``idnumber``)
-``username``       Moodle's "Username"
-=================  =========================================================================
+own gradebook export with an ``nbgrader_id`` column added is a roster. The columns and what each holds are :data:`ROSTER_COLUMNS`, their other accepted names
+:data:`COLUMNS` (``course grades --help`` lists both).
 
 **Canvas** ("How do I import grades in the Gradebook?", Canvas Instructor Guide,
 https://community.canvaslms.com/t5/Instructor-Guide/How-do-I-import-grades-in-the-Gradebook/ta-p/807):
@@ -39,10 +26,21 @@ would be read as a student). So the file holds only roster students, each with a
 A student of the roster without a submission gets 0 (``missing="zero"``, the default) or no
 grade (``missing="blank"``). A graded submission whose student is not in the roster is never
 dropped silently: it is returned in ``unmatched`` and ``course grades`` reports it.
+
+**Every file written here is opened by a spreadsheet**, and its text comes from people who are not
+the instructor (students edit their names in Moodle; a roster comes from the LMS): a cell that
+begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return would be read as a formula. Each
+such cell is neutralised as OWASP's "CSV Injection" guidance says (a leading ``'``, the field
+quoted by the csv module, quotes doubled) by :func:`write_csv`, the one writer of the course's
+CSV files; numbers the course formats itself are left as numbers.
+
+``course grades --csv`` writes the class table (:func:`class_table_csv`: one row per student, one
+column per unit, total and max); ``--long`` the per-test rows (:func:`per_test_csv`).
 """
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 
 COLUMNS = {
@@ -58,7 +56,24 @@ COLUMNS = {
     "id_number": ("id_number", "idnumber"),
     "username": ("username",),
 }
+#: What each roster column is (``course grades --help`` prints it).
+ROSTER_COLUMNS = {
+    "student": "the nbgrader student id (required)",
+    "name": 'display name, Canvas\'s "Last, First" (else built from first and last name)',
+    "first_name": 'Moodle\'s "First name"',
+    "last_name": 'Moodle\'s "Last name"',
+    "canvas_id": 'Canvas\'s "ID" (the Canvas user id)',
+    "sis_user_id": 'Canvas\'s "SIS User ID"',
+    "sis_login_id": 'Canvas\'s "SIS Login ID"',
+    "section": 'Canvas\'s "Section"',
+    "email": 'Moodle\'s "Email address"',
+    "id_number": 'Moodle\'s "ID number"',
+    "username": 'Moodle\'s "Username"',
+}
 MISSING = ("zero", "blank")
+#: The first characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
 class RosterError(ValueError):
@@ -71,6 +86,27 @@ class Export:
 
     text: str
     unmatched: list = field(default_factory=list)
+
+
+def spreadsheet_safe(value):
+    """A cell as a spreadsheet may show it: text beginning with a formula character gets a leading ``'``.
+
+    >>> spreadsheet_safe("=HYPERLINK(\"http://x\")"), spreadsheet_safe("-1"), spreadsheet_safe("Alice")
+    ('\'=HYPERLINK("http://x")', '-1', 'Alice')
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def write_csv(rows):
+    """CSV text (CRLF lines, as Excel, Canvas and Moodle write it) of rows of cells, every cell made safe."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    for row in rows:
+        w.writerow([spreadsheet_safe(cell) for cell in row])
+    return buf.getvalue()
 
 
 def _key(header):
@@ -141,15 +177,12 @@ def canvas_csv(rows, roster, points, missing="zero"):
             )
     login = any(e["sis_login_id"] for e in roster)
     ids = ["Student", "ID", "SIS User ID", *(["SIS Login ID"] if login else []), "Section"]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow([*ids, *units])
-    w.writerow(["Points Possible", *[""] * (len(ids) - 1), *(_number(points[u]) for u in units)])
+    table = [[*ids, *units], ["Points Possible", *[""] * (len(ids) - 1), *(_number(points[u]) for u in units)]]
     for e in roster:
         name = e["name"] or ", ".join(x for x in (e["last_name"], e["first_name"]) if x) or e["student"]
         who = [name, e["canvas_id"], e["sis_user_id"], *([e["sis_login_id"]] if login else []), e["section"]]
-        w.writerow([*who, *(_cell(scores, e["student"], u, missing) for u in units)])
-    return Export(buf.getvalue(), _unmatched(rows, roster))
+        table.append([*who, *(_cell(scores, e["student"], u, missing) for u in units)])
+    return Export(write_csv(table), _unmatched(rows, roster))
 
 
 def moodle_csv(rows, roster, units, missing="zero"):
@@ -163,16 +196,39 @@ def moodle_csv(rows, roster, units, missing="zero"):
                 f"roster student {e['student']!r} has no email, id_number or username: Moodle could not "
                 "identify them and would refuse the whole import"
             )
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["First name", "Last name", "ID number", "Email address", "Username", *units])
+    table = [["First name", "Last name", "ID number", "Email address", "Username", *units]]
     for e in roster:
         first, last = e["first_name"], e["last_name"]
         if not (first or last) and e["name"]:
             last, _, first = (p.strip() for p in e["name"].partition(","))
         who = [first, last, e["id_number"], e["email"], e["username"]]
-        w.writerow([*who, *(_cell(scores, e["student"], u, missing) for u in units)])
-    return Export(buf.getvalue(), _unmatched(rows, roster))
+        table.append([*who, *(_cell(scores, e["student"], u, missing) for u in units)])
+    return Export(write_csv(table), _unmatched(rows, roster))
+
+
+def class_table_csv(rows, points):
+    """The class as instructors read it: one row per student, one column per unit, then total and max.
+
+    ``rows``: ``course.instructor.grades()`` rows; ``points``: {unit: points possible} (every unit of
+    the table, graded or not). A unit a student has no submission for is blank; ``max`` is the sum
+    of the units' points, so that total / max is the student's share of the whole table.
+    """
+    units = sorted(points)
+    scores = _scores(rows)
+    table = [["student", *units, "total", "max"]]
+    for student in sorted({r["student"] for r in rows}):
+        cells = [_number(scores[(student, u)]) if (student, u) in scores else "" for u in units]
+        total = sum(scores.get((student, u), 0.0) for u in units)
+        table.append([student, *cells, _number(total), _number(sum(points[u] for u in units))])
+    return write_csv(table)
+
+
+def per_test_csv(rows):
+    """One row per student and unit, one column per test of any unit (blank where a unit has no such test)."""
+    fixed = ("student", "unit", "total", "max_score")
+    tests = sorted({k for r in rows for k in r} - set(fixed))
+    columns = ["student", "unit", *tests, "total", "max_score"]
+    return write_csv([columns, *([r.get(c, "") for c in columns] for r in rows)])
 
 
 def points_possible(db_url, units=None):

@@ -192,3 +192,71 @@ def test_course_grades_moodle_with_blank_for_missing(graded_course, capsys):
 def test_course_grades_lms_export_needs_a_roster(capsys):
     assert cli.main(["grades", "--moodle", "x.csv"]) == 2
     assert "--roster" in capsys.readouterr().err
+
+
+# -- CSV injection (OWASP, "CSV Injection"): text from a roster or a student never becomes a formula
+FORMULAS = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", '=HYPERLINK("http://evil","x")']
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_cell_beginning_with_a_formula_character_is_neutralised(formula):
+    assert lms.spreadsheet_safe(formula) == "'" + formula
+
+
+@pytest.mark.parametrize("value", ["Alice", "5", "10.5", "-1", "0", "", "Liddell, Alice", "a=b"])
+def test_plain_text_and_numbers_are_written_as_they_are(value):
+    assert lms.spreadsheet_safe(value) == value
+
+
+def _hostile_roster():
+    rows = ["nbgrader_id,name,first_name,last_name,canvas_id,sis_user_id,section,email,id_number,username"]
+    for n, f in enumerate(FORMULAS):
+        cell = '"' + f.replace('"', '""') + '"'
+        rows.append(f"s{n},{cell},{cell},{cell},{n},{cell},{cell},{cell},{cell},{cell}")
+    return lms.read_roster("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("export", ["canvas", "moodle"])
+def test_lms_exports_read_back_with_no_cell_a_spreadsheet_would_evaluate(export):
+    roster = _hostile_roster()
+    rows = [{"student": "s0", "unit": "01_perceptron", "total": 5.0, "max_score": 5.0}]
+    if export == "canvas":
+        text = lms.canvas_csv(rows, roster, POINTS).text
+    else:
+        text = lms.moodle_csv(rows, roster, POINTS).text
+    cells = [cell for row in _table(text) for cell in row]
+    live = [c for c in cells if c.startswith(lms.FORMULA_START) and not lms._NUMBER.fullmatch(c)]
+    assert not live, f"cells a spreadsheet would run as formulas: {live}"
+    assert "'=1+1" in cells  # the value is kept, shown as text
+
+
+def test_the_class_table_has_a_row_per_student_and_a_column_per_unit():
+    header, *students = _table(lms.class_table_csv(ROWS, POINTS))
+    assert header == ["student", "01_perceptron", "02_backprop", "total", "max"]
+    assert students == [
+        ["alice", "5", "10.5", "15.5", "17"],
+        ["bob", "2", "", "2", "17"],
+        ["zed", "4", "", "4", "17"],
+    ]
+
+
+def test_course_grades_csv_writes_the_class_table_and_long_the_per_test_rows(graded_course, tmp_path):
+    table, long = tmp_path / "table.csv", tmp_path / "long.csv"
+    assert cli.main(["grades", "--csv", str(table), "--course", str(graded_course)]) == 0
+    assert _table(table.read_text()) == [
+        ["student", "01_perceptron", "total", "max"],
+        ["alice", "5", "5", "5"],
+        ["zed", "1", "1", "5"],
+    ]
+    assert cli.main(["grades", "--long", "--csv", str(long), "--course", str(graded_course)]) == 0
+    header, alice, zed = _table(long.read_text())
+    assert header == ["student", "unit", "perceptron_fit", "perceptron_predict", "total", "max_score"]
+    assert alice[:2] == ["alice", "01_perceptron"] and zed[2:4] == ["0.0", "1.0"]
+
+
+def test_course_grades_help_lists_every_roster_column(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["grades", "--help"])
+    out = capsys.readouterr().out
+    for aliases in lms.COLUMNS.values():
+        assert aliases[0] in out, f"`course grades --help` does not document the roster column {aliases[0]}"

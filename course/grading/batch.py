@@ -283,7 +283,7 @@ class Grader:
                     free.put(slot)
 
             try:
-                done = pool.map(with_slot, jobs)
+                done = _Counted(pool.map(with_slot, jobs), len(jobs))  # a total for progress bars (tqdm)
                 for _ in progress(done) if progress else done:
                     pass
             except BaseException:
@@ -291,6 +291,19 @@ class Grader:
                     w.stop()
                 raise
         return results
+
+
+class _Counted:
+    """An iterator that knows its length, so that a progress bar shows total, percentage and ETA."""
+
+    def __init__(self, iterator, n):
+        self.iterator, self.n = iterator, n
+
+    def __iter__(self):
+        return iter(self.iterator)
+
+    def __len__(self):
+        return self.n
 
 
 def grade_notebooks(
