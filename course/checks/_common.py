@@ -16,7 +16,11 @@
 * ``numeric_grads`` and ``check_numeric``: centred numerical gradients of the
   student's own forward, and the comparison of a tuple of gradients with them;
 * ``random_params``: weights of one recurrent layer in the course's layout;
-* ``STABILITY_HINT``, ``assert_close_stable``: what a softmax that overflows is told.
+* ``STABILITY_HINT``, ``assert_close_stable``: what a softmax that overflows is told;
+* ``assert_float64`` and ``DtypeError``: an output of less than float64's precision (float32 passes a
+  forward's 1e-7 but spoils the numerical gradients of the backward tested with it), which
+  ``forward_first`` reports as "your X_forward returns float32", and ``check_numeric`` blames the
+  forward when the backward matches torch autograd but not the forward's numerical gradient.
 """
 
 import itertools
@@ -46,9 +50,10 @@ def grad_of(leaf):
     return np.zeros(tuple(leaf.shape)) if leaf.grad is None else leaf.grad.numpy().copy()
 
 
-def forward_out(name, fn, *args):
-    """``fn(*args)`` through call_student, unpacked as ``(out, cache)``."""
+def forward_out(name, fn, *args, what="out"):
+    """``fn(*args)`` through call_student, unpacked as ``(out, cache)``; ``out`` (named ``what``) float64."""
     out = unpack(name, call_student(fn, *args), 2, "(out, cache)")
+    assert_float64(name, what, out[0])
     return out[0], out[1]
 
 
@@ -108,11 +113,57 @@ def first_hint(*hints):
     return hint
 
 
+# ---------------------------------------------------------------- dtypes
+DTYPE_HINT = (
+    "the course computes in float64 (NumPy's default): an array made with dtype=np.float32 (or .astype(np.float32)) "
+    "keeps about 7 significant digits; leave out the dtype, or take the inputs' (np.zeros_like(x), dtype=x.dtype)"
+)
+
+
+class DtypeError(AssertionError):
+    """An output holds floats less precise than float64 (``dtype``); ``what`` names it."""
+
+    def __init__(self, message, what, dtype):
+        super().__init__(message)
+        self.what, self.dtype = what, dtype
+
+
+def low_precision(value):
+    """The dtype of ``value`` when it holds floats less precise than float64 (float16, float32), else None.
+
+    Python floats, nested lists of them, float64 and longer floats are fine; what is not a float array
+    (integers, objects, torch tensors, ragged lists) is left to the value checks."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, (list, tuple)):
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            return None
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize < 8:
+        return dtype
+    return None
+
+
+def assert_float64(name, what, value, hint=DTYPE_HINT):
+    """Raise :class:`DtypeError` when ``value`` (an output of ``name``) is a float array below float64."""
+    dtype = low_precision(value)
+    if dtype is not None:
+        raise DtypeError(f"{name}: {what} has dtype {dtype}, expected float64\n  hint: {hint}", what, dtype)
+    return value
+
+
 def forward_first(name, fwd_name, check_output, where="bring your solution that passes its own tests"):
     """Run ``check_output()`` (which raises AssertionError when the student's forward is wrong);
-    on failure, say that the forward is wrong and must be fixed before ``name`` can be tested."""
+    on failure, say that the forward is wrong and must be fixed before ``name`` can be tested.
+    A forward whose output is float32 (:func:`assert_float64` in ``check_output``) is named as such."""
     try:
         return check_output()
+    except DtypeError as e:
+        raise AssertionError(
+            f"{name}: your {fwd_name} returns {e.dtype} ({e.what}); fix it first: {name} is tested with the cache "
+            f"and the numerical gradients of your {fwd_name}, where {e.dtype}'s rounding looks like a wrong "
+            f"gradient\n  hint: {DTYPE_HINT}"
+        ) from None
     except AssertionError as e:
         raise AssertionError(
             f"{name}: your {fwd_name} is wrong ({e}); fix it first: {name} is tested with the cache of "
@@ -277,10 +328,27 @@ def numeric_grads(forward, args, outputs, upstream, which):
 
 def check_numeric(name, forward, fwd_name, args, outputs, upstream, whats, grads):
     """Each of ``grads`` (named ``whats``, the gradients of ``args`` in order) against the numerical
-    gradient of the student's ``forward`` (its outputs picked by ``outputs``, weighted by ``upstream``)."""
+    gradient of the student's ``forward`` (its outputs picked by ``outputs``, weighted by ``upstream``).
+
+    Called after ``grads`` matched torch autograd on the same data: a mismatch here is the forward's."""
     num = numeric_grads(forward, args, outputs, upstream, range(len(whats)))
     for what, got, ref in zip(whats, grads, num):
-        close(name, what, got, ref, BACKWARD_TOL, f"the numerical gradient of your {fwd_name}")
+        numeric_close(name, fwd_name, what, got, ref)
+
+
+def numeric_close(name, fwd_name, what, got, num):
+    """``got`` (a gradient of ``name`` that already matched torch autograd) against ``num``, the numerical
+    gradient of the student's ``fwd_name``: when they differ, the forward is what is wrong or imprecise."""
+    try:
+        assert_close(name, what, got, num, BACKWARD_TOL, f"the numerical gradient of your {fwd_name}")
+    except AssertionError as e:
+        err = str(e).split("relative error ", 1)[-1].split(" (worst", 1)[0]
+        raise AssertionError(
+            f"{name}: {what} matches torch autograd but not the numerical gradient of your {fwd_name} "
+            f"(relative error {err}): your {name} is right, fix {fwd_name}: it loses precision (float32 somewhere: "
+            f"dtype=np.float32 or .astype(np.float32), even if it returns float64) or computes a slightly "
+            f"different function than the contract's"
+        ) from None
 
 
 # ---------------------------------------------------------------- data
@@ -305,7 +373,20 @@ def compare_grads(name, whats, grads, refs, shapes, upstream, explain):
     """
     for i, (what, got, r, shape) in enumerate(zip(whats, grads, refs, shapes)):
         assert_shape(name, what, got, shape)
-        close(name, f"{what}{upstream}", got, r, BACKWARD_TOL, "torch autograd", lambda i=i: explain(i))
+        assert_float64(name, what, got, f"{DTYPE_HINT} (a float32 array in the forward's cache makes one here too)")
+        hint = first_hint(lambda got=got, r=r: precision_hint(got, r), lambda i=i: explain(i))  # no bug is this small
+        close(name, f"{what}{upstream}", got, r, BACKWARD_TOL, "torch autograd", hint)
+
+
+def precision_hint(got, ref):
+    """When ``got`` is wrong only in its 6th or 7th significant digit (float32's precision), say so."""
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape == np.shape(ref) and np.all(np.isfinite(got)) and rel_error(got, ref) < 1e-4:
+        return (
+            "right to about 6 significant digits only, float32's precision: is an array of the forward's cache, "
+            "or one made in the backward, float32 (dtype=np.float32, .astype(np.float32))?"
+        )
+    return None
 
 
 def mixup_hint(i, whats, grads, refs):

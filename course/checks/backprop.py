@@ -7,7 +7,16 @@ gradients, and hand-worked cases.
 import numpy as np
 import torch
 
-from course.checks._common import FAR_APART_P, FAR_APART_ROWS, ROW_SHIFT_HINT, assert_close_stable, close
+from course.checks._common import (
+    FAR_APART_P,
+    FAR_APART_ROWS,
+    ROW_SHIFT_HINT,
+    assert_close_stable,
+    assert_float64,
+    close,
+    forward_first,
+    numeric_close,
+)
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
 from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
@@ -58,7 +67,7 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
     rng = np.random.default_rng(seed)
     x, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=M)
     dout = rng.normal(size=(N, M))
-    _, cache = _forward("affine_forward", affine_forward, x, W, b)
+    _, cache = forward_first(name, "affine_forward", lambda: _forward("affine_forward", affine_forward, x, W, b))
     dx, dW, db = unpack(name, call_student(affine_backward, dout, cache), 3, "(dx, dW, db)")
     tx, tW, tb = _t(x, True), _t(W, True), _t(b, True)
     (tx @ tW + tb).backward(_t(dout))
@@ -76,8 +85,7 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
             "db": lambda v: call_student(affine_forward, x, W, v)[0],
         }
         for (what, fn), got, at in zip(f.items(), (dx, dW, db), (x, W, b)):
-            num = eval_numerical_gradient_array(fn, at.copy(), dout)
-            assert_close(name, what, got, num, BACKWARD_TOL, "the numerical gradient")
+            numeric_close(name, "affine_forward", what, got, eval_numerical_gradient_array(fn, at.copy(), dout))
 
 
 # ---------------------------------------------------------------- activations
@@ -101,7 +109,7 @@ def _check_activation_backward(fwd_name, fwd, name, bwd, torch_fn, shape, seed, 
     """``mistakes(x, out, dout)`` -> [(hint, wrong dx)]: typical wrong derivatives, named on failure."""
     rng = np.random.default_rng(seed)
     x, dout = rng.normal(scale=3.0, size=shape), rng.normal(size=shape)
-    _, cache = _forward(fwd_name, fwd, x)
+    _, cache = forward_first(name, fwd_name, lambda: _forward(fwd_name, fwd, x))
     dx = call_student(bwd, dout, cache)
     tx = _t(x, True)
     out = torch_fn(tx)
@@ -110,7 +118,7 @@ def _check_activation_backward(fwd_name, fwd, name, bwd, torch_fn, shape, seed, 
     assert_close_or_hint(name, "dx", dx, tx.grad.numpy(), BACKWARD_TOL, "torch autograd", lambda: mistakes(x, y, dout))
     if numeric:
         num = eval_numerical_gradient_array(lambda v: call_student(fwd, v)[0], x.copy(), dout)
-        assert_close(name, "dx", dx, num, BACKWARD_TOL, "the numerical gradient")
+        numeric_close(name, fwd_name, "dx", dx, num)
 
 
 def check_sigmoid_forward(sigmoid_forward, shape=(4, 5), seed=0):
@@ -198,6 +206,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
     # |scores| <= scale: the contract asks for exactness with logits up to 1e3 in magnitude
     scores, y = scale * rng.uniform(-1, 1, size=(N, C)), rng.integers(0, C, size=N)
     loss, dscores = unpack(name, call_student(softmax_cross_entropy, scores, y), 2, "(loss, dscores)")
+    assert_float64(name, "loss", loss), assert_float64(name, "dscores", dscores)
     ts = _t(scores, True)
     ref = torch.nn.functional.cross_entropy(ts, torch.tensor(y))
     ref.backward()

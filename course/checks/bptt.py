@@ -21,6 +21,7 @@ from course.checks._common import (
     ROW_SHIFT_HINT,
     accumulation_candidates,
     assert_close_stable,
+    assert_float64,
     check_numeric,
     close,
     forward_first,
@@ -45,10 +46,18 @@ from course.testing import (
 def _forward_first(name, fwd_name, fwd, args, ref):
     """Run the student's forward, check its output against ``ref`` and return its cache."""
     out = unpack(fwd_name, call_student(fwd, *args), 2, "(out, cache)")
+    what = "h_next" if "step" in fwd_name else "h"
     forward_first(
         name,
         fwd_name,
-        lambda: assert_close(fwd_name, "the output", out[0], ref, FORWARD_TOL, "torch.nn.RNN with the same weights"),
+        lambda: assert_close(
+            fwd_name,
+            what,
+            assert_float64(fwd_name, what, out[0]),
+            ref,
+            FORWARD_TOL,
+            "torch.nn.RNN with the same weights",
+        ),
         where="bring your solution of unit 3",
     )
     return out[1]
@@ -185,6 +194,7 @@ def _torch_temporal_loss(scores, y, mask):
 
 def _loss_call(name, fn, scores, y, mask):
     loss, dscores = unpack(name, call_student(fn, scores, y, mask), 2, "(loss, dscores)")
+    assert_float64(name, "loss", loss), assert_float64(name, "dscores", dscores)
     return assert_scalar(name, "loss", loss), dscores
 
 

@@ -20,7 +20,7 @@ bh)``) as in the layer functions' signatures; their gradients
 
 import numpy as np
 
-from course.checks._common import all_match, close, matches, random_params, time_hint
+from course.checks._common import all_match, assert_float64, close, forward_first, matches, random_params, time_hint
 from course.checks.bptt import check_rnn_backward
 from course.checks.gru import check_gru_backward, check_gru_forward
 from course.checks.lstm import check_lstm_backward, check_lstm_forward
@@ -139,7 +139,7 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
     _, x, pf, pb = _bi_data(kind, N, T, D, H, seed)
     fwd, _ = reference_layer(kind)
     out = unpack(name, _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)")
-    h = assert_shape(name, "h", out[0], (N, T, 2 * H))
+    h = assert_shape(name, "h", assert_float64(name, "h", out[0]), (N, T, 2 * H))
     ref = _bi_ref(kind, x, pf, pb)["h"]
     close(
         name,
@@ -213,6 +213,7 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
     out = unpack(
         "bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)"
     )
+    forward_first(name, "bidirectional_forward", lambda: assert_float64("bidirectional_forward", "h", out[0]))
     dx, grads_f, grads_b = unpack(
         name, _call("bidirectional_backward", bidirectional_backward, dh, out[1], bwd), 3, "(dx, grads_f, grads_b)"
     )
@@ -329,7 +330,7 @@ def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0,
     fwd, _ = reference_layer(kind, bidirectional)
     out = unpack(name, _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
     H_top = (2 if bidirectional else 1) * hidden[-1]
-    h = assert_shape(name, "h_top", out[0], (N, T, H_top))
+    h = assert_shape(name, "h_top", assert_float64(name, "h_top", out[0]), (N, T, H_top))
     ref, _, _ = _stack_ref(kind, x, layers, bidirectional)
     what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind} layers of the check)"
     close(
@@ -353,6 +354,7 @@ def check_stacked_backward(
     H_top = (2 if bidirectional else 1) * hidden[-1]
     dh_top = rng.normal(size=(N, T, H_top))
     out = unpack("stacked_forward", _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
+    forward_first(name, "stacked_forward", lambda: assert_float64("stacked_forward", "h_top", out[0]))
     dx, layer_grads = unpack(
         name, _call("stacked_backward", stacked_backward, dh_top, out[1], bwd), 2, "(dx, layer_grads)"
     )

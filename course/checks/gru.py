@@ -22,6 +22,7 @@ import torch
 
 from course.checks._common import (
     accumulation_candidates,
+    assert_float64,
     check_numeric,
     close,
     compare_grads,
@@ -118,7 +119,7 @@ def _forward_hint(got, args, select=lambda h: h):
 
 def _check_step_output(name, h_next, seq_args):
     """h_next (N, H) of one step; ``seq_args`` = (x (N, 1, D), h_prev, Wx, Wh, bx, bh)."""
-    h_next = assert_shape(name, "h_next", h_next, np.shape(seq_args[1]))
+    h_next = assert_shape(name, "h_next", assert_float64(name, "h_next", h_next), np.shape(seq_args[1]))
     ref = _gru_ref(*seq_args)["h"][:, 0]
     close(name, "h_next", h_next, ref, FORWARD_TOL, "torch.nn.GRU", _forward_hint(h_next, seq_args, lambda h: h[:, 0]))
 
@@ -126,7 +127,7 @@ def _check_step_output(name, h_next, seq_args):
 def _check_sequence_output(name, h, args):
     """h (N, T, H) of gru_forward(*args) against torch.nn.GRU."""
     x, h0 = args[0], args[1]
-    h = assert_shape(name, "h", h, (*x.shape[:2], h0.shape[1]))
+    h = assert_shape(name, "h", assert_float64(name, "h", h), (*x.shape[:2], h0.shape[1]))
     ref = _gru_ref(*args)["h"]
     close(
         name,

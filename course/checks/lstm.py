@@ -24,6 +24,7 @@ import torch
 
 from course.checks._common import (
     accumulation_candidates,
+    assert_float64,
     check_numeric,
     close,
     compare_grads,
@@ -153,6 +154,7 @@ def _gate_order_hint(got, key, args, index=lambda r: r):
 def _check_step_outputs(name, out, args):
     """h_next and c_next of one step (``out`` = what lstm_step_forward returned) against torch."""
     N, H = np.shape(args[1])
+    assert_float64(name, "h_next", out[0]), assert_float64(name, "c_next", out[1])
     h_next, c_next = assert_shape(name, "h_next", out[0], (N, H)), assert_shape(name, "c_next", out[1], (N, H))
     seq_args = (args[0][:, None], *args[1:])
     ref = _lstm_ref(*seq_args)
@@ -192,7 +194,7 @@ def _h0_ignored_hint(h, ref_args):
 def _check_sequence_output(name, h, args):
     """h (N, T, H) of lstm_forward(x, h0, Wx, Wh, b) = ``args`` against torch (c0 = 0)."""
     x, h0 = args[0], args[1]
-    h = assert_shape(name, "h", h, (*x.shape[:2], h0.shape[1]))
+    h = assert_shape(name, "h", assert_float64(name, "h", h), (*x.shape[:2], h0.shape[1]))
     ref_args = (x, h0, None, *args[2:])
     ref = _lstm_ref(*ref_args)["h"]
     close(

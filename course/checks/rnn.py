@@ -48,7 +48,7 @@ def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     name = "rnn_step_forward"
     x, h_prev, Wx, Wh, b_ih, b_hh = _random_rnn(N, 1, D, H, seed)
     x = x[:, 0]
-    h_next, _ = _forward(name, rnn_step_forward, x, h_prev, Wx, Wh, b_ih + b_hh)
+    h_next, _ = _forward(name, rnn_step_forward, x, h_prev, Wx, Wh, b_ih + b_hh, what="h_next")
     assert_shape(name, "h_next", h_next, (N, H))
     ref = torch_rnn(x[:, None], h_prev, Wx, Wh, b_ih, b_hh)[:, 0]
 
@@ -73,7 +73,7 @@ def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     h_prev = np.array([[1.0, 0.0, 0.0]])
     Wh = np.array([[0.0, -2.0, 0.0], [3.0, 1.0, 2.0], [-1.0, 0.5, 4.0]])
     b = np.array([-1.0, LN2, -1.0 - LN2])
-    h_next, _ = _forward(name, rnn_step_forward, x, h_prev, Wx, Wh, b)
+    h_next, _ = _forward(name, rnn_step_forward, x, h_prev, Wx, Wh, b, what="h_next")
     assert_close(
         name,
         "h_next (hand-worked case)",
@@ -92,7 +92,7 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
     """
     name = "rnn_forward"
     x, h0, Wx, Wh, b_ih, b_hh = _random_rnn(N, T, D, H, seed)
-    h, _ = _forward(name, rnn_forward, x, h0, Wx, Wh, b_ih + b_hh)
+    h, _ = _forward(name, rnn_forward, x, h0, Wx, Wh, b_ih + b_hh, what="h")
     h = assert_shape(name, "h", h, (N, T, H))
     ref = torch_rnn(x, h0, Wx, Wh, b_ih, b_hh)
 
@@ -128,7 +128,7 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
     # hand-worked, D = H = 1, Wx = Wh = 1, b = 0, h0 = 0:
     # h_1 = tanh(ln 2) = 3/5, h_2 = tanh((ln 3 - 3/5) + 3/5) = 4/5
     x = np.array([[[LN2], [LN3 - 0.6]]])
-    h, _ = _forward(name, rnn_forward, x, np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1))
+    h, _ = _forward(name, rnn_forward, x, np.zeros((1, 1)), np.ones((1, 1)), np.ones((1, 1)), np.zeros(1), what="h")
     assert_close(
         name,
         "h (hand-worked two-step case)",
@@ -151,7 +151,7 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
     rng = np.random.default_rng(seed)
     x, h_prev = rng.normal(size=(N, D)), np.abs(rng.normal(size=(N, H)))  # relu states are >= 0
     Wx, u, b = rng.normal(size=(D, H)), rng.uniform(-1.5, 1.5, size=H), rng.normal(scale=0.5, size=H)
-    h_next, _ = _forward(name, indrnn_step_forward, x, h_prev, Wx, u, b)
+    h_next, _ = _forward(name, indrnn_step_forward, x, h_prev, Wx, u, b, what="h_next")
     assert_shape(name, "h_next", h_next, (N, H))
     ref = torch_indrnn_step(x, h_prev, Wx, u, b)
 
@@ -174,7 +174,7 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
     u = np.array([0.5, 2.0])
     h_prev = np.array([[2.0, 1.0], [1.0, 1.0]])
     b = np.array([0.0, -2.0])
-    h_next, _ = _forward(name, indrnn_step_forward, x, h_prev, Wx, u, b)
+    h_next, _ = _forward(name, indrnn_step_forward, x, h_prev, Wx, u, b, what="h_next")
     assert_close(
         name,
         "h_next (hand-worked case)",
@@ -185,7 +185,9 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
     )
     # hand-worked, a negative h_prev (a given initial state may be): [0 + 1*(-1) + 2, 0 + (-1)*(-2) + 0] = [1, 2]
     h_prev, u = np.array([[-1.0, -2.0]]), np.array([1.0, -1.0])
-    h_next, _ = _forward(name, indrnn_step_forward, np.zeros((1, 1)), h_prev, np.ones((1, 2)), u, np.array([2.0, 0.0]))
+    h_next, _ = _forward(
+        name, indrnn_step_forward, np.zeros((1, 1)), h_prev, np.ones((1, 2)), u, np.array([2.0, 0.0]), what="h_next"
+    )
     assert_close(
         name,
         "h_next (hand-worked case, h_prev [[-1, -2]], u [1, -1], b [2, 0], x @ Wx = 0)",
