@@ -7,8 +7,15 @@ extensions are enabled by the ``jupyter_server_config.d/nbgrader.json`` it insta
 lab extension lies in ``share/jupyter/labextensions/@jupyter/nbgrader``;
 :func:`missing_extensions` says when either is absent or disabled.
 
-First contact: ``course lab`` opens the first lecture, and with ``--no-browser`` it prints a URL
-(with its login token) that opens the first lecture, not the launcher. JupyterLab's
+A student's work is theirs: ``course lab`` copies each lecture and released exercise into
+``my-work/`` (:func:`personal_copies`: ``my-work/lectures/01_perceptron.ipynb``,
+``my-work/exercises/01_perceptron/perceptron.ipynb``) the first time, never over an existing copy,
+and opens the student's copy of the first lecture; ``my-work/`` is gitignored, so ``git pull``
+never touches an answer. The copies carry this Python's ``language_info``
+(:mod:`course.notebook_format`), so JupyterLab opens them unmodified.
+
+First contact: Jupyter's start-up log is quiet (warnings only), and once the server answers,
+``course lab`` prints one line last: the URL (with its login token) that opens the first lecture. JupyterLab's
 announcements (the "Would you like to get notified about official Jupyter news?" pop-up and the
 check for updates) are switched off for the course, as JupyterLab's documentation describes
 (https://jupyterlab.readthedocs.io/en/stable/user/announcements.html): the plugin
@@ -26,10 +33,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 from course import units as course_units
+from course.notebook_format import local_language_info, normalised_text
 
 #: nbgrader's server extensions that the lab needs: the formgrader (instructors), the assignment
 #: list and the Validate button (students).
@@ -43,6 +52,10 @@ NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
 ANNOUNCEMENTS_PLUGIN = "@jupyterlab/apputils-extension:announcements"
 #: The server side of the same: no news feed, no update check (the course works offline).
 QUIET_OPTIONS = ("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+#: Jupyter's start-up log (some 30 lines, ending with a URL whose token is masked) down to warnings.
+LOG_OPTIONS = ("--ServerApp.log_level=WARN", "--LabApp.log_level=WARN")
+#: The student's folder in the course: copies of the lectures and exercises, gitignored.
+WORK_DIR = "my-work"
 
 
 def port_free(port, ip="127.0.0.1"):
@@ -111,6 +124,7 @@ def lab_command(root, port=8888, ip="127.0.0.1", open_browser=True, token=None, 
         f"--ip={ip}",
         f"--ServerApp.root_dir={root}",
         *QUIET_OPTIONS,
+        *LOG_OPTIONS,
     ]
     if notebook is not None:
         cmd.append(f"--LabApp.default_url={notebook_url_path(notebook)}")
@@ -168,12 +182,68 @@ def lab_env(env=None, config_dir=None, token=None):
     return env
 
 
+def personal_copies(root, work=None):
+    """Copies every lecture and released exercise of the course at ``root`` that has no copy yet in
+    ``work`` (default ``root/my-work``), in the course's layout; returns the paths written.
+
+    A copy is made once and never overwritten (an edited one, or an untouched one when the release
+    changes): delete or rename it to get the current release's at the next ``course lab``. Each
+    is written with this Python's ``language_info``, which JupyterLab then finds unchanged.
+    """
+    root = Path(root)
+    work = Path(work) if work else root / WORK_DIR
+    sources = []
+    for unit in course_units.units(root):
+        sources += [unit.lecture] if unit.lecture.is_file() else []
+        sources += sorted(unit.release_dir.glob("*.ipynb"))
+    info, written = local_language_info(), []
+    for src in sources:
+        dest = work / src.relative_to(root)
+        if dest.exists():
+            continue
+        text = normalised_text(src.read_text(encoding="utf-8"), info)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(dest, "x", encoding="utf-8") as f:  # "x": never over a copy made meanwhile
+                f.write(text)
+        except FileExistsError:
+            continue
+        written.append(dest)
+    return written
+
+
+def first_notebook(root):
+    """The notebook the lab opens (relative to ``root``): the student's copy of the first lecture,
+    else the first lecture, else None."""
+    all_units = course_units.units(root)
+    if not all_units or not all_units[0].lecture.exists():
+        return None
+    lecture = all_units[0].lecture.relative_to(root)
+    copy = Path(WORK_DIR) / lecture
+    return copy if (Path(root) / copy).is_file() else lecture
+
+
+def wait_until_serving(proc, timeout=120):
+    """Waits until the Jupyter server ``proc`` listens: it has written its server-info file
+    (``jpserver-<pid>.json`` in Jupyter's runtime folder, this user's own), after binding its port.
+    Returns True then; False when ``proc`` has exited or ``timeout`` seconds have passed."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    info = Path(jupyter_runtime_dir()) / f"jpserver-{proc.pid}.json"
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if info.exists():
+            return True
+        time.sleep(0.25)
+    return False
+
+
 def run_lab(root=None, port=8888, ip="127.0.0.1", open_browser=True, token=None, extra=()):
-    """Start JupyterLab on the course, at the first lecture; returns its exit status.
+    """Start JupyterLab on the course, at the student's copy of the first lecture; returns its exit status.
 
     The course is found as the instructor's commands find it (``course.instructor.find_course``):
     ``$COURSE_ROOT``, else the nearest folder holding ``nbgrader_config.py`` from here up, else
-    this package's course.
+    this package's course. The URL to open is the last line printed, once the server answers.
     """
     from course.instructor import find_course
 
@@ -191,16 +261,37 @@ def run_lab(root=None, port=8888, ip="127.0.0.1", open_browser=True, token=None,
         print(f"course lab: warning: no nbgrader exchange ({type(e).__name__}: {e})", file=sys.stderr)
     for name, fix in missing_extensions():
         print(f"course lab: warning: nbgrader extension {name} is not enabled; fix: {fix}", file=sys.stderr)
-    all_units = course_units.units(root)
-    first = all_units[0].lecture.relative_to(root) if all_units and all_units[0].lecture.exists() else None
+    try:
+        made = personal_copies(root)
+    except OSError as e:  # a read-only checkout: the lab opens the course's own notebooks
+        made = []
+        print(f"course lab: warning: no copies made in {WORK_DIR}/ ({e})", file=sys.stderr)
+    if made:
+        print(f"course lab: copied {len(made)} notebook(s) into {WORK_DIR}/ for you to work in", flush=True)
+    first = first_notebook(root)
     cmd = lab_command(root, port=port, ip=ip, open_browser=open_browser, token=token, notebook=first, extra=extra)
     secret = token if token is not None else secrets.token_hex(24)
-    print("course lab:", " ".join(cmd), flush=True)
-    print(f"course lab: open {lab_url(ip, port, first, secret)}", flush=True)
+    print(
+        f"course lab: starting JupyterLab on {root} (Ctrl-C stops it); your work is in {WORK_DIR}/, "
+        "which git pull never changes",
+        flush=True,
+    )
     config_dir = write_course_config(tempfile.mkdtemp(prefix="course-lab-config-"))
+    proc = subprocess.Popen(cmd, cwd=root, env=lab_env(config_dir=config_dir, token=secret))
     try:
-        return subprocess.call(cmd, cwd=root, env=lab_env(config_dir=config_dir, token=secret))
-    except KeyboardInterrupt:  # Ctrl-C twice: Jupyter has already shut down
+        url = lab_url(ip, port, first, secret)
+        if wait_until_serving(proc):
+            print(f"course lab: open {url}", flush=True)
+        elif proc.poll() is None:
+            print(f"course lab: JupyterLab is slow to start; once it answers, open {url}", flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:  # Jupyter has the Ctrl-C too: stop it without its yes/no question
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         return 0
     finally:
         shutil.rmtree(config_dir, ignore_errors=True)

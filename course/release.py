@@ -2,7 +2,8 @@
 
 ``generate_assignment`` clears outputs, replaces each solution block by
 ``raise NotImplementedError()`` and removes hidden tests. The gradebook it
-needs is a throw-away one, so releasing leaves nothing behind but exercises/.
+needs is a throw-away one, so releasing leaves nothing behind but exercises/. The notebooks are
+written in the course's committed form (:mod:`course.notebook_format`: they open unmodified).
 """
 
 import filecmp
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from course import units as course_units
 from course.grading.nbgrader import generate_assignment
+from course.notebook_format import write_normalised
 
 
 def release(root=None, unit_ids=None, dest=None):
@@ -28,6 +30,8 @@ def release(root=None, unit_ids=None, dest=None):
             db, exchange = Path(tmp) / "gradebook.db", Path(tmp) / "exchange"
             generate_assignment(root, db, u.id, source=root / "solutions", release=dest, exchange=exchange)
             written += sorted((dest / u.id).glob("*.ipynb"))
+    for path in written:
+        write_normalised(path)
     return written
 
 
