@@ -5,6 +5,7 @@ The cluster itself, with real servers, is tests/test_dask.py.
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -65,3 +66,47 @@ def test_a_separate_cluster_started_with_the_config_environment_gets_the_cluster
     env = dict(os.environ, **cluster.config_environment())
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == list(cluster.CLUSTER_CONFIG.values())
+
+
+PASSWD = """root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+sync:x:4:65534:sync:/bin:/bin/sync
+postgres:x:101:104::/var/lib/postgresql:/bin/false
+"""
+
+
+def passwd_with(tmp_path, *lines):
+    """A passwd file of system accounts, this user, and ``lines``."""
+    path = tmp_path / f"passwd-{len(list(tmp_path.glob('passwd-*')))}"
+    me = f"{pwd.getpwuid(os.getuid()).pw_name}:x:{os.getuid()}:{os.getgid()}::/home/me:/bin/bash\n"
+    path.write_text(PASSWD + me + "".join(line + "\n" for line in lines))
+    return str(path)
+
+
+def test_plain_tcp_on_a_machine_with_another_login_account_is_warned(tmp_path):
+    passwd = passwd_with(tmp_path, "alice:x:1001:1001::/home/alice:/bin/bash")
+    for address in ("tcp://10.0.0.5:8786", "10.0.0.5:8786"):
+        line = cluster.plain_tcp_warning(address, passwd=passwd, logged_in=[])
+        assert line and "\n" not in line and "plain TCP" in line and "alice" in line and "tls://" in line, line
+
+
+def test_plain_tcp_with_another_user_logged_in_is_warned(tmp_path):
+    line = cluster.plain_tcp_warning("tcp://10.0.0.5:8786", passwd=passwd_with(tmp_path), logged_in=["bob"])
+    assert line and "bob" in line, line
+
+
+def test_no_warning_for_tls_local_or_a_machine_of_system_accounts_only(tmp_path):
+    alone, shared = passwd_with(tmp_path), passwd_with(tmp_path, "alice:x:1001:1001::/home/alice:/bin/sh")
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert cluster.plain_tcp_warning("tcp://10.0.0.5:8786", passwd=alone, logged_in=[me, "root"]) is None
+    for address in ("tls://10.0.0.5:8786", "local:2", "local", None):
+        assert cluster.plain_tcp_warning(address, passwd=shared, logged_in=["bob"]) is None, address
+
+
+def test_course_autograde_prints_the_warning_as_one_line_on_stderr(tmp_path, monkeypatch, capsys):
+    from course import cli
+
+    monkeypatch.setattr(cluster, "PASSWD", passwd_with(tmp_path, "alice:x:1001:1001::/home/alice:/bin/bash"))
+    cli.main(["autograde", "01_perceptron", "--scheduler", "tcp://127.0.0.1:9", "--course", str(tmp_path / "none")])
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("course autograde: warning: tcp://127.0.0.1:9 is plain TCP"), first

@@ -23,6 +23,16 @@ A killed worker's grading processes end with it (``course.grading.worker``); the
 could not remove (``course-dask-*`` in its temporary folder) is removed by a later worker
 of that user (:func:`course.grading.batch.remove_folders_of_dead_processes`). Ctrl-C cancels
 every task not yet done and closes the client (and a local cluster).
+
+**Who can reach it.** Whoever can send a Dask scheduler or worker a message runs code in it (as
+the instructor, on the scheduler: ``run_on_scheduler``). A ``local:N`` cluster therefore speaks
+only mutual TLS with a key made for it (``Security.temporary()``: in this process's memory, given
+to its worker processes by their nannies, never written to a file), listens on 127.0.0.1 only, and
+has no dashboard and no HTTP pages (metrics, logs, call stacks): another account on this machine
+that finds its ports cannot complete a handshake. A separate cluster is reached over ``tls://``
+with Dask's own TLS settings (``distributed.comm.tls.*`` in a Dask config file or environment; the
+README shows how); :func:`plain_tcp_warning` says when a plain ``tcp://`` scheduler is used on a
+machine that other people log in to.
 """
 
 import atexit
@@ -57,6 +67,16 @@ CLUSTER_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.tick.interval": "500ms",
 }
+
+
+#: What a cluster the course starts itself (``local:N``) is told besides: no HTTP pages on the
+#: scheduler or the workers (Dask's metrics, info pages with logs and call stacks) that another
+#: account could read. (Their HTTP servers still listen, on 127.0.0.1, answering 404.)
+LOCAL_CONFIG = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+#: Where :func:`plain_tcp_warning` looks for other accounts.
+PASSWD = "/etc/passwd"
+#: Shells that do not let anyone log in (system accounts).
+NO_LOGIN_SHELLS = {"nologin", "false", "sync", "shutdown", "halt"}
 
 
 def config_environment():
@@ -164,10 +184,84 @@ def _deaths(dask_scheduler=None, keys=()):
 
 
 # ------------------------------------------------------------ on the client
-def connect(scheduler, wait_s=60):
-    """(client, cluster or None) for ``scheduler``: ``local:N`` or a scheduler's address."""
+def other_accounts(passwd=None, logged_in=None):
+    """Sorted names of the people besides this user (and root) who can use this machine.
+
+    An account with a login shell in ``passwd`` (default :data:`PASSWD`), or a user logged in now
+    (``logged_in``: names; default ``psutil.users()``).
+    """
+    import psutil
+
+    me, names = os.getuid(), set()
+    try:
+        lines = Path(passwd or PASSWD).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        f = line.split(":")
+        if len(f) == 7 and f[2].isdigit() and int(f[2]) not in (0, me):
+            if Path(f[6].strip() or "/bin/sh").name not in NO_LOGIN_SHELLS:
+                names.add(f[0])
+    try:
+        import pwd
+
+        myname = pwd.getpwuid(me).pw_name
+    except KeyError:
+        myname = None
+    users = logged_in if logged_in is not None else [u.name for u in psutil.users()]
+    names |= {u for u in users if u not in (myname, "root")}
+    return sorted(names)
+
+
+def plain_tcp_warning(scheduler, passwd=None, logged_in=None):
+    """One line to print (or None) when ``scheduler`` is reached over plain TCP from a machine other
+    people use: whoever reaches that port runs code as the grader."""
+    if not scheduler:
+        return None
+    plain = scheduler.startswith(("tcp://", "ws://")) or "://" not in scheduler and not scheduler.startswith("local")
+    if not plain:
+        return None
+    others = other_accounts(passwd, logged_in)
+    if not others:
+        return None
+    named = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    return (
+        f"warning: {scheduler} is plain TCP and this machine has other accounts ({named}): anyone who reaches "
+        "the scheduler runs code as you; use tls:// (README, 'A class of 1,000') or local:N"
+    )
+
+
+def start_local_cluster(n):
+    """A ``distributed.LocalCluster`` of ``n`` worker processes that only this process can reach.
+
+    Mutual TLS with a fresh key (its workers get it from their nannies, over a pipe), 127.0.0.1
+    only, no dashboard and no HTTP pages (:data:`LOCAL_CONFIG`).
+    """
     import dask
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    with dask.config.set({**CLUSTER_CONFIG, **LOCAL_CONFIG}):
+        return LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            security=Security.temporary(),
+            dashboard_address=None,
+            # (dashboard_address=None alone would still try the scheduler's HTTP server on port 8787)
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        )
+
+
+def connect(scheduler, wait_s=60):
+    """(client, cluster or None) for ``scheduler``: ``local:N`` or a scheduler's address.
+
+    ``tls://`` uses Dask's TLS settings (``distributed.comm.tls.*``, from its config files or
+    ``DASK_DISTRIBUTED__COMM__TLS__...`` variables).
+    """
+    from distributed import Client
+    from distributed.security import Security
 
     cluster = None
     try:
@@ -175,15 +269,19 @@ def connect(scheduler, wait_s=60):
             n = int(scheduler.partition(":")[2] or os.cpu_count() or 1)
             if n < 1:
                 raise ValueError
-            with dask.config.set(CLUSTER_CONFIG):
-                cluster = LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
-                )
+            cluster = start_local_cluster(n)
             client = Client(cluster)
         else:
+            if scheduler.startswith("tls://") and Security().get_connection_args("client")["ssl_context"] is None:
+                raise ClusterError(
+                    f"{scheduler} needs Dask's TLS settings: distributed.comm.tls.ca-file, .client.cert and "
+                    ".client.key in a Dask config file (README, 'A class of 1,000')"
+                )
             client = Client(scheduler, timeout="15s")
     except ValueError:
-        raise ClusterError(f"--scheduler {scheduler!r}: give local:N (N worker processes) or tcp://host:port") from None
+        raise ClusterError(
+            f"--scheduler {scheduler!r}: give local:N (N worker processes), tls://host:port or tcp://host:port"
+        ) from None
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     try:
