@@ -12,6 +12,12 @@ Every check in ``course.checks`` goes through :func:`call_student`, which
 
 and through the ``assert_*`` helpers, whose AssertionError messages name the
 function, the output and what to fix.
+
+In a notebook the student reads that message first: imported in IPython, this module asks IPython
+(its public ``set_custom_exc``) to show a check's verdict (an AssertionError, or the stub's
+NotImplementedError, raised by ``course.checks`` or this module) as its message alone, and an
+error raised in the student's own code with the checker's frames left out of the traceback
+(:func:`show_without_checker_frames`); anything else keeps IPython's usual traceback.
 """
 
 import copy
@@ -26,6 +32,8 @@ from course.gradient_check import rel_error
 
 FORWARD_TOL = 1e-7
 BACKWARD_TOL = 1e-6
+#: What a test says of the stub that a released exercise holds (a bare ``raise NotImplementedError()``).
+NOT_IMPLEMENTED = "not implemented yet: write your code where it says YOUR CODE HERE"
 
 
 class _NoTorch:
@@ -210,16 +218,22 @@ def call_student(fn, *args, **kwargs):
     """Call ``fn(*args, **kwargs)`` as a graded test does.
 
     Returns what ``fn`` returns. Raises AssertionError when ``fn`` modifies
-    an input or uses torch; any other exception of ``fn`` propagates.
+    an input or uses torch, NotImplementedError(":data:`NOT_IMPLEMENTED`") for the released stub's
+    bare ``raise NotImplementedError()``; any other exception of ``fn`` propagates.
     """
     name = getattr(fn, "__name__", "the function")
     originals = list(args) + list(kwargs.values())
     copies = [_copy(v) for v in originals]
     code = getattr(fn, "__code__", None)
     argnames = list(code.co_varnames[: code.co_argcount]) if code else []
-    with torch_forbidden(fn), warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        out = fn(*args, **kwargs)
+    try:
+        with torch_forbidden(fn), warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = fn(*args, **kwargs)
+    except NotImplementedError as e:
+        if e.args:  # the student's own message: theirs to read, with their traceback
+            raise
+        raise NotImplementedError(f"{name}: {NOT_IMPLEMENTED}") from None
     names = [argnames[i] if i < len(argnames) else f"argument {i + 1}" for i in range(len(args))]
     names += list(kwargs)
     for arg, before, after in zip(names, copies, originals):
@@ -314,3 +328,60 @@ def assert_close_or_hint(name, what, actual, expected, tol, reference, candidate
             candidates = candidates()
         hint = hint_for(actual, candidates) if np.shape(actual) == np.shape(expected) else ""
         raise AssertionError(str(e) + hint) from None
+
+
+# In a notebook: the verdict first, without the checker's frames.
+
+#: The modules whose frames a student never needs to read: the checks and what they call here.
+CHECKER_MODULES = ("course.checks", "course.testing", "course.gradient_check")
+
+
+def _checker_frame(frame):
+    name = frame.f_globals.get("__name__") or ""
+    return any(name == m or name.startswith(m + ".") for m in CHECKER_MODULES)
+
+
+def _frames(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def without_checker_frames(tb):
+    """The traceback ``tb`` without the frames of :data:`CHECKER_MODULES` (a new chain; ``tb`` is kept)."""
+    kept = [t for t in _frames(tb) if not _checker_frame(t.tb_frame)]
+    out = None
+    for t in reversed(kept):
+        out = types.TracebackType(out, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return out
+
+
+def show_without_checker_frames(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler (``shell.set_custom_exc``) of an exception in a cell: a check's verdict
+    (AssertionError or NotImplementedError raised in a checker frame) shows as ``Type: message``
+    alone; an error raised in the student's code called by a check shows its traceback without
+    the checker's frames; anything else (a failure inside a library) shows IPython's usual one."""
+    frames = list(_frames(tb))
+    raised_in_checker = bool(frames) and _checker_frame(frames[-1].tb_frame)
+    passed_checker = any(_checker_frame(t.tb_frame) for t in frames)
+    if raised_in_checker and issubclass(etype, (AssertionError, NotImplementedError)):
+        sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # %debug still works
+        shell._showtraceback(etype, value, shell.InteractiveTB.get_exception_only(etype, value))
+    elif passed_checker and not raised_in_checker:
+        shell.showtraceback((etype, value, without_checker_frames(tb)), tb_offset=tb_offset)
+    else:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+
+def _install_in_ipython():
+    """Registers :func:`show_without_checker_frames` with the running IPython, unless another
+    handler is registered there already (a user's own: left alone)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return
+    if not shell.custom_exceptions:  # ours once registered: a second import changes nothing
+        shell.set_custom_exc((Exception,), show_without_checker_frames)
+
+
+_install_in_ipython()

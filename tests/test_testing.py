@@ -1,10 +1,21 @@
-"""call_student: inputs protected, torch forbidden, warnings silenced."""
+"""call_student: inputs protected, torch forbidden, warnings silenced; the stub and a check's verdict
+read first in a notebook (issue 20, item 3)."""
+
+import re
+import textwrap
 
 import numpy as np
 import pytest
 import torch
 
-from course.testing import assert_close, call_student, torch_allowed, unpack
+from course.testing import (
+    NOT_IMPLEMENTED,
+    assert_close,
+    call_student,
+    torch_allowed,
+    unpack,
+    without_checker_frames,
+)
 
 
 def test_call_student_returns_the_result():
@@ -113,11 +124,109 @@ def test_floating_point_warnings_are_silenced(recwarn):
 
 
 def test_other_exceptions_propagate():
+    def broken(x):
+        return x[5]
+
+    with pytest.raises(IndexError):
+        call_student(broken, [1])
+
+
+def test_the_stub_says_where_to_write_the_code():
     def stub(x):
         raise NotImplementedError()
 
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError) as e:
         call_student(stub, 1)
+    assert (
+        str(e.value)
+        == "stub: not implemented yet: write your code where it says YOUR CODE HERE"
+        == f"stub: {NOT_IMPLEMENTED}"
+    )
+
+
+def test_a_not_implemented_error_with_the_students_own_message_keeps_it():
+    def unfinished(x):
+        raise NotImplementedError("the backward pass is next")
+
+    with pytest.raises(NotImplementedError, match="^the backward pass is next$"):
+        call_student(unfinished, 1)
+
+
+def _frame_names(tb):
+    names = []
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return names
+
+
+def test_the_checkers_frames_are_left_out_of_a_traceback():
+    def students(x):
+        return x[5]
+
+    with pytest.raises(IndexError) as e:
+        call_student(students, [1])
+    assert "call_student" in _frame_names(e.tb)
+    kept = _frame_names(without_checker_frames(e.tb))
+    assert "call_student" not in kept
+    assert kept[-1] == "students", "the student's own frame, where it failed, stays"
+
+
+def _run_in_a_kernel(cells):
+    """Runs ``cells`` in a fresh IPython kernel; returns the error the last one showed (its content:
+    ename, evalue and the traceback's lines without colours), or None."""
+    manager = pytest.importorskip("jupyter_client.manager")
+    errors = []
+
+    def keep_errors(msg):
+        if msg["msg_type"] == "error":
+            errors.append(msg["content"])
+
+    km, kc = manager.start_new_kernel(kernel_name="python3")
+    try:
+        for source in cells:
+            errors.clear()
+            kc.execute_interactive(textwrap.dedent(source), timeout=120, output_hook=keep_errors)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    if not errors:
+        return None
+    return dict(errors[-1], traceback=[re.sub(r"\x1b\[[0-9;]*m", "", line) for line in errors[-1]["traceback"]])
+
+
+STUB = """
+    from course.checks.perceptron import check_perceptron_predict
+
+    def perceptron_predict(X, w, b):
+        raise NotImplementedError()
+"""
+
+
+@pytest.mark.slow
+def test_in_a_notebook_the_stubs_test_shows_its_message_alone():
+    error = _run_in_a_kernel([STUB, "check_perceptron_predict(perceptron_predict)"])
+    shown = "\n".join(error["traceback"]).strip()
+    assert shown == f"NotImplementedError: perceptron_predict: {NOT_IMPLEMENTED}", f"the notebook shows:\n{shown}"
+    assert error["ename"] == "NotImplementedError"  # what graders and feedback read
+
+
+@pytest.mark.slow
+def test_in_a_notebook_a_check_fails_with_its_message_alone():
+    wrong = STUB.replace("raise NotImplementedError()", "return (X @ w + b >= 0).astype(int)")
+    error = _run_in_a_kernel([wrong, "check_perceptron_predict(perceptron_predict)"])
+    shown = "\n".join(error["traceback"]).strip()
+    assert shown.startswith("AssertionError: perceptron_predict: ") and "\n" not in shown, shown
+    assert "use > 0, not >= 0" in shown
+
+
+@pytest.mark.slow
+def test_in_a_notebook_an_error_in_the_students_code_shows_their_line_without_the_checkers_frames():
+    broken = STUB.replace("raise NotImplementedError()", "return X[:, 5]")
+    error = _run_in_a_kernel([broken, "check_perceptron_predict(perceptron_predict)"])
+    shown = "\n".join(error["traceback"]).strip()
+    assert "return X[:, 5]" in shown and "IndexError" in shown
+    assert "course/checks" not in shown and "course/testing" not in shown, shown
 
 
 def test_unpack_explains_a_wrong_return_value():
