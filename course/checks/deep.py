@@ -73,7 +73,7 @@ def reference_layer(kind, bidirectional=False):
     Bidirectional: ``forward_fn(x, params_f, params_b) -> (h (N, T, 2H), cache)``,
     ``backward_fn(dh, cache) -> (dx, grads_f, grads_b)``.
     """
-    name = f"the check's {'bidirectional ' if bidirectional else ''}{kind} layer"
+    name = f"the check's {'bidirectional ' if bidirectional else ''}{kind.upper()} layer"
 
     def forward_fn(x, *params):
         directions = params if bidirectional else (params,)
@@ -143,7 +143,7 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
     ref = _bi_ref(kind, x, pf, pb)["h"]
     close(
         name,
-        f"h[..., :H] (the forward direction; forward_fn a {kind} layer)",
+        f"h[..., :H] (the forward direction; forward_fn: the check's {kind.upper()} layer)",
         h[..., :H],
         ref[..., :H],
         FORWARD_TOL,
@@ -182,7 +182,7 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
 
     close(
         name,
-        f"h[..., H:] (the backward direction; forward_fn a {kind} layer)",
+        f"h[..., H:] (the backward direction; forward_fn: the check's {kind.upper()} layer)",
         h[..., H:],
         ref[..., H:],
         FORWARD_TOL,
@@ -221,7 +221,15 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
     shapes = _shapes(kind, N, D, H)
     explain = _bi_explainer(kind, x, pf, pb, dh, (dx, grads_f, grads_b), ref)
     assert_shape(name, "dx", dx, (N, T, D))
-    close(name, f"dx (backward_fn a {kind} layer)", dx, ref["dx"], BACKWARD_TOL, "torch autograd", explain)
+    close(
+        name,
+        f"dx (backward_fn: the check's {kind.upper()} layer)",
+        dx,
+        ref["dx"],
+        BACKWARD_TOL,
+        "torch autograd",
+        explain,
+    )
     _compare_direction_grads(name, kind, "grads_f", grads_f, ref["dh0"][0], ref["grads"][0][0], shapes, explain)
     _compare_direction_grads(name, kind, "grads_b", grads_b, ref["dh0"][1], ref["grads"][0][1], shapes, explain)
 
@@ -332,7 +340,7 @@ def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0,
     H_top = (2 if bidirectional else 1) * hidden[-1]
     h = assert_shape(name, "h_top", assert_float64(name, "h_top", out[0]), (N, T, H_top))
     ref, _, _ = _stack_ref(kind, x, layers, bidirectional)
-    what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind} layers of the check)"
+    what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind.upper()} layers of the check)"
     close(
         name,
         what,

@@ -50,14 +50,14 @@ def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
     """1 where X @ w + b > 0, else 0 (a score of exactly 0 predicts 0)."""
     name = "perceptron_predict"
     for w, b, expected, gate in [
-        ([1.0, 1.0], -1.5, [0, 0, 0, 1], "AND"),
-        ([1.0, 1.0], -0.5, [0, 1, 1, 1], "OR"),
+        ([1.0, 1.0], -1.5, [0, 0, 0, 1], "the AND gate"),
+        ([1.0, 1.0], -0.5, [0, 1, 1, 1], "the OR gate"),
         ([1.0, 1.0], -1.0, [0, 0, 0, 1], "a score of exactly 0 on (0,1) and (1,0)"),
     ]:
         got = _predict(name, perceptron_predict, AND_X, np.array(w), b)
         if not np.array_equal(got, expected):
             raise AssertionError(
-                f"{name}: on the {gate} case (w={w}, b={b}) got {got.tolist()}, expected {expected}"
+                f"{name}: with w={w}, b={b} ({gate}) got {got.tolist()}, expected {expected}"
                 + _predict_hint(got, AND_X, np.array(w), b)
             )
     rng = np.random.default_rng(seed)

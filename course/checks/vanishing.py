@@ -85,7 +85,7 @@ def check_rnn_jacobian(rnn_jacobian, N=3, H=4, D=3, seed=0):
         J,
         [[[1.0, 3.0], [1.5, 3.0]]],
         BACKWARD_TOL,
-        "[[[1, 3], [3/2, 3]]]  (J[n][i, j] = d h_next[n, i] / d h_prev[n, j])",
+        "[[[1, 3], [3/2, 3]]] (J[n][i, j] = d h_next[n, i] / d h_prev[n, j])",
     )
 
 
