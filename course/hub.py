@@ -17,9 +17,11 @@ What it sets up, then starts (``deploy/jupyterhub/jupyterhub_config.py`` holds t
   grader" layout); ``course autograde`` there grades ``submitted/<student>/<unit>/`` as ordinary
   users do (sandboxed).
 * **The exchange** is a folder shared by every account, ``/srv/nbgrader/exchange`` (mode 1777,
-  as nbgrader documents, sticky so that nobody removes another's folder). nbgrader keeps it
-  safe itself: a course's ``inbound/`` is write-only for students (mode 2733: nobody can list
-  the submissions), feedback is filed under a hash that includes each submission's secret.
+  as nbgrader documents, sticky so that nobody removes another's folder). A course's folders in
+  it are the instructor's, made by :func:`prepare_exchange` before any student can; its
+  ``inbound/`` is write-only for students (mode 3733: nobody can list the submissions), feedback
+  is filed under a hash that includes each submission's secret. Who handed a submission in, and
+  when, is the file system's word, not the submission's (``course.exchange``'s collect).
   ``path_includes_course`` and the ``JupyterHubAuthPlugin`` make it multi-course: students see
   the courses of their ``nbgrader-<course>`` groups, instructors are in ``formgrade-<course>``.
 * **What each server sees** (:func:`user_view`). Where the course's Python or package lies
@@ -256,8 +258,13 @@ def check_accounts(names):
         raise HubError("accounts not ready:\n  " + "\n  ".join(problems))
 
 
-def prepare_exchange(path=EXCHANGE):
-    """nbgrader's shared exchange: every account may create a folder in it, nobody may remove another's."""
+def prepare_exchange(path=EXCHANGE, course_id=None, instructor=None):
+    """nbgrader's shared exchange: every account may create a folder in it, nobody may remove another's.
+
+    With ``course_id`` and ``instructor``, the course's folders in it too (``<course>/``, ``inbound``,
+    ``outbound``, ``feedback``), the instructor's before any student can make them: one a student
+    made first (it would block ``release_assignment``, or receive it) is moved aside, and said so.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, 0, 0)
@@ -265,6 +272,14 @@ def prepare_exchange(path=EXCHANGE):
     for parent in path.parents:  # each account must be able to reach it
         if not os.stat(parent).st_mode & stat.S_IXOTH:
             raise HubError(f"the exchange {path} lies in {parent}, which other accounts cannot enter")
+    if course_id and instructor:
+        from course.exchange import prepare_course_folders  # nbgrader's exchange: loaded only here
+
+        try:
+            for line in prepare_course_folders(path, course_id, instructor):
+                print(f"course hub: {line}", file=sys.stderr)
+        except OSError as e:
+            raise HubError(f"the course's folders in the exchange {path}: {e.strerror or e}") from None
     return path
 
 
@@ -327,6 +342,8 @@ def prepare_instructor(name, settings, source=None):
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
         f"c.CourseDirectory.course_id = {settings.course_id!r}\n"
+        "# collect only what each student's account wrote (also outside the hub's servers, e.g. over ssh)\n"
+        'c.ExchangeFactory.collect = "course.exchange.AuthenticatedCollect"\n'
     )
     for path in (root, config.parent):
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(path)], check=True)
@@ -369,7 +386,7 @@ def prepare(settings, source=None):
     if not settings.instructors:
         raise HubError("name at least one instructor account: course hub --instructor NAME")
     check_accounts(settings.instructors + settings.students)
-    prepare_exchange(settings.exchange)
+    prepare_exchange(settings.exchange, settings.course_id, settings.instructors[0])  # the first owns the course
     state = Path(settings.state)
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o700)  # the hub's database, cookie secret and proxy token
