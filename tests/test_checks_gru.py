@@ -187,3 +187,56 @@ def test_wrong_backwards_fail():
         return g
 
     assert "dWh has shape" in fails(G.check_gru_backward, alt_forward, transposed, H=4)
+
+
+# ---------------------------------------------------------------- stretch (not graded): the reset before the product
+def reset_before_step(x, h_prev, Wx, Wh, bx, bh):
+    """Another correct reset-before step: per-gate weights, a dict cache, the logistic sigmoid."""
+    H = h_prev.shape[1]
+    W = {k: (Wx[:, i * H : (i + 1) * H], Wh[:, i * H : (i + 1) * H], bx[i * H : (i + 1) * H] + bh[i * H : (i + 1) * H])
+         for i, k in enumerate("rzn")}  # fmt: skip
+    r = sig(x @ W["r"][0] + h_prev @ W["r"][1] + W["r"][2])
+    z = sig(x @ W["z"][0] + h_prev @ W["z"][1] + W["z"][2])
+    n = np.tanh(x @ W["n"][0] + (r * h_prev) @ W["n"][1] + W["n"][2])
+    return (1 - z) * n + z * h_prev, {"x": x, "h": h_prev, "Wx": Wx, "Wh": Wh, "r": r, "z": z, "n": n}
+
+
+def reset_before_backward(dh, c, bug=None):
+    H = c["h"].shape[1]
+    dan = dh * (1 - c["z"]) * (1 - c["n"] ** 2)
+    drh = dan @ c["Wh"][:, 2 * H :].T
+    dar = drh * c["h"] * c["r"] * (1 - c["r"])
+    daz = dh * (c["h"] - c["n"]) * c["z"] * (1 - c["z"])
+    da = np.hstack([dar, daz, dan])
+    rh = c["h"] if bug == "dWh_n from h_prev" else c["r"] * c["h"]
+    dWh = np.hstack([c["h"].T @ da[:, : 2 * H], rh.T @ dan])
+    dh_prev = dh * c["z"] + da[:, : 2 * H] @ c["Wh"][:, : 2 * H].T + (0 if bug == "no r on dh_prev" else drh * c["r"])
+    dbh = np.hstack([da[:, : 2 * H].sum(0), (c["r"] * dan).sum(0)]) if bug == "dbh_n times r" else da.sum(0)
+    return da @ c["Wx"].T, dh_prev, c["x"].T @ da, dWh, da.sum(0), dbh
+
+
+def test_the_reset_before_stretch_accepts_correct_steps(sol):
+    G.check_gru_reset_before(sol["gru_step_forward_reset_before"], sol["gru_step_backward_reset_before"])
+    G.check_gru_reset_before(reset_before_step, reset_before_backward, N=1, D=1, H=1, seed=4)
+
+
+def test_the_reset_before_stretch_names_the_reset_after_step(sol):
+    with pytest.raises(AssertionError, match="torch.nn.GRU's reset-after step"):
+        G.check_gru_reset_before(sol["gru_step_forward"], sol["gru_step_backward"])
+
+
+@pytest.mark.parametrize(
+    "bug,words",
+    [
+        ("dWh_n from h_prev", "(r * h_prev).T @ da_n"),
+        ("no r on dh_prev", "(da_n @ Wh_n.T) * r"),
+        ("dbh_n times r", "dbh_n = dbx_n"),
+    ],
+)
+def test_the_reset_before_stretch_names_a_wrong_backward(bug, words):
+    def backward(dh, cache):
+        return reset_before_backward(dh, cache, bug)
+
+    with pytest.raises(AssertionError) as e:
+        G.check_gru_reset_before(reset_before_step, backward)
+    assert words in str(e.value)

@@ -50,6 +50,7 @@ __all__ = [
     "check_gru_step_backward",
     "check_gru_forward",
     "check_gru_backward",
+    "check_gru_reset_before",
     "numeric_grads",
 ]
 
@@ -298,3 +299,57 @@ def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, nu
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, gru_forward, "gru_forward", args, lambda o: o[:1], (dh,), whats, grads)
+
+
+# ---------------------------------------------------------------- stretch (not graded): the reset before the product
+RESET_BEFORE_HINTS = {
+    "dh_prev": "h_prev reaches h_next three ways here: directly (z * h_prev), through the r and z blocks "
+    "(da @ Wh.T for those blocks) and through r * h_prev in the n block: (da_n @ Wh_n.T) * r",
+    "dWh": "the n block of dWh is (r * h_prev).T @ da_n: the product reads r * h_prev, not h_prev",
+    "dbh": "bh_n is added after the product, outside the reset gate: dbh_n = dbx_n = the sum of da_n",
+}
+
+
+def _reset_before_step(x, h_prev, Wx, Wh, bx, bh, dh_next):
+    """One step of the GRU with the reset gate applied before the product (Cho et al. 2014, eq. 8; Keras's
+    ``reset_after=False``), n = tanh(x @ Wx_n + bx_n + (r * h_prev) @ Wh_n + bh_n), written with torch.
+
+    Returns h_next (N, H) and the autograd gradients of sum(h_next * dh_next):
+    ``[dx, dh_prev, dWx, dWh, dbx, dbh]``."""
+    leaves = [t(a, True) for a in (x, h_prev, Wx, Wh, bx, bh)]
+    tx, th, tWx, tWh, tbx, tbh = leaves
+    H = th.shape[1]
+    ax = tx @ tWx + tbx
+    rz = torch.sigmoid(ax[:, : 2 * H] + th @ tWh[:, : 2 * H] + tbh[: 2 * H])
+    r, z = rz[:, :H], rz[:, H:]
+    n = torch.tanh(ax[:, 2 * H :] + (r * th) @ tWh[:, 2 * H :] + tbh[2 * H :])
+    h = (1 - z) * n + z * th
+    h.backward(t(dh_next))
+    return h.detach().numpy(), [grad_of(leaf) for leaf in leaves]
+
+
+def check_gru_reset_before(gru_step_forward_reset_before, gru_step_backward_reset_before, N=3, D=4, H=5, seed=0):
+    """Stretch, not graded: one step of the reset-before GRU, forward and backward, against the same step
+    written with torch and its autograd (torch.nn.GRU itself applies the reset after the product)."""
+    name = "gru_step_forward_reset_before"
+    rng = np.random.default_rng(seed)
+    x, h_prev, Wx, Wh, bx, bh = _gru_data(rng, N, 1, D, H)
+    args = (x[:, 0], h_prev, Wx, Wh, bx, bh)
+    dh_next = rng.normal(size=(N, H))
+    ref_h, refs = _reset_before_step(*args, dh_next)
+    out = unpack(name, call_student(gru_step_forward_reset_before, *args), 2, "(h_next, cache)")
+    h_next = assert_shape(name, "h_next", assert_float64(name, "h_next", out[0]), (N, H))
+
+    def forward_hint():
+        if matches(h_next, _gru_ref(x, h_prev, Wx, Wh, bx, bh)["h"][:, 0]):
+            return "this is torch.nn.GRU's reset-after step, r * (h_prev @ Wh_n + bh_n); here r multiplies h_prev first"
+        return "n = tanh(x @ Wx_n + bx_n + (r * h_prev) @ Wh_n + bh_n); r and z as in gru_step_forward"
+
+    close(name, "h_next", h_next, ref_h, FORWARD_TOL, "a reset-before GRU step written with torch", forward_hint)
+    bname = "gru_step_backward_reset_before"
+    grads = unpack(
+        bname, call_student(gru_step_backward_reset_before, dh_next, out[1]), 6, "(dx, dh_prev, dWx, dWh, dbx, dbh)"
+    )
+    whats = ("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh")
+    shapes = ((N, D), (N, H), (D, 3 * H), (H, 3 * H), (3 * H,), (3 * H,))
+    compare_grads(bname, whats, grads, refs, shapes, "", lambda i: RESET_BEFORE_HINTS.get(whats[i]))
