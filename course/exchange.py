@@ -133,10 +133,10 @@ def read_entry(inbound_fd, name, student, dest=None, rules=None, ino=None):
     try:
         fd = os.open(name, _OPEN | os.O_DIRECTORY, dir_fd=inbound_fd)
     except OSError as e:
-        why = (
-            "a symbolic link" if e.errno == errno.ELOOP else "not a folder" if e.errno == errno.ENOTDIR else e.strerror
+        why = {errno.ELOOP: "is a symbolic link", errno.ENOTDIR: "is not a folder"}.get(
+            e.errno, f"cannot be read ({e.strerror})"
         )
-        raise Refused(f"claims {shown(student)} but is {why}") from None
+        raise Refused(f"claims {shown(student)} but {why}") from None
     try:
         st = os.fstat(fd)
         if st.st_uid != uid:
@@ -173,7 +173,8 @@ def _walk(dir_fd, uid, entry, rules, dest_fd, prefix, depth, totals):
         try:
             fd = os.open(name, _OPEN, dir_fd=dir_fd)
         except OSError as e:
-            entry.skipped.append((rel, "a symbolic link (never followed)" if e.errno == errno.ELOOP else e.strerror))
+            why = "a symbolic link (never followed)" if e.errno == errno.ELOOP else f"unreadable ({e.strerror})"
+            entry.skipped.append((rel, why))
             continue
         try:
             st = os.fstat(fd)
@@ -256,8 +257,9 @@ class AuthenticatedCollect(ExchangeCollect):
                 continue
             try:
                 entry = read_entry(self.inbound_fd, name, parsed[0], rules=self.rules)
-            except Refused as e:
-                self.log.error("inbound entry %s %s: not collected", shown(name), e)
+            except (Refused, OSError) as e:  # one entry's trouble never ends the others' collect
+                why = e if isinstance(e, Refused) else f"could not be read ({e.strerror})"
+                self.log.error("inbound entry %s %s: not collected", shown(name), why)
                 continue
             records.append({"username": entry.student, "filename": name, "timestamp": entry.time, "entry": entry})
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:

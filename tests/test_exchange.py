@@ -102,6 +102,8 @@ class Class:
         (self.course / "nbgrader_config.py").write_text(
             f"c = get_config()  # noqa\nc.CourseDirectory.root = {str(self.course)!r}\n"
             f"c.CourseDirectory.course_id = {COURSE!r}\n"
+            # as course hub's copy of the course has it: notebooks, and the two files release_feedback reads
+            'c.CourseDirectory.include = ["*.ipynb", "timestamp.txt", "submission_secret.txt"]\n'
         )
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(self.course)], check=True)
 
@@ -153,6 +155,17 @@ def refusals(output, *names):
 
 
 # ------------------------------------------------------------------ who handed it in
+def test_nbgrader_collect_and_the_formgraders_use_the_courses_collect():
+    """Both build their collect with nbgrader's ExchangeFactory, configured for every account of the hub."""
+    from nbgrader.exchange import ExchangeFactory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course.exchange import AuthenticatedCollect
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_hub.USER_CONFIG)).load_config()
+    assert ExchangeFactory(config=config).collect is AuthenticatedCollect
+
+
 @pytest.mark.parametrize("how", ["nbgrader submit --student", "an inbound entry written by hand"])
 def test_a_submission_in_a_classmates_name_is_refused_and_theirs_collected(klass, how):
     k = released(klass)
@@ -164,6 +177,7 @@ def test_a_submission_in_a_classmates_name_is_refused_and_theirs_collected(klass
     r = k.nbgrader(TEACHER, "collect", UNIT)
     out = r.stdout + r.stderr
     assert (k.collected(ALICE) / NB).read_text() == ALICES, f"alice's own notebook was not the one collected:\n{out}"
+    assert (k.collected(ALICE) / "submission_secret.txt").is_file()  # release_feedback files her feedback by it
     assert len(refusals(out, ALICE, MALLORY)) == 1, f"one line should name the forged entry and its writer:\n{out}"
     assert not k.collected(MALLORY).exists()
     assert "handed in at" not in out, f"alice's honest hand-in time should pass without a word:\n{out}"
