@@ -4,6 +4,10 @@ A unit ``NN_name`` is a lecture ``lectures/NN_name.ipynb`` plus an exercise
 whose instructor version (nbgrader source) is ``solutions/NN_name/*.ipynb``
 and whose student version (nbgrader release) is ``exercises/NN_name/*.ipynb``.
 The list is read from the file system, so adding a unit is adding files.
+
+A copy of the course without ``solutions/`` (what a student's server on the hub sees:
+``course.hub.user_view``) has the released exercises as its sources: ``course grade``
+there runs an exercise's visible tests only (the hidden ones exist in ``solutions/`` alone).
 """
 
 import os
@@ -38,7 +42,8 @@ class Unit:
 
     @property
     def source_dir(self):
-        return self.root / "solutions" / self.id
+        """solutions/NN_name; the released exercise in a course without solutions/ (a student's copy)."""
+        return self.root / "solutions" / self.id if has_solutions(self.root) else self.release_dir
 
     @property
     def release_dir(self):
@@ -49,10 +54,16 @@ class Unit:
         return sorted(self.source_dir.glob("*.ipynb"))
 
 
+def has_solutions(root):
+    """Whether the course at ``root`` holds the instructor's notebooks (solutions and hidden tests)."""
+    return (Path(root) / "solutions").is_dir()
+
+
 def units(root=None):
-    """All units, in course order."""
+    """All units, in course order (those of exercises/ in a course without solutions/)."""
     root = Path(root) if root else course_root()
-    return [Unit(p.name, root) for p in sorted((root / "solutions").iterdir()) if p.is_dir() and p.name[:2].isdigit()]
+    folder = root / ("solutions" if has_solutions(root) else "exercises")
+    return [Unit(p.name, root) for p in sorted(folder.iterdir()) if p.is_dir() and p.name[:2].isdigit()]
 
 
 def get(unit_id, root=None):
