@@ -55,17 +55,10 @@ def _cmd_grade(args):
         from tqdm import tqdm
 
         progress = lambda it: tqdm(it, desc="grading", unit="notebook")  # noqa: E731
-    root = find_course()  # the course around the working directory, as nbgrader finds it
-    if not course_units.has_solutions(root):  # a student's copy (on the hub): the released exercises only
-        print(
-            "course grade: no solutions/ in this copy of the course: only the visible tests run "
-            "(the hidden ones run when your instructor grades your submission)",
-            file=sys.stderr,
-        )
     try:
         results = grade_notebooks(
             args.notebooks,
-            root=root,
+            root=find_course(),  # the course around the working directory, as nbgrader finds it
             timeout=args.timeout,
             unit=args.unit,
             progress=progress,
@@ -144,9 +137,12 @@ def _cmd_collect(args):
     from course.grading.outputs import escape_text as esc
     from course.instructor import collect
 
-    imported, skipped = collect(args.source, args.unit, root=args.course)
-    print(f"collected {len(imported)} submission(s) of {args.unit} into submitted/")
-    for name, why in skipped:
+    done = collect(args.source, args.unit, root=args.course, replace=args.replace)
+    replaced = f" ({len(done.replaced)} replacing an earlier one)" if done.replaced else ""
+    print(f"collected {len(done.imported)} submission(s) of {args.unit} into submitted/{replaced}")
+    for name in done.replaced:
+        print(f"  replaced the earlier submission of {esc(name, 80)}")
+    for name, why in done.skipped:
         print(f"  skipped {esc(name, 80)}: {esc(why)}")
     return 0
 
@@ -154,7 +150,7 @@ def _cmd_collect(args):
 @_instructor_command
 def _cmd_autograde(args):
     from course.grading.sandbox import SandboxError
-    from course.instructor import _root, autograde, summary
+    from course.instructor import Interrupted, _root, autograde, summary
 
     try:
         results = autograde(
@@ -173,6 +169,10 @@ def _cmd_autograde(args):
     except SandboxError as e:  # no isolation here, and --no-isolation not given
         print(f"course autograde: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:  # Ctrl-C: what was graded is stored; say what
+        print(summary(e.results))
+        print(f"course autograde: interrupted (Ctrl-C): {e.args[0]}; run it again to grade them all", file=sys.stderr)
+        return 130
     print(summary(results))
     print(f"details of every failed test: {_root(args.course) / 'autograde-logs' / (args.unit + '.log')}")
     return 0
@@ -301,6 +301,11 @@ def main(argv=None):
     c = sub.add_parser("collect", help="import a folder or zip of submissions into submitted/")
     c.add_argument("source", help="folder or .zip: one folder per student, or <student>.ipynb files")
     c.add_argument("unit", help="unit, e.g. 06_lstm")
+    c.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a student's earlier submission of the unit (default: keep it, and say so)",
+    )
     c.add_argument("--course", help=COURSE_HELP)
     c.set_defaults(func=_cmd_collect)
 
