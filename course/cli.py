@@ -3,7 +3,7 @@
   course release              regenerate exercises/ from solutions/ (nbgrader)
   course release --check      fail if exercises/ is out of sync with solutions/
   course grade NB... [--json] grade student notebooks of any unit
-  course lab [--no-browser]   JupyterLab on the course, opened at the first lecture
+  course lab [--no-browser]   JupyterLab at your copy of the first lecture (your work: my-work/)
   course site [--no-execute]  the course website (lectures as HTML, offline) into site/
   course hub --instructor T --student A,B   the course on a JupyterHub on this machine (root)
 
@@ -347,7 +347,11 @@ def main(argv=None):
     gr.add_argument("--course", help=COURSE_HELP)
     gr.set_defaults(func=_cmd_grades)
 
-    lab = sub.add_parser("lab", help="start JupyterLab (with nbgrader's extensions) on the course at the first lecture")
+    lab = sub.add_parser(
+        "lab",
+        help="start JupyterLab (with nbgrader's extensions) at your copy of the first lecture; your copies of the "
+        "lectures and exercises are made once in my-work/, which git pull never changes",
+    )
     lab.add_argument("--no-browser", action="store_true", help="headless: don't open a browser (servers)")
     lab.add_argument("--port", type=int, default=8888)
     lab.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0: beyond this machine)")

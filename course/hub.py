@@ -59,10 +59,18 @@ COURSE_ID = "rnn"
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "jupyterhub"
 #: The users' Jupyter configuration (nbgrader's global config, the server's headers, the lab's settings).
 USER_CONFIG = DEPLOY / "etc-jupyter"
+#: Students' layer above it: the instructor's tools (create assignment, formgrader, course list) off.
+STUDENT_CONFIG = USER_CONFIG / "student"
+#: The users' Jupyter data folder (JUPYTER_PATH): the hub's JupyterLab plugin (the feedback link opens the page).
+USER_DATA = DEPLOY / "share-jupyter"
 EXCHANGE = "/srv/nbgrader/exchange"
 STATE = "/srv/course-hub"
 #: Folders of a course checkout that no server of the hub ever sees (the rest is not shown either).
 PRIVATE = ("solutions", "submitted", "autograded", "feedback", "gradebook.db", "nbgrader_exchange")
+#: What every server sees of the course checkout besides the package (read-only): what students are given
+#: anyway (the lectures, the released exercises, the experiments' results the lectures load) and the config
+#: that makes it the course's root for ``course_root()`` and ``course grade`` (which grades visible tests there).
+PUBLIC = ("lectures", "exercises", "experiments", "nbgrader_config.py")
 #: Not copied into an instructor's course directory: the package comes from the installation (a
 #: second copy there would be imported instead by ``python -m`` run in that folder, e.g. the graders).
 PACKAGE = ("course", "course.egg-info")
@@ -145,7 +153,8 @@ def user_view(package_root=None, python=None):
     """[(folder, [kept paths])]: folders to cover with an empty tmpfs in a server's mount namespace.
 
     Each kept path (a subfolder of its folder) is bound back read-only. Covered: a course
-    checkout that holds ``solutions/`` (only ``course/``, the venv and the users' config kept),
+    checkout that holds ``solutions/`` (only ``course/``, the :data:`PUBLIC` parts, the venv and
+    the users' config kept),
     and the outermost folder others cannot enter above the Python installation, the venv or the
     package. Empty when everything the servers need is already reachable and nothing is private.
     """
@@ -153,8 +162,9 @@ def user_view(package_root=None, python=None):
     package_root = Path(package_root or Path(__file__).resolve().parent.parent)
     needed = [
         Path(os.path.realpath(p))
-        for p in {sys.base_prefix, sys.prefix, python.parent.parent, package_root / "course", USER_CONFIG}
+        for p in {sys.base_prefix, sys.prefix, python.parent.parent, package_root / "course", USER_CONFIG, USER_DATA}
     ]
+    needed += [Path(os.path.realpath(package_root / p)) for p in PUBLIC if (package_root / p).exists()]
     needed = sorted(set(needed))
     covers = {}
     if (package_root / "solutions").exists():
@@ -195,7 +205,11 @@ def enter_view(covers):
         os.makedirs(folder, mode=0o755, exist_ok=True)  # an inner cover's folder, inside an outer tmpfs
         _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
         for k in keep:
-            os.makedirs(k, mode=0o755, exist_ok=True)
+            if stat.S_ISDIR(os.fstat(fds[k]).st_mode):
+                os.makedirs(k, mode=0o755, exist_ok=True)
+            else:  # a file (nbgrader_config.py) is bound onto an empty file
+                os.makedirs(os.path.dirname(k), mode=0o755, exist_ok=True)
+                os.close(os.open(k, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
             _mount(f"/proc/self/fd/{fds[k]}", k, None, MS_BIND | MS_REC)
             _mount(None, k, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     for folder, _ in reversed(covers):  # read-only once every inner mount point exists
@@ -218,6 +232,17 @@ def as_user(name, covers=(), cwd=None):
     return preexec
 
 
+def role_env(name, settings):
+    """What differs between an instructor's server and a student's: the role and the Jupyter configuration."""
+    role = "instructor" if name in settings.instructors else "student"
+    config = [str(USER_CONFIG)] if role == "instructor" else [str(STUDENT_CONFIG), str(USER_CONFIG)]
+    return {
+        "COURSE_HUB_ROLE": role,
+        "COURSE_HUB_COURSE_ID": settings.course_id,
+        "JUPYTER_CONFIG_PATH": os.pathsep.join(config),  # the first folder wins
+    }
+
+
 def user_env(name, settings, extra=None):
     """The environment of a process of account ``name`` on the hub (as its server gets it)."""
     pw = pwd.getpwnam(name)
@@ -229,9 +254,10 @@ def user_env(name, settings, extra=None):
         "SHELL": pw.pw_shell or "/bin/bash",
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         "PATH": os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]),
-        "JUPYTER_CONFIG_PATH": str(USER_CONFIG),
+        "JUPYTER_PATH": str(USER_DATA),
         "COURSE_HUB_EXCHANGE": settings.exchange,
         "COURSE_HUB_FRAME_SELF": "1" if settings.subdomain_host else "",
+        **role_env(name, settings),
     }
     env.update(extra or {})
     return env
@@ -410,11 +436,21 @@ def run_hub(settings, source=None):
     print(f"course hub: exchange {settings.exchange}; hub state {settings.state}")
     url = settings.subdomain_host or f"http://{settings.ip}:{settings.port}"
     print(f"course hub: open {url}/hub/login (instructors: {', '.join(settings.instructors)})", flush=True)
-    proc = start(settings)
-    # Stopped (Ctrl-C, SIGTERM): the hub stops every user's server and the proxy, then this returns.
-    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
+    # The hub in a session of its own: a terminal's Ctrl-C reaches this process only, which asks the
+    # hub once to stop (a second signal would interrupt its clean-up half-way: servers left running).
+    proc = start(settings, start_new_session=True)
+    stopping = []
+
+    def stop(*_):
+        if not stopping:
+            print("\ncourse hub: stopping every user's server, then the hub ...", file=sys.stderr, flush=True)
+            proc.send_signal(signal.SIGTERM)
+        stopping.append(1)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = proc.wait()
+    if stopping:
+        print("course hub: stopped", file=sys.stderr)
+        return 0
+    return code

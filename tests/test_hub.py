@@ -1,28 +1,36 @@
 """A term of the course on a real JupyterHub, end to end, in a real browser (``course hub``).
 
-The test starts ``course hub`` (JupyterHub with configurable-http-proxy, PAM logins, each
-server run as its user) on 127.0.0.1, with four real local accounts that it creates and removes:
+The tests start ``course hub`` (JupyterHub with configurable-http-proxy, PAM logins, each
+server run as its user) on 127.0.0.1, with four real local accounts that they create and remove:
 an instructor and three students. Headless Chromium (Playwright, as in tests/test_browser.py)
-drives what people do in the browser; a student's or the instructor's terminal is a process of
-that account in the same view as its server (``course.hub.as_user``). Screenshots of every step
-land in test-artifacts/hub/.
+drives what people do in the browser, terminals included (JupyterLab's, typed into); what
+students B and C do in their terminals is also run as a process of that account in the same view
+as its server (``course.hub.as_user``). Screenshots of every step land in test-artifacts/hub/.
 
-1. the instructor releases unit 01 (``nbgrader release_assignment``) and sees it in the
-   formgrader, in JupyterLab's formgrader panel (an iframe: not blank, nbgrader #1870);
-2. student A logs in, fetches it in the Assignments tab, answers, validates and submits;
-   student B submits a partly wrong notebook, student C a malicious one (it reads other
-   accounts' files and loops forever), both from their terminals (``nbgrader submit``);
-3. the instructor collects (``nbgrader collect``), autogrades (``course autograde``, which grades
+The steps of the term are the tests below, in order; once one fails, the later ones are skipped:
+
+1. the instructor's first view has the instructor's tools; they release unit 01 (``nbgrader
+   release_assignment``) and see it in JupyterLab's formgrader panel (an iframe: not blank,
+   nbgrader #1870); their terminal finds ``nbgrader`` and ``course``;
+2. student A logs in at the address JupyterHub's log prints (127.0.0.1) and lands on the course:
+   the landing page, the lectures, the Assignments tab, and none of the instructor's tools;
+3. A fetches unit 01 in the Assignments tab, answers, validates, grades it in a terminal
+   (``course grade``: the visible tests) and submits; student B submits a partly wrong notebook,
+   student C a malicious one (it reads other accounts' files and loops forever);
+4. the instructor collects (``nbgrader collect``), autogrades (``course autograde``, which grades
    ``submitted/<student>/<unit>/`` in its sandbox), sees the three grades in the formgrader,
    writes feedback (``course feedback``) and releases it (``nbgrader release_feedback``);
-4. each student fetches their feedback and finds only their own;
-5. at every step no student can read another's work or the instructor's course (solutions,
-   submissions, gradebook): ``runuser -u STUDENT -- cat ...`` fails, and so does the same
-   command in the student's own view (where the course checkout's solutions/ does not exist).
+5. each student fetches their feedback and finds only their own; A's "(view feedback)" opens it;
+6. Ctrl-C stops the hub, its servers and its proxy, quietly.
+
+At every step no student can read another's work or the instructor's course (solutions,
+submissions, gradebook): ``runuser -u STUDENT -- cat ...`` fails, and so does the same command in
+the student's own view (where the course checkout's solutions/ does not exist).
 
 Needs root (it creates accounts), configurable-http-proxy (``npm install -g
 configurable-http-proxy``; .ci/run installs it), JupyterHub (``pip install -e .``) and Chromium;
-without one of them it SKIPS and says which.
+without one of them it SKIPS and says which. The hub's configuration is tested piece by piece,
+without a hub, in tests/test_hub_config.py.
 """
 
 import functools
@@ -38,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from servers import wait_for_http
@@ -59,14 +68,17 @@ from test_browser import (
 )
 from test_browser import shot as browser_shot
 
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = ROOT / "test-artifacts" / "hub"
 UNIT, NB = "01_perceptron", "perceptron"
 COURSE = "rnn"
 MARK = "course hub test account"  # GECOS of the accounts this test makes (and may remove)
-TEACHER = "crshub-teacher"
-A, B, C = "crshub-a", "crshub-b", "crshub-c"
+TEACHER = "h5-teacher"
+A, B, C = "h5-a", "h5-b", "h5-c"
 STUDENTS = (A, B, C)
 LONG = 180_000  # ms: JupyterLab starting, a kernel running the checks, on 2 shared cores
+INSTRUCTOR_TOOLS = ("Course List", "Formgrader")  # entries of the Nbgrader menu (and the Create Assignment panel)
 
 
 def _skip_unless_ready():
@@ -128,9 +140,22 @@ def accounts():
             _remove_account(name)
 
 
+def _processes_in(folder):
+    """Ids of the processes whose working directory is ``folder`` (the hub and its proxy run in its state folder)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.readlink(f"/proc/{entry}/cwd") == str(folder):
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
 @pytest.fixture(scope="module")
 def hub(accounts):
-    """``course hub`` on free loopback ports; yields (settings, base URL). Stopped, its folder removed, at the end."""
+    """``course hub`` on free loopback ports, in a session of its own (as in a terminal: Ctrl-C reaches its
+    process group). Yields a namespace: settings, base (the subdomain host's URL), proc, log (its path)."""
     top = Path(tempfile.mkdtemp(prefix="course-hub-test-"))
     os.chmod(top, 0o755)  # the exchange inside must be reachable by every account
     port = free_port()
@@ -146,113 +171,31 @@ def hub(accounts):
         subdomain_host=course_hub.default_subdomain_host("127.0.0.1", port),
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in [*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("99-failure-*")]:  # a previous run's
+        old.unlink()
     log_path = top / "hub.log"
     log = open(log_path, "w")
     cmd = [str(Path(sys.executable).parent / "course"), "hub", "--instructor", TEACHER, "--student", ",".join(STUDENTS)]
     cmd += ["--course-id", COURSE, "--port", str(port), "--hub-port", str(settings.hub_port)]
-    cmd += [
-        "--proxy-api-port",
-        str(settings.proxy_api_port),
-        "--state",
-        settings.state,
-        "--exchange",
-        settings.exchange,
-    ]
-    cmd += ["--course", str(ROOT)]
+    cmd += ["--proxy-api-port", str(settings.proxy_api_port), "--state", settings.state]
+    cmd += ["--exchange", settings.exchange, "--course", str(ROOT)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/hub/api/", proc, log_path, timeout=120, what="course hub")
-        yield settings, settings.subdomain_host
+        yield SimpleNamespace(settings=settings, base=settings.subdomain_host, proc=proc, log=log_path)
     finally:
-        proc.terminate()  # `course hub` has the hub stop every server, then the proxy, and returns
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:  # whatever of its process group is left (the hub, the proxy)
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        if proc.poll() is None:
+            proc.terminate()  # `course hub` has the hub stop every server, then the proxy, and returns
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        for pid in _processes_in(settings.state):  # a hub or proxy left running by a failure
+            os.kill(pid, signal.SIGKILL)
         log.close()
         shutil.copy(log_path, ARTIFACTS / "hub.log")
         shutil.rmtree(top, ignore_errors=True)
-
-
-# ------------------------------------------------------------------ the configuration (no root needed)
-def test_settings_reach_the_hub_config_through_the_environment():
-    s = course_hub.HubSettings(
-        instructors=["t"], students=["a", "b"], port=9000, subdomain_host="http://h.localhost:9000"
-    )
-    assert course_hub.HubSettings.from_env(s.env()) == s
-
-
-def test_the_hub_config_names_nbgraders_groups_and_frames_only_with_subdomains(monkeypatch):
-    pytest.importorskip("jupyterhub", reason="JupyterHub is not installed: pip install -e .")
-    from traitlets.config.loader import PyFileConfigLoader
-
-    def load(**extra):
-        for k, v in (
-            course_hub.HubSettings(instructors=["t"], students=["a", "b"], course_id="c1", **extra).env().items()
-        ):
-            monkeypatch.setenv(k, v)
-        return PyFileConfigLoader("jupyterhub_config.py", path=str(course_hub.DEPLOY)).load_config()
-
-    c = load(subdomain_host="http://hub.localhost:8000")
-    assert c.JupyterHub.load_groups == {"formgrade-c1": {"users": ["t"]}, "nbgrader-c1": {"users": ["a", "b"]}}
-    assert c.JupyterHub.subdomain_host == "http://hub.localhost:8000"
-    assert c.Spawner.environment["COURSE_HUB_FRAME_SELF"] == "1"
-    assert "read:users:groups!user" in c.Spawner.server_token_scopes  # JupyterHubAuthPlugin reads its groups
-    c = load()
-    assert "subdomain_host" not in c.JupyterHub and c.Spawner.environment["COURSE_HUB_FRAME_SELF"] == ""
-
-
-def test_a_server_never_sees_the_checkouts_solutions():
-    covers = dict(course_hub.user_view(package_root=ROOT))
-    checkout = os.path.realpath(ROOT)
-    assert checkout in covers  # an editable checkout with solutions/ is covered ...
-    kept = covers[checkout]
-    assert os.path.realpath(ROOT / "course") in kept  # ... but for the package
-    assert not any(Path(k).name in course_hub.PRIVATE for k in kept)
-
-
-def test_a_private_view_shows_only_what_it_keeps():
-    """A checkout under a folder others cannot enter: only its package appears, read-only, to another account."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: a view is entered as root before the account's uid is taken")
-    top = Path(tempfile.mkdtemp(prefix="course-hub-view-"))
-    try:
-        os.chmod(top, 0o755)
-        repo = top / "private" / "repo"
-        for rel in ("solutions/01_x/x.ipynb", "course/__init__.py", "gradebook.db"):
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            (repo / rel).write_text("secret" if "course" not in rel else "")
-        os.chmod(top / "private", 0o700)
-        covers = course_hub.user_view(package_root=repo)
-        script = f"ls -A {repo}; cat {repo}/solutions/01_x/x.ipynb; touch {repo}/course/new"
-        r = subprocess.run(
-            ["sh", "-c", script],
-            preexec_fn=course_hub.as_user("nobody", covers, cwd="/"),
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert r.stdout.split() == ["course"], r.stdout  # no solutions/, no gradebook
-        assert "No such file" in r.stderr and "Read-only file system" in r.stderr, r.stderr
-    finally:
-        shutil.rmtree(top)
-
-
-def test_the_frame_policy_is_self_only_where_users_have_subdomains(monkeypatch):
-    from traitlets.config.loader import PyFileConfigLoader
-
-    def load(frame_self):
-        monkeypatch.setenv("COURSE_HUB_FRAME_SELF", frame_self)
-        return PyFileConfigLoader("jupyter_server_config.py", path=str(course_hub.USER_CONFIG)).load_config()
-
-    headers = load("1").ServerApp.tornado_settings["headers"]
-    assert headers["Content-Security-Policy"] == "frame-ancestors 'self'"
-    assert "tornado_settings" not in load("").ServerApp  # JupyterHub's frame-ancestors 'none' stays
 
 
 # ------------------------------------------------------------------ people and their terminals
@@ -321,7 +264,7 @@ shot = functools.partial(browser_shot, folder=ARTIFACTS)
 
 
 def log_in(browser, base, name, password):
-    """A browser context of ``name``, logged in, with their JupyterLab open; returns its page."""
+    """A browser context of ``name``, logged in at ``base``/hub/login, with their JupyterLab open; returns its page."""
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     page.goto(f"{base}/hub/login")
     page.fill("#username_input", name)
@@ -334,6 +277,51 @@ def log_in(browser, base, name, password):
 
 def server_url(page):
     return page.url.split("/lab")[0]
+
+
+def home(name):
+    return Path(pwd.getpwnam(name).pw_dir)
+
+
+def nbgrader_menu(page):
+    """The entries of JupyterLab's Nbgrader menu (the menu is closed again)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).click()
+    entries = page.locator(".lm-Menu .lm-Menu-itemLabel")
+    entries.first.wait_for(timeout=30_000)
+    labels = [t.strip() for t in entries.all_inner_texts() if t.strip()]
+    page.keyboard.press("Escape")
+    return labels
+
+
+def create_assignment_panels(page):
+    """How many "Create Assignment" panels (nbgrader's instructor sidebar) JupyterLab shows."""
+    return page.get_by_title("Nbgrader Create Assignment").count()
+
+
+def browser_terminal(page, name, command, label, timeout=LONG):
+    """Open a terminal in ``name``'s JupyterLab (File > New > Terminal) and type ``command`` into it;
+    returns (its output, its exit status). The output is also written to a file in the account's home
+    (read here as root: xterm draws on a canvas); a screenshot ``label`` shows the terminal."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^File$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^New$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Terminal$")).click()
+    xterm = page.locator(".jp-Terminal:visible .xterm")
+    xterm.wait_for(timeout=60_000)
+    xterm.click()
+    out = home(name) / f".{label}.txt"
+    out.unlink(missing_ok=True)
+    page.keyboard.type(f'( {command} ) 2>&1 | tee ~/{out.name}; echo "exit=${{PIPESTATUS[0]}}" >> ~/{out.name}\n')
+    deadline = time.monotonic() + timeout / 1000
+    while not (out.exists() and "exit=" in out.read_text(errors="replace")):
+        if time.monotonic() > deadline:
+            shot(page, label)
+            pytest.fail(f"{command!r} in {name}'s terminal did not finish in {timeout / 1000:g} s")
+        time.sleep(1)
+    page.wait_for_timeout(500)  # the terminal has drawn the last lines
+    shot(page, label)
+    text = out.read_text(errors="replace")
+    output, _, status = text.rpartition("exit=")
+    return output, int(status.strip())
 
 
 def assignments_tab(page):
@@ -382,207 +370,273 @@ def write_as(name, path, text):
     os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
-# ------------------------------------------------------------------ the term
-@pytest.mark.slow
-def test_a_term_on_jupyterhub(hub, accounts):
-    settings, base = hub
-    t0 = time.monotonic()
-    steps = []
-
-    def step(name):
-        steps.append(f"{time.monotonic() - t0:6.1f} s  {name}")
-
+# ------------------------------------------------------------------ the term, step by step
+@pytest.fixture(scope="module")
+def term(hub, accounts):
+    """What the steps share: the hub, the browser, each person's page; at the end the console, the timings
+    and, after a failure, a screenshot of every page and a listing of the course's and exchange's files."""
     pw = chromium_or_skip()
+    settings = hub.settings
     course = course_hub.course_dir(TEACHER, COURSE)
-    solutions = solved_answer_cells(ROOT / "solutions" / UNIT / f"{NB}.ipynb")
-    exchange = Path(settings.exchange) / COURSE
-    secret_paths = [course / "solutions" / UNIT / f"{NB}.ipynb", course / "gradebook.db", course / "nbgrader_config.py"]
-
-    def nobody_reads_others(step):
-        """No student reads the instructor's course, nor another student's home, nor the exchange's inbound."""
-        for s in STUDENTS:
-            for path in secret_paths:
-                cannot_read(s, path, f"the instructor's course ({step})")
-            for other in STUDENTS:
-                if other != s:
-                    cannot_read(s, pwd.getpwnam(other).pw_dir, f"{other}'s home ({step})")
-            if (exchange / "inbound").exists():
-                cannot_read(s, exchange / "inbound", f"the list of submissions ({step})")
-            # the same in the student's own view, where the course checkout has no solutions/ at all
-            r = terminal(settings, s, ["cat", str(ROOT / "solutions" / UNIT / f"{NB}.ipynb")], check=False)
-            assert r.returncode != 0, f"{s}'s terminal shows the checkout's solutions ({step})"
-
-    # 1. The instructor releases unit 01 from the course directory in their home.
-    assert (course / "solutions" / UNIT).is_dir() and oct(course.stat().st_mode & 0o777) == "0o700"
-    terminal(settings, TEACHER, nbgrader("release_assignment", UNIT, "--force"), cwd=course)
-    assert (exchange / "outbound" / UNIT / f"{NB}.ipynb").is_file()
-    nobody_reads_others("after the release")
-    step("released")
-
-    console = []
-    with pw.sync_playwright() as p:
-        browser = launch(p)
-        try:
-            teacher = log_in(browser, base, TEACHER, accounts[TEACHER])
-            teacher.on("console", lambda m: console.append(f"{TEACHER} {m.type}: {m.text}"))
-            frame = open_formgrader(teacher)
-            frame.get_by_role("link", name=UNIT).wait_for(timeout=60_000)
-            shot(teacher, "01-instructor-released-unit-01")
-            step("instructor's formgrader")
-
-            # 2. Student A: log in, fetch in the Assignments tab, answer, validate, submit.
-            alice = log_in(browser, base, A, accounts[A])
-            alice.on("console", lambda m: console.append(f"{A} {m.type}: {m.text}"))
-            shot(alice, "02-student-a-logged-in")
-            step("A logged in")
-            panel = assignments_tab(alice)
-            released = panel.locator("#released_assignments_list")
-            released.get_by_text(UNIT).wait_for(timeout=60_000)
-            shot(alice, "03-student-a-assignments-tab")
-            released.get_by_role("button", name="Fetch").click()
-            fetched = panel.locator("#fetched_assignments_list")
-            fetched.get_by_text(UNIT).wait_for(timeout=60_000)
-            notebook = Path(pwd.getpwnam(A).pw_dir) / COURSE / UNIT / f"{NB}.ipynb"
-            assert notebook.is_file() and notebook.stat().st_uid == pwd.getpwnam(A).pw_uid
-            shot(alice, "04-student-a-fetched")
-            step("A fetched")
-            alice.goto(f"{server_url(alice)}/lab/tree/{COURSE}/{UNIT}/{NB}.ipynb")
-            wait_for_kernel(alice, timeout=LONG)
-            for name in ("perceptron_predict", "perceptron_fit"):
-                type_cell(alice, code_cell(alice, f"def {name}("), solutions[f"answer_{name}"])
-            save(alice)
-            validate(alice)
-            shot(alice, "05-student-a-validated")
-            step("A validated")
-            alice.keyboard.press("Escape")
-            panel = assignments_tab(alice)
-            panel.locator("#fetched_assignments_list").get_by_role("button", name="Submit").click()
-            panel.locator("#submitted_assignments_list").get_by_text(UNIT).wait_for(timeout=60_000)
-            shot(alice, "06-student-a-submitted")
-            step("A submitted")
-
-            # Students B and C work in their terminals: fetch, edit, submit.
-            for s in (B, C):
-                env = hub_env_of(settings, s)
-                terminal(settings, s, nbgrader("fetch_assignment", UNIT, "--course", COURSE), env=env)
-                nb = Path(pwd.getpwnam(s).pw_dir) / COURSE / UNIT / f"{NB}.ipynb"
-                if s == B:  # predict right, fit wrong (never updates the weights)
-                    answers = {"answer_perceptron_predict": solutions["answer_perceptron_predict"]}
-                    answers["answer_perceptron_fit"] = (
-                        "def perceptron_fit(X, y, lr=1.0, epochs=10):\n"
-                        "    import numpy as np\n"
-                        "    return np.zeros(X.shape[1]), 0.0\n"
-                    )
-                else:
-                    answers = {
-                        "answer_perceptron_predict": STEAL.format(exchange=settings.exchange, root=ROOT),
-                        "answer_perceptron_fit": LOOP,
-                    }
-                step(f"{s} fetched")
-                write_as(s, nb, fill(nb, answers))
-                terminal(settings, s, nbgrader("submit", UNIT, "--course", COURSE), env=env)
-            nobody_reads_others("after the submissions")
-            step("B and C submitted")
-
-            # 3. The instructor collects, autogrades through the course's sandbox, sees the grades.
-            terminal(settings, TEACHER, nbgrader("collect", UNIT), cwd=course)
-            step("collected")
-            for s in STUDENTS:
-                assert (course / "submitted" / s / UNIT / f"{NB}.ipynb").is_file()
-            r = terminal(
-                settings,
-                TEACHER,
-                [str(Path(sys.executable).parent / "course"), "autograde", UNIT, "--timeout", "40", "--workers", "2"],
-                cwd=course,
-            )
-            (ARTIFACTS / "autograde.txt").write_text(r.stdout + r.stderr)
-            shutil.copy(course / "autograde-logs" / f"{UNIT}.log", ARTIFACTS / "autograde.log")
-            step("autograded")
-            assert "submissions: 3" in r.stdout, r.stdout
-            scores = grades(settings, course)
-            why = (ARTIFACTS / "autograde.log").read_text()[-3000:]
-            assert scores[A] == (5.0, 5.0) and 0 < scores[B][0] < 5 and scores[C][0] == 0, f"{scores}\n{why}"
-            stolen = (course / "autograded" / C / UNIT / f"{NB}.ipynb").read_text()
-            assert "STOLEN: 0" in stolen, "the malicious submission read files from the grader's sandbox"
-            nobody_reads_others("after grading")
-
-            frame = open_formgrader(teacher)
-            frame.get_by_role("link", name="Manage Students").click()
-            for s in STUDENTS:
-                frame.get_by_role("row").filter(has_text=s).wait_for(timeout=60_000)
-            rows = {s: frame.get_by_role("row").filter(has_text=s).inner_text() for s in STUDENTS}
-            assert re.search(r"\b5(\.0+)?\s*/\s*5", rows[A]), rows
-            assert re.search(rf"\b{scores[B][0]:g}(\.0+)?\s*/\s*5", rows[B]), rows
-            assert re.search(r"\b0(\.0+)?\s*/\s*5", rows[C]), rows
-            shot(teacher, "07-instructor-formgrader-grades")
-            step("grades in the formgrader")
-
-            terminal(settings, TEACHER, [str(Path(sys.executable).parent / "course"), "feedback", UNIT], cwd=course)
-            terminal(settings, TEACHER, nbgrader("release_feedback", UNIT), cwd=course)
-            step("feedback released")
-
-            # 4. Each student fetches their feedback and finds their own only.
-            panel = assignments_tab(alice)
-            panel.locator("#refresh_assignments_list").click()
-            panel.get_by_role("button", name="Fetch Feedback").click()
-            panel.get_by_text("(view feedback)").wait_for(timeout=60_000)
-            shot(alice, "08-student-a-feedback-fetched")
-            pages = {}
-            for s in (B, C):
-                terminal(settings, s, nbgrader("fetch_feedback", UNIT, "--course", COURSE), env=hub_env_of(settings, s))
-            for s in STUDENTS:
-                found = sorted((Path(pwd.getpwnam(s).pw_dir) / COURSE / UNIT / "feedback").glob(f"*/{NB}.html"))
-                assert len(found) == 1, f"{s}: {found}"
-                pages[s] = found[0]
-                text = found[0].read_text()
-                assert s in text and all(o not in text for o in STUDENTS if o != s), f"{s}'s feedback names another"
-                assert "### BEGIN HIDDEN TESTS" not in text
-            rel = pages[A].relative_to(pwd.getpwnam(A).pw_dir)
-            alice.goto(f"{server_url(alice)}/files/{rel}")
-            alice.get_by_text("Score").first.wait_for(timeout=30_000)
-            assert A in alice.inner_text("body")
-            shot(alice, "09-student-a-feedback")
-            step("A's feedback")
-            nobody_reads_others("after the feedback")
-            for s in STUDENTS:  # and nobody reads another's feedback in the exchange
-                cannot_read(s, exchange / "feedback", "the exchange's feedback folder")
-        except BaseException:  # pytest.fail too: leave the screenshots and the files for the report
-            for i, pg in enumerate(pg for ctx in browser.contexts for pg in ctx.pages):
+    t = SimpleNamespace(
+        hub=hub,
+        settings=settings,
+        base=hub.base,
+        passwords=accounts,
+        course=course,
+        exchange=Path(settings.exchange) / COURSE,
+        solutions=solved_answer_cells(ROOT / "solutions" / UNIT / f"{NB}.ipynb"),
+        pages={},
+        console=[],
+        steps=[],
+        failed=None,
+        t0=time.monotonic(),
+    )
+    playwright = pw.sync_playwright().start()
+    t.browser = launch(playwright)
+    try:
+        yield t
+    finally:
+        if t.failed:
+            for i, pg in enumerate(pg for ctx in t.browser.contexts for pg in ctx.pages):
                 shot(pg, f"99-failure-{i}")
-            listing = subprocess.run(
-                [
-                    "find",
-                    str(course),
-                    str(settings.exchange),
-                    "-path",
-                    "*/.git",
-                    "-prune",
-                    "-o",
-                    "(",
-                    "-path",
-                    "*/submitted/*",
-                    "-o",
-                    "-path",
-                    "*/autograded/*",
-                    "-o",
-                    "-path",
-                    "*/feedback/*",
-                    "-o",
-                    "-path",
-                    "*/exchange/*",
-                    ")",
-                    "-ls",
-                ],
-                capture_output=True,
-                text=True,
-            )
-            (ARTIFACTS / "99-failure-files.txt").write_text(listing.stdout)
+            (ARTIFACTS / "99-failure-files.txt").write_text(_listing(course, settings.exchange))
+        (ARTIFACTS / "console.log").write_text("\n".join(t.console) + "\n")
+        (ARTIFACTS / "timing.txt").write_text("\n".join(t.steps) + "\n")
+        t.browser.close()
+        playwright.stop()
+
+
+def _listing(course, exchange):
+    found = subprocess.run(
+        ["find", str(course), str(exchange), "-path", "*/.git", "-prune", "-o", "(", "-path", "*/submitted/*",
+         "-o", "-path", "*/autograded/*", "-o", "-path", "*/feedback/*", "-o", "-path", "*/exchange/*", ")", "-ls"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return found.stdout
+
+
+def step(func):
+    """A step of the term: skipped once an earlier one failed; its time goes to timing.txt."""
+
+    def run(term):  # the fixture by name (not functools.wraps: pytest would ask for the step's own argument)
+        if term.failed:
+            pytest.skip(f"an earlier step of the term failed: {term.failed}")
+        try:
+            func(term)
+        except BaseException:
+            term.failed = func.__name__
             raise
         finally:
-            (ARTIFACTS / "console.log").write_text("\n".join(console) + "\n")
-            browser.close()
-            step("end")
-            (ARTIFACTS / "timing.txt").write_text("\n".join(steps) + "\n")
+            term.steps.append(f"{time.monotonic() - term.t0:6.1f} s  {func.__name__}")
+
+    run.__name__, run.__qualname__, run.__doc__ = func.__name__, func.__qualname__, func.__doc__
+    return run
+
+
+def open_page(t, name, base=None):
+    page = log_in(t.browser, base or t.base, name, t.passwords[name])
+    page.on("console", lambda m: t.console.append(f"{name} {m.type}: {m.text}"))
+    t.pages[name] = page
+    return page
+
+
+def nobody_reads_others(t, when):
+    """No student reads the instructor's course, nor another student's home, nor the exchange's inbound."""
+    secret_paths = [t.course / "solutions" / UNIT / f"{NB}.ipynb", t.course / "gradebook.db"]
+    secret_paths.append(t.course / "nbgrader_config.py")
+    for s in STUDENTS:
+        for path in secret_paths:
+            cannot_read(s, path, f"the instructor's course ({when})")
+        for other in STUDENTS:
+            if other != s:
+                cannot_read(s, home(other), f"{other}'s home ({when})")
+        if (t.exchange / "inbound").exists():
+            cannot_read(s, t.exchange / "inbound", f"the list of submissions ({when})")
+        # the same in the student's own view, where the course checkout has no solutions/ at all
+        r = terminal(t.settings, s, ["cat", str(ROOT / "solutions" / UNIT / f"{NB}.ipynb")], check=False)
+        assert r.returncode != 0, f"{s}'s terminal shows the checkout's solutions ({when})"
+
+
+@step
+def test_the_instructor_releases_a_unit_and_sees_it_in_the_formgrader(t):
+    assert (t.course / "solutions" / UNIT).is_dir() and oct(t.course.stat().st_mode & 0o777) == "0o700"
+    terminal(t.settings, TEACHER, nbgrader("release_assignment", UNIT, "--force"), cwd=t.course)
+    assert (t.exchange / "outbound" / UNIT / f"{NB}.ipynb").is_file()
+    nobody_reads_others(t, "after the release")
+    teacher = open_page(t, TEACHER)
+    teacher.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).wait_for(timeout=60_000)
+    teacher.locator(".jp-DirListing-content").get_by_text(f"{COURSE}-course").wait_for(timeout=60_000)
+    shot(teacher, "01-instructor-first-view")
+    entries = nbgrader_menu(teacher)
+    assert all(tool in entries for tool in INSTRUCTOR_TOOLS), f"the instructor's Nbgrader menu: {entries}"
+    assert create_assignment_panels(teacher) == 1, "the instructor has no Create Assignment panel"
+    frame = open_formgrader(teacher)
+    frame.get_by_role("link", name=UNIT).wait_for(timeout=60_000)
+    shot(teacher, "02-instructor-released-unit-01")
+
+
+@step
+def test_the_instructors_terminal_finds_nbgrader_and_course(t):
+    output, status = browser_terminal(
+        t.pages[TEACHER], TEACHER, "nbgrader --version && course --help", "03-instructor-terminal"
+    )
+    assert status == 0, f"the instructor's terminal: {output}"
+    assert "nbgrader version 0.9" in output and "course autograde UNIT" in output, output
+
+
+@step
+def test_a_student_logging_in_at_127_0_0_1_lands_on_the_course(t):
+    """The address JupyterHub's log prints: the login page moves to the subdomain host, where the login holds."""
+    alice = open_page(t, A, base=f"http://127.0.0.1:{t.settings.port}")
+    assert alice.url.startswith(t.base.replace("//hub.", f"//{A}.hub.")), alice.url
+    alice.get_by_role("heading", name=re.compile(f"^{COURSE}: start here")).wait_for(timeout=60_000)
+    alice.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).wait_for(timeout=60_000)
+    shot(alice, "04-student-a-first-view")
+    browser_files = alice.locator(".jp-DirListing-content").inner_text()
+    assert "lectures" in browser_files and "README.md" in browser_files, browser_files
+    lectures = sorted(p.name for p in (home(A) / "lectures").glob("*.ipynb"))
+    assert lectures == sorted(p.name for p in (ROOT / "lectures").glob("*.ipynb")), lectures
+    assert create_assignment_panels(alice) == 0, "a student sees nbgrader's Create Assignment panel"
+    entries = nbgrader_menu(alice)
+    assert "Assignment List" in entries and not set(INSTRUCTOR_TOOLS) & set(entries), f"student's menu: {entries}"
+
+
+@step
+def test_a_student_fetches_answers_and_validates(t):
+    alice = t.pages[A]
+    panel = assignments_tab(alice)
+    released = panel.locator("#released_assignments_list")
+    released.get_by_text(UNIT).wait_for(timeout=60_000)
+    shot(alice, "05-student-a-assignments-tab")
+    released.get_by_role("button", name="Fetch").click()
+    panel.locator("#fetched_assignments_list").get_by_text(UNIT).wait_for(timeout=60_000)
+    notebook = home(A) / COURSE / UNIT / f"{NB}.ipynb"
+    assert notebook.is_file() and notebook.stat().st_uid == pwd.getpwnam(A).pw_uid
+    alice.goto(f"{server_url(alice)}/lab/tree/{COURSE}/{UNIT}/{NB}.ipynb")
+    wait_for_kernel(alice, timeout=LONG)
+    for name in ("perceptron_predict", "perceptron_fit"):
+        type_cell(alice, code_cell(alice, f"def {name}("), t.solutions[f"answer_{name}"])
+    save(alice)
+    validate(alice)
+    shot(alice, "06-student-a-validated")
+    alice.keyboard.press("Escape")
+
+
+@step
+def test_a_students_terminal_grades_the_fetched_exercise(t):
+    """``course grade`` as the landing page says: found on PATH, the unit found without solutions/."""
+    output, status = browser_terminal(
+        t.pages[A], A, f"course grade {COURSE}/{UNIT}/{NB}.ipynb", "07-student-a-self-grade"
+    )
+    assert status == 0, output
+    assert f"[{UNIT}]  5 / 5" in output and "only the visible tests run" in output, output
+
+
+@step
+def test_the_students_submit(t):
+    alice = t.pages[A]
+    panel = assignments_tab(alice)
+    panel.locator("#fetched_assignments_list").get_by_role("button", name="Submit").click()
+    panel.locator("#submitted_assignments_list").get_by_text(UNIT).wait_for(timeout=60_000)
+    shot(alice, "08-student-a-submitted")
+    # B and C work in their terminals: fetch, edit, submit
+    for s in (B, C):
+        env = hub_env_of(t.settings, s)
+        terminal(t.settings, s, nbgrader("fetch_assignment", UNIT, "--course", COURSE), env=env)
+        nb = home(s) / COURSE / UNIT / f"{NB}.ipynb"
+        if s == B:  # predict right, fit wrong (never updates the weights)
+            answers = {"answer_perceptron_predict": t.solutions["answer_perceptron_predict"]}
+            answers["answer_perceptron_fit"] = (
+                "def perceptron_fit(X, y, lr=1.0, epochs=10):\n    import numpy as np\n"
+                "    return np.zeros(X.shape[1]), 0.0\n"
+            )
+        else:
+            steal = STEAL.format(exchange=t.settings.exchange, root=ROOT)
+            answers = {"answer_perceptron_predict": steal, "answer_perceptron_fit": LOOP}
+        write_as(s, nb, fill(nb, answers))
+        terminal(t.settings, s, nbgrader("submit", UNIT, "--course", COURSE), env=env)
+    nobody_reads_others(t, "after the submissions")
+
+
+@step
+def test_the_instructor_collects_autogrades_and_sees_the_grades(t):
+    terminal(t.settings, TEACHER, nbgrader("collect", UNIT), cwd=t.course)
+    for s in STUDENTS:
+        assert (t.course / "submitted" / s / UNIT / f"{NB}.ipynb").is_file()
+    course_cmd = str(Path(sys.executable).parent / "course")
+    r = terminal(
+        t.settings, TEACHER, [course_cmd, "autograde", UNIT, "--timeout", "40", "--workers", "2"], cwd=t.course
+    )
+    (ARTIFACTS / "autograde.txt").write_text(r.stdout + r.stderr)
+    shutil.copy(t.course / "autograde-logs" / f"{UNIT}.log", ARTIFACTS / "autograde.log")
+    assert "submissions: 3" in r.stdout, r.stdout
+    scores = grades(t.settings, t.course)
+    why = (ARTIFACTS / "autograde.log").read_text()[-3000:]
+    assert scores[A] == (5.0, 5.0) and 0 < scores[B][0] < 5 and scores[C][0] == 0, f"{scores}\n{why}"
+    stolen = (t.course / "autograded" / C / UNIT / f"{NB}.ipynb").read_text()
+    assert "STOLEN: 0" in stolen, "the malicious submission read files from the grader's sandbox"
+    nobody_reads_others(t, "after grading")
+
+    frame = open_formgrader(t.pages[TEACHER])
+    frame.get_by_role("link", name="Manage Students").click()
+    for s in STUDENTS:
+        frame.get_by_role("row").filter(has_text=s).wait_for(timeout=60_000)
+    rows = {s: frame.get_by_role("row").filter(has_text=s).inner_text() for s in STUDENTS}
+    assert re.search(r"\b5(\.0+)?\s*/\s*5", rows[A]), rows
+    assert re.search(rf"\b{scores[B][0]:g}(\.0+)?\s*/\s*5", rows[B]), rows
+    assert re.search(r"\b0(\.0+)?\s*/\s*5", rows[C]), rows
+    shot(t.pages[TEACHER], "09-instructor-formgrader-grades")
+    terminal(t.settings, TEACHER, [course_cmd, "feedback", UNIT], cwd=t.course)
+    terminal(t.settings, TEACHER, nbgrader("release_feedback", UNIT), cwd=t.course)
+
+
+@step
+def test_each_student_gets_their_own_feedback(t):
+    alice = t.pages[A]
+    panel = assignments_tab(alice)
+    panel.locator("#refresh_assignments_list").click()
+    panel.get_by_role("button", name="Fetch Feedback").click()
+    panel.get_by_text("(view feedback)").wait_for(timeout=60_000)
+    shot(alice, "10-student-a-feedback-fetched")
+    for s in (B, C):
+        terminal(t.settings, s, nbgrader("fetch_feedback", UNIT, "--course", COURSE), env=hub_env_of(t.settings, s))
+    for s in STUDENTS:
+        found = sorted((home(s) / COURSE / UNIT / "feedback").glob(f"*/{NB}.html"))
+        assert len(found) == 1, f"{s}: {found}"
+        text = found[0].read_text()
+        assert s in text and all(o not in text for o in STUDENTS if o != s), f"{s}'s feedback names another"
+        assert "### BEGIN HIDDEN TESTS" not in text
+    nobody_reads_others(t, "after the feedback")
+    for s in STUDENTS:  # and nobody reads another's feedback in the exchange
+        cannot_read(s, t.exchange / "feedback", "the exchange's feedback folder")
+
+
+@step
+def test_the_view_feedback_link_opens_the_feedback_page(t):
+    alice = t.pages[A]
+    panel = assignments_tab(alice)
+    panel.get_by_text("(view feedback)").click()
+    alice.locator(".lm-TabBar-tab.lm-mod-current", has_text=f"{NB}.html").wait_for(timeout=60_000)
+    page = alice.frame_locator(".jp-HTMLViewer:visible iframe")
+    page.get_by_text("Score").first.wait_for(timeout=60_000)
+    assert A in page.locator("body").inner_text()
+    shot(alice, "11-student-a-feedback-page")
+
+
+@step
+def test_ctrl_c_stops_the_hub_quietly(t):
+    """Ctrl-C in the terminal of ``course hub`` (SIGINT to its process group): every server stops, no error."""
+    logged = t.hub.log.read_text(errors="replace")
+    os.killpg(t.hub.proc.pid, signal.SIGINT)
+    assert t.hub.proc.wait(timeout=90) == 0, "course hub did not exit cleanly"
+    after = t.hub.log.read_text(errors="replace")[len(logged) :]
+    (ARTIFACTS / "ctrl-c.log").write_text(after)
+    for noise in ("Failed to stop user", "Task was destroyed", "Traceback", "Exception"):
+        assert noise not in after, f"Ctrl-C printed {noise!r}:\n{after[-3000:]}"
+    assert "course hub: stopped" in after, after[-3000:]
+    for name in (TEACHER, *STUDENTS):
+        assert not _pids_of(pwd.getpwnam(name).pw_uid), f"{name}'s server still runs after the hub stopped"
 
 
 def open_formgrader(page):
