@@ -55,10 +55,17 @@ def _cmd_grade(args):
         from tqdm import tqdm
 
         progress = lambda it: tqdm(it, desc="grading", unit="notebook")  # noqa: E731
+    root = find_course()  # the course around the working directory, as nbgrader finds it
+    if not course_units.has_solutions(root):  # a student's copy (on the hub): the released exercises only
+        print(
+            "course grade: no solutions/ in this copy of the course: only the visible tests run "
+            "(the hidden ones run when your instructor grades your submission)",
+            file=sys.stderr,
+        )
     try:
         results = grade_notebooks(
             args.notebooks,
-            root=find_course(),  # the course around the working directory, as nbgrader finds it
+            root=root,
             timeout=args.timeout,
             unit=args.unit,
             progress=progress,

@@ -1,273 +1,62 @@
 """The instructor's pipeline on nbgrader: collect, autograde a class, feedback, grades.
 
-**The course directory** follows nbgrader's convention: ``--course`` (``root=``) wins, then
-``$COURSE_ROOT``, then the nearest folder holding ``nbgrader_config.py``, from the working
-directory up; only where none is found, the course this package belongs to (:func:`find_course`).
+**The course directory** follows nbgrader's convention (``course.intake.find_course``).
 Submissions live in ``submitted/<student>/<unit>/<notebook>.ipynb`` -- where ``course collect``
-puts them and where ``nbgrader collect`` puts them from the exchange -- the gradebook is
-``gradebook.db`` (or any SQLAlchemy URL given as ``db_url``, e.g. ``postgresql://user@host/course``),
-autograded notebooks go to ``autograded/`` and feedback to ``feedback/``, exactly where
-nbgrader's own commands and formgrader expect them.
+(:mod:`course.intake`) puts them and where ``nbgrader collect`` puts them from the exchange -- the
+gradebook is ``gradebook.db`` (or any SQLAlchemy URL given as ``db_url``, e.g.
+``postgresql://user@host/course``), autograded notebooks go to ``autograded/`` and feedback to
+``feedback/``, exactly where nbgrader's own commands and formgrader expect them.
 
-Grading goes through ``course.grading.grade_notebooks``, the same path as ``course grade``, so
-every protection (limits, sandbox, verifier) holds; the results are then written into the
-gradebook, one student at a time, touching only that student's rows.
+Grading goes through ``course.grading``'s engine (``batch.Grader``), the same as ``course grade``'s,
+so every protection (limits, sandbox, verifier) holds; each result is written into the gradebook
+as soon as it is graded, one student at a time in a transaction of its own, touching only that
+student's rows: a broken result, a failure while storing one, or Ctrl-C loses no other row.
 
 Everything a submission holds is hostile data here (the trust boundary of ``course.grading``):
-collect never follows a link out of a submission (symbolic links and other non-regular files are
-refused with a reason, files are opened with ``O_NOFOLLOW``; in a zip, symlink entries, absolute
-paths and ``..`` are refused), student ids are whole-string matches of a plain-name pattern, the
-autograded notebook is sanitised (``course.grading.outputs.sanitise_notebook``) before the
-formgrader or feedback can render it, and every message written to the log is escaped
-(``course.grading.outputs.escape_text``).
+a submission that is a link is not graded, the autograded notebook is sanitised
+(``course.grading.outputs.sanitise_notebook``) before the formgrader or feedback can render it,
+and every message written to the log is escaped (``course.grading.outputs.escape_text``).
 """
 
-import errno
+import contextlib
 import json
+import math
 import os
-import re
+import queue
 import shutil
-import stat
 import tempfile
-import zipfile
+import threading
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
 
-from course import units as course_units
-from course.grading import grade_notebooks
 from course.grading.nbgrader import api as nbgrader_api  # noqa: F401  (the adapter, for callers)
 from course.grading.nbgrader import generate_assignment, prepare_env
 from course.grading.outputs import escape_text, sanitise_notebook
-from course.grading.submission import MAX_SUBMISSION_BYTES, NotGradable, parse_submission, source_text
+from course.grading.submission import NotGradable, parse_submission, source_text
+from course.intake import (  # noqa: F401  (collect and the course's basics, for callers)
+    Collected,
+    CourseError,
+    UnsafeArchive,
+    _kind,
+    _read_regular,
+    _root,
+    _timestamp,
+    _unit,
+    _write_file,
+    collect,
+    find_course,
+    valid_student_id,
+)
 
-#: A plain student id: ASCII letters, digits and ``_ . @ -``, starting with a letter or digit; matched
-#: against the whole string (``fullmatch``), so a trailing newline or a look-alike letter is refused.
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", re.ASCII)
-MAX_ZIP_BYTES = 2 * 2**30
 #: Files that nbgrader's exchange puts beside a submission and its release_feedback reads back.
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 RESULTS_FILE = "course-results.json"  # beside each autograded notebook: the messages of its tests
-_NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-class CourseError(Exception):
-    """A mistake in how a command was called (wrong folder, nothing to grade); its message says what to do."""
-
-
-class UnsafeArchive(CourseError, ValueError):
-    """A zip of submissions that would write outside its folder, or is too big: refused whole."""
-
-
-def valid_student_id(name):
-    return isinstance(name, str) and STUDENT_ID.fullmatch(name) is not None
-
-
-def find_course(root=None, cwd=None):
-    """The course directory: ``root``, ``$COURSE_ROOT``, the nearest folder with ``nbgrader_config.py``
-    from ``cwd`` (default: the working directory) up, or else the package's own course."""
-    if root:
-        return Path(root)
-    if os.environ.get("COURSE_ROOT"):
-        return Path(os.environ["COURSE_ROOT"])
-    here = Path(cwd or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file():
-            return folder
-    return course_units.course_root()
-
-
-def _root(root):
-    root = find_course(root)
-    if not (root / "solutions").is_dir():
-        raise CourseError(
-            f"{root} is not a course directory of this course: it has no solutions/ folder "
-            "(run the command inside the course, or give --course DIR or COURSE_ROOT)"
-        )
-    return root
 
 
 def default_db(root):
     return f"sqlite:///{Path(root) / 'gradebook.db'}"
-
-
-# ------------------------------------------------------------ reading without following links
-def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None, single_link=False):
-    """The bytes of ``path`` if it is a regular file (never through a symbolic link), else ValueError.
-
-    single_link: refuse a file with other hard links too (another name of a file elsewhere).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno == errno.ELOOP:  # the last component is a symbolic link
-            raise ValueError("a symbolic link (links are never followed)") from None
-        raise ValueError(f"cannot be read: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
-        if single_link and st.st_nlink > 1:
-            raise ValueError("a hard link (another name of a file elsewhere); not copied")
-        data = f.read(limit + 1)  # read, not the size from fstat: the file may still grow
-        if st.st_size > limit or len(data) > limit:
-            raise ValueError(f"{max(st.st_size, len(data)) / 2**20:.0f} MiB, over the limit of {limit / 2**20:g} MiB")
-        return data
-
-
-def _read_beneath(base, path):
-    """``_read_regular`` of ``path`` inside folder ``base``, opening every folder on the way with
-    ``O_NOFOLLOW``: a link swapped in after the walk is refused, not followed."""
-    parts = Path(path).relative_to(base).parts
-    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        for part in parts[:-1]:
-            try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=fd)
-            except OSError:
-                raise ValueError(f"{part} is not a plain folder (links are never followed)") from None
-            os.close(fd)
-            fd = child
-        return _read_regular(parts[-1], dir_fd=fd, single_link=True)
-    finally:
-        os.close(fd)
-
-
-def _kind(path):
-    """ "dir", "file", "link" or "other", from lstat (links are not followed)."""
-    mode = os.lstat(path).st_mode
-    if stat.S_ISLNK(mode):
-        return "link"
-    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
-
-
-def _notebooks(folder):
-    """(notebooks, problem) under ``folder``, walking without following links.
-
-    problem: the first link or non-regular file named ``*.ipynb`` found (a reason), else None.
-    """
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in (".ipynb_checkpoints", "__MACOSX"))
-        for d in dirnames:
-            if _kind(Path(dirpath) / d) == "link":
-                return [], f"{Path(dirpath, d).relative_to(folder)} is a symbolic link (links are never followed)"
-        for name in sorted(filenames):
-            if not name.endswith(".ipynb"):
-                continue
-            path = Path(dirpath) / name
-            kind = _kind(path)
-            if kind != "file":
-                what = "a symbolic link (links are never followed)" if kind == "link" else "not a regular file"
-                return [], f"{path.relative_to(folder)} is {what}"
-            found.append(path)
-    return sorted(found), None
-
-
-def _write_file(dest, data):
-    """Write ``data`` to ``dest`` through a new file renamed into place (an existing link there is replaced)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".collect-", delete=False) as f:
-        f.write(data)
-    os.replace(f.name, dest)
-
-
-# ------------------------------------------------------------ collect
-def _safe_extract(zip_path, dest):
-    """Extract a zip of submissions; returns {top-level name: reason} for entries refused.
-
-    Absolute paths, '..' and zip bombs refuse the whole archive (ValueError); an entry that is a
-    symbolic link (or a device, a FIFO) refuses the student it belongs to.
-    """
-    refused = {}
-    with zipfile.ZipFile(zip_path) as z:
-        infos = z.infolist()
-        total = sum(i.file_size for i in infos)
-        if total > MAX_ZIP_BYTES:
-            raise UnsafeArchive(f"{zip_path}: {total / 2**30:.1f} GiB uncompressed, over the limit")
-        for info in infos:
-            name = Path(info.filename)
-            if name.is_absolute() or ".." in name.parts or info.filename.startswith(("/", "\\")):
-                raise UnsafeArchive(f"{zip_path}: unsafe path {info.filename!r} in the archive")
-        for info in infos:
-            mode = info.external_attr >> 16
-            top = Path(info.filename).parts[0] if Path(info.filename).parts else info.filename
-            top = top[: -len(".ipynb")] if top.endswith(".ipynb") else top
-            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-                refused.setdefault(top, f"archive entry {info.filename!r} is {what} (refused)")
-                continue
-            if info.is_dir():
-                continue
-            target = Path(dest, info.filename)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(info) as src, open(target, "xb") as out:
-                    shutil.copyfileobj(src, out)
-            except OSError as e:  # a repeated entry, a file where a folder should be
-                raise UnsafeArchive(f"{zip_path}: cannot extract {info.filename!r} ({e.strerror})") from None
-    return refused
-
-
-def collect(source, unit, root=None):
-    """Import submissions of ``unit`` into submitted/<student>/<unit>/.
-
-    source: a folder or a .zip holding either one folder per student (the folder's name is the
-    student id; its first notebook is the submission) or notebooks named ``<student>.ipynb``.
-    Symbolic links and other non-regular files are never followed nor copied: their student is
-    skipped with the reason. Returns (imported ids, skipped [(name, reason)]).
-    """
-    root = _root(root)
-    u = course_units.get(unit, root)
-    target_name = u.source_notebooks[0].name
-    imported, skipped = [], []
-    if not Path(source).exists():
-        raise CourseError(f"{source}: no such folder or .zip of submissions")
-    with tempfile.TemporaryDirectory(prefix="course-collect-") as tmp:
-        folder = Path(source)
-        refused = {}
-        if folder.suffix == ".zip":
-            refused = _safe_extract(folder, tmp)
-            folder = Path(tmp)
-        candidates = []
-        for entry in sorted(folder.iterdir()):
-            if entry.name == "__MACOSX":
-                continue
-            name = entry.stem if entry.suffix == ".ipynb" else entry.name
-            kind = _kind(entry)
-            if name in refused:
-                skipped.append((name, refused.pop(name)))
-            elif kind == "link":
-                skipped.append((name, f"{entry.name} is a symbolic link (links are never followed)"))
-            elif kind == "dir":
-                notebooks, problem = _notebooks(entry)
-                if problem:
-                    skipped.append((name, problem))
-                elif notebooks:
-                    candidates.append((name, notebooks[0]))
-                else:
-                    skipped.append((name, "no notebook in the folder"))
-            elif entry.suffix == ".ipynb":
-                if kind == "file":
-                    candidates.append((name, entry))
-                else:
-                    skipped.append((name, f"{entry.name} is not a regular file"))
-        skipped += sorted(refused.items())
-        for student, path in candidates:
-            if not valid_student_id(student):
-                skipped.append((student, "not a valid student id (letters, digits, _ . @ - only)"))
-                continue
-            try:
-                data = _read_beneath(folder, path)
-            except ValueError as e:
-                skipped.append((student, f"{path.name}: {e}"))
-                continue
-            dest = root / "submitted" / student / unit
-            _write_file(dest / target_name, data)
-            _write_file(dest / "timestamp.txt", datetime.now().isoformat(sep=" ").encode())
-            imported.append(student)
-    return imported, skipped
 
 
 # ------------------------------------------------------------ autograde
@@ -382,68 +171,182 @@ def _bounded_result(result):
     }
 
 
-def _timestamp(folder):
-    """The time in ``folder``/timestamp.txt (nbgrader's format), or None when absent or unreadable."""
-    from nbgrader.utils import parse_utc
-
+def _checked(result, unit):
+    """A grader's result as autograde stores it: a missing, empty or malformed result (a result file
+    cut short by a full disk, say) becomes that submission's "could not be graded", with the reason."""
+    failed = {"notebook": None, "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []}
+    if not isinstance(result, dict) or not result:
+        return dict(failed, error="could not be graded: no result came back from grading")
     try:
-        text = _read_regular(folder / "timestamp.txt", limit=200).decode("utf-8").strip()
-        return parse_utc(text) if text else None
-    except (ValueError, OverflowError, TypeError, UnicodeDecodeError):  # a forged or garbled time: none
-        return None
+        tests = [
+            {
+                "grade_id": str(t["grade_id"]),
+                "score": float(t["score"]),
+                "max_score": float(t["max_score"]),
+                "error": t.get("error") if isinstance(t.get("error"), str) else None,
+            }
+            for t in result.get("tests", [])
+        ]
+        checked = dict(result, tests=tests, score=float(result.get("score", 0.0)))
+        checked["max_score"] = float(result.get("max_score", 0.0))
+        numbers = [checked["score"], checked["max_score"], *(t[k] for t in tests for k in ("score", "max_score"))]
+        if not all(math.isfinite(x) for x in numbers):
+            raise ValueError("a score that is not a number")
+    except (TypeError, KeyError, ValueError, AttributeError) as e:
+        return dict(failed, error=f"could not be graded: the grader's result is malformed ({type(e).__name__}: {e})")
+    if "error" in checked and not isinstance(checked["error"], str):
+        checked["error"] = f"could not be graded: {checked['error']!r}"
+    return checked
 
 
 def _store(gb, unit, nb_name, student, result, autograded, root, submitted=None, trusted=()):
-    """Write one student's result into the gradebook (only that student's rows).
+    """Write one student's result: their autograded/ folder, then their gradebook rows, committed
+    once (their transaction; only their rows). A failure leaves the gradebook as it was for them.
 
     The autograded notebook is sanitised before it lands under autograded/ (the formgrader and
     feedback render it); beside it, the result's messages (for feedback) and nbgrader's exchange files.
+    The folder is written beside the old one and swapped in: a full disk leaves the old one whole.
     The submission's time is read from its ``timestamp.txt``, as nbgrader's autograde does (late
     submissions show as late in the formgrader).
     """
-    gb.update_or_create_student(student)
-    stamp = _timestamp(Path(submitted).parent) if submitted is not None else None
-    sub = gb.update_or_create_submission(unit, student, **({"timestamp": stamp} if stamp else {}))
-    scores = {t["grade_id"]: t["score"] for t in result["tests"]}
-    for grade in gb.find_submission_notebook(nb_name, unit, student).grades:
-        grade.auto_score = float(scores.get(grade.name, 0.0))
-        grade.manual_score = None
-        grade.needs_manual_grade = False
-    gb.db.commit()
     dest = root / "autograded" / student / unit
-    if dest.is_symlink():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    nb = _safe_autograded(autograded, submitted, trusted) if autograded is not None or submitted else None
-    if nb is not None:
-        nbformat.write(nb, str(dest / f"{nb_name}.ipynb"))
-    (dest / RESULTS_FILE).write_text(json.dumps(_bounded_result(result)))
-    for name in EXCHANGE_FILES if submitted is not None else ():
-        try:
-            (dest / name).write_bytes(_read_regular(Path(submitted).parent / name, limit=4096))
-        except ValueError:  # absent (course collect writes no secret) or not a plain file
-            pass
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{unit}-", dir=dest.parent))
+    try:
+        nb = _safe_autograded(autograded, submitted, trusted) if autograded is not None or submitted else None
+        if nb is not None:
+            nbformat.write(nb, str(new / f"{nb_name}.ipynb"))
+        (new / RESULTS_FILE).write_text(json.dumps(_bounded_result(result)))
+        for name in EXCHANGE_FILES if submitted is not None else ():
+            try:
+                (new / name).write_bytes(_read_regular(Path(submitted).parent / name, limit=4096))
+            except ValueError:  # absent (course collect writes no secret) or not a plain file
+                pass
+        os.chmod(new, 0o755)
+        gb.update_or_create_student(student)
+        stamp = _timestamp(Path(submitted).parent) if submitted is not None else None
+        sub = gb.update_or_create_submission(unit, student, **({"timestamp": stamp} if stamp else {}))
+        scores = {t["grade_id"]: t["score"] for t in result["tests"]}
+        for grade in gb.find_submission_notebook(nb_name, unit, student).grades:
+            grade.auto_score = float(scores.get(grade.name, 0.0))
+            grade.manual_score = None
+            grade.needs_manual_grade = False
+        if dest.is_symlink() or dest.is_file():
+            dest.unlink()
+        elif dest.exists():
+            shutil.rmtree(dest)
+        os.rename(new, dest)
+        gb.db.commit()
+    except BaseException:
+        gb.db.rollback()
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     return sub
 
 
-def _write_log(log, unit, out):
-    """autograde-logs/<unit>.log: one line per failed submission or test, every field escaped."""
+def _write_log(log, unit, out, keep_others=False):
+    """autograde-logs/<unit>.log: one line per failed submission or test, every field escaped.
+
+    keep_others: a run over some students only (``--student``, or cut short by Ctrl-C) keeps the
+    lines of every other student from the log of earlier runs, and rewrites only its students'.
+    """
+    lines = []
+    if keep_others:
+        mine = {escape_text(student, 64) for student, _ in out}
+        try:
+            earlier = _read_regular(log, limit=64 * 2**20).decode("utf-8", "replace").split("\n")
+        except ValueError:  # no earlier log
+            earlier = []
+        lines = [ln + "\n" for ln in earlier if ln and not ln.startswith("#") and ln.split("\t", 1)[0] not in mine]
+    for student, res in out:
+        who = escape_text(student, 64)
+        if res.get("worker"):  # (a Dask cluster graded it)
+            retried = f"\tafter {res['retried']} worker death(s)" if res.get("retried") else ""
+            lines.append(f"{who}\tGRADED BY\t{escape_text(res['worker'], 200)}{retried}\n")
+        if res.get("error"):
+            lines.append(f"{who}\tFAILED\t{escape_text(res['error'])}\n")
+        for t in res["tests"]:
+            if t["error"]:
+                score = f"{t['score']:g}/{t['max_score']:g}"
+                lines.append(f"{who}\t{escape_text(t['grade_id'], 100)}\t{score}\t{escape_text(t['error'])}\n")
+    header = f"# autograde {unit} at {datetime.now().isoformat(sep=' ', timespec='seconds')}"
+    header += " (some students; the other lines are from earlier runs)\n" if keep_others else "\n"
     log.parent.mkdir(exist_ok=True)
-    with open(log, "w", encoding="utf-8") as f:
-        f.write(f"# autograde {unit} at {datetime.now().isoformat(sep=' ', timespec='seconds')}\n")
-        for student, res in out:
-            who = escape_text(student, 64)
-            if res.get("worker"):  # (a Dask cluster graded it)
-                retried = f"\tafter {res['retried']} worker death(s)" if res.get("retried") else ""
-                f.write(f"{who}\tGRADED BY\t{escape_text(res['worker'], 200)}{retried}\n")
-            if res.get("error"):
-                f.write(f"{who}\tFAILED\t{escape_text(res['error'])}\n")
-            for t in res["tests"]:
-                if t["error"]:
-                    score = f"{t['score']:g}/{t['max_score']:g}"
-                    f.write(f"{who}\t{escape_text(t['grade_id'], 100)}\t{score}\t{escape_text(t['error'])}\n")
+    _write_file(log, (header + "".join(lines)).encode("utf-8"))
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during ``autograde``: ``results`` holds what was graded (and stored) before it, of ``total``."""
+
+    def __init__(self, results, total):
+        super().__init__(f"interrupted: {len(results)} of {total} submission(s) graded and stored")
+        self.results, self.total = results, total
+
+
+class _Counted:
+    """An iterable of ``total`` items: its ``len()`` gives a progress bar (tqdm) its total, rate and ETA."""
+
+    def __init__(self, items, total):
+        self.items, self.total = items, total
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return self.total
+
+
+def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, scheduler=None, **options):
+    """Grade ``paths``, calling ``done(i, result, autograded notebook)`` in this thread as each is
+    graded, so that what was graded is stored even when the batch is cut short (Ctrl-C).
+
+    Here: ``workers`` threads, each with a one-process :class:`course.grading.batch.Grader`, take the
+    next submission when they finish one; a grader that raises for a submission (a result file it
+    cannot read, say) fails that submission only. On a Dask cluster (``scheduler``), the cluster's
+    results once they all came back. ``progress`` wraps an iterable of graded submissions whose
+    ``len()`` is their number (tqdm). ``options``: the Grader's (timeout, limits, wall_timeout, ...).
+    """
+    counted = (lambda it: progress(_Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
+    if scheduler is not None:
+        from course.grading.cluster import grade_on_cluster
+
+        results = grade_on_cluster(paths, scheduler, unit=unit, root=root, progress=counted, keep=keep, **options)
+        for i, res in enumerate(results):
+            done(i, res, Path(keep, f"{i}.ipynb"))
+        return
+    from course.grading import batch
+
+    pending, finished, stop = queue.Queue(), queue.Queue(), threading.Event()
+    for item in enumerate(paths):
+        pending.put(item)
+
+    def serve(grader):
+        while not stop.is_set():
+            try:
+                i, path = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                (res,) = grader.grade([path], unit=unit, keep=Path(keep, str(i)))
+            except BaseException as e:  # noqa: BLE001  (this submission fails, not the batch)
+                res = {"error": f"could not be graded: the grader failed: {type(e).__name__}: {e}"}
+            finished.put((i, res, Path(keep, str(i), "0.ipynb")))
+
+    graders = [batch.Grader(root=root, workers=1, **options) for _ in range(max(1, min(workers, len(paths))))]
+    threads = [threading.Thread(target=serve, args=(g,), daemon=True) for g in graders]
+    for t in threads:
+        t.start()
+    try:
+        for i, res, nb in counted(finished.get() for _ in paths):
+            done(i, res, nb)
+    finally:
+        stop.set()
+        for _ in range(2):  # stop the workers (Ctrl-C: mid-notebook), then remove what their threads left
+            for g in graders:
+                with contextlib.suppress(OSError):
+                    g.close()
+            for t in threads:
+                t.join(timeout=30)
 
 
 def autograde(
@@ -460,12 +363,17 @@ def autograde(
 ):
     """Grade every submission of ``unit`` (or only ``students``) into the gradebook.
 
-    Returns a list of (student, result dict). Failed submissions get zeros and are listed, with
-    the reason, in ``autograde-logs/<unit>.log``. Raises CourseError when there is nothing to
-    grade (the message names the folder searched), or the gradebook or the cluster cannot be
-    reached. ``options`` go to ``grade_notebooks``. ``scheduler``: grade on a Dask cluster
-    (``tcp://host:port`` or ``local:N``, see ``course.grading.cluster``); the gradebook is still
-    written here, once per submission.
+    Returns a list of (student, result dict). Each result is stored as soon as it is graded, in a
+    transaction of its student's own: a submission that could not be graded (no result, a broken
+    one, a failure while storing it) gets zeros and its reason, and no other student's row is
+    lost. The reasons, and every failed test, are in ``autograde-logs/<unit>.log`` (a run over some
+    students rewrites only their lines). Ctrl-C raises :class:`Interrupted`, holding what was
+    graded and stored. Raises CourseError when there is nothing to grade (the message names the
+    folder searched), the unit is unknown, or the gradebook or the cluster cannot be reached.
+    ``options`` go to the grader (``course.grading.batch.Grader``). ``scheduler``: grade on a Dask
+    cluster (``tcp://host:port`` or ``local:N``, see ``course.grading.cluster``); the gradebook is
+    still written here, once per submission. ``progress``: wraps an iterable of graded
+    submissions, whose ``len()`` is their number (e.g. tqdm).
     """
     prepare_env()
     from nbgrader.api import Gradebook
@@ -473,49 +381,52 @@ def autograde(
     from course import gradebook
 
     root = _root(root)
+    u = _unit(unit, root)
     db_url = gradebook.prepare(db_url or default_db(root))  # the schema, once, before anything writes
-    u = course_units.get(unit, root)
     nb_name = u.source_notebooks[0].stem
     found = find_submissions(root, unit, nb_name, students)
     subs = [(s, p) for s, p, problem in found if problem is None]
     _ensure_assignment(root, db_url, unit)
-    kwargs = dict(options, limits=limits) if limits else dict(options)
+    if limits:
+        options["limits"] = limits
     trusted = _trusted_markdown(u)
-    grade = grade_notebooks
-    if scheduler is not None:
-        from functools import partial
+    out = []
+    with Gradebook(db_url) as gb:
 
-        from course.grading.cluster import grade_on_cluster
+        def record(student, res, autograded=None, submitted=None):
+            res = _checked(res, unit)
+            try:
+                _store(gb, unit, nb_name, student, res, autograded, root, submitted=submitted, trusted=trusted)
+            except Exception as e:  # noqa: BLE001  (a full disk, a lost connection: this student only)
+                res = dict(res, error=f"could not be stored: {type(e).__name__}: {escape_text(str(e), 300)}")
+            out.append((student, res))
 
-        grade = partial(grade_on_cluster, scheduler=scheduler)
-    with tempfile.TemporaryDirectory(prefix="course-autograde-") as keep:
-        results = grade(
-            [str(p) for _, p in subs],
-            timeout=timeout,
-            unit=unit,
-            root=root,
-            workers=workers,
-            progress=progress,
-            keep=keep,
-            **kwargs,
-        )
-        graded = {s: (p, i, res) for i, ((s, p), res) in enumerate(zip(subs, results))}
-        out = []
-        with Gradebook(db_url) as gb:
-            for student, path, problem in found:
-                if problem is not None:
-                    res = {"notebook": None, "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []}
-                    res["error"] = problem
-                    if valid_student_id(student):
-                        _store(gb, unit, nb_name, student, res, None, root)
+        for student, _, problem in found:
+            if problem is not None:
+                res = {"notebook": None, "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []}
+                res["error"] = problem
+                if valid_student_id(student):
+                    record(student, res)
+                else:
                     out.append((student, res))
-                    continue
-                path, i, res = graded[student]
-                _store(
-                    gb, unit, nb_name, student, res, Path(keep) / f"{i}.ipynb", root, submitted=path, trusted=trusted
+        with tempfile.TemporaryDirectory(prefix="course-autograde-") as keep:
+            try:
+                _grade_each(
+                    [str(p) for _, p in subs],
+                    lambda i, res, nb: record(subs[i][0], res, nb, submitted=subs[i][1]),
+                    unit,
+                    root,
+                    keep,
+                    workers=workers,
+                    progress=progress,
+                    scheduler=scheduler,
+                    timeout=timeout,
+                    **options,
                 )
-                out.append((student, res))
-    _write_log(root / "autograde-logs" / f"{unit}.log", unit, out)
+            except KeyboardInterrupt:
+                _write_log(root / "autograde-logs" / f"{unit}.log", unit, out, keep_others=True)
+                raise Interrupted(out, len(found)) from None
+    _write_log(root / "autograde-logs" / f"{unit}.log", unit, out, keep_others=bool(students))
     return out
 
 
@@ -557,6 +468,7 @@ def feedback(unit, root=None, db_url=None):
     from course.feedback import write_feedback
 
     root = _root(root)
+    _unit(unit, root)
     return write_feedback(unit, root, gradebook.prepare(db_url or default_db(root)))
 
 

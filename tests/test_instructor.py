@@ -12,14 +12,18 @@ import csv
 import html
 import io
 import json
+import os
 import re
 import shutil
+import signal
+import time
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from course import instructor
+from course import cli, instructor
 from course.grading.nbgrader import generate_assignment, prepare_env
 
 from conftest import ROOT
@@ -110,8 +114,10 @@ def course(tmp_path_factory):
     (inbox / "bad name!.ipynb").write_text(_answered())
     (inbox / "mallory.ipynb").write_text(_answered(hostile=True))
     imported, skipped = instructor.collect(inbox, UNIT, root=root)
-    assert sorted(imported) == ["alice", "bob", "carol", "mallory"]
-    assert [name for name, _ in skipped] == ["bad name!"]
+    assert sorted(imported) == ["alice", "bob", "mallory"]
+    assert [name for name, _ in skipped] == ["bad name!", "carol"]  # carol's is not a notebook: not imported
+    (root / "submitted" / "carol" / UNIT).mkdir(parents=True)  # ... but placed there another way, it is graded
+    shutil.copy(inbox / "carol.ipynb", root / "submitted" / "carol" / UNIT / "perceptron.ipynb")
     _through_nbgraders_exchange(root, tmp_path_factory.mktemp("exchange"), "erin", _answered())
     trudy = root / "submitted" / "trudy" / UNIT
     trudy.mkdir(parents=True)
@@ -367,3 +373,117 @@ def test_generating_assignments_from_several_threads_leaves_the_working_director
         t.join()
     assert not errors, errors
     assert os.getcwd() == here, "a thread's generate_assignment left the process in another course's folder"
+
+
+# ------------------------------------------------------------ a batch cut short: every graded row is kept
+# (nbgrader's generate_assignment runs; the grading is a stand-in, so that each case takes seconds)
+FULL = [("perceptron_predict", 2.0, 2.0, None), ("perceptron_fit", 3.0, 3.0, None)]
+WRONG = [("perceptron_predict", 2.0, 2.0, None), ("perceptron_fit", 0.0, 3.0, "AssertionError: w differs")]
+
+
+class StandInGrader:
+    """``course.grading.batch.Grader`` with no grading: a submission's text says what its grading gives.
+
+    "full"/"wrong": that result; "broken": the grader raises as on a result file a full disk cut
+    short (JSONDecodeError); "empty": an empty result; "ctrl-c": Ctrl-C arrives while it is graded.
+    """
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        pass
+
+    def grade(self, paths, unit=None, progress=None, keep=None):
+        results = [self._one(p) for p in paths]
+        for _ in progress(i for i in range(len(paths))) if progress else ():  # (a generator, as the batch's)
+            pass
+        return results
+
+    @staticmethod
+    def _one(path):
+        what = Path(path).read_text()
+        if what == "broken":
+            raise json.JSONDecodeError("Expecting value", "", 0)
+        if what == "ctrl-c":
+            time.sleep(1.5)  # (the submissions before it are stored by then)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        if what not in ("full", "wrong"):
+            return {}
+        tests = [dict(zip(("grade_id", "score", "max_score", "error"), t)) for t in (FULL if what == "full" else WRONG)]
+        return {"notebook": path, "assignment": UNIT, "score": sum(t["score"] for t in tests), "max_score": 5.0,
+                "tests": tests, "isolation": "bwrap"}  # fmt: skip
+
+
+@pytest.fixture
+def small_course(tmp_path, monkeypatch):
+    """hand_in(student=what): a submission graded as ``what`` says (see StandInGrader); returns the root."""
+    monkeypatch.setattr("course.grading.batch.Grader", StandInGrader)
+    root = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions" / UNIT, root / "solutions" / UNIT)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+
+    def hand_in(**students):
+        for student, what in students.items():
+            (root / "submitted" / student / UNIT).mkdir(parents=True, exist_ok=True)
+            (root / "submitted" / student / UNIT / "perceptron.ipynb").write_text(what)
+        return root
+
+    return hand_in
+
+
+def _totals(root):
+    return {r["student"]: r["total"] for r in instructor.grades(root=root)}
+
+
+def test_a_broken_or_missing_result_fails_that_student_only(small_course):
+    root = small_course(alice="full", bob="broken", carol="empty", dave="wrong")
+    results = dict(instructor.autograde(UNIT, root=root, workers=2))
+    assert "could not be graded" in results["bob"]["error"] and "JSONDecodeError" in results["bob"]["error"]
+    assert "could not be graded" in results["carol"]["error"]
+    assert _totals(root) == {"alice": 5.0, "bob": 0.0, "carol": 0.0, "dave": 2.0}, "every student keeps a row"
+
+
+def test_a_failure_while_storing_one_student_loses_no_other_row(small_course):
+    root = small_course(alice="full", bob="full", carol="wrong")
+    (root / "autograded").mkdir()
+    (root / "autograded" / "bob").write_text("in the way")  # bob's results cannot be written
+    results = dict(instructor.autograde(UNIT, root=root, workers=1))
+    assert "could not be stored" in results["bob"]["error"]
+    assert _totals(root) == {"alice": 5.0, "carol": 2.0}
+
+
+def test_course_autograde_shows_the_total_done_and_rate(small_course, capsys):
+    root = small_course(alice="full", bob="wrong", carol="full")
+    assert cli.main(["autograde", UNIT, "--course", str(root), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "3/3" in err and "100%" in err, f"the progress bar should show done/total: {err}"
+
+
+def test_ctrl_c_in_course_autograde_exits_130_with_what_was_graded_and_stored(small_course, capsys):
+    root = small_course(alice="full", bob="wrong", carol="ctrl-c", dave="full")
+    try:
+        status = cli.main(["autograde", UNIT, "--course", str(root), "--workers", "1"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped course autograde (a traceback)")
+    out, err = capsys.readouterr()
+    assert status == 130
+    assert [ln for ln in err.splitlines() if "course autograde" in ln and "interrupted" in ln], err
+    assert "Traceback" not in err and "submissions: 2" in out, "the summary of what was graded"
+    assert _totals(root) == {"alice": 5.0, "bob": 2.0}, "what was graded before Ctrl-C is stored"
+
+
+def test_regrading_one_student_rewrites_only_their_lines_of_the_log(small_course):
+    root = small_course(alice="wrong", bob="wrong")
+    instructor.autograde(UNIT, root=root)
+    small_course(bob="full")  # bob's corrected submission
+    instructor.autograde(UNIT, root=root, students=["bob"])
+    lines = (root / "autograde-logs" / f"{UNIT}.log").read_text().splitlines()
+    assert [ln.split("\t")[:2] for ln in lines[1:]] == [["alice", "perceptron_fit"]], "alice's failure was lost"
