@@ -47,6 +47,8 @@ from traitlets import Bool
 from course.grading.outputs import escape_text
 from course.grading.submission import Source, grade_id, role
 
+RESULTS_FILE = "course-results.json"  # beside each autograded notebook (course.instructor writes it)
+
 MAX_MESSAGE_CHARS = 1000
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -125,7 +127,7 @@ def _is_dir(path):
         return False
 
 
-def _read_json(path, limit=2**20):
+def read_json_object(path, limit=2**20):
     """A JSON file that is a regular file (no link followed) under ``limit`` bytes, else {}."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -144,7 +146,7 @@ def _read_json(path, limit=2**20):
 def _messages_from_notebook(path):
     """grade_id -> "Type: message" of each test cell that raised, read from an autograded notebook."""
     messages = {}
-    for cell in _read_json(path, limit=64 * 2**20).get("cells", []):
+    for cell in read_json_object(path, limit=64 * 2**20).get("cells", []):
         if not isinstance(cell, dict) or role(cell) != "test":
             continue
         for out in cell.get("outputs", []) if isinstance(cell.get("outputs"), list) else []:
@@ -210,7 +212,7 @@ def write_feedback(unit, root, db_url):
             except MissingEntry:
                 continue
             grades = {g.name: g for g in nb.grades}
-            results = _read_json(student_dir / "course-results.json")
+            results = read_json_object(student_dir / RESULTS_FILE)
             messages = {
                 t.get("grade_id"): t.get("error") for t in results.get("tests", []) if isinstance(t, dict)
             } or _messages_from_notebook(student_dir / f"{src.name}.ipynb")

@@ -1,0 +1,266 @@
+"""``course report UNIT``: what a graded class got wrong, on one page for the instructor.
+
+Built from the gradebook (scores per student and test, :func:`course.instructor.grades`) and the
+messages ``course autograde`` keeps beside each autograded notebook (``course-results.json``: the
+message of every failed test, the reason a submission could not be graded). The checks' messages
+*name* a mistake: a check that recognises a typical wrong answer says so after ``hint:`` or ``it
+looks like``. The report counts those named mistakes, with the students who made them, so that an
+instructor reads "21 students: the forget-gate factor is missing in dc_prev" rather than "38 %
+failed lstm_backward".
+
+The page (:func:`write_report`) is one self-contained HTML file: figures are PNGs embedded as data
+URLs (matplotlib), no script runs and nothing is loaded (a Content-Security-Policy forbids both).
+Every string from a submission (messages, student ids) is hostile data: escaped, bounded, control
+characters made visible. It is written for the instructor only (mode 0600, under ``reports/`` in
+the course directory, never into ``feedback/`` or the exchange) and holds no test's source.
+``--json`` gives the same figures as data (:func:`class_report`).
+"""
+
+import base64
+import html
+import io
+import os
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from course.feedback import RESULTS_FILE, read_json_object
+from course.grading.outputs import escape_text
+
+#: How a check names a mistake in its message (course.checks._common.close, course.testing.hint_for).
+_NAMED = re.compile(r"(?:\bhint: |; it looks like )(.+)", re.S)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+# ---------------------------------------------------------------- reading what autograde kept
+def named_mistake(message):
+    """The mistake a check's message names (its ``hint:`` or ``it looks like`` part), numbers masked, or None.
+
+    >>> named_mistake("lstm_backward: dc_prev does not match ...; it looks like the factor f is missing")
+    'the factor f is missing'
+    """
+    if not isinstance(message, str):
+        return None
+    m = _NAMED.search(message)
+    if not m:
+        return None
+    text = m.group(1).strip().split("\n")[0].rstrip(".")
+    return _NUMBER.sub("#", text)[:300] or None
+
+
+def _results(root, unit, students):
+    """{student: course-results.json of their autograded submission} (missing: {})."""
+    base = Path(root) / "autograded"
+    return {s: read_json_object(base / s / unit / RESULTS_FILE) for s in students}
+
+
+# ---------------------------------------------------------------- the figures, as data
+def class_report(root, unit, rows):
+    """The report of ``unit`` as a JSON-able dict, from ``course.instructor.grades()`` ``rows`` (all units).
+
+    Keys: ``unit``, ``students``, ``scores`` {student: total}, ``max_score``, ``histogram`` (the
+    scores' distribution), ``tests`` [{grade_id, max_score, passed, attempted, pass_rate}],
+    ``mistakes`` [{test, mistake, count, students}] most frequent first, ``not_graded``
+    [{student, reason}], ``units`` [{unit, students, mean, max_score}] (every graded unit).
+    """
+    mine = [r for r in rows if r["unit"] == unit]
+    students = sorted(r["student"] for r in mine)
+    results = _results(root, unit, students)
+    max_score = max((float(r["max_score"] or 0) for r in mine), default=0.0)
+    tests = sorted({k for r in mine for k in r} - {"student", "unit", "total", "max_score"})
+    test_max = {}
+    for res in results.values():
+        for t in res.get("tests", []) if isinstance(res.get("tests"), list) else []:
+            if isinstance(t, dict) and isinstance(t.get("grade_id"), str):
+                test_max[t["grade_id"]] = max(test_max.get(t["grade_id"], 0.0), float(t.get("max_score") or 0))
+    per_test = []
+    for gid in tests:
+        scores = [float(r[gid] or 0) for r in mine if r.get(gid) is not None]
+        top = test_max.get(gid) or max(scores, default=0.0)
+        passed = sum(1 for s in scores if top and s >= top)
+        per_test.append(
+            {
+                "grade_id": gid,
+                "max_score": top,
+                "passed": passed,
+                "attempted": len(scores),
+                "pass_rate": passed / len(scores) if scores else 0.0,
+            }
+        )
+    mistakes, not_graded = defaultdict(set), []
+    for student, res in results.items():
+        if isinstance(res.get("error"), str) and res["error"]:
+            not_graded.append({"student": student, "reason": res["error"][:500]})
+            continue
+        for t in res.get("tests", []) if isinstance(res.get("tests"), list) else []:
+            if isinstance(t, dict) and (named := named_mistake(t.get("error"))):
+                mistakes[(str(t.get("grade_id"))[:100], named)].add(student)
+    ranked = sorted(mistakes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    by_unit = defaultdict(list)
+    for r in rows:
+        by_unit[r["unit"]].append(r)
+    return {
+        "unit": unit,
+        "students": len(students),
+        "scores": {r["student"]: float(r["total"] or 0) for r in mine},
+        "max_score": max_score,
+        "histogram": dict(sorted(Counter(float(r["total"] or 0) for r in mine).items())),
+        "tests": per_test,
+        "mistakes": [
+            {"test": test, "mistake": text, "count": len(who), "students": sorted(who)} for (test, text), who in ranked
+        ],
+        "not_graded": sorted(not_graded, key=lambda x: x["student"]),
+        "units": [
+            {
+                "unit": u,
+                "students": len(rs),
+                "mean": sum(float(r["total"] or 0) for r in rs) / len(rs),
+                "max_score": max(float(r["max_score"] or 0) for r in rs),
+            }
+            for u, rs in sorted(by_unit.items())
+        ],
+    }
+
+
+# ---------------------------------------------------------------- the page
+def _png(fig):
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figures(report):
+    """{name: PNG data URL}: the score histogram, the pass rate per test, the units compared."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs = {}
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    scores = list(report["scores"].values())
+    top = report["max_score"] or 1.0
+    bins = int(top) + 1 if top <= 20 else 20  # one bar per whole point for the course's units (5 to 20 points)
+    ax.hist(scores, bins=bins, range=(-0.5, top + 0.5), color="tab:blue", edgecolor="white")
+    ax.set_xlabel(f"score (of {top:g})")
+    ax.set_ylabel("students")
+    ax.set_title(f"{report['unit']}: scores of {report['students']} students")
+    figs["scores"] = _png(fig)
+
+    tests = report["tests"]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * max(3, len(tests)) + 0.8))
+    ax.barh([t["grade_id"] for t in tests][::-1], [100 * t["pass_rate"] for t in tests][::-1], color="tab:green")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("students with full marks on the test (%)")
+    figs["tests"] = _png(fig)
+
+    units = report["units"]
+    if len(units) > 1:
+        fig, ax = plt.subplots(figsize=(6, 0.35 * len(units) + 0.8))
+        ax.barh(
+            [u["unit"] for u in units][::-1],
+            [100 * u["mean"] / (u["max_score"] or 1) for u in units][::-1],
+            color=["tab:orange" if u["unit"] == report["unit"] else "tab:gray" for u in units][::-1],
+        )
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("mean score (% of the unit's maximum)")
+        figs["units"] = _png(fig)
+    return figs
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>Class report: {unit}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 64em; margin: 2em auto; padding: 0 1em; }}
+table {{ border-collapse: collapse; width: 100%; margin-bottom: 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: .3em .5em; text-align: left; vertical-align: top; }}
+td.num {{ text-align: right; }} .who {{ font-size: 90%; color: #444; }}
+</style></head>
+<body>
+<h1>Class report: {unit}</h1>
+<p>{students} graded submission(s); mean {mean:.2f} of {max_score:g}. For the instructor only: student
+messages are shown as text, no test's source is included.</p>
+<img alt="score distribution" src="{fig_scores}">
+<h2>Pass rate per test</h2>
+<img alt="pass rate per test" src="{fig_tests}">
+<table><tr><th>test</th><th>full marks</th><th>of</th><th>pass rate</th></tr>
+{test_rows}</table>
+<h2>The mistakes the checks named</h2>
+<p>A failed test's message names a mistake when the check recognised a typical wrong answer;
+numbers are replaced by #, so that the same mistake on other data counts once.</p>
+<table><tr><th>students</th><th>test</th><th>mistake</th><th>who</th></tr>
+{mistake_rows}</table>
+<h2>Could not be graded</h2>
+{not_graded}
+{units}
+</body></html>
+"""
+
+
+def _e(value, limit=300):
+    return html.escape(escape_text(str(value), limit))
+
+
+def render(report):
+    """The report's HTML page (every string escaped; figures embedded)."""
+    figs = _figures(report)
+    scores = list(report["scores"].values())
+    tests = "\n".join(
+        f"<tr><td><code>{_e(t['grade_id'], 100)}</code></td><td class=num>{t['passed']}</td>"
+        f"<td class=num>{t['attempted']}</td><td class=num>{100 * t['pass_rate']:.0f} %</td></tr>"
+        for t in report["tests"]
+    )
+    mistakes = (
+        "\n".join(
+            f"<tr><td class=num>{m['count']}</td><td><code>{_e(m['test'], 100)}</code></td><td>{_e(m['mistake'])}</td>"
+            f"<td class=who>{_e(', '.join(m['students']), 2000)}</td></tr>"
+            for m in report["mistakes"][:50]
+        )
+        or "<tr><td colspan=4>none: no failed test named a mistake</td></tr>"
+    )
+    not_graded = (
+        "<table><tr><th>student</th><th>reason</th></tr>"
+        + "".join(
+            f"<tr><td>{_e(x['student'], 64)}</td><td>{_e(x['reason'], 500)}</td></tr>" for x in report["not_graded"]
+        )
+        + "</table>"
+        if report["not_graded"]
+        else "<p>every submission was graded</p>"
+    )
+    units = f'<h2>The units compared</h2>\n<img alt="units compared" src="{figs["units"]}">' if "units" in figs else ""
+    return PAGE.format(
+        unit=_e(report["unit"], 100),
+        students=report["students"],
+        mean=sum(scores) / len(scores) if scores else 0.0,
+        max_score=report["max_score"],
+        fig_scores=figs["scores"],
+        fig_tests=figs["tests"],
+        test_rows=tests,
+        mistake_rows=mistakes,
+        not_graded=not_graded,
+        units=units,
+    )
+
+
+def write_private(path, text):
+    """Write ``text`` to ``path`` readable by its owner only (0600), replacing a file or link there."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def write_report(root, unit, rows, out=None):
+    """Write ``reports/report-<unit>.html`` (or ``out``) in the course directory; returns (path, report dict)."""
+    report = class_report(root, unit, rows)
+    path = write_private(out or Path(root) / "reports" / f"report-{unit}.html", render(report))
+    return path, report

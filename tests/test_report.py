@@ -1,0 +1,102 @@
+"""``course report UNIT``: the class's scores, pass rates and the mistakes the checks named, for the instructor.
+
+The gradebook is made with nbgrader's own API and the kept messages written as ``course autograde``
+writes them (no grading needed); one student's messages are hostile (markup, a formula, control
+characters).
+"""
+
+import json
+import re
+import shutil
+import stat
+
+import pytest
+
+from course import cli, report
+
+from conftest import ROOT
+
+UNIT = "01_perceptron"
+HINT = "perceptron_predict: predictions do not match the reference; it looks like you used >= 0 instead of > 0"
+STUDENTS = {  # student: (predict score, fit score, message of the failed test, could-not-be-graded reason)
+    "alice": (2, 3, None, None),
+    "bob": (0, 3, HINT, None),
+    "carol": (0, 3, HINT.replace("reference", "reference (3 of 8 wrong)"), None),
+    "dave": (0, 0, None, "the kernel died while running cell answer_perceptron_fit (memory limit)"),
+    "mallory": (0, 3, "x; it looks like <script>alert(1)</script>=HYPERLINK()\x1b[31m", None),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    from nbgrader.api import Gradebook
+
+    from course.grading.nbgrader import prepare_env
+
+    prepare_env()
+    root = tmp_path_factory.mktemp("report") / "course"
+    (root / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        gb.add_assignment(UNIT)
+        gb.add_notebook("perceptron", UNIT)
+        gb.add_grade_cell("perceptron_predict", "perceptron", UNIT, max_score=2, cell_type="code")
+        gb.add_grade_cell("perceptron_fit", "perceptron", UNIT, max_score=3, cell_type="code")
+        for student, (predict, fit, message, error) in STUDENTS.items():
+            gb.add_student(student)
+            gb.add_submission(UNIT, student)
+            for grade in gb.find_submission_notebook("perceptron", UNIT, student).grades:
+                grade.auto_score = predict if grade.name == "perceptron_predict" else fit
+            tests = [
+                {"grade_id": "perceptron_predict", "score": predict, "max_score": 2, "error": message},
+                {"grade_id": "perceptron_fit", "score": fit, "max_score": 3, "error": None},
+            ]
+            folder = root / "autograded" / student / UNIT
+            folder.mkdir(parents=True)
+            (folder / "course-results.json").write_text(json.dumps({"tests": tests, "error": error}))
+        gb.db.commit()
+    return root
+
+
+def test_the_named_mistake_is_what_the_check_said_after_it_looks_like_with_numbers_masked():
+    assert report.named_mistake(HINT) == "you used >= # instead of > #"
+    assert report.named_mistake("dx does not match\n  hint: dz has the wrong sign") == "dz has the wrong sign"
+    assert report.named_mistake("dx does not match torch autograd") is None
+
+
+def test_the_report_counts_each_named_mistake_with_the_students_who_made_it(graded):
+    data = json.loads(_cli_json(graded))
+    top = data["mistakes"][0]
+    assert (top["count"], top["students"], top["test"]) == (2, ["bob", "carol"], "perceptron_predict")
+    assert data["not_graded"] == [{"student": "dave", "reason": STUDENTS["dave"][3]}]
+    rates = {t["grade_id"]: t["pass_rate"] for t in data["tests"]}
+    assert rates == {"perceptron_fit": 0.8, "perceptron_predict": 0.2}
+    assert data["scores"]["alice"] == 5 and data["max_score"] == 5
+
+
+def _cli_json(root):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["report", UNIT, "--json", "--course", str(root)]) == 0
+    return out.getvalue()
+
+
+def test_the_page_is_for_the_instructor_only_inert_and_escapes_what_students_wrote(graded):
+    assert cli.main(["report", UNIT, "--course", str(graded)]) == 0
+    page = graded / "reports" / f"report-{UNIT}.html"
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    text = page.read_text()
+    assert "<script" not in text and "&lt;script&gt;" in text
+    assert "\x1b" not in text
+    assert re.search(r"<td class=num>2</td><td><code>perceptron_predict</code></td>", text)
+    assert text.count('src="data:image/png;base64,') >= 2, "the figures are embedded, nothing is loaded"
+    assert "default-src 'none'" in text
+
+
+def test_a_unit_nobody_was_graded_in_is_one_line_and_status_2(graded, capsys):
+    assert cli.main(["report", "06_lstm", "--course", str(graded)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "course autograde" in err
