@@ -198,6 +198,19 @@ def test_a_forged_hand_in_time_gives_way_to_the_time_the_os_recorded(klass):
     )
 
 
+def test_a_classmates_file_inside_a_students_submission_is_left_out_and_named(klass):
+    """Entries are folders anyone may write into who knows the name (nbgrader submit makes them 0777)."""
+    k = released(klass)
+    k.submit(ALICE, ALICES)
+    (entry,) = [e for e in os.listdir(k.inbound) if e.startswith(ALICE + "+")]  # as if mallory learnt its name
+    k.run(MALLORY, "sh", "-c", f'printf %s "$1" > "{k.inbound / entry}/extra.ipynb"', "sh", STUB)
+    r = k.nbgrader(TEACHER, "collect", UNIT)
+    out = r.stdout + r.stderr
+    assert (k.collected(ALICE) / NB).read_text() == ALICES
+    assert not (k.collected(ALICE) / "extra.ipynb").exists(), "mallory's file was collected as alice's"
+    assert len(refusals(out, "extra.ipynb", MALLORY)) == 1, out
+
+
 def test_an_entry_that_is_a_link_is_refused_without_being_followed(klass):
     """Collected as root, a link to alice's own notebook would hand mallory alice's work."""
     k = released(klass)
