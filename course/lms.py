@@ -4,8 +4,9 @@ nbgrader knows students by their nbgrader id (the exchange's user name, or the n
 collect`` was given); an LMS knows them by its own ids. A **roster** (``--roster roster.csv``)
 maps one to the other, one row per student of the class. Its header names the columns (any
 order, case and ``_``/space/``-`` do not matter); only ``nbgrader_id`` is required, so Canvas's
-own gradebook export with an ``nbgrader_id`` column added is a roster. The columns and what each holds are :data:`ROSTER_COLUMNS`, their other accepted names
-:data:`COLUMNS` (``course grades --help`` lists both).
+own gradebook export with an ``nbgrader_id`` column added is a roster. The columns and what each
+holds are :data:`ROSTER_COLUMNS`, their other accepted names :data:`COLUMNS` (``course grades
+--help`` lists both).
 
 **Canvas** ("How do I import grades in the Gradebook?", Canvas Instructor Guide,
 https://community.canvaslms.com/t5/Instructor-Guide/How-do-I-import-grades-in-the-Gradebook/ta-p/807):
