@@ -206,7 +206,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
     # |scores| <= scale: the contract asks for exactness with logits up to 1e3 in magnitude
     scores, y = scale * rng.uniform(-1, 1, size=(N, C)), rng.integers(0, C, size=N)
     loss, dscores = unpack(name, call_student(softmax_cross_entropy, scores, y), 2, "(loss, dscores)")
-    assert_float64(name, "loss", loss), assert_float64(name, "dscores", dscores)
+    assert_float64(name, "loss", loss)  # a float32 loss spoils the numerical gradient of dscores
     ts = _t(scores, True)
     ref = torch.nn.functional.cross_entropy(ts, torch.tensor(y))
     ref.backward()

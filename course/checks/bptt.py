@@ -194,7 +194,7 @@ def _torch_temporal_loss(scores, y, mask):
 
 def _loss_call(name, fn, scores, y, mask):
     loss, dscores = unpack(name, call_student(fn, scores, y, mask), 2, "(loss, dscores)")
-    assert_float64(name, "loss", loss), assert_float64(name, "dscores", dscores)
+    assert_float64(name, "loss", loss)  # a float32 loss spoils the numerical gradient of dscores
     return assert_scalar(name, "loss", loss), dscores
 
 
