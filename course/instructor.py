@@ -279,7 +279,7 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C during ``autograde``: ``results`` holds what was graded (and stored) before it, of ``total``."""
 
     def __init__(self, results, total):
-        super().__init__(f"interrupted: {len(results)} of {total} submission(s) graded and stored")
+        super().__init__(f"{len(results)} of {total} submission(s) graded and stored")
         self.results, self.total = results, total
 
 
@@ -306,6 +306,8 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
     results once they all came back. ``progress`` wraps an iterable of graded submissions whose
     ``len()`` is their number (tqdm). ``options``: the Grader's (timeout, limits, wall_timeout, ...).
     """
+    if not paths:
+        return
     counted = (lambda it: progress(_Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
     if scheduler is not None:
         from course.grading.cluster import grade_on_cluster
