@@ -12,8 +12,10 @@ folder holding nbgrader_config.py from here up, else this repository):
   course collect SOURCE UNIT  import a folder or zip of submissions into submitted/
   course autograde UNIT       grade every submission of UNIT into the gradebook, in parallel
   course feedback UNIT        feedback per student into feedback/ (results and messages, no hidden tests)
-  course grades [--csv FILE]  student x unit table of scores, per test
+  course grades [--csv FILE]  the class: a row per student, a column per unit (--long: per test)
   course grades --canvas FILE --roster roster.csv   (or --moodle FILE) grades for the LMS's import
+  course report UNIT          what the class got wrong: scores, tests, the mistakes the checks named (HTML)
+  course similarity UNIT      pairs of submissions whose answers are suspiciously alike, for review (HTML)
 """
 
 import argparse
@@ -26,6 +28,25 @@ COURSE_HELP = (
     "nbgrader course directory (default: $COURSE_ROOT, else the nearest folder holding nbgrader_config.py "
     "from here up, else this repository)"
 )
+
+DB_HELP = (
+    "the gradebook: an SQLAlchemy URL, sqlite:///PATH or postgresql://USER@HOST/DB "
+    "(default: sqlite:///<course>/gradebook.db)"
+)
+
+
+def _roster_help():
+    from course.lms import COLUMNS, ROSTER_COLUMNS
+
+    lines = [
+        "roster (--roster FILE): a CSV with a header row; columns in any order, case and _/space/- ignored;",
+        "only nbgrader_id is required. Canvas needs canvas_id, sis_user_id or sis_login_id per student;",
+        "Moodle needs email, id_number or username. Columns (other accepted names in brackets):",
+    ]
+    for name, aliases in COLUMNS.items():
+        also = f" [{', '.join(aliases[1:])}]" if aliases[1:] else ""
+        lines.append(f"  {aliases[0]:<14} {ROSTER_COLUMNS[name]}{also}")
+    return "\n".join(lines)
 
 
 def _cmd_release(args):
@@ -51,10 +72,9 @@ def _cmd_grade(args):
     from course.instructor import find_course
 
     progress = None
-    if not args.json and len(args.notebooks) > 1:
-        from tqdm import tqdm
-
-        progress = lambda it: tqdm(it, desc="grading", unit="notebook")  # noqa: E731
+    if not args.json:  # grading one notebook takes seconds to a minute: say so at once
+        print(f"course grade: grading {len(args.notebooks)} notebook(s), seconds to a minute each", file=sys.stderr)
+        progress = _progress("grading")
     root = find_course()  # the course around the working directory, as nbgrader finds it
     if not course_units.has_solutions(root):  # a student's copy (on the hub): the released exercises only
         print(
@@ -95,9 +115,10 @@ def _cmd_grade(args):
 
 
 def _progress(desc):
+    """A progress bar on stderr: done / total, rate and ETA (the grader gives tqdm the total)."""
     from tqdm import tqdm
 
-    return lambda it: tqdm(it, desc=desc, unit="notebook")
+    return lambda it: tqdm(it, desc=desc, unit="notebook", file=sys.stderr, dynamic_ncols=True)
 
 
 def _limits(args):
@@ -156,9 +177,12 @@ def _cmd_collect(args):
 
 @_instructor_command
 def _cmd_autograde(args):
+    from course.grading.cluster import plain_tcp_warning
     from course.grading.sandbox import SandboxError
     from course.instructor import Interrupted, _root, autograde, summary
 
+    if warning := plain_tcp_warning(args.scheduler):  # a scheduler other accounts here may reach
+        print(f"course autograde: {warning}", file=sys.stderr)
     try:
         results = autograde(
             args.unit,
@@ -226,7 +250,8 @@ def _cmd_lms(args, rows):
 
 @_instructor_command
 def _cmd_grades(args):
-    from course.instructor import grades, grades_csv
+    from course import lms
+    from course.instructor import _root, default_db, grades
 
     if (args.canvas or args.moodle) and not args.roster:
         print("course grades: --canvas and --moodle need --roster roster.csv (nbgrader id -> LMS ids)", file=sys.stderr)
@@ -234,14 +259,71 @@ def _cmd_grades(args):
     rows = grades(root=args.course, db_url=args.db, units=args.unit or None)
     if args.canvas or args.moodle:
         return _cmd_lms(args, rows)
-    text = grades_csv(rows)
-    if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            f.write(text)
-        print(f"wrote {len(rows)} row(s) to {args.csv}")
+    if args.long:
+        text, what = lms.per_test_csv(rows), f"{len(rows)} row(s) (student, unit, a column per test)"
     else:
-        for r in rows:
-            print(f"{r['student']:<20} {r['unit']:<24} {r['total']:g} / {r['max_score']:g}")
+        points = lms.points_possible(args.db or default_db(_root(args.course)), units=args.unit or None)
+        text = lms.class_table_csv(rows, points)
+        what = f"{len({r['student'] for r in rows})} student(s) x {len(points)} unit(s)"
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {what} to {args.csv}")
+    else:
+        _print_table(text)
+    return 0
+
+
+def _print_table(csv_text):
+    """A CSV's rows as aligned columns on the terminal (every cell escaped: names come from students)."""
+    import csv
+    import io
+
+    from course.grading.outputs import escape_text as esc
+
+    table = [[esc(cell, 40) for cell in row] for row in csv.reader(io.StringIO(csv_text))]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))] if table else []
+    for row in table:
+        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+
+@_instructor_command
+def _cmd_report(args):
+    from course import report
+    from course.instructor import _root, grades
+
+    root = _root(args.course)
+    rows = grades(root=root, db_url=args.db)
+    if not any(r["unit"] == args.unit for r in rows):
+        print(
+            f"course report: no graded submission of {args.unit} in the gradebook (run course autograde first)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.json:
+        print(json.dumps(report.class_report(root, args.unit, rows), indent=1))
+        return 0
+    path, data = report.write_report(root, args.unit, rows, out=args.out)
+    top = data["mistakes"][:3]
+    print(f"wrote {path} (for you only: mode 0600); open it in a browser")
+    for m in top:
+        print(f"  {m['count']} student(s), {m['test']}: {m['mistake'][:100]}")
+    return 0
+
+
+@_instructor_command
+def _cmd_similarity(args):
+    from course import similarity
+    from course.instructor import _root
+
+    root = _root(args.course)
+    if args.json:
+        _, pairs = similarity.unit_similarity(root, args.unit)
+        print(json.dumps(similarity.as_json(pairs), indent=1))
+        return 0
+    path, pairs = similarity.write_report(root, args.unit, out=args.out)
+    flagged = [p for p in pairs if p.flagged]
+    print(f"{len(flagged)} of {len(pairs)} pairs flagged for a look (never a verdict); wrote {path} (mode 0600)")
     return 0
 
 
@@ -284,7 +366,8 @@ def _cmd_site(args):
     return 0
 
 
-def main(argv=None):
+def parser():
+    """The ``course`` command's argument parser (every option documented: tests/test_cli.py)."""
     p = argparse.ArgumentParser(
         prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -321,10 +404,10 @@ def main(argv=None):
     a.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
     a.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    a.add_argument("--db", help="gradebook URL (default sqlite:///<course>/gradebook.db; or postgresql://user@host/db)")
+    a.add_argument("--db", help=DB_HELP)
     a.add_argument(
         "--scheduler",
-        help="grade on a Dask cluster: a scheduler's address (tcp://host:8786) or local:N (N worker processes "
+        help="grade on a Dask cluster: a scheduler's address (tls://host:8786) or local:N (N worker processes "
         "here); --workers is then ignored (see the README's 'A class of 1,000')",
     )
     a.add_argument("--course", help=COURSE_HELP)
@@ -333,16 +416,25 @@ def main(argv=None):
 
     f = sub.add_parser("feedback", help="nbgrader's HTML feedback for a unit")
     f.add_argument("unit")
-    f.add_argument("--db")
+    f.add_argument("--db", help=DB_HELP)
     f.add_argument("--course", help=COURSE_HELP)
     f.set_defaults(func=_cmd_feedback)
 
-    gr = sub.add_parser("grades", help="export scores: student x unit, per test")
+    gr = sub.add_parser(
+        "grades",
+        help="export scores: a student x unit table, per test, or for Canvas/Moodle",
+        description="Scores from the gradebook. Default: the class table (a row per student, a column per "
+        "unit, total, max) printed, or written with --csv; --long: a row per student and unit, a column "
+        "per test. --canvas/--moodle write the LMS's grade import file and need --roster.",
+        epilog=_roster_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     out = gr.add_mutually_exclusive_group()
-    out.add_argument("--csv", help="write CSV to this file (default: print a table)")
+    out.add_argument("--csv", metavar="FILE", help="write the table as CSV to this file (default: print it)")
     out.add_argument("--canvas", metavar="FILE", help="write Canvas's gradebook import CSV (needs --roster)")
     out.add_argument("--moodle", metavar="FILE", help="write Moodle's grade import CSV (needs --roster)")
-    gr.add_argument("--roster", help="CSV mapping nbgrader ids to LMS ids (columns: see course/lms.py)")
+    gr.add_argument("--long", action="store_true", help="a row per student and unit, a column per test")
+    gr.add_argument("--roster", metavar="FILE", help="CSV mapping nbgrader ids to LMS ids (columns: below)")
     gr.add_argument(
         "--missing",
         choices=("zero", "blank"),
@@ -350,9 +442,30 @@ def main(argv=None):
         help="grade of a roster student without a submission (default: zero)",
     )
     gr.add_argument("--unit", action="append", help="only this unit (repeatable)")
-    gr.add_argument("--db")
+    gr.add_argument("--db", help=DB_HELP)
     gr.add_argument("--course", help=COURSE_HELP)
     gr.set_defaults(func=_cmd_grades)
+
+    rp = sub.add_parser(
+        "report",
+        help="what a graded class got wrong: scores, pass rate per test, the mistakes the checks named (HTML)",
+    )
+    rp.add_argument("unit", help="unit, e.g. 06_lstm")
+    rp.add_argument("--json", action="store_true", help="print the report's figures as JSON instead")
+    rp.add_argument("--out", metavar="FILE", help="where to write the page (default: reports/report-UNIT.html)")
+    rp.add_argument("--db", help=DB_HELP)
+    rp.add_argument("--course", help=COURSE_HELP)
+    rp.set_defaults(func=_cmd_report)
+
+    si = sub.add_parser(
+        "similarity",
+        help="pairs of submissions whose answers are suspiciously alike, side by side, for you to review",
+    )
+    si.add_argument("unit", help="unit, e.g. 06_lstm")
+    si.add_argument("--json", action="store_true", help="print every pair's scores as JSON instead")
+    si.add_argument("--out", metavar="FILE", help="where to write the page (default: reports/similarity-UNIT.html)")
+    si.add_argument("--course", help=COURSE_HELP)
+    si.set_defaults(func=_cmd_similarity)
 
     lab = sub.add_parser(
         "lab",
@@ -360,7 +473,7 @@ def main(argv=None):
         "lectures and exercises are made once in my-work/, which git pull never changes",
     )
     lab.add_argument("--no-browser", action="store_true", help="headless: don't open a browser (servers)")
-    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--port", type=int, default=8888, help="port to listen on (default 8888)")
     lab.add_argument("--ip", default="127.0.0.1", help="address to listen on (0.0.0.0: beyond this machine)")
     lab.add_argument("--token", help="login token (default: a random one, printed in the URL)")
     lab.add_argument("extra", nargs=argparse.REMAINDER, help="further options for jupyter lab, after --")
@@ -371,7 +484,7 @@ def main(argv=None):
     h.add_argument("--student", action="append", help="student account(s), comma-separated or repeated")
     h.add_argument("--course-id", default="rnn", help="nbgrader course id (default: rnn)")
     h.add_argument("--ip", default="127.0.0.1", help="address of the hub (0.0.0.0: beyond this machine)")
-    h.add_argument("--port", type=int, default=8000)
+    h.add_argument("--port", type=int, default=8000, help="the hub's public port (default 8000)")
     h.add_argument("--hub-port", type=int, default=8081, help="the hub's internal port (127.0.0.1)")
     h.add_argument("--proxy-api-port", type=int, default=8001, help="the proxy's API port (127.0.0.1)")
     h.add_argument("--state", default="/srv/course-hub", help="the hub's database, secrets and logs")
@@ -396,8 +509,16 @@ def main(argv=None):
     st.add_argument("--timeout", type=int, default=600, help="execution limit per cell, seconds (default 600)")
     st.set_defaults(func=_cmd_site)
 
-    args = p.parse_args(argv)
-    return args.func(args)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
+        print(f"\ncourse {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
