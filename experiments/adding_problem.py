@@ -1,4 +1,7 @@
-"""The adding problem (Hochreiter & Schmidhuber 1997): tanh RNN vs LSTM vs GRU.
+"""The adding problem, as Le et al. (2015) and Arjovsky et al. (2016) use it: tanh RNN vs LSTM vs GRU.
+
+(Hochreiter & Schmidhuber's 1997 original draws values from [-1, 1] and asks for 0.5 + (X1 + X2) / 4;
+the version here, values from [0, 1] and the plain sum, is the one later papers benchmark.)
 
 Each input sequence has two channels: values drawn uniformly from [0, 1], and
 markers that are 1 at exactly two steps (one in each half of the sequence)
