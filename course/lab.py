@@ -9,14 +9,14 @@ lab extension lies in ``share/jupyter/labextensions/@jupyter/nbgrader``;
 
 A student's work is theirs: ``course lab`` copies each lecture and released exercise into
 ``my-work/`` (:func:`personal_copies`: ``my-work/lectures/01_perceptron.ipynb``,
-``my-work/exercises/01_perceptron/perceptron.ipynb``) the first time, never over an existing copy,
-and opens the student's copy of the first lecture; ``my-work/`` is gitignored, so ``git pull``
-never touches an answer. The copies carry this Python's ``language_info``
-(:mod:`course.notebook_format`), so JupyterLab opens them unmodified.
+``my-work/exercises/01_perceptron/perceptron.ipynb``) the first time, follows a newer version of
+the course only in copies the student has not changed, and opens the student's copy of the first
+lecture; ``my-work/`` is gitignored, so ``git pull`` never touches an answer. The copies carry
+this Python's ``language_info`` (:mod:`course.notebook_format`), so JupyterLab opens them unmodified.
 
 First contact: Jupyter's start-up log is quiet (warnings only), and once the server answers,
-``course lab`` prints one line last: the URL (with its login token) that opens the first lecture. JupyterLab's
-announcements (the "Would you like to get notified about official Jupyter news?" pop-up and the
+``course lab`` prints one line last: the URL (with its login token) that opens the first lecture.
+JupyterLab's announcements (the "Would you like to get notified about official Jupyter news?" pop-up and the
 check for updates) are switched off for the course, as JupyterLab's documentation describes
 (https://jupyterlab.readthedocs.io/en/stable/user/announcements.html): the plugin
 ``@jupyterlab/apputils-extension:announcements`` is disabled in a configuration folder of the
@@ -25,6 +25,7 @@ lab's own (on ``JUPYTER_CONFIG_PATH``, removed when the lab stops), the news fee
 nothing of the user's own settings changes.
 """
 
+import hashlib
 import json
 import os
 import secrets
@@ -182,34 +183,66 @@ def lab_env(env=None, config_dir=None, token=None):
     return env
 
 
-def personal_copies(root, work=None):
-    """Copies every lecture and released exercise of the course at ``root`` that has no copy yet in
-    ``work`` (default ``root/my-work``), in the course's layout; returns the paths written.
+def _sha(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    A copy is made once and never overwritten (an edited one, or an untouched one when the release
-    changes): delete or rename it to get the current release's at the next ``course lab``. Each
-    is written with this Python's ``language_info``, which JupyterLab then finds unchanged.
+
+def _read_manifest(path):
+    """The record of the copies made (``{relative path: {"release": sha, "copy": sha}}``); {} if unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def personal_copies(root, work=None):
+    """The student's copies, in ``work`` (default ``root/my-work``), of every lecture and released
+    exercise of the course at ``root``, in the course's layout. Returns ``(written, kept)``: the
+    copies written now, and the copies kept although the course's version changed (the student's).
+
+    A copy is made the first time. It is written again only while it is untouched (its content as
+    made, recorded in ``my-work/.copies.json``) and the course's version has changed since; a copy
+    the student changed (saved answers, outputs) is never overwritten, only listed in ``kept``:
+    renaming or deleting it gets the course's version at the next ``course lab``. Each copy is
+    written with this Python's ``language_info``, which JupyterLab then finds unchanged.
     """
     root = Path(root)
     work = Path(work) if work else root / WORK_DIR
+    manifest_path = work / ".copies.json"
+    manifest = _read_manifest(manifest_path)
     sources = []
     for unit in course_units.units(root):
         sources += [unit.lecture] if unit.lecture.is_file() else []
         sources += sorted(unit.release_dir.glob("*.ipynb"))
-    info, written = local_language_info(), []
+    info, written, kept = local_language_info(), [], []
     for src in sources:
-        dest = work / src.relative_to(root)
+        rel = src.relative_to(root).as_posix()
+        dest, release = work / rel, src.read_text(encoding="utf-8")
+        made = manifest.get(rel) if isinstance(manifest.get(rel), dict) else None
         if dest.exists():
-            continue
-        text = normalised_text(src.read_text(encoding="utf-8"), info)
+            if made is None or made.get("release") == _sha(release):
+                continue  # up to date, or made before copies were recorded: left as it is
+            if made.get("copy") != _sha(dest.read_text(encoding="utf-8", errors="replace")):
+                kept.append(dest)  # the student's: never overwritten
+                continue
+        text = normalised_text(release, info)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(dest, "x", encoding="utf-8") as f:  # "x": never over a copy made meanwhile
-                f.write(text)
-        except FileExistsError:
-            continue
+        if dest.exists():  # untouched: replaced whole (a reader never sees half a notebook)
+            tmp = dest.with_name(f".{dest.name}.new")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, dest)
+        else:
+            try:
+                with open(dest, "x", encoding="utf-8") as f:  # "x": never over a copy made meanwhile
+                    f.write(text)
+            except FileExistsError:
+                continue
+        manifest[rel] = {"release": _sha(release), "copy": _sha(text)}
         written.append(dest)
-    return written
+    if written:
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return written, kept
 
 
 def first_notebook(root):
@@ -262,12 +295,18 @@ def run_lab(root=None, port=8888, ip="127.0.0.1", open_browser=True, token=None,
     for name, fix in missing_extensions():
         print(f"course lab: warning: nbgrader extension {name} is not enabled; fix: {fix}", file=sys.stderr)
     try:
-        made = personal_copies(root)
+        made, kept = personal_copies(root)
     except OSError as e:  # a read-only checkout: the lab opens the course's own notebooks
-        made = []
+        made, kept = [], []
         print(f"course lab: warning: no copies made in {WORK_DIR}/ ({e})", file=sys.stderr)
     if made:
-        print(f"course lab: copied {len(made)} notebook(s) into {WORK_DIR}/ for you to work in", flush=True)
+        print(f"course lab: copied {len(made)} notebook(s) of the course into {WORK_DIR}/ for you", flush=True)
+    for path in kept:
+        print(
+            f"course lab: {path.relative_to(root)} is yours (changed) and kept; the course's version is newer: "
+            "rename your copy to get it at the next course lab",
+            flush=True,
+        )
     first = first_notebook(root)
     cmd = lab_command(root, port=port, ip=ip, open_browser=open_browser, token=token, notebook=first, extra=extra)
     secret = token if token is not None else secrets.token_hex(24)

@@ -62,21 +62,45 @@ def course_copy(tmp_path):
 
 
 def test_the_student_gets_a_copy_of_each_lecture_and_exercise_in_my_work(course_copy):
-    made = sorted(p.relative_to(course_copy).as_posix() for p in personal_copies(course_copy))
-    assert made == [f"{WORK_DIR}/{EXERCISE}", f"{WORK_DIR}/{LECTURE}"]
+    written, _ = personal_copies(course_copy)
+    assert sorted(p.relative_to(course_copy).as_posix() for p in written) == [
+        f"{WORK_DIR}/{EXERCISE}",
+        f"{WORK_DIR}/{LECTURE}",
+    ]
     copy = json.loads((course_copy / WORK_DIR / EXERCISE).read_text())
     release = json.loads((course_copy / EXERCISE).read_text())
     assert [c["source"] for c in copy["cells"]] == [c["source"] for c in release["cells"]]
     assert copy["metadata"]["language_info"] == local_language_info(), "the copy must name this kernel's language"
 
 
-def test_a_students_copy_is_never_overwritten(course_copy):
+def _new_release(course_copy):
+    """The course's exercise changes (say, a reworded question), as after a git pull."""
+    release = json.loads((course_copy / EXERCISE).read_text())
+    release["cells"][0]["source"] = "# Exercise 1, reworded\n"
+    (course_copy / EXERCISE).write_text(json.dumps(release))
+
+
+def test_a_students_changed_copy_is_never_overwritten_and_is_named(course_copy):
     personal_copies(course_copy)
     answer = course_copy / WORK_DIR / EXERCISE
     answer.write_text("my answers")
-    (course_copy / WORK_DIR / LECTURE).unlink()
-    assert personal_copies(course_copy) == [course_copy / WORK_DIR / LECTURE]  # only the missing one, again
+    _new_release(course_copy)
+    assert personal_copies(course_copy) == ([], [answer])
     assert answer.read_text() == "my answers"
+
+
+def test_a_deleted_copy_is_made_again(course_copy):
+    personal_copies(course_copy)
+    (course_copy / WORK_DIR / LECTURE).unlink()
+    assert personal_copies(course_copy) == ([course_copy / WORK_DIR / LECTURE], [])
+
+
+def test_an_untouched_copy_follows_the_courses_new_version(course_copy):
+    personal_copies(course_copy)
+    _new_release(course_copy)
+    assert personal_copies(course_copy) == ([course_copy / WORK_DIR / EXERCISE], [])
+    assert "reworded" in (course_copy / WORK_DIR / EXERCISE).read_text()
+    assert personal_copies(course_copy) == ([], []), "nothing to do once up to date"
 
 
 def test_the_lab_opens_the_students_copy_of_lecture_1(course_copy):
