@@ -174,11 +174,11 @@ spec.loader.exec_module(sandbox)
 paths, out = json.loads(sys.argv[3]), sys.argv[2]
 def body():
     seen = {p: os.path.exists(p) for p in paths}
-    with open("seen.json", "w") as f:
+    with open(os.path.join(out, "seen.json"), "w") as f:
         json.dump({"seen": seen, "uid": os.getuid()}, f)
     return 0
 control = {p: os.path.exists(p) for p in paths}
-pid = sandbox.fork(sandbox.Limits(), out, body, mode="userns")
+pid = sandbox.fork(sandbox.Limits(), out, body, mode="userns", writable=[out])
 _, status = os.waitpid(pid, 0)
 print(json.dumps({"control": control, "exit": os.waitstatus_to_exitcode(status)}))
 """
@@ -196,11 +196,14 @@ def test_as_an_ordinary_user_the_hidden_files_do_not_exist_inside():
         work = folder / "work"
         work.mkdir()
         shutil.chown(work, "nobody")
-        script, copy = folder / "probe.py", folder / "sandbox.py"
+        script, copy = folder / "probe.py", folder / "package" / "grading" / "sandbox.py"
         script.write_text(AS_ANOTHER_USER)
+        copy.parent.mkdir(parents=True)  # (its package folder is shown read-only: not the one above work/)
         shutil.copy(sandbox.__file__, copy)  # (the package's folder may not be readable by nobody)
         for f in (script, copy):
             f.chmod(0o644)
+        for d in (copy.parent, copy.parent.parent):
+            d.chmod(0o755)
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-S", str(script)]
         proc = subprocess.run(
             [*cmd, str(copy), str(work), json.dumps(paths)], capture_output=True, text=True, timeout=60, cwd="/"

@@ -13,17 +13,28 @@ from course.grading.sandbox import Limits
 isolated = pytest.mark.skipif(sandbox.backend() == "none", reason="this machine cannot isolate (no user namespaces)")
 
 
+#: Where a sandbox's body reports (a folder bound writable for the test: its own space vanishes with it).
+_OUT = None
+
+
 def _run(tmp_path, body, limits=None, mode=None):
     """Run ``body()`` in a sandbox forked from this process; its exit status."""
-    pid = sandbox.fork(limits or Limits(), tmp_path / "work", body, mode=mode)
+    global _OUT
+    _OUT = tmp_path / "out"
+    _OUT.mkdir(exist_ok=True)
+    pid = sandbox.fork(limits or Limits(), tmp_path / "work", body, mode=mode, writable=[_OUT])
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
 
 
 def _write_json(obj):
-    with open("out.json", "w") as f:
+    with open(_OUT / "out.json", "w") as f:
         json.dump(obj, f)
     return 0
+
+
+def _read_json(tmp_path):
+    return json.loads((tmp_path / "out" / "out.json").read_text())
 
 
 def test_the_environment_is_an_allowlist_pointing_into_the_workdir(tmp_path, monkeypatch):
@@ -32,7 +43,7 @@ def test_the_environment_is_an_allowlist_pointing_into_the_workdir(tmp_path, mon
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
     assert _run(tmp_path, lambda: _write_json(dict(os.environ))) == 0
-    env = json.loads((tmp_path / "work" / "out.json").read_text())
+    env = _read_json(tmp_path)
     assert "AWS_SECRET_ACCESS_KEY" not in env
     home = env["HOME"]
     assert home in (sandbox.HOME, os.path.realpath(tmp_path / "work"))
@@ -73,7 +84,7 @@ def test_a_fork_bomb_stops_at_the_sandboxes_process_limit(tmp_path):
         return _write_json(n)
 
     assert _run(tmp_path, bomb, Limits(nproc=16)) == 0
-    forked = json.loads((tmp_path / "work" / "out.json").read_text())
+    forked = _read_json(tmp_path)
     assert forked < 16, f"{forked} processes forked under a limit of 16"
 
 
@@ -125,7 +136,7 @@ def test_the_none_backend_still_limits_and_cleans_the_environment(tmp_path, monk
         return _write_json({"env": dict(os.environ), "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0]})
 
     assert _run(tmp_path, body, mode="none") == 0
-    seen = json.loads((tmp_path / "work" / "out.json").read_text())
+    seen = _read_json(tmp_path)
     assert "AWS_SECRET_ACCESS_KEY" not in seen["env"] and seen["env"]["HOME"] == os.path.realpath(tmp_path / "work")
     if not sandbox.is_root():
         assert seen["nproc"] != -1
@@ -142,3 +153,74 @@ def test_grading_refuses_without_isolation_unless_told(tmp_path):
     course = [sys.executable, "-m", "course.cli"]
     proc = subprocess.run([*course, "grade", nb], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2 and "--no-isolation" in proc.stderr and "user.max_user_namespaces" in proc.stderr
+
+
+def _fill(folders, cap_mb):
+    """Write 1 MiB files into ``folders`` in turn until a write fails or ``cap_mb`` MiB are written."""
+    written, why = 0, None
+    try:
+        while written < cap_mb:
+            folder = folders[written % len(folders)]
+            with open(os.path.join(folder, f"fill-{written}"), "wb") as f:
+                f.write(b"x" * 2**20)
+            written += 1
+    except OSError as e:
+        why = e.strerror
+    return _write_json({"written_mb": written, "why": why})
+
+
+@isolated
+def test_all_a_sandbox_writes_shares_one_bounded_space(tmp_path):
+    # a submission that fills the grader's disk zeroes its classmates (their gradebook cannot be written)
+    folders = [sandbox.HOME, "/tmp", "/var/tmp", "/dev/shm", "/run"]
+    assert _run(tmp_path, lambda: _fill(folders, cap_mb=200), Limits(disk_mb=48)) == 0
+    seen = _read_json(tmp_path)
+    assert seen["written_mb"] <= 48 and seen["why"] == "No space left on device", (
+        f"the sandbox wrote {seen['written_mb']} MiB under a limit of 48 MiB for all its folders together"
+    )
+    outside = sum(f.stat().st_size for f in (tmp_path / "work").rglob("*") if f.is_file())
+    assert outside < 2**20, f"{outside} bytes of the sandbox's writes landed on the grader's disk"
+
+
+@isolated
+def test_a_sandbox_cannot_create_more_files_than_its_inode_limit(tmp_path):
+    def many():
+        made, why = 0, None
+        try:
+            while made < 5000:
+                open(f"empty-{made}", "w").close()
+                made += 1
+        except OSError as e:
+            why = e.strerror
+        return _write_json({"made": made, "why": why})
+
+    assert _run(tmp_path, many, Limits(inodes=500)) == 0
+    seen = _read_json(tmp_path)
+    assert seen["made"] < 500 and seen["why"] == "No space left on device", f"{seen}: the inode limit is 500"
+
+
+@isolated
+def test_a_kernels_socket_folder_is_read_only_once_sealed(tmp_path):
+    # the one folder of the grader's disk a kernel writes (its sockets, which nbgrader reaches from outside)
+    (tmp_path / "work" / sandbox.IPC_FOLDER).mkdir(parents=True)
+    ipc = os.path.join(sandbox.HOME, sandbox.IPC_FOLDER)
+
+    def body():
+        def attempt(name):
+            try:
+                open(os.path.join(ipc, name), "w").close()
+                return "written"
+            except OSError as e:
+                return e.strerror
+
+        before = attempt("socket-stand-in")
+        sandbox.seal()
+        after = attempt("filler")
+        remount = ctypes.CDLL(None, use_errno=True).mount(None, ipc.encode(), None, 32 | 4096, None)  # rw again
+        return _write_json({"before": before, "after": after, "remount": remount})
+
+    assert _run(tmp_path, body) == 0
+    seen = _read_json(tmp_path)
+    assert seen["before"] == "written", "the kernel must be able to bind its sockets there"
+    assert seen["after"] == "Read-only file system" and seen["remount"] != 0, f"writable after seal(): {seen}"
+    assert sorted(os.listdir(tmp_path / "work" / sandbox.IPC_FOLDER)) == ["socket-stand-in"]

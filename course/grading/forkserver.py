@@ -240,10 +240,17 @@ def _kernel(cmd, fds, workdir):
         cmd[i] = os.path.join(sandbox.HOME, ".kernel-connection.json") if backend_isolates() else copy
 
     def body():
-        from ipykernel import kernelapp
+        from ipykernel.kernelapp import IPKernelApp
 
         sys.argv = ["ipykernel_launcher.py", *cmd[3:]]
-        kernelapp.launch_new_instance()
+        app = IPKernelApp.instance()
+        app.initialize()  # (binds its sockets; no student code has run yet)
+        if app.transport == "ipc":  # the heartbeat binds its socket in a thread of its own
+            deadline = time.monotonic() + sandbox.SEAL_TIMEOUT_S
+            while not os.path.exists(f"{app.ip}-{app.hb_port}") and time.monotonic() < deadline:
+                time.sleep(0.005)
+        sandbox.seal()  # its socket folder read-only: the student writes only to the sandbox's own space
+        app.start()
         return 0
 
     return prepare, body

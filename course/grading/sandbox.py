@@ -11,20 +11,26 @@ process) is started by :func:`fork`, called in the worker's fork server
   as an ordinary user it is that user, seen from outside;
 * a **view built as an allowlist**: a new root (an empty tmpfs, read-only) holding read-only
   binds of the system (``/usr``, the loader's files of ``/etc``), the Python installation and
-  its venv, the course package and the folders named in ``expose``; its own working folder
-  writable, seen as ``/home/student`` (the kernel's socket files lie in it; ``writable`` names
-  more); ``cover`` hides paths inside the view (torch, for a NumPy-only process); a private, empty ``/tmp``,
-  ``/var/tmp`` and ``/dev/shm``; a ``/dev`` of null, zero, full, random, urandom; a ``/proc`` of
-  its own PID namespace. Nothing else exists inside: the instructor's solutions, the
-  gradebooks, other submissions, the fork server's socket, the grader's temp folders. The old
-  root is detached, so there is nothing under a mount to uncover, and the student cannot make
-  a user namespace of its own (``user.max_user_namespaces`` is 0 inside);
+  its venv, the course package and the folders named in ``expose``; ``cover`` hides paths inside
+  the view (torch, for a NumPy-only process); a ``/dev`` of null, zero, full, random, urandom; a
+  ``/proc`` of its own PID namespace;
+* **a writable space of its own, bounded in total** (``Limits.disk_mb``, ``Limits.inodes``): one
+  tmpfs holding its home ``/home/student`` (seeded with copies of what the grader put in its
+  working folder) and its private, empty ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm``, gone
+  with the sandbox. No submission can fill the grader's disk: the one folder of it that a kernel
+  writes, its socket folder (nbgrader reaches the sockets from outside), is read-only from the
+  moment the kernel has bound them (:func:`seal`), before any student code runs. (``writable``
+  binds more folders of the grader's, for tests: grading names none.) Nothing else exists
+  inside: the instructor's solutions, the gradebooks, other submissions, the fork server's
+  socket, the grader's temp folders. The old root is detached, so there is nothing under a mount
+  to uncover, and the student cannot make a user namespace of its own
+  (``user.max_user_namespaces`` is 0 inside);
 * **no network**: its network namespace has only a loopback that is down, so a kernel cannot
   reach a classmate's kernel (the kernel talks to nbgrader over Unix socket files, ZMQ's
-  ``ipc`` transport, in its working folder);
-* **limits it cannot raise**: ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``, no core dumps, and
-  ``RLIMIT_NPROC``, which in a fresh user namespace counts exactly the sandbox's own processes
-  and threads (a fork bomb stops there, and nobody else's processes count);
+  ``ipc`` transport, in its socket folder);
+* **limits it cannot raise**: ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``, its space's size,
+  no core dumps, and ``RLIMIT_NPROC``, which in a fresh user namespace counts exactly the
+  sandbox's own processes and threads (a fork bomb stops there, and nobody else's count);
 * an **environment by allowlist** (:func:`environment`): nothing of the grader's.
 
 Lifetime: :func:`fork` makes two processes. The first (the one whose pid the fork server
@@ -63,6 +69,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -89,6 +96,12 @@ HOME = "/home/student"
 IPC_FOLDER = ".ipc"
 #: Where the new root is assembled (a path in the sandbox's own mount namespace).
 STAGING = "/tmp"
+#: How long a kernel's sandbox waits for :func:`seal` before it seals anyway.
+SEAL_TIMEOUT_S = 60
+#: Process 1 of a kernel's sandbox: the pipes of :func:`seal` (to its first process, from it).
+_SEAL = None
+#: What the grader put in a sandbox's working folder is copied into its home: files up to this size.
+MAX_SEED_BYTES = 2**20
 #: Variables of the grader's environment a sandboxed process may see (values are never secret).
 PASSED_ENV = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_MESSAGES", "TZ")
 #: Files of /etc the loader and Python need (what an ordinary user may read anyway).
@@ -103,6 +116,10 @@ class Limits:
     cpu_s: int = 600  # CPU seconds of each process
     nproc: int = 64  # processes and threads of the sandbox
     fsize_mb: int = 256  # largest file a process may write, MiB
+    # all the sandbox may write (its home, /tmp, /var/tmp, /run, /dev/shm: one tmpfs, in memory): a correct
+    # notebook writes under 1 MiB there (IPython's history, matplotlib's font cache), a filler stops here
+    disk_mb: int = 256
+    inodes: int = 16384  # files and folders in that space
 
     def args(self):
         return ["--memory-mb", str(self.memory_mb), "--cpu-s", str(self.cpu_s)] + [
@@ -110,6 +127,10 @@ class Limits:
             str(self.nproc),
             "--fsize-mb",
             str(self.fsize_mb),
+            "--disk-mb",
+            str(self.disk_mb),
+            "--inodes",
+            str(self.inodes),
         ]
 
 
@@ -240,7 +261,10 @@ def bwrap_command(writable, exe="/usr/bin/bwrap"):
     cmd += ["--uid", str(INSIDE_ID), "--gid", str(INSIDE_ID)]
     # the grader's PID namespace and /proc, not new ones: bubblewrap covers parts of a /proc it
     # mounts, which a nested namespace may then not mount again; each child has its own anyway
-    cmd += ["--bind", "/proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
+    # (its /tmp bounded too, though no student code writes there: a bubblewrap without --size
+    # fails the probe, and the "userns" backend is used)
+    cmd += ["--bind", "/proc", "/proc", "--dev", "/dev", "--size", str(64 * 2**20), "--tmpfs", "/tmp"]
+    cmd += ["--dir", "/var/tmp"]
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{link}"):
             cmd += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
@@ -368,12 +392,18 @@ def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe,
     os.write(sync_w, b"u")
     if os.read(go_r, 1) != b"g":
         return 1
+    ipc = os.path.join(workdir, IPC_FOLDER)  # a kernel's sockets: writable until they are bound (see seal())
+    ask, answer = (os.pipe(), os.pipe()) if os.path.isdir(ipc) and not os.path.islink(ipc) else ((-1, -1),) * 2
     alive_r, alive_w = os.pipe()  # process 1 sees EOF here once this process is gone
     child = os.fork()
     if child == 0:
-        _close(alive_w)
+        global _SEAL
+        for fd in (alive_w, ask[0], answer[1]):
+            _close(fd)
+        _SEAL = (ask[1], answer[0]) if ask[1] >= 0 else None
         return _init(limits, workdir, body, expose, writable, cover, probe, alive_r)
-    _close(alive_r)
+    for fd in (alive_r, ask[1], answer[0]):
+        _close(fd)
 
     def forward(sig, _frame):
         try:  # process 1 of a namespace only gets the signals it handles: end it for any but an interrupt
@@ -383,6 +413,16 @@ def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe,
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
+    if ask[0] >= 0:  # asked, process 1 gone, or too late: sealed all the same (a kernel not bound by then fails)
+        select.select([ask[0]], [], [], SEAL_TIMEOUT_S)
+        target = os.path.join(HOME, IPC_FOLDER)  # (this process shares process 1's mounts, and its new root)
+        _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _bind_flags(target))
+        try:
+            os.write(answer[1], b"k")
+        except OSError:
+            pass
+        for fd in (ask[0], answer[1]):
+            _close(fd)
     _drop_privileges()
     die_with_parent(lambda: os.getppid() == server)
     while True:
@@ -399,7 +439,7 @@ def _init(limits, workdir, body, expose, writable, cover, probe, alive_r):
     """Process 1 of the sandbox: build the view, drop everything, run ``body``."""
     first_alive = lambda: not select.select([alive_r], [], [], 0)[0]  # noqa: E731  (EOF: the first process died)
     die_with_parent(first_alive)
-    _build_view(workdir, [*system_binds(), *expose], writable, cover)
+    _build_view(workdir, [*system_binds(), *expose], writable, cover, limits)
     _libc.sethostname(b"sandbox", 7)
     with open("/proc/sys/user/max_user_namespaces", "w") as f:  # no user namespace of its own
         f.write("0")
@@ -418,6 +458,26 @@ def _init(limits, workdir, body, expose, writable, cover, probe, alive_r):
     return body()
 
 
+def seal():
+    """In a kernel's sandbox, once the kernel has bound its sockets and before any student code runs:
+    its socket folder (``IPC_FOLDER``, the one folder of the grader's disk it may write) becomes
+    read-only. Its first process, which still holds the namespace's capabilities, remounts it and
+    only then drops them; the student's code, without capabilities, cannot make it writable again.
+    Elsewhere a no-op."""
+    global _SEAL
+    if _SEAL is None:
+        return
+    (ask, answer), _SEAL = _SEAL, None
+    try:
+        os.write(ask, b"s")
+        sealed = os.read(answer, 1) == b"k"
+    finally:
+        _close(ask)
+        _close(answer)
+    if not sealed:
+        raise SandboxError("the kernel's socket folder could not be made read-only")
+
+
 def _bind_flags(path):
     """The flags a read-only remount of a bind of ``path`` must keep (those locked by the kernel)."""
     f = os.statvfs(path).f_flag
@@ -426,30 +486,30 @@ def _bind_flags(path):
     return flags | (MS_RELATIME if f & os.ST_RELATIME else 0)
 
 
-def _build_view(workdir, ro, rw, cover=()):
-    """A new root: a read-only tmpfs with only ``ro`` (read-only), ``rw`` and the workdir in it.
+def _build_view(workdir, ro, rw, cover=(), limits=Limits()):
+    """A new root: a read-only tmpfs with only ``ro`` (read-only), ``rw`` and the sandbox's space in it.
 
+    The space (:func:`_writable_space`): its home, seeded from ``workdir``, and its temporary folders.
     ``cover``: paths inside those that are covered (an empty read-only folder, an empty file).
     """
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # hold every source by file descriptor: the staging tmpfs may cover where they live (/tmp)
     sources = []
-    for path, writable in [*((p, False) for p in ro), *((p, True) for p in [workdir, *rw])]:
+    for path, writable in [*((p, False) for p in ro), *((p, True) for p in rw)]:
         if os.path.lexists(path):
             sources.append((os.open(path, os.O_PATH | os.O_CLOEXEC), os.path.realpath(path), writable))
+    seed = os.open(workdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     _mount("tmpfs", STAGING, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     root = STAGING
     for d in ("proc", "dev", "tmp", "var/tmp", "etc", "run", HOME[1:]):
         os.makedirs(f"{root}/{d}", exist_ok=True)
-    small = "size=64m,nr_inodes=4096,mode=1777"
-    for d in ("tmp", "var/tmp", "run"):
-        _mount("tmpfs", f"{root}/{d}", "tmpfs", MS_NOSUID | MS_NODEV, small)
+    space = _writable_space(root, seed, limits)  # (first: the binds below may lie in its /tmp)
     for link in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{link}"):  # (the old root is still there, but for /tmp)
             os.symlink(os.readlink(f"/{link}"), f"{root}/{link}")
     for fd, path, writable in sources:
-        target = root + (HOME if path == workdir else path)
+        target = root + path
         if os.path.isdir(f"/proc/self/fd/{fd}"):
             os.makedirs(target, exist_ok=True)
         else:
@@ -476,7 +536,9 @@ def _build_view(workdir, ro, rw, cover=()):
         open(f"{root}/dev/{dev}", "w").close()
         _mount(f"/dev/{dev}", f"{root}/dev/{dev}", None, MS_BIND)
     os.makedirs(f"{root}/dev/shm")
-    _mount("tmpfs", f"{root}/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, small)
+    _mount(f"{space}/shm", f"{root}/dev/shm", None, MS_BIND)
+    _check(_libc.umount2(os.fsencode(space), MNT_DETACH), "umount the staging space")  # the binds keep it
+    os.rmdir(space)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1")):
         os.symlink(target, f"{root}/dev/{name}")
     os.symlink("/proc/self/fd/2", f"{root}/dev/stderr")
@@ -488,6 +550,46 @@ def _build_view(workdir, ro, rw, cover=()):
     _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
     _check(_libc.umount2(b".", MNT_DETACH), "umount the old root")
     os.chdir("/")
+
+
+#: The folders of a sandbox's writable space: (its name in the space, where the sandbox sees it).
+SPACE_FOLDERS = (("home", HOME), ("tmp", "/tmp"), ("var-tmp", "/var/tmp"), ("run", "/run"), ("shm", "/dev/shm"))
+
+
+def _writable_space(root, seed, limits):
+    """All the sandbox may write: one tmpfs of ``limits.disk_mb`` MiB and ``limits.inodes`` files, its
+    home, ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm`` folders of it, so that no submission
+    fills the grader's disk (only memory, bounded, freed with the sandbox). Mounted at
+    ``root/.space`` (returned), bound but for ``shm``: the caller binds that and unmounts it.
+
+    The home gets copies of the regular files the grader put in the working folder ``seed`` (a
+    descriptor: the kernel's connection file) and, bound writable, its ``IPC_FOLDER`` (the
+    kernel's sockets, which nbgrader reaches from outside; :func:`seal` makes it read-only).
+    """
+    space = f"{root}/.space"
+    os.mkdir(space)
+    _mount("tmpfs", space, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits.disk_mb}m,nr_inodes={limits.inodes}")
+    for name, target in SPACE_FOLDERS:
+        os.mkdir(f"{space}/{name}", 0o700 if name == "home" else 0o1777)
+        os.chmod(f"{space}/{name}", 0o700 if name == "home" else 0o1777)  # (not cut by the umask)
+        if name != "shm":
+            _mount(f"{space}/{name}", root + target, None, MS_BIND)
+    os.chown(root + HOME, INSIDE_ID, INSIDE_ID)
+    for name in sorted(os.listdir(f"/proc/self/fd/{seed}"))[:64]:
+        info = os.stat(name, dir_fd=seed, follow_symlinks=False)
+        target = os.path.join(root + HOME, name)
+        if name == IPC_FOLDER and stat.S_ISDIR(info.st_mode):
+            os.mkdir(target)
+            held = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=seed)
+            _mount(f"/proc/self/fd/{held}", target, None, MS_BIND)
+            os.close(held)
+        elif stat.S_ISREG(info.st_mode) and info.st_size <= MAX_SEED_BYTES:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=seed)
+            with os.fdopen(fd, "rb") as f, open(target, "wb") as out:
+                out.write(f.read(MAX_SEED_BYTES))
+            os.chown(target, INSIDE_ID, INSIDE_ID)
+    os.close(seed)
+    return space
 
 
 def _drop_privileges():
@@ -569,6 +671,8 @@ def parse_args(argv):
     p.add_argument("--cpu-s", type=int, default=d.cpu_s)
     p.add_argument("--nproc", type=int, default=d.nproc)
     p.add_argument("--fsize-mb", type=int, default=d.fsize_mb)
+    p.add_argument("--disk-mb", type=int, default=d.disk_mb)
+    p.add_argument("--inodes", type=int, default=d.inodes)
     p.add_argument("--workdir", required=True)
     p.add_argument("--expose", action="append", default=[])
     p.add_argument("--writable", action="append", default=[])
@@ -579,4 +683,5 @@ def parse_args(argv):
     except (argparse.ArgumentError, SystemExit) as e:
         raise ValueError(f"bad sandbox arguments: {e}") from None
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
-    return Limits(a.memory_mb, a.cpu_s, a.nproc, a.fsize_mb), a.workdir, a.expose, a.writable, a.cover, cmd
+    limits = Limits(a.memory_mb, a.cpu_s, a.nproc, a.fsize_mb, a.disk_mb, a.inodes)
+    return limits, a.workdir, a.expose, a.writable, a.cover, cmd
