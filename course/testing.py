@@ -363,14 +363,13 @@ def show_without_checker_frames(shell, etype, value, tb, tb_offset=None):
     the checker's frames; anything else (a failure inside a library) shows IPython's usual one."""
     frames = list(_frames(tb))
     raised_in_checker = bool(frames) and _checker_frame(frames[-1].tb_frame)
-    passed_checker = any(_checker_frame(t.tb_frame) for t in frames)
     if raised_in_checker and issubclass(etype, (AssertionError, NotImplementedError)):
         sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # %debug still works
         shell._showtraceback(etype, value, shell.InteractiveTB.get_exception_only(etype, value))
-    elif passed_checker and not raised_in_checker:
-        shell.showtraceback((etype, value, without_checker_frames(tb)), tb_offset=tb_offset)
-    else:
-        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        return
+    if not raised_in_checker and any(_checker_frame(t.tb_frame) for t in frames):
+        tb = without_checker_frames(tb)
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
 
 
 def _install_in_ipython():

@@ -247,3 +247,10 @@ def test_assert_close_reports_relative_error_and_worst_index():
 def test_assert_close_rejects_nan():
     with pytest.raises(AssertionError, match="NaN or inf"):
         assert_close("f", "out", np.array([np.nan]), np.array([1.0]), 1e-7)
+
+
+@pytest.mark.slow
+def test_in_a_notebook_an_error_outside_the_checks_keeps_ipythons_traceback():
+    error = _run_in_a_kernel(["import course.testing", "x = 1\n1 / (x - 1)"])
+    shown = "\n".join(error["traceback"])
+    assert "ZeroDivisionError" in shown and "1 / (x - 1)" in shown, shown
