@@ -228,3 +228,24 @@ def test_a_grader_in_a_deep_temporary_folder_still_grades(tmp_path):
         (res,) = grader.grade([str(p) for p in unit.source_notebooks])
     assert "error" not in res, res.get("error")
     assert res["max_score"] > 0 and res["score"] == res["max_score"], res["tests"]
+
+
+def test_a_missing_empty_or_broken_result_fails_that_submission_only(monkeypatch):
+    """As a full disk leaves them (an empty result file crashed the batch and lost the class's grades)."""
+    from course.grading import batch
+
+    original = batch._Worker.grade
+    broken = {0: "", 1: '{"tests": [{"grade_id": 7}]}', 2: "[1, 2"}  # by job; job 3: no result at all
+
+    def grade(self, job_file, wall_timeout):
+        job = int(Path(job_file).parent.name.split("-")[1])
+        if job in broken:
+            (Path(job_file).parent / "out" / "result.json").write_text(broken[job])
+        return None if job <= 3 else original(self, job_file, wall_timeout)
+
+    monkeypatch.setattr(batch._Worker, "grade", grade)
+    solution = UNITS[0].source_notebooks[0]
+    *failed, graded = _grade(*[solution] * 5)
+    for res in failed:
+        assert res["score"] == 0 and res["error"].startswith("could not be graded"), res
+    assert graded["score"] == graded["max_score"] > 0 and not graded.get("error"), graded

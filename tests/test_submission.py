@@ -7,12 +7,14 @@ import pytest
 
 from course import units as course_units
 from course.grading.submission import (
+    MAX_CELLS,
     SKIP_TAG,
     NotGradable,
     all_ids,
     cells_by_role,
     grade_id,
     parse_submission,
+    prepare_for_grading,
     role,
     skip_after_last_test,
     sources,
@@ -85,3 +87,59 @@ def test_a_skip_tag_a_student_put_on_a_test_is_removed():
     tests = [c for c in nb.cells if grade_id(c) in src.tests]
     assert tests and all(c.metadata["tags"] == ["keep-me"] for c in tests)
     assert all(SKIP_TAG not in c.metadata.get("tags", []) for c in nb.cells[: nb.cells.index(tests[-1]) + 1])
+
+
+def _padded(extra_cells, outputs=()):
+    """The released notebook (JSON) with ``extra_cells`` appended and ``outputs`` on every code cell."""
+    data = json.loads(RELEASED.read_text())
+    for cell in data["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = list(outputs)
+    data["cells"] += extra_cells
+    return json.dumps(data).encode()
+
+
+def _code(i, source=""):
+    return {
+        "cell_type": "code",
+        "id": f"x{i}",
+        "metadata": {},
+        "source": source,
+        "outputs": [],
+        "execution_count": None,
+    }
+
+
+def test_for_grading_blank_cells_are_dropped_before_the_notebook_is_validated():
+    # 250,000 empty cells (32 MiB) held a grading worker 140 s: the work must follow the unit, not the file
+    raw = _padded([_code(i, "" if i % 2 else ["\n", "  "]) for i in range(250_000)])
+    nb = parse_submission(raw, for_grading=True)
+    assert len(nb.cells) == len(json.loads(RELEASED.read_text())["cells"])
+
+
+def test_for_grading_outputs_are_dropped_they_are_never_graded():
+    huge = {"output_type": "stream", "name": "stdout", "text": "x" * 2**20}
+    raw = _padded([], outputs=[huge] * 2)
+    nb = parse_submission(raw, for_grading=True)
+    assert all(c.outputs == [] and c.execution_count is None for c in nb.cells if c.cell_type == "code")
+    kept = parse_submission(raw)  # (read for the formgrader: kept)
+    assert all(len(c.outputs) == 2 for c in kept.cells if c.cell_type == "code")
+
+
+def test_more_cells_than_grading_could_need_are_refused_with_what_to_do():
+    raw = _padded([_code(i, "x = 1") for i in range(MAX_CELLS + 1)])
+    with pytest.raises(NotGradable, match="delete the cells you added"):
+        parse_submission(raw, for_grading=True)
+
+
+def test_a_copied_answer_cell_the_last_copy_is_graded_the_draft_runs_as_plain_code():
+    src = next(s for s in sources(ROOT) if s.unit == UNIT.id)
+    nb = nbformat.read(RELEASED, as_version=4)
+    answer = next(c for c in nb.cells if grade_id(c) == "answer_perceptron_predict")
+    draft = nbformat.from_dict(json.loads(json.dumps(answer)))
+    draft.id, draft.source = "draft", "def perceptron_predict(X, w, b):\n    return None  # first try"
+    nb.cells.insert(nb.cells.index(answer), draft)
+    notes = prepare_for_grading(nb, src)
+    copies = [c for c in nb.cells if grade_id(c) == "answer_perceptron_predict"]
+    assert copies == [answer] and "nbgrader" not in draft.metadata and draft in nb.cells
+    assert len(notes) == 1 and "'answer_perceptron_predict'" in notes[0] and "the last of them was graded" in notes[0]

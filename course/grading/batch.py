@@ -4,17 +4,21 @@
 gradebook) both call :func:`grade_notebooks`:
 
 1. **Read and identify** (this process; no student code runs here): each file is read
-   (:mod:`course.grading.submission`), its unit found, its nbgrader metadata replaced by the
-   instructor's, the code cells after its last test marked not to run (they cannot change a
-   grade); an unreadable or foreign file gets an error result and the batch goes on.
+   (:mod:`course.grading.submission`) without what grading never reads (outputs, blank
+   cells: the trusted side's work follows the unit, not the file), its unit found, its nbgrader
+   metadata replaced by the instructor's, one cell per grade_id (the result's ``"notes"`` say
+   what the grader changed), the code cells after its last test marked not to run (they cannot
+   change a grade); an unreadable or foreign file gets an error result and the batch goes on.
 2. **One job per notebook**, handed to one of ``workers`` worker processes
    (:mod:`course.grading.worker`), each with a wall-clock limit per notebook.
 3. **The grade of a test is the minimum** of nbgrader's score and the verifier's verdict;
-   a worker that dies or overruns is replaced, and its notebook gets an error result.
+   a worker that dies or overruns is replaced, and its notebook gets an error result; so does
+   one whose result is missing, empty or broken (:func:`read_result`): never the batch.
 
 A result is a dict, as ../shared/CURRICULUM.md specifies: ``{"notebook", "assignment",
 "score", "max_score", "tests": [{"grade_id", "score", "max_score", "error"}]}`` plus
-``"error"`` when it could not be graded, and ``"isolation"``: the sandbox's backend
+``"error"`` when it could not be graded, ``"notes"`` (what the grader changed in the notebook,
+one line each for the student: a copied cell), and ``"isolation"``: the sandbox's backend
 (``"bwrap"``, ``"userns"`` or ``"none"``, see :mod:`course.grading.sandbox`).
 
 The batch owns everything it makes: one temporary folder holds the jobs, every worker's
@@ -45,14 +49,7 @@ import nbformat
 from course import units as course_units
 from course.grading import sandbox
 from course.grading.nbgrader import generate_assignment, prepare_env
-from course.grading.submission import (
-    NotGradable,
-    identify,
-    read_submission,
-    restore_metadata,
-    skip_after_last_test,
-    sources,
-)
+from course.grading.submission import NotGradable, identify, prepare_for_grading, read_submission, sources
 
 
 def make_gradebook(src, folder):
@@ -214,20 +211,24 @@ class Grader:
         jobs = []
         for i, path in enumerate(paths):
             try:
-                nb = read_submission(path)
+                nb = read_submission(path, for_grading=True)
                 src = identify(nb, self.srcs, unit)
             except NotGradable as e:
                 results[i]["error"] = str(e)
                 continue
             results[i]["assignment"] = src.unit
-            restore_metadata(nb, src)
-            skip_after_last_test(nb, src)
-            if src.path not in gradebooks:
-                gradebooks[src.path] = make_gradebook(src, tmp / f"gradebook-{len(gradebooks)}")
+            results[i]["notes"] = prepare_for_grading(nb, src)
             job_dir = tmp / f"job-{self.jobs_made}"
             self.jobs_made += 1
-            (job_dir / "out").mkdir(parents=True)
-            nbformat.write(nb, str(job_dir / "submission.ipynb"))
+            try:  # (a full disk: this submission is not graded, the others are)
+                if src.path not in gradebooks:
+                    gradebooks[src.path] = make_gradebook(src, tmp / f"gradebook-{len(gradebooks)}")
+                (job_dir / "out").mkdir(parents=True)
+                nbformat.write(nb, str(job_dir / "submission.ipynb"))
+            except (OSError, RuntimeError) as e:
+                results[i]["error"] = f"could not be graded: the grader could not prepare it ({_reason(e)})"
+                shutil.rmtree(job_dir, ignore_errors=True)
+                continue
             jobs.append(
                 (
                     i,
@@ -246,17 +247,19 @@ class Grader:
 
         def run(indexed_job, slot):
             i, job = indexed_job
-            job_file = Path(job["out"]).parent / "job.json"
-            job_file.write_text(json.dumps(job))
-            stopped = self.workers[slot].grade(job_file, self.wall_timeout)
             out = Path(job["out"])
-            res = json.loads((out / "result.json").read_text()) if (out / "result.json").exists() else {}
-            if stopped or not res:
-                res = {"error": stopped or "grading failed: no result"}
-            if keep and (out / "autograded.ipynb").exists():
-                Path(keep).mkdir(parents=True, exist_ok=True)
-                shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
-            shutil.rmtree(out.parent, ignore_errors=True)  # a long-lived Grader keeps no old jobs
+            try:  # whatever fails here (a full disk, a broken result) fails this submission only
+                job_file = out.parent / "job.json"
+                job_file.write_text(json.dumps(job))
+                stopped = self.workers[slot].grade(job_file, self.wall_timeout)
+                res = {"error": stopped} if stopped else read_result(out / "result.json")
+                if keep and (out / "autograded.ipynb").exists():
+                    Path(keep).mkdir(parents=True, exist_ok=True)
+                    shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
+            except OSError as e:
+                res = {"error": f"could not be graded: {_reason(e)}"}
+            finally:
+                shutil.rmtree(out.parent, ignore_errors=True)  # a long-lived Grader keeps no old jobs
             r = results[i]
             r["tests"] = res.get("tests", [])
             r["max_score"] = res.get("max_score", 0.0)
@@ -267,6 +270,9 @@ class Grader:
                 r["score"] = 0.0
                 for t in r["tests"]:
                     t["score"] = 0.0
+            for t in r["tests"]:  # a failed test says what the grader changed in the notebook, if anything
+                if t["error"] and r.get("notes"):
+                    t["error"] = f"{t['error']} (note: {'; '.join(r['notes'])})"
             return i
 
         slots = list(self.workers)
@@ -304,6 +310,35 @@ class _Counted:
 
     def __len__(self):
         return self.n
+
+
+def _reason(error):
+    return f"{error.strerror or error}" if isinstance(error, OSError) else str(error)[:200]
+
+
+#: What a worker's result.json must hold (anything else: the submission could not be graded).
+_TEST_FIELDS = {"grade_id": str, "score": float | int, "max_score": float | int, "error": str | type(None)}
+
+
+def read_result(path):
+    """The worker's result at ``path`` (see :func:`course.grading.worker._graded`), checked; a missing,
+    empty or broken one is ``{"error": "could not be graded: ..."}``, never an exception."""
+    broken = {"error": "could not be graded: the grading process left no readable result (a full disk?)"}
+    try:
+        with open(path, "rb") as f:
+            res = json.loads(f.read(2**22))
+    except (OSError, ValueError):
+        return broken
+    if not isinstance(res, dict) or not isinstance(res.get("tests", []), list):
+        return broken
+    tests = res.get("tests", [])
+    if not all(isinstance(t, dict) and all(isinstance(t.get(k), v) for k, v in _TEST_FIELDS.items()) for t in tests):
+        return broken
+    if not isinstance(res.get("max_score", 0.0), float | int) or not isinstance(res.get("error") or "", str):
+        return broken
+    if not isinstance(res.get("stages", {}), dict):
+        res["stages"] = {}
+    return res
 
 
 def grade_notebooks(

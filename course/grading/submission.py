@@ -21,6 +21,8 @@ import nbformat
 from course import units as course_units
 
 MAX_SUBMISSION_BYTES = 50 * 2**20
+#: Cells of a submission that are not blank (a unit's exercise has under 100): more is refused.
+MAX_CELLS = 2000
 
 
 class NotGradable(Exception):
@@ -81,10 +83,11 @@ def all_ids(nb):
 
 
 # ------------------------------------------------------------ reading
-def read_submission(path):
+def read_submission(path, for_grading=False):
     """The submission at ``path`` as an nbformat v4 notebook, or NotGradable.
 
     Older notebook formats (v3) are converted, as Jupyter itself would open them.
+    ``for_grading``: see :func:`parse_submission`.
     """
     try:
         size = Path(path).stat().st_size
@@ -96,11 +99,16 @@ def read_submission(path):
         raw = Path(path).read_bytes()
     except OSError as e:
         raise NotGradable(f"cannot read the file: {e.strerror}") from None
-    return parse_submission(raw)
+    return parse_submission(raw, for_grading)
 
 
-def parse_submission(raw):
-    """Bytes of a notebook file -> an nbformat v4 notebook, or NotGradable."""
+def parse_submission(raw, for_grading=False):
+    """Bytes of a notebook file -> an nbformat v4 notebook, or NotGradable.
+
+    ``for_grading``: without what grading never reads, dropped before nbformat validates it (its
+    time grows with the cells and outputs: 30 s for 250,000 empty cells): the code cells' outputs
+    and the blank cells without nbgrader metadata; more than ``MAX_CELLS`` cells left: NotGradable.
+    """
     if len(raw) > MAX_SUBMISSION_BYTES:
         raise NotGradable(f"the file is over the limit of {MAX_SUBMISSION_BYTES // 2**20} MiB")
     if not raw.strip():
@@ -117,13 +125,35 @@ def parse_submission(raw):
         raise NotGradable("the file is not a Jupyter notebook (JSON nested too deeply)") from None
     if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):
         raise NotGradable("the file is JSON but not a Jupyter notebook (no cells)")
+    if for_grading and isinstance(data.get("cells"), list):
+        data["cells"] = _what_grading_reads(data["cells"])
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.reads(json.dumps(data) if for_grading else text, as_version=4)
         nbformat.validate(nb)
     except Exception as e:  # nbformat raises several types for invalid notebooks
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise NotGradable(f"the file is not a valid Jupyter notebook: {first[:200]}") from None
     return nb
+
+
+def _what_grading_reads(cells):
+    """Cells (JSON) without outputs and without the blank cells that carry no nbgrader metadata."""
+    kept = []
+    for cell in cells:
+        if isinstance(cell, dict) and isinstance(cell.get("metadata", {}), dict):
+            source = cell.get("source", "")
+            lines = [source] if isinstance(source, str) else source if isinstance(source, list) else [0]
+            if not nbgrader_meta(cell) and all(isinstance(ln, str) and not ln.strip() for ln in lines):
+                continue
+            if cell.get("cell_type") == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        kept.append(cell)
+        if len(kept) > MAX_CELLS:
+            raise NotGradable(
+                f"the notebook has more than {MAX_CELLS} cells that are not blank: delete the cells "
+                "you added that your answers do not need"
+            )
+    return kept
 
 
 # ------------------------------------------------------------ the instructor's notebooks
@@ -185,6 +215,39 @@ def skip_after_last_test(nb, src):
         if kept or "tags" in cell.metadata:
             cell.metadata["tags"] = kept
     return nb
+
+
+def prepare_for_grading(nb, src):
+    """Notebook ``nb`` (read ``for_grading``, a student copy of Source ``src``) as nbgrader gets it,
+    changed in place: the instructor's metadata (:func:`restore_metadata`), one cell per grade_id
+    (:func:`one_cell_per_grade_id`), the code cells after the last test not run
+    (:func:`skip_after_last_test`). Returns notes for the student on what the grader changed, one
+    line each (``[]`` usually)."""
+    restore_metadata(nb, src)
+    notes = one_cell_per_grade_id(nb)
+    skip_after_last_test(nb, src)
+    return notes
+
+
+def one_cell_per_grade_id(nb):
+    """Where cells share a grade_id (a cell copied in Jupyter, e.g. a draft kept above the fixed
+    answer), the last one keeps it and is graded; the earlier ones become ordinary cells, which
+    still run. nbgrader would refuse the whole notebook (a misleading "old version" message).
+    Returns a note per grade_id concerned, in the student's words."""
+    copies = {}
+    for cell in nb.cells:
+        if gid := grade_id(cell):
+            copies.setdefault(gid, []).append(cell)
+    notes = []
+    for gid, cells in copies.items():
+        if len(cells) > 1:
+            for cell in cells[:-1]:
+                del cell.metadata["nbgrader"]
+            notes.append(
+                f"{len(cells)} cells carry the grade_id {gid!r} (a copied cell?): the last of them was graded, "
+                f"the {len(cells) - 1} above it ran as ordinary code"
+            )
+    return notes
 
 
 def identify(nb, srcs, unit=None):

@@ -9,10 +9,14 @@ autograde with kernels started in the sandbox, runs the verifier for the tests n
 passed, and writes ``result.json``. The student's code never runs in this process: kernels
 and the verifier's student process are sandboxed children of its fork server.
 
-The kernel works in a folder of its own (``kernel/``), which nbgrader never writes into, and it
-does not see the autograded folder nbgrader writes: a link the student's code plants cannot
-steer nbgrader's writes. Kernel and nbgrader talk over ZMQ's ``ipc`` transport (socket files in
-``kernel/.ipc``): the kernel has no network.
+The kernel works in its sandbox's own bounded space, seeded from a folder of its own
+(``kernel/``, which nbgrader never writes into), and it does not see the autograded folder
+nbgrader writes: a link the student's code plants cannot steer nbgrader's writes. Kernel and
+nbgrader talk over ZMQ's ``ipc`` transport (socket files in ``kernel/.ipc``, read-only to the
+kernel once it has bound them): the kernel has no network.
+
+``result.json`` is written whole or not at all; the batch treats a missing or broken one as a
+submission that could not be graded.
 
 A test cell passes nbgrader's part of the grade when it raised no error: what it wrote to
 stderr (a student's ``warnings.warn``, NumPy's RuntimeWarning) is noise, not a failure, although
@@ -189,11 +193,14 @@ def _graded(job, seconds):
     cells = {}
     graded = _read_no_follow(graded_dir / f"{src.name}.ipynb")
     if graded is not None:
+        try:
+            graded_cells = json.loads(graded).get("cells", [])
+            cells = {gid: cell for cell in graded_cells if isinstance(cell, dict) and (gid := grade_id(cell))}
+        except (ValueError, AttributeError, TypeError):  # (a full disk cut it short: nothing of it is trusted)
+            error = error or "could not be graded: nbgrader's executed notebook is unreadable"
+            cells, graded = {}, None
+    if graded is not None:
         (Path(job["out"]) / "autograded.ipynb").write_bytes(graded)
-        for cell in json.loads(graded).get("cells", []):
-            gid = grade_id(cell)
-            if gid:
-                cells[gid] = cell
 
     with Gradebook(f"sqlite:///{db}") as gb:
         grades = {}
@@ -250,12 +257,22 @@ def _graded(job, seconds):
 
 
 def _grade_job(job_path):
-    job = json.loads(Path(job_path).read_text())
+    """Grade the job at ``job_path``; its result.json is whole or absent (the batch then reports
+    the submission as not graded), never half-written, whatever fails (a full disk included)."""
+    try:
+        job = json.loads(Path(job_path).read_text())
+        out = Path(job["out"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return
     try:
         res = _run_worker(job)
     except Exception as e:
         res = {"error": f"grading failed: {type(e).__name__}: {str(e).strip()[:MAX_ERROR_CHARS]}"}
-    Path(job["out"], "result.json").write_text(json.dumps(res))
+    try:
+        (out / "result.json.part").write_text(json.dumps(res))
+        os.replace(out / "result.json.part", out / "result.json")
+    except OSError:
+        pass
 
 
 def _die_with_parent(every_s=0.5):
