@@ -365,13 +365,14 @@ def autograde(
 ):
     """Grade every submission of ``unit`` (or only ``students``) into the gradebook.
 
-    Returns a list of (student, result dict). Each result is stored as soon as it is graded, in a
-    transaction of its student's own: a submission that could not be graded (no result, a broken
-    one, a failure while storing it) gets zeros and its reason, and no other student's row is
-    lost. The reasons, and every failed test, are in ``autograde-logs/<unit>.log`` (a run over some
-    students rewrites only their lines). Ctrl-C raises :class:`Interrupted`, holding what was
-    graded and stored. Raises CourseError when there is nothing to grade (the message names the
-    folder searched), the unit is unknown, or the gradebook or the cluster cannot be reached.
+    Returns a list of (student, result dict), by student. Each result is stored as soon as it is
+    graded, in a transaction of its student's own: a submission that could not be graded (no
+    result, a broken one, a failure while storing it) gets zeros and its reason, and no other
+    student's row is lost. The reasons, and every failed test, are in ``autograde-logs/<unit>.log``
+    (a run over some students rewrites only their lines). Ctrl-C raises :class:`Interrupted`,
+    holding what was graded and stored. Raises CourseError when there is nothing to grade (the
+    message names the folder searched), the unit is unknown, or the gradebook or the cluster cannot
+    be reached.
     ``options`` go to the grader (``course.grading.batch.Grader``). ``scheduler``: grade on a Dask
     cluster (``tcp://host:port`` or ``local:N``, see ``course.grading.cluster``); the gradebook is
     still written here, once per submission. ``progress``: wraps an iterable of graded
@@ -392,7 +393,8 @@ def autograde(
     if limits:
         options["limits"] = limits
     trusted = _trusted_markdown(u)
-    out = []
+    graded = {}  # student -> result, as they come
+    in_order = lambda: [(s, graded[s]) for s, _, _ in found if s in graded]  # noqa: E731  (submitted/'s order)
     with Gradebook(db_url) as gb:
 
         def record(student, res, autograded=None, submitted=None):
@@ -401,7 +403,7 @@ def autograde(
                 _store(gb, unit, nb_name, student, res, autograded, root, submitted=submitted, trusted=trusted)
             except Exception as e:  # noqa: BLE001  (a full disk, a lost connection: this student only)
                 res = dict(res, error=f"could not be stored: {type(e).__name__}: {escape_text(str(e), 300)}")
-            out.append((student, res))
+            graded[student] = res
 
         for student, _, problem in found:
             if problem is not None:
@@ -410,7 +412,7 @@ def autograde(
                 if valid_student_id(student):
                     record(student, res)
                 else:
-                    out.append((student, res))
+                    graded[student] = res
         with tempfile.TemporaryDirectory(prefix="course-autograde-") as keep:
             try:
                 _grade_each(
@@ -426,10 +428,10 @@ def autograde(
                     **options,
                 )
             except KeyboardInterrupt:
-                _write_log(root / "autograde-logs" / f"{unit}.log", unit, out, keep_others=True)
-                raise Interrupted(out, len(found)) from None
-    _write_log(root / "autograde-logs" / f"{unit}.log", unit, out, keep_others=bool(students))
-    return out
+                _write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=True)
+                raise Interrupted(in_order(), len(found)) from None
+    _write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=bool(students))
+    return in_order()
 
 
 def summary(results):

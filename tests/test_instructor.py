@@ -445,7 +445,9 @@ def _totals(root):
 
 def test_a_broken_or_missing_result_fails_that_student_only(small_course):
     root = small_course(alice="full", bob="broken", carol="empty", dave="wrong")
-    results = dict(instructor.autograde(UNIT, root=root, workers=2))
+    out = instructor.autograde(UNIT, root=root, workers=2)
+    assert [s for s, _ in out] == ["alice", "bob", "carol", "dave"], "results in submitted/'s order"
+    results = dict(out)
     assert "could not be graded" in results["bob"]["error"] and "JSONDecodeError" in results["bob"]["error"]
     assert "could not be graded" in results["carol"]["error"]
     assert _totals(root) == {"alice": 5.0, "bob": 0.0, "carol": 0.0, "dave": 2.0}, "every student keeps a row"
