@@ -180,7 +180,7 @@ def test_a_submission_that_kills_its_worker_twice_could_not_be_graded(cluster, s
     finally:
         done.set()
         killer.join()
-    assert len(killed) == 2
+    assert len(killed) == 2, dump(results)
     assert "could not be graded" in results[1].get("error", ""), dump(results[1])
     assert "killed a Dask worker 2 times" in results[1]["error"]
     assert results[0]["score"] == 5.0 and not results[0].get("error"), dump(results[0])

@@ -6,8 +6,9 @@
 instructor's pipeline writes the gradebook exactly as it does for a local batch -- on the
 client, once per submission, after the task's result came back.
 
-**A task** carries the submission's bytes (read here, bounded like any submission) and, scattered
-once to the cluster, the instructor's source notebooks of the unit: a worker needs the course
+**A task** carries the submission's bytes (read here, bounded like any submission) and depends on
+one task that returns the instructor's source notebooks of the unit (sent once, and run again by
+the scheduler if the worker holding them dies; scattered data would be lost): a worker needs the course
 *package* (the same version, the same Python; :func:`check_versions` refuses a mismatch with a
 clear error) but no course folder and no shared file system. On the worker the task runs
 :class:`course.grading.batch.Grader` -- sandboxed kernels, the verifier, the limits -- kept for
@@ -176,6 +177,11 @@ def grade_submission(data, payload, options, expected):
         "worker": f"{address} ({socket.gethostname()}, pid {os.getpid()})",
         "seconds": time.monotonic() - start,
     }
+
+
+def _same(payload):
+    """The task that holds the unit's sources on the cluster (made again if its worker dies)."""
+    return payload
 
 
 def _deaths(dask_scheduler=None, keys=()):
@@ -357,8 +363,10 @@ def grade_on_cluster(
         if wrong:
             w, v = next(iter(wrong.items()))
             raise ClusterError(f"Dask worker {w} runs {v}, this machine {expected}: install the same versions")
-        payload_future = client.scatter(payload, broadcast=True, hash=False)
         token = uuid.uuid4().hex[:8]
+        # a task, not client.scatter: scattered data that Dask kept on one worker only (its memory manager
+        # drops extra replicas) is lost with that worker, and every submission with it
+        payload_future = client.submit(_same, payload, key=f"sources-{token}")
         for i, p in enumerate(paths):
             fut = client.submit(
                 grade_submission, _read_bounded(p), payload_future, options, expected, key=f"grade-{token}-{i}"
