@@ -283,19 +283,6 @@ class Interrupted(KeyboardInterrupt):
         self.results, self.total = results, total
 
 
-class _Counted:
-    """An iterable of ``total`` items: its ``len()`` gives a progress bar (tqdm) its total, rate and ETA."""
-
-    def __init__(self, items, total):
-        self.items, self.total = items, total
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self):
-        return self.total
-
-
 def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, scheduler=None, **options):
     """Grade ``paths``, calling ``done(i, result, autograded notebook)`` in this thread as each is
     graded, so that what was graded is stored even when the batch is cut short (Ctrl-C).
@@ -306,9 +293,11 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
     results once they all came back. ``progress`` wraps an iterable of graded submissions whose
     ``len()`` is their number (tqdm). ``options``: the Grader's (timeout, limits, wall_timeout, ...).
     """
+    from course.grading import batch
+
     if not paths:
         return
-    counted = (lambda it: progress(_Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
+    counted = (lambda it: progress(batch._Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
     if scheduler is not None:
         from course.grading.cluster import grade_on_cluster
 
@@ -316,8 +305,6 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
         for i, res in enumerate(results):
             done(i, res, Path(keep, f"{i}.ipynb"))
         return
-    from course.grading import batch
-
     pending, finished, stop = queue.Queue(), queue.Queue(), threading.Event()
     for item in enumerate(paths):
         pending.put(item)
