@@ -21,7 +21,13 @@ of the other or both are copies of the same original. The benchmark prints preci
 at the tool's threshold (``course.similarity.THRESHOLD``) and a sweep of thresholds (how it was
 chosen), per unit and overall. Target: recall >= 0.9 at precision >= 0.9.
 
-    .venv/bin/python bench/similarity_eval.py [--copies 6] [--seed 0]
+Measured (2026-12-07, 10 copies per unit, 18 submissions and 153 pairs per unit; seeds 0 / 1 / 2):
+at the threshold 0.6, precision 1.00 / 0.98 / 1.00 and recall 0.97 / 0.98 / 1.00 over units 4-8.
+At 0.5 recall is 1.00 and precision 0.94-1.00; at 0.7 precision is 1.00 and recall falls to 0.80-0.90.
+The independent pairs that come closest are unit 5's short canonical answers (up to 0.63): a
+one-line Jacobian and a clipping rule leave little room for two students to differ.
+
+    .venv/bin/python bench/similarity_eval.py [--copies 10] [--seed 0]
 """
 
 import argparse
@@ -220,7 +226,7 @@ def evaluate(pairs, origin, threshold):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--copies", type=int, default=6, help="disguised copies per unit")
+    p.add_argument("--copies", type=int, default=10, help="disguised copies per unit")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     rng = random.Random(args.seed)
