@@ -66,7 +66,16 @@ USER_DATA = DEPLOY / "share-jupyter"
 EXCHANGE = "/srv/nbgrader/exchange"
 STATE = "/srv/course-hub"
 #: Folders of a course checkout that no server of the hub ever sees (the rest is not shown either).
-PRIVATE = ("solutions", "submitted", "autograded", "feedback", "gradebook.db", "nbgrader_exchange", "reports", "autograde-logs")
+PRIVATE = (
+    "solutions",
+    "submitted",
+    "autograded",
+    "feedback",
+    "gradebook.db",
+    "nbgrader_exchange",
+    "reports",
+    "autograde-logs",
+)
 #: What every server sees of the course checkout besides the package (read-only): what students are given
 #: anyway (the lectures, the released exercises, the experiments' results the lectures load) and the config
 #: that makes it the course's root for ``course_root()`` and ``course grade`` (which grades visible tests there).
