@@ -139,3 +139,48 @@ def test_runs_clipped_step_moves_by_the_clipped_gradient():
     _runs.clipped_step(model, torch.optim.SGD(model.parameters(), lr=1.0), loss, clip=1.0)
     torch.testing.assert_close(w - model.weight.detach(), torch.full((1, 3), 3**-0.5))
     assert _runs.n_parameters(model) == 3
+
+
+# ---------------------------------------------------------------- unit 11: experiments/linear_recurrences.py
+def test_the_experiments_scans_equal_their_loops_in_numpy_and_torch():
+    import linear_recurrences as lr
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for T in (1, 2, 5, 16, 33):
+        a, b, h0 = rng.uniform(0.3, 1.0, (2, T, 3)), rng.normal(size=(2, T, 3)), rng.normal(size=(2, 3))
+        np.testing.assert_allclose(lr.scan_numpy(a, b, h0), lr.loop_numpy(a, b, h0), rtol=1e-12, atol=1e-12)
+        ta, tb, th0 = (torch.tensor(v) for v in (a, b, h0))
+        torch.testing.assert_close(lr.scan_torch(ta, tb, th0), lr.loop_torch(ta, tb, th0))
+
+
+def test_the_experiments_mingru_layer_is_the_recurrence_of_its_definition():
+    import linear_recurrences as lr
+
+    torch.manual_seed(0)
+    layer = lr.MinGRU(3, 4).double()
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    pre_z, h_tilde = layer.gate(x).chunk(2, dim=-1)
+    z, h, hs = torch.sigmoid(pre_z), torch.zeros(2, 4, dtype=torch.float64), []
+    for t in range(7):
+        h = (1 - z[:, t]) * h + z[:, t] * h_tilde[:, t]
+        hs.append(h)
+    torch.testing.assert_close(layer(x), torch.stack(hs, 1))
+
+
+@pytest.mark.parametrize("kind", ["mingru", "gru", "lstm"])
+def test_the_compared_models_have_about_the_same_number_of_parameters(kind):
+    import linear_recurrences as lr
+
+    model = lr.Regressor(kind, lr.hidden_for(kind, 4600))
+    assert abs(_runs.n_parameters(model) - 4600) / 4600 < 0.05
+    assert model(torch.randn(3, 10, 2)).shape == (3, 1)
+
+
+def test_attention_memory_grows_quadratically_and_the_recurrences_linearly():
+    import linear_recurrences as lr
+
+    rows = lr.memory([256, 1024])["rows"]
+    attention = rows[1]["attention_bytes"] / rows[0]["attention_bytes"]
+    recurrence = rows[1]["mingru_bytes"] / rows[0]["mingru_bytes"]
+    assert attention > 12 and recurrence < 6, (attention, recurrence)  # x4 in T: about x16 and x4
