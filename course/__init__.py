@@ -13,8 +13,14 @@ The package has three parts.
   batch and its workers, the sandbox, the fork server, the verifier; its
   docstring draws the trust boundary).
 * **The tools around them**: the ``course`` command (``cli``), JupyterLab
-  (``lab``), the website (``site``), the student release (``release``), the
-  instructor's pipeline (``instructor``) and the list of units (``units``).
+  (``lab``), the website (``site``), the student release (``release``) and the
+  committed form of notebooks (``notebook_format``), the numbers a lecture's prose
+  takes from a computation (``prose_numbers``), the instructor's pipeline
+  (``instructor``: autograde, feedback, grades; ``intake``: collect from a folder or
+  zip; ``exchange``: nbgrader's exchange authenticated by the operating system;
+  ``gradebook``, ``feedback``, ``lms``), what the instructor learns from a graded
+  class (``report``, ``similarity``), the hub (``hub``, and ``hub_server``, run in
+  each user's server) and the list of units (``units``).
 
 Graded functions are *not* here: students write those.
 """
