@@ -240,9 +240,12 @@ def unit_similarity(root, unit):
 
     from course import units as course_units
     from course.grading.submission import NotGradable, read_submission
-    from course.instructor import find_submissions
+    from course.instructor import CourseError, find_submissions
 
-    source = course_units.get(unit, root).source_notebooks[0]
+    try:
+        source = course_units.get(unit, root).source_notebooks[0]
+    except KeyError as e:  # a mistyped unit: one line naming the units (course.cli)
+        raise CourseError(e.args[0]) from None
     stub = stub_of(json.loads(source.read_text(encoding="utf-8")))
     notebooks = {}
     for student, path, problem in find_submissions(root, unit, source.stem):

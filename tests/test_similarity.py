@@ -186,3 +186,9 @@ def test_the_page_is_the_instructors_and_shows_code_as_text(course, capsys):
     text = page.read_text()
     assert "<script>" not in text and "default-src 'none'" in text
     assert "flagged for a look" in capsys.readouterr().out
+
+
+def test_an_unknown_unit_is_one_line_naming_the_units(course, capsys):
+    assert cli.main(["similarity", "99_nothing", "--course", str(course)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "01_perceptron" in err
