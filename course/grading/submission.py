@@ -140,11 +140,12 @@ def _what_grading_reads(cells):
     """Cells (JSON) without outputs and without the blank cells that carry no nbgrader metadata."""
     kept = []
     for cell in cells:
-        if isinstance(cell, dict) and isinstance(cell.get("metadata", {}), dict):
-            source = cell.get("source", "")
+        if isinstance(cell, dict) and isinstance(cell.get("metadata"), dict) and "source" in cell:
+            source = cell["source"]
             lines = [source] if isinstance(source, str) else source if isinstance(source, list) else [0]
-            if not nbgrader_meta(cell) and all(isinstance(ln, str) and not ln.strip() for ln in lines):
-                continue
+            blank = all(isinstance(ln, str) and not ln.strip() for ln in lines)
+            if blank and not nbgrader_meta(cell) and cell.get("cell_type") in ("code", "markdown", "raw"):
+                continue  # (a cell malformed otherwise stays: nbformat refuses the file, saying why)
             if cell.get("cell_type") == "code":
                 cell["outputs"], cell["execution_count"] = [], None
         kept.append(cell)
