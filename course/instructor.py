@@ -289,21 +289,23 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
 
     Here: ``workers`` threads, each with a one-process :class:`course.grading.batch.Grader`, take the
     next submission when they finish one; a grader that raises for a submission (a result file it
-    cannot read, say) fails that submission only. On a Dask cluster (``scheduler``), the cluster's
-    results once they all came back. ``progress`` wraps an iterable of graded submissions whose
-    ``len()`` is their number (tqdm). ``options``: the Grader's (timeout, limits, wall_timeout, ...).
+    cannot read, say) fails that submission only. On a Dask cluster (``scheduler``), each result as
+    the cluster sends it back (``grade_on_cluster``'s ``on_result``). ``progress`` wraps an iterable of
+    graded submissions whose ``len()`` is their number (tqdm). ``options``: the Grader's (timeout,
+    limits, wall_timeout, ...).
     """
     from course.grading import batch
 
     if not paths:
         return
     counted = (lambda it: progress(batch._Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
-    if scheduler is not None:
+    if scheduler is not None:  # stored as each comes back, as below
         from course.grading.cluster import grade_on_cluster
 
-        results = grade_on_cluster(paths, scheduler, unit=unit, root=root, progress=counted, keep=keep, **options)
-        for i, res in enumerate(results):
-            done(i, res, Path(keep, f"{i}.ipynb"))
+        on_result = lambda i, res: done(i, res, Path(keep, f"{i}.ipynb"))  # noqa: E731
+        grade_on_cluster(
+            paths, scheduler, unit=unit, root=root, progress=counted, keep=keep, on_result=on_result, **options
+        )
         return
     pending, finished, stop = queue.Queue(), queue.Queue(), threading.Event()
     for item in enumerate(paths):

@@ -82,20 +82,20 @@ def three_ways(postgres, cluster, submissions, tmp_path_factory):
         root = course_with_class(submissions)
         db = db or instructor.default_db(root)
         results = instructor.autograde(UNIT, root=root, workers=2, timeout=30, db_url=db, scheduler=scheduler)
-        ways[way] = (grades_csv_bytes(root, db, tmp_path_factory.mktemp("csv")), results, root)
+        ways[way] = (grades_csv_bytes(root, db, tmp_path_factory.mktemp("csv")), results, root, db)
     yield ways
-    for _, _, root in ways.values():
+    for _, _, root, _ in ways.values():
         shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_class_has_correct_partial_and_stub_submissions(three_ways):
-    _, results, _ = three_ways["sqlite, local pool"]
+    _, results, _, _ = three_ways["sqlite, local pool"]
     totals = {r["score"] for _, r in results}
     assert len(results) == CLASS_SIZE and len(totals) >= 3, dump(results)
 
 
 def test_three_ways_of_grading_give_byte_identical_grades(three_ways):
-    csvs = {way: csv for way, (csv, _, _) in three_ways.items()}
+    csvs = {way: csv for way, (csv, _, _, _) in three_ways.items()}
     reference = csvs["sqlite, local pool"]
     assert reference.count(b"\n") == CLASS_SIZE + 1
     for way, csv in csvs.items():
@@ -103,8 +103,8 @@ def test_three_ways_of_grading_give_byte_identical_grades(three_ways):
 
 
 def test_the_cluster_ran_the_sandboxed_verified_grading(three_ways):
-    _, local, _ = three_ways["sqlite, local pool"]
-    _, remote, _ = three_ways["postgresql, dask cluster"]
+    _, local, _, _ = three_ways["sqlite, local pool"]
+    _, remote, _, _ = three_ways["postgresql, dask cluster"]
     for (s1, r1), (s2, r2) in zip(local, remote):
         assert s1 == s2 and r1["isolation"] == r2["isolation"] != "none"
         assert [(t["grade_id"], t["score"], t["error"]) for t in r1["tests"]] == [
@@ -112,8 +112,23 @@ def test_the_cluster_ran_the_sandboxed_verified_grading(three_ways):
         ]
 
 
+def test_the_class_report_and_similarity_read_every_way_alike(three_ways):
+    """course report and course similarity work on a class graded into SQLite, PostgreSQL and on Dask."""
+    from course import report, similarity
+
+    reports = {}
+    for way, (_, _, root, db) in three_ways.items():
+        rows = instructor.grades(root=root, db_url=db)
+        data = report.class_report(root, UNIT, rows)
+        assert data["students"] == CLASS_SIZE and len(data["tests"]) == 2, f"{way}: {data}"
+        reports[way] = (data["scores"], data["tests"], data["mistakes"])
+        _, pairs = similarity.unit_similarity(root, UNIT)
+        assert len(pairs) == CLASS_SIZE * (CLASS_SIZE - 1) // 2
+    assert len({repr(r) for r in reports.values()}) == 1, "the three ways give three different reports"
+
+
 def test_the_log_says_which_worker_graded_each_submission(three_ways, cluster):
-    _, results, root = three_ways["postgresql, dask cluster"]
+    _, results, root, _ = three_ways["postgresql, dask cluster"]
     graded_by = [ln.split("\t") for ln in log_lines(root) if "\tGRADED BY\t" in ln]
     assert sorted(f[0] for f in graded_by) == sorted(s for s, _ in results)
     assert all(f[2].startswith("tcp://127.0.0.1:") for f in graded_by), graded_by
@@ -184,6 +199,27 @@ def test_a_submission_that_kills_its_worker_twice_could_not_be_graded(cluster, s
     assert "could not be graded" in results[1].get("error", ""), dump(results[1])
     assert "killed a Dask worker 2 times" in results[1]["error"]
     assert results[0]["score"] == 5.0 and not results[0].get("error"), dump(results[0])
+
+
+def test_ctrl_c_during_a_cluster_run_keeps_every_grade_that_came_back(postgres, cluster, submissions):
+    """Each result is stored as the cluster sends it back: Ctrl-C after two loses neither of them."""
+    root = course_with_class(submissions)
+    db = postgres.create("interrupted")
+
+    def interrupt_after_two(results):
+        for n, item in enumerate(results, start=1):
+            yield item
+            if n == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(instructor.Interrupted) as stopped:
+        instructor.autograde(
+            UNIT, root=root, timeout=30, db_url=db, scheduler=cluster.address, progress=interrupt_after_two
+        )
+    stored = {r["student"]: r["total"] for r in instructor.grades(root=root, db_url=db)}
+    came_back = {s: r["score"] for s, r in stopped.value.results}
+    assert len(came_back) >= 2 and stored == came_back, (stored, came_back)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 WORST_CASES = ["fork_bomb", "memory_bomb", "infinite_loop", "os_exit", "reads_solution_files", "writes_to_gradebook"]

@@ -327,11 +327,15 @@ def grade_on_cluster(
     keep=None,
     no_isolation=False,
     workers=None,
+    on_result=None,
 ):
     """``grade_notebooks`` on a Dask cluster: one result dict per path, in order, plus ``worker``
     (which one graded it), ``seconds`` (its time on that worker) and ``retried`` (how many workers
     died grading it, when any did).
 
+    ``on_result(i, result)`` is called here as each submission's result comes back (its graded
+    notebook already in ``keep``), so that a caller stores it at once: Ctrl-C, or a cluster lost
+    in the middle, then loses none of what was graded before.
     ``workers`` is ignored (the cluster's workers grade; one submission at a time per thread).
     Raises ClusterError when the cluster cannot grade at all.
     """
@@ -381,25 +385,26 @@ def grade_on_cluster(
                 if keep and out["autograded"] is not None:
                     Path(keep).mkdir(parents=True, exist_ok=True)
                     Path(keep, f"{i}.ipynb").write_text(out["autograded"], encoding="utf-8")
-                continue
-            error = fut.exception()
-            if isinstance(error, (VersionMismatch, SandboxError)):
-                raise ClusterError(f"a Dask worker cannot grade: {error}")
-            if isinstance(error, KilledWorker):
-                why = (
-                    f"could not be graded: grading it killed a Dask worker {ALLOWED_FAILURES + 1} times "
-                    "(the machine's memory? a crash?); not retried again"
-                )
             else:
-                why = f"grading failed on a Dask worker: {type(error).__name__}: {str(error)[:300]}"
-            results[i]["error"] = why
-        try:
-            deaths = client.run_on_scheduler(_deaths, keys=[f.key for f in futures])
-        except Exception:  # (a scheduler that forbids run_on_scheduler: the log simply says less)
-            deaths = {}
-        for fut, i in futures.items():
+                error = fut.exception()
+                if isinstance(error, (VersionMismatch, SandboxError)):
+                    raise ClusterError(f"a Dask worker cannot grade: {error}")
+                if isinstance(error, KilledWorker):
+                    why = (
+                        f"could not be graded: grading it killed a Dask worker {ALLOWED_FAILURES + 1} times "
+                        "(the machine's memory? a crash?); not retried again"
+                    )
+                else:
+                    why = f"grading failed on a Dask worker: {type(error).__name__}: {str(error)[:300]}"
+                results[i]["error"] = why
+            try:
+                deaths = client.run_on_scheduler(_deaths, keys=[fut.key])
+            except Exception:  # (a scheduler that forbids run_on_scheduler: the log simply says less)
+                deaths = {}
             if deaths.get(fut.key):
                 results[i]["retried"] = deaths[fut.key]
+            if on_result is not None:
+                on_result(i, results[i])
     except BaseException:  # Ctrl-C included: nothing of this run keeps running on the cluster
         client.cancel(list(futures), force=True)
         raise
