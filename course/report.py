@@ -44,8 +44,12 @@ def named_mistake(message):
     m = _NAMED.search(message)
     if not m:
         return None
-    text = m.group(1).strip().split("\n")[0].rstrip(".")
-    return _NUMBER.sub("#", text)[:300] or None
+    text = m.group(1).strip().split("\n")[0]
+    # a backward tested with a wrong forward quotes the forward's message: "...); fix it first: ..."
+    forward = "; fix it first" in text
+    text = text.split("; fix it first")[0].removesuffix(")" if forward else "").rstrip(".")
+    text = _NUMBER.sub("#", text)[:300]
+    return (text + " (in the forward, found by this test)" if forward else text) or None
 
 
 def _results(root, unit, students):

@@ -64,6 +64,15 @@ def test_the_named_mistake_is_what_the_check_said_after_it_looks_like_with_numbe
     assert report.named_mistake("dx does not match torch autograd") is None
 
 
+def test_a_mistake_a_backward_found_in_its_forward_is_named_as_the_forwards():
+    message = (
+        "lstm_backward: your lstm_forward is wrong (lstm_forward: h does not match; it looks like the gates "
+        "are read in the order i, f, o, g (blocks)); fix it first: lstm_backward is tested with its cache"
+    )
+    named = report.named_mistake(message)
+    assert named == "the gates are read in the order i, f, o, g (blocks) (in the forward, found by this test)"
+
+
 def test_the_report_counts_each_named_mistake_with_the_students_who_made_it(graded):
     data = json.loads(_cli_json(graded))
     top = data["mistakes"][0]
