@@ -206,6 +206,7 @@ def _cmd_autograde(args):
         return 130
     print(summary(results))
     print(f"details of every failed test: {_root(args.course) / 'autograde-logs' / (args.unit + '.log')}")
+    print(f"the class at a glance: course report {args.unit}; pairs to review: course similarity {args.unit}")
     return 0
 
 
