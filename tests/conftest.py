@@ -1,17 +1,15 @@
-"""Shared fixtures: the course root, the functions of a solution notebook, and a small notebook factory."""
+"""Shared fixtures: the course root, the functions of a solution notebook. Shared helpers are in helpers.py."""
 
 import json
 import os
-import sys
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from course.grading.submission import cells_by_role, source_text
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +29,6 @@ def root():
     return ROOT
 
 
-def bin_path(name):
-    """An executable of the environment running the tests (course, nbgrader, ...)."""
-    return str(Path(sys.executable).parent / name)
-
-
 @cache
 def _answers(unit):
     (path,) = (ROOT / "solutions" / unit).glob("*.ipynb")
@@ -50,22 +43,3 @@ def solution_answers():
     """``solution_answers("06_lstm")``: the functions the answer cells of that unit's solution notebook
     define, by name (a dict; read once per session). Tests use them as the reference correct implementation."""
     return _answers
-
-
-# ---------------------------------------------------------------- the hint tables (tests/test_hints_*.py)
-def with_bug(fn, bug):
-    """``fn`` with its keyword ``bug`` set: one row of a table of wrong implementations. It keeps
-    ``fn``'s name, which the checks quote ("your lstm_forward is wrong")."""
-
-    def buggy(*args, **kwargs):
-        return fn(*args, **kwargs, bug=bug)
-
-    buggy.__name__ = fn.__name__
-    return buggy
-
-
-def hint_of(check, *fns, **kwargs):
-    """The message of the AssertionError that ``check(*fns, **kwargs)`` must raise."""
-    with pytest.raises(AssertionError) as e:
-        check(*fns, **kwargs)
-    return str(e.value)

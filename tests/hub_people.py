@@ -15,7 +15,7 @@ import pytest
 
 from course import hub as course_hub
 
-from conftest import ROOT
+from helpers import ROOT
 from test_browser import menu
 from test_browser import shot as browser_shot
 

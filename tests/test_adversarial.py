@@ -23,7 +23,7 @@ from course import units as course_units
 from course.grading import grade_notebooks, sandbox
 from course.grading.submission import solved_answers
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 UNIT = course_units.get("01_perceptron", ROOT)

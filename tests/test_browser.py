@@ -24,7 +24,7 @@ from servers import course_lab, wait_for_http
 from course.grading.submission import solved_answers
 from course.lab import free_port, lab_command, missing_extensions
 
-from conftest import ROOT, bin_path
+from helpers import ROOT, bin_path
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")

@@ -17,7 +17,7 @@ import pytest
 
 from course import cli, instructor
 
-from conftest import ROOT
+from helpers import ROOT
 from test_browser import ARTIFACTS as BROWSER_ARTIFACTS
 from test_browser import chromium_or_skip, launch
 

@@ -23,7 +23,7 @@ from test_adversarial import CASES, CELL_TIMEOUT
 from course import cli, instructor
 from course.grading.cluster import grade_on_cluster
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(why_no_postgres() is not None, reason=str(why_no_postgres()))]
 UNIT = "01_perceptron"

@@ -29,7 +29,7 @@ from servers import dump, free_port
 from course.grading import cluster as grading_cluster
 from course.grading.cluster import ClusterError, connect, grade_on_cluster
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 ATTACKER = "h1-mallory"

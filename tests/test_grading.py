@@ -15,7 +15,7 @@ from course import units as course_units
 from course.grading import grade_notebooks
 from course.grading.batch import Grader
 
-from conftest import ROOT, bin_path
+from helpers import ROOT, bin_path
 
 pytestmark = pytest.mark.slow
 UNITS = course_units.units(ROOT)

@@ -9,7 +9,7 @@ from course import units as course_units
 from course.grading import grade_notebooks
 from course.grading.submission import cells_by_role, grade_id, solved_answers
 
-from conftest import ROOT
+from helpers import ROOT
 
 UNIT = "11_linear_recurrences"
 SCAN_TESTS = ("parallel_scan", "parallel_scan_lengths")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 SOURCES = sorted((ROOT / "course" / "checks").glob("*.py")) + [ROOT / "course" / "testing.py"]
 NEUTRAL = "x{}"  # a slot whose values the source does not show: a word that joins no article (x0, x1...)

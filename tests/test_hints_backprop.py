@@ -10,7 +10,7 @@ import pytest
 from course.checks import backprop as B
 from course.checks._common import STABILITY_HINT
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 def affine_forward(x, W, b, bug=None):

@@ -11,7 +11,7 @@ import pytest
 
 from course.checks import deep as Dp
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 # ---------------------------------------------------------------- correct generic functions, with switchable bugs

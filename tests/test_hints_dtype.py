@@ -15,7 +15,7 @@ from course.checks import gru as G
 from course.checks import lstm as L
 from course.checks import rnn as R
 
-from conftest import hint_of
+from helpers import hint_of
 
 
 def float32_out(fn):

@@ -9,7 +9,7 @@ import pytest
 
 from course.checks import gru as G
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 def sigmoid(a):

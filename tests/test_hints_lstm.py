@@ -10,7 +10,7 @@ import pytest
 
 from course.checks import lstm as L
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 def sigmoid(a):

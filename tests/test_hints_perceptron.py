@@ -9,7 +9,7 @@ import pytest
 
 from course.checks import perceptron as P
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 def predict(X, w, b, bug=None):

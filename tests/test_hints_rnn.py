@@ -9,7 +9,7 @@ import pytest
 
 from course.checks import rnn as R
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 def step_forward(x, h_prev, Wx, Wh, b, bug=None):

@@ -9,7 +9,7 @@ import pytest
 
 from course.checks import vanishing as V
 
-from conftest import hint_of, with_bug
+from helpers import hint_of, with_bug
 
 
 def jacobian(h_next, Wh, bug=None):

@@ -84,7 +84,7 @@ from servers import wait_for_http
 from course import hub as course_hub
 from course.lab import free_port
 
-from conftest import ROOT
+from helpers import ROOT
 from test_browser import (
     chromium_or_skip,
     code_cell,

@@ -20,7 +20,7 @@ from course import hub as course_hub
 from course import hub_server
 from course import units as course_units
 
-from conftest import ROOT
+from helpers import ROOT
 
 NBGRADER = "@jupyter/nbgrader:"
 

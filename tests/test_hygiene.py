@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, bin_path
+from helpers import ROOT, bin_path
 
 
 def _ruff(*args):

@@ -26,7 +26,7 @@ import pytest
 from course import cli, instructor
 from course.grading.nbgrader import generate_assignment, prepare_env
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 UNIT = "01_perceptron"

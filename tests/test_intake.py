@@ -13,7 +13,7 @@ import pytest
 
 from course import cli, instructor
 
-from conftest import ROOT
+from helpers import ROOT
 
 UNIT = "01_perceptron"
 

@@ -27,7 +27,7 @@ from course.grading.forkserver import ForkServer
 from course.grading.submission import solved_answers
 from course.grading.verify import StudentProcess
 
-from conftest import ROOT
+from helpers import ROOT
 
 SECRET_NAME = "COURSE_FAKE_SECRET"
 SECRET = secrets.token_hex(16)

@@ -34,7 +34,7 @@ from course.lab import (
 )
 from course.notebook_format import local_language_info
 
-from conftest import ROOT
+from helpers import ROOT
 from test_browser import chromium_or_skip, copy_unit, launch, shot
 
 UNIT = "01_perceptron"

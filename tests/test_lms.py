@@ -24,7 +24,7 @@ import pytest
 
 from course import cli, lms
 
-from conftest import ROOT
+from helpers import ROOT
 
 POINTS = {"01_perceptron": 5.0, "02_backprop": 12.0}
 ROWS = [  # course.instructor.grades() rows

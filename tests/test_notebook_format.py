@@ -10,7 +10,7 @@ import nbformat
 
 from course.notebook_format import KERNELSPEC, REFERENCE_PYTHON, language_info, normalised_text, not_normalised
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def _committed_notebooks():

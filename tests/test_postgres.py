@@ -16,7 +16,7 @@ from test_adversarial import WRONG_PREDICT, student
 
 from course import cli, gradebook, instructor
 
-from conftest import ROOT
+from helpers import ROOT
 
 pytestmark = pytest.mark.skipif(why_no_postgres() is not None, reason=str(why_no_postgres()))
 UNIT = "01_perceptron"

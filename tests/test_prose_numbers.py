@@ -13,7 +13,7 @@ import pytest
 
 from course import prose_numbers
 
-from conftest import ROOT
+from helpers import ROOT
 
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 RESULTS = ROOT / "experiments" / "results"

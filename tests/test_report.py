@@ -14,7 +14,7 @@ import pytest
 
 from course import cli, report
 
-from conftest import ROOT
+from helpers import ROOT
 
 UNIT = "01_perceptron"
 HINT = "perceptron_predict: predictions do not match the reference; it looks like you used >= 0 instead of > 0"

@@ -146,7 +146,7 @@ def test_grading_refuses_without_isolation_unless_told(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     nb = str(ROOT / "exercises" / "01_perceptron" / "perceptron.ipynb")
     env = dict(os.environ, COURSE_SANDBOX="none")  # as where user namespaces are disabled

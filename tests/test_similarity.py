@@ -14,7 +14,7 @@ import pytest
 from course import cli, similarity
 from course.grading.submission import cells_by_role, grade_id
 
-from conftest import ROOT
+from helpers import ROOT
 
 UNIT = "01_perceptron"
 PREDICT = [  # short and canonical: independent students write these alike

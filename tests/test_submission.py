@@ -20,7 +20,7 @@ from course.grading.submission import (
     sources,
 )
 
-from conftest import ROOT
+from helpers import ROOT
 
 UNIT = course_units.get("01_perceptron", ROOT)
 RELEASED = UNIT.release_dir / UNIT.source_notebooks[0].name

@@ -6,7 +6,7 @@ import pytest
 
 from course.datasets import text as T
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_the_corpus_is_the_shipped_file_and_the_one_the_saved_run_used():

@@ -25,7 +25,7 @@ import pytest
 from course import instructor
 from course.grading.outputs import MAX_TEXT_CHARS, escape_text, sanitise_notebook
 
-from conftest import ROOT, bin_path
+from helpers import ROOT, bin_path
 
 UNIT = "01_perceptron"
 MARK = "PWNED"  # in every payload: it must never reach a live part of the rendered page

@@ -27,7 +27,7 @@ from course.grading.forkserver import ForkServer
 from course.grading.sandbox import Limits
 from course.grading.submission import cells_by_role, grade_id, solved_answers, source_text
 
-from conftest import ROOT
+from helpers import ROOT
 
 TIMEOUT = 30
 

@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from test_browser import (
     LONG,
     chromium_or_skip,

@@ -1,0 +1,37 @@
+"""What the tests share besides fixtures: the course's root, the environment's programs, the hint tables.
+
+Tests import these from here (``from helpers import ROOT``), never from ``conftest``: pytest loads
+every ``conftest.py`` under the module name ``conftest`` (lectures/ has one too), so which one
+``from helpers import`` finds depends on the order of collection.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bin_path(name):
+    """An executable of the environment running the tests (course, nbgrader, ...)."""
+    return str(Path(sys.executable).parent / name)
+
+
+# ---------------------------------------------------------------- the hint tables (tests/test_hints_*.py)
+def with_bug(fn, bug):
+    """``fn`` with its keyword ``bug`` set: one row of a table of wrong implementations. It keeps
+    ``fn``'s name, which the checks quote ("your lstm_forward is wrong")."""
+
+    def buggy(*args, **kwargs):
+        return fn(*args, **kwargs, bug=bug)
+
+    buggy.__name__ = fn.__name__
+    return buggy
+
+
+def hint_of(check, *fns, **kwargs):
+    """The message of the AssertionError that ``check(*fns, **kwargs)`` must raise."""
+    with pytest.raises(AssertionError) as e:
+        check(*fns, **kwargs)
+    return str(e.value)
