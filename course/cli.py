@@ -107,6 +107,8 @@ def _cmd_grade(args):
             print(f"  isolation: {esc(r['isolation'], 20)}")
         if r.get("error"):
             print(f"  error: {esc(r['error'])}")
+        for note in r.get("notes") or []:
+            print(f"  note: {esc(note)}")
         for t in r["tests"]:
             mark = "ok  " if t["score"] >= t["max_score"] else "FAIL"
             line = f"  {mark} {esc(t['grade_id'], 64):<28} {t['score']:g} / {t['max_score']:g}"

@@ -65,7 +65,7 @@ td.msg {{ white-space: pre-wrap; font-family: monospace; }}
 <h1>Feedback: {unit}</h1>
 <p>Student: <b>{student}</b> &mdash; notebook <code>{notebook}.ipynb</code></p>
 <p>Score: <b>{score} / {max_score}</b></p>
-{error}<table>
+{error}{notes}<table>
 <tr><th>test</th><th>points</th><th>result</th><th>what went wrong</th></tr>
 {rows}
 </table>
@@ -162,10 +162,11 @@ def _status(score, max_score):
     return "partly" if score > 0 else "failed"
 
 
-def page(unit, student, notebook, tests, score, max_score, error=None, comments=()):
+def page(unit, student, notebook, tests, score, max_score, error=None, comments=(), notes=()):
     """The HTML of one student's feedback.
 
-    tests: [(grade_id, score, max_score, message or None)]; comments: [(cell name, text)].
+    tests: [(grade_id, score, max_score, message or None)]; comments: [(cell name, text)];
+    notes: what the grader changed in the notebook (a copied cell graded once), in the student's words.
     """
     rows = []
     for gid, s, m, message in tests:
@@ -178,7 +179,7 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
             f"<tr><td><code>{_text(gid, 100)}</code></td><td>{s:g} / {m:g}</td>"
             f'<td class="{status.replace(" ", "-")}">{status}</td><td class="msg">{shown}</td></tr>'
         )
-    notes = [f"<li><code>{_text(name, 100)}</code>: {_text(text)}</li>" for name, text in comments if text]
+    remarks = [f"<li><code>{_text(name, 100)}</code>: {_text(text)}</li>" for name, text in comments if text]
     return PAGE.format(
         unit=_text(unit, 100),
         student=_text(student, 100),
@@ -186,8 +187,9 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
         score=f"{score:g}",
         max_score=f"{max_score:g}",
         error=f'<p class="failed">Could not be graded: {_text(error)}</p>\n' if error else "",
+        notes="".join(f'<p class="partly">Note: {_text(n)}</p>\n' for n in notes[:20] if isinstance(n, str)),
         rows="\n".join(rows),
-        comments=f"<h2>Comments</h2>\n<ul>{''.join(notes)}</ul>\n" if notes else "",
+        comments=f"<h2>Comments</h2>\n<ul>{''.join(remarks)}</ul>\n" if remarks else "",
         closing=NOT_GRADED if error else GRADED,
     )
 
@@ -232,6 +234,7 @@ def write_feedback(unit, root, db_url):
                 float(sub.max_score or 0.0),
                 error=results.get("error"),
                 comments=comments,
+                notes=results.get("notes") if isinstance(results.get("notes"), list) else (),
             )
             out_dir = root / "feedback" / student / unit
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -159,6 +159,7 @@ def _bounded_result(result):
         "max_score": float(result.get("max_score", 0.0)),
         "error": cut(result.get("error")),
         "isolation": cut(result.get("isolation")),
+        "notes": [cut(n) for n in _notes(result)],
         "tests": [
             {
                 "grade_id": cut(t.get("grade_id")),
@@ -169,6 +170,12 @@ def _bounded_result(result):
             for t in result.get("tests", [])
         ],
     }
+
+
+def _notes(result):
+    """What the grader changed in the notebook (a copied cell graded once, ...): at most 20 strings."""
+    notes = result.get("notes")
+    return [n for n in notes[:20] if isinstance(n, str)] if isinstance(notes, list) else []
 
 
 def _checked(result, unit):
@@ -265,6 +272,7 @@ def _write_log(log, unit, out, keep_others=False):
             lines.append(f"{who}\tGRADED BY\t{escape_text(res['worker'], 200)}{retried}\n")
         if res.get("error"):
             lines.append(f"{who}\tFAILED\t{escape_text(res['error'])}\n")
+        lines += [f"{who}\tNOTE\t{escape_text(note)}\n" for note in _notes(res)]
         for t in res["tests"]:
             if t["error"]:
                 score = f"{t['score']:g}/{t['max_score']:g}"

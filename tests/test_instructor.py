@@ -381,11 +381,15 @@ FULL = [("perceptron_predict", 2.0, 2.0, None), ("perceptron_fit", 3.0, 3.0, Non
 WRONG = [("perceptron_predict", 2.0, 2.0, None), ("perceptron_fit", 0.0, 3.0, "AssertionError: w differs")]
 
 
+COPIED_NOTE = "answer_perceptron_fit appears twice: the last copy was graded, the first ran as plain code"
+
+
 class StandInGrader:
     """``course.grading.batch.Grader`` with no grading: a submission's text says what its grading gives.
 
-    "full"/"wrong": that result; "broken": the grader raises as on a result file a full disk cut
-    short (JSONDecodeError); "empty": an empty result; "ctrl-c": Ctrl-C arrives while it is graded.
+    "full"/"wrong": that result; "copied cell": full marks, with the grader's note on a copied cell;
+    "broken": the grader raises as on a result file a full disk cut short (JSONDecodeError);
+    "empty": an empty result; "ctrl-c": Ctrl-C arrives while it is graded.
     """
 
     def __init__(self, *args, **kwargs):
@@ -415,11 +419,14 @@ class StandInGrader:
             time.sleep(1.5)  # (the submissions before it are stored by then)
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
-        if what not in ("full", "wrong"):
+        if what not in ("full", "wrong", "copied cell"):
             return {}
-        tests = [dict(zip(("grade_id", "score", "max_score", "error"), t)) for t in (FULL if what == "full" else WRONG)]
+        tests = [
+            dict(zip(("grade_id", "score", "max_score", "error"), t)) for t in (WRONG if what == "wrong" else FULL)
+        ]
+        notes = [COPIED_NOTE] if what == "copied cell" else []
         return {"notebook": path, "assignment": UNIT, "score": sum(t["score"] for t in tests), "max_score": 5.0,
-                "tests": tests, "isolation": "bwrap"}  # fmt: skip
+                "tests": tests, "isolation": "bwrap", "notes": notes}  # fmt: skip
 
 
 @pytest.fixture
@@ -489,3 +496,13 @@ def test_regrading_one_student_rewrites_only_their_lines_of_the_log(small_course
     instructor.autograde(UNIT, root=root, students=["bob"])
     lines = (root / "autograde-logs" / f"{UNIT}.log").read_text().splitlines()
     assert [ln.split("\t")[:2] for ln in lines[1:]] == [["alice", "perceptron_fit"]], "alice's failure was lost"
+
+
+def test_what_the_grader_changed_in_a_notebook_reaches_the_log_and_the_students_feedback(small_course):
+    root = small_course(alice="copied cell", bob="full")
+    instructor.autograde(UNIT, root=root, workers=1)
+    log = (root / "autograde-logs" / f"{UNIT}.log").read_text()
+    assert f"alice\tNOTE\t{COPIED_NOTE}" in log and "bob\tNOTE" not in log
+    instructor.feedback(UNIT, root=root)
+    page = (root / "feedback" / "alice" / UNIT / "perceptron.html").read_text()
+    assert "Note: " + COPIED_NOTE in page
