@@ -312,6 +312,11 @@ def test_each_submission_gets_its_exact_outcome(graded, name):
             assert (t["error"] is None) == (t["score"] == t["max_score"]), "a failed test must say why"
 
 
+def test_a_notebook_whose_kernel_died_names_the_cell_that_was_running(graded):
+    results, _ = graded
+    assert "in the cell that begins 'import os'" in results["os_exit"]["error"], results["os_exit"]["error"]
+
+
 def test_a_stopped_test_says_which_limit_stopped_it(graded):
     results, _ = graded
     errors = {t["grade_id"]: t["error"] for t in results["infinite_loop"]["tests"]}

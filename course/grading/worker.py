@@ -36,7 +36,7 @@ from pathlib import Path
 
 from course.grading import sandbox
 from course.grading.nbgrader import api, prepare_env
-from course.grading.submission import MAX_SUBMISSION_BYTES, Source, grade_id
+from course.grading.submission import MAX_SUBMISSION_BYTES, Source, grade_id, source_text
 
 STUDENT = "student"
 MAX_ERROR_CHARS = 500
@@ -184,11 +184,20 @@ def _graded(job, seconds):
 
     kernel = _kernelspec(private, limits, kernel_dir)
     nb_api = api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
+    running = {}  # the cell nbgrader's executor started last: named when the kernel dies in it
+
+    def note_cell(cell, cell_index, **_):  # (the student's text: bounded here, escaped where it is shown)
+        first = next((ln.strip() for ln in source_text(cell).splitlines() if ln.strip()), "")[:60]
+        running["cell"] = grade_id(cell) or f"the cell that begins {first!r}"
+
+    nb_api.config.Execute.on_cell_execute = note_cell
     nb_api.config.KernelManager.transport = "ipc"  # no network in the sandbox: Unix socket files
     with _short_ipc_path(kernel_dir / sandbox.IPC_FOLDER) as ipc, _timed(seconds, "nbgrader"):
         nb_api.config.KernelManager.ip = str(ipc / "kernel")
         result = nb_api.autograde(src.unit, STUDENT)
     error = None if result.get("success") else _short((result.get("log") or "") + "\n" + (result.get("error") or ""))
+    if error and running.get("cell"):
+        error = f"{error}, in {running['cell']}"
 
     cells = {}
     graded = _read_no_follow(graded_dir / f"{src.name}.ipynb")
