@@ -449,26 +449,18 @@ def parser():
     gr.add_argument("--course", help=COURSE_HELP)
     gr.set_defaults(func=_cmd_grades)
 
-    rp = sub.add_parser(
-        "report",
-        help="what a graded class got wrong: scores, pass rate per test, the mistakes the checks named (HTML)",
-    )
-    rp.add_argument("unit", help="unit, e.g. 06_lstm")
-    rp.add_argument("--json", action="store_true", help="print the report's figures as JSON instead")
-    rp.add_argument("--out", metavar="FILE", help="where to write the page (default: reports/report-UNIT.html)")
-    rp.add_argument("--db", help=DB_HELP)
-    rp.add_argument("--course", help=COURSE_HELP)
-    rp.set_defaults(func=_cmd_report)
-
-    si = sub.add_parser(
-        "similarity",
-        help="pairs of submissions whose answers are suspiciously alike, side by side, for you to review",
-    )
-    si.add_argument("unit", help="unit, e.g. 06_lstm")
-    si.add_argument("--json", action="store_true", help="print every pair's scores as JSON instead")
-    si.add_argument("--out", metavar="FILE", help="where to write the page (default: reports/similarity-UNIT.html)")
-    si.add_argument("--course", help=COURSE_HELP)
-    si.set_defaults(func=_cmd_similarity)
+    for name, func, what in (
+        ("report", _cmd_report, "what a graded class got wrong: scores, pass rate per test, the mistakes named"),
+        ("similarity", _cmd_similarity, "pairs of submissions whose answers are suspiciously alike, for you to review"),
+    ):  # an instructor's page on a unit, reports/NAME-UNIT.html
+        page = sub.add_parser(name, help=f"{what} (HTML, yours only)")
+        page.add_argument("unit", help="unit, e.g. 06_lstm")
+        page.add_argument("--json", action="store_true", help="print the figures as JSON instead of writing the page")
+        page.add_argument("--out", metavar="FILE", help=f"where to write the page (default: reports/{name}-UNIT.html)")
+        if name == "report":
+            page.add_argument("--db", help=DB_HELP)
+        page.add_argument("--course", help=COURSE_HELP)
+        page.set_defaults(func=func)
 
     lab = sub.add_parser(
         "lab",
