@@ -151,7 +151,7 @@ def _instructor_command(func):
     """Run an instructor command; a mistake in how it was called (CourseError) is one line, status 2."""
 
     def run(args):
-        from course.instructor import CourseError
+        from course.errors import CourseError
 
         try:
             return func(args)

@@ -19,7 +19,7 @@ one line that says which and what to do, not a traceback.
 
 import zlib
 
-from course.instructor import CourseError
+from course.errors import CourseError
 
 #: The advisory lock under which a new gradebook gets its schema (any constant; ours is "course-gradebook").
 _SCHEMA_LOCK = zlib.crc32(b"course-gradebook")

@@ -31,13 +31,13 @@ from pathlib import Path
 
 import nbformat
 
+from course.errors import CourseError  # (here too, for callers)
 from course.grading.nbgrader import api as nbgrader_api  # noqa: F401  (the adapter, for callers)
 from course.grading.nbgrader import generate_assignment, prepare_env
 from course.grading.outputs import escape_text, sanitise_notebook
 from course.grading.submission import NotGradable, parse_submission, source_text
 from course.intake import (  # noqa: F401  (collect and the course's basics, for callers)
     Collected,
-    CourseError,
     UnsafeArchive,
     _kind,
     _read_regular,

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from course import units as course_units
+from course.errors import CourseError
 from course.grading.outputs import escape_text
 from course.grading.submission import MAX_SUBMISSION_BYTES, NotGradable, parse_submission
 
@@ -36,10 +37,6 @@ from course.grading.submission import MAX_SUBMISSION_BYTES, NotGradable, parse_s
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", re.ASCII)
 MAX_ZIP_BYTES = 2 * 2**30
 _NOFOLLOW = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-class CourseError(Exception):
-    """A mistake in how a command was called (wrong folder, nothing to grade); its message says what to do."""
 
 
 class UnsafeArchive(CourseError, ValueError):

@@ -49,9 +49,9 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+from course.errors import CourseError
 from course.grading.submission import MAX_SUBMISSION_BYTES
 from course.grading.submission import sources as course_sources
-from course.instructor import CourseError
 
 #: Deaths of a worker while it graded one submission before that submission is given up.
 ALLOWED_FAILURES = 1
