@@ -11,7 +11,11 @@
 6. :mod:`~course.grading.sandbox` -- how student code is confined (namespaces, an allowlist
    view, no network, no capabilities, limits);
 7. :mod:`~course.grading.forkserver` -- sandboxed processes forked from a warm interpreter;
-8. :mod:`~course.grading.verify` -- the tests re-run where student code cannot reach them;
+8. :mod:`~course.grading.verify` -- the tests re-run where student code cannot reach them, a
+   package read in this order: ``wire`` (the format, its bounds, the ``Side`` both processes
+   implement), ``torch_bridge`` (torch modules and gradients across), ``checker`` (the
+   instructor's tests, :func:`~course.grading.verify.verify`) and ``student`` (the sandboxed
+   process that serves the answers);
 9. :mod:`~course.grading.outputs` -- what comes out of the sandbox, made safe to show.
 
 The trust boundary: everything a student controls (the notebook's code and everything it
@@ -25,10 +29,16 @@ each is handled as hostile data:
 * nbgrader's executed notebook: read with bounds, sanitised (:mod:`~course.grading.outputs`)
   before the formgrader or feedback shows it; the kernel works in a folder nbgrader never
   writes into, so a planted link leads nowhere;
-* the verifier's replies: values only, in the course's own wire format (no pickle), bounded
+* the verifier's replies: values only, in the course's own wire format
+  (:mod:`~course.grading.verify.wire`: no pickle), bounded
   in size, depth and item count; the names bound in the checker are the contract's, from the
   instructor's source; callbacks into the checker's references are bounded in size and count;
 * error messages and names: bounded, control characters escaped before a log or a report.
+
+The package is the engine below the instructor's tools: it imports nothing of ``course.instructor``,
+``course.intake`` or the programs (``cli``, ``hub``, ``lab``, ``site``, ``report``, ``similarity``);
+the one-line errors every layer raises derive from :class:`course.errors.CourseError`
+(``tests/test_layers.py``).
 """
 
 from course.grading.batch import grade_notebooks
