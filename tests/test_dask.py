@@ -156,7 +156,7 @@ def _kill_workers_grading(cluster, keys_wanted, kills, done, killed, orphans=Non
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_no_grade(three_ways, postgres, cluster, submissions, tmp_path):
-    reference, _, _ = three_ways["sqlite, local pool"]
+    reference, _, _, _ = three_ways["sqlite, local pool"]
     root = course_with_class(submissions)
     db = postgres.create("killed_worker")
     done, killed, orphans = threading.Event(), [], []
