@@ -19,7 +19,8 @@ The package has three parts.
   (``instructor``: autograde, feedback, grades; ``intake``: collect from a folder or
   zip; ``exchange``: nbgrader's exchange authenticated by the operating system;
   ``gradebook``, ``feedback``, ``lms``), what the instructor learns from a graded
-  class (``report``, ``similarity``), the hub (``hub``, and ``hub_server``, run in
+  class (``report``, ``similarity``), the errors a user is told in one line (``errors``),
+  the hub (``hub``, and ``hub_server``, run in
   each user's server) and the list of units (``units``).
 
 Graded functions are *not* here: students write those.

@@ -239,8 +239,9 @@ def unit_similarity(root, unit):
     import json
 
     from course import units as course_units
+    from course.errors import CourseError
     from course.grading.submission import NotGradable, read_submission
-    from course.instructor import CourseError, find_submissions
+    from course.instructor import find_submissions
 
     try:
         source = course_units.get(unit, root).source_notebooks[0]
