@@ -125,6 +125,13 @@ def _pids_of(uid):
     return pids
 
 
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return f"pid {pid} (ended)"
+
+
 def _remove_account(name):
     try:
         pw = pwd.getpwnam(name)
@@ -483,5 +490,9 @@ def test_ctrl_c_stops_the_hub_quietly(t):
     for noise in ("Failed to stop user", "Task was destroyed", "Traceback", "Exception"):
         assert noise not in after, f"Ctrl-C printed {noise!r}:\n{after[-3000:]}"
     assert "course hub: stopped" in after, after[-3000:]
-    for name in (TEACHER, *STUDENTS):
-        assert not _pids_of(pwd.getpwnam(name).pw_uid), f"{name}'s server still runs after the hub stopped"
+    for name in (TEACHER, *STUDENTS):  # a server's terminals and kernels end a moment after it: wait a little
+        uid, deadline = pwd.getpwnam(name).pw_uid, time.monotonic() + 30
+        while _pids_of(uid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = [_cmdline(pid) for pid in _pids_of(uid)]
+        assert not left, f"{name}'s processes still run 30 s after the hub stopped: {left}"
