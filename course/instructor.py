@@ -32,6 +32,7 @@ from pathlib import Path
 import nbformat
 
 from course.errors import CourseError  # (here too, for callers)
+from course.feedback import RESULTS_FILE  # beside each autograded notebook: its tests' messages
 from course.grading.nbgrader import api as nbgrader_api  # noqa: F401  (the adapter, for callers)
 from course.grading.nbgrader import generate_assignment, prepare_env
 from course.grading.outputs import escape_text, sanitise_notebook
@@ -52,7 +53,6 @@ from course.intake import (  # noqa: F401  (collect and the course's basics, for
 
 #: Files that nbgrader's exchange puts beside a submission and its release_feedback reads back.
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
-RESULTS_FILE = "course-results.json"  # beside each autograded notebook: the messages of its tests
 
 
 def default_db(root):
