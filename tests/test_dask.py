@@ -181,6 +181,11 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_no_grade(three_ways, postg
 
 
 def test_a_submission_that_kills_its_worker_twice_could_not_be_graded(cluster, submissions, tmp_path):
+    """Given up in the batch (its worker killed twice), it is graded again alone, and given up only if that kills too.
+
+    A worker's death counts against every submission it held: the correct ones queued beside the
+    killer on the same worker must come out with their full marks, whichever worker they were on.
+    """
     subs, nb_name = submissions
     paths = []
     for student in ("student00", "student01", "student02"):
@@ -188,17 +193,19 @@ def test_a_submission_that_kills_its_worker_twice_could_not_be_graded(cluster, s
         path.write_text(subs[student][0])
         paths.append(str(path))
     done, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_workers_grading, args=(cluster, ("-1",), 2, done, killed))
+    # twice in the batch, twice more when it is graded alone
+    killer = threading.Thread(target=_kill_workers_grading, args=(cluster, ("-1",), 4, done, killed))
     killer.start()
     try:
         results = grade_on_cluster(paths, cluster.address, timeout=30, unit=UNIT, root=ROOT)
     finally:
         done.set()
         killer.join()
-    assert len(killed) == 2, dump(results)
+    assert len(killed) == 4, dump(results)
     assert "could not be graded" in results[1].get("error", ""), dump(results[1])
-    assert "killed a Dask worker 2 times" in results[1]["error"]
+    assert "grading it alone killed a Dask worker 2 times" in results[1]["error"]
     assert results[0]["score"] == 5.0 and not results[0].get("error"), dump(results[0])
+    assert not results[2].get("error") and results[2]["max_score"] == 5.0, dump(results[2])  # (graded: 2/5)
 
 
 def test_ctrl_c_during_a_cluster_run_keeps_every_grade_that_came_back(postgres, cluster, submissions):

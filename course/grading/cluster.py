@@ -18,7 +18,11 @@ every task that worker runs, so nbgrader's start-up and the fork server are paid
 scheduler gives its task to another worker, and its one result is written once. The scheduler
 is asked for ``allowed-failures = 1`` (:data:`ALLOWED_FAILURES`; start a separate scheduler with
 the environment of :func:`config_environment`): a submission whose grading kills its
-worker twice is "could not be graded", with the reason, not retried for ever. The summary lists
+worker twice is "could not be graded", with the reason, not retried for ever. A worker's death
+counts against every task it held, so a correct submission queued beside the one that killed it
+could be given up too (Dask queues only large batches on the scheduler): a submission given up
+in a batch is graded once more *alone*, after the others, and only one that kills workers when
+nothing else runs is "could not be graded". The summary lists
 what was retried (``result["retried"]``), the log which worker graded what (``result["worker"]``).
 A killed worker's grading processes end with it (``course.grading.worker``); the folder it
 could not remove (``course-dask-*`` in its temporary folder) is removed by a later worker
@@ -57,9 +61,10 @@ from course.grading.submission import sources as course_sources
 ALLOWED_FAILURES = 1
 #: What the scheduler and the workers are told (``local:N`` sets it; a separate cluster gets it
 #: from the environment variables of :func:`config_environment`, as the README shows):
-#: a worker holds only the submission it is grading, so a worker's death re-queues one task, not
-#: a backlog; and Dask's own bookkeeping is sampled less often -- its statistical profiler (every
-#: 10 ms in every worker) and monitors cost several per cent of a few cores, which grading needs.
+#: a worker holds only the submission it is grading (in a batch larger than twice the cluster's
+#: threads: Dask queues smaller ones on the workers, hence the second chance alone);
+#: and Dask's own bookkeeping is sampled less often -- its statistical profiler (every 10 ms in every worker)
+#: and monitors cost several per cent of a few cores, which grading needs.
 CLUSTER_CONFIG = {
     "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
     "distributed.scheduler.worker-saturation": 1.0,
@@ -339,7 +344,7 @@ def grade_on_cluster(
     ``workers`` is ignored (the cluster's workers grade; one submission at a time per thread).
     Raises ClusterError when the cluster cannot grade at all.
     """
-    from distributed import as_completed
+    from distributed import as_completed, wait
     from distributed.scheduler import KilledWorker
 
     from course import units as course_units
@@ -376,9 +381,9 @@ def grade_on_cluster(
                 grade_submission, _read_bounded(p), payload_future, options, expected, key=f"grade-{token}-{i}"
             )
             futures[fut] = i
-        done = as_completed(futures)
-        for fut in progress(done) if progress else done:
-            i = futures[fut]
+
+        def take(fut, i, shared):
+            """Store the result of ``fut`` (submission ``i``); False when it should be graded again, alone."""
             if fut.status == "finished":
                 out = fut.result()
                 results[i].update(out["result"], notebook=str(paths[i]), worker=out["worker"], seconds=out["seconds"])
@@ -390,8 +395,11 @@ def grade_on_cluster(
                 if isinstance(error, (VersionMismatch, SandboxError)):
                     raise ClusterError(f"a Dask worker cannot grade: {error}")
                 if isinstance(error, KilledWorker):
+                    if shared:  # the workers that died may have been killed by another submission they held
+                        return False
                     why = (
-                        f"could not be graded: grading it killed a Dask worker {ALLOWED_FAILURES + 1} times "
+                        f"could not be graded: grading it{'' if len(paths) == 1 else ' alone'} killed a Dask worker "
+                        f"{ALLOWED_FAILURES + 1} times "
                         "(the machine's memory? a crash?); not retried again"
                     )
                 else:
@@ -401,10 +409,27 @@ def grade_on_cluster(
                 deaths = client.run_on_scheduler(_deaths, keys=[fut.key])
             except Exception:  # (a scheduler that forbids run_on_scheduler: the log simply says less)
                 deaths = {}
-            if deaths.get(fut.key):
-                results[i]["retried"] = deaths[fut.key]
+            retried = results[i].get("retried", 0) + deaths.get(fut.key, 0)
+            if retried:
+                results[i]["retried"] = retried
             if on_result is not None:
                 on_result(i, results[i])
+            return True
+
+        alone = []
+        done = as_completed(futures)
+        for fut in progress(done) if progress else done:
+            i = futures[fut]
+            if not take(fut, i, shared=len(paths) > 1):
+                results[i]["retried"] = ALLOWED_FAILURES + 1
+                alone.append(i)
+        for i in alone:  # one at a time, each with the cluster to itself
+            fut = client.submit(
+                grade_submission, _read_bounded(paths[i]), payload_future, options, expected, key=f"alone-{token}-{i}"
+            )
+            futures[fut] = i
+            wait([fut])
+            take(fut, i, shared=False)
     except BaseException:  # Ctrl-C included: nothing of this run keeps running on the cluster
         client.cancel(list(futures), force=True)
         raise
