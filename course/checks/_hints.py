@@ -1,0 +1,106 @@
+"""Hints with stable identities: every named mistake a check can tell a student, with its id.
+
+A hint is defined once, beside its text, in the checks module of its unit::
+
+    DC_WITHOUT_F = hint("lstm.dc_prev_without_f", "dc_prev must be dc * f: the gradient ...")
+
+:func:`hint` returns a :class:`Hint`: a ``str`` (messages are built from it as from any string)
+that knows its ``id``. A text with ``{fields}`` is filled with ``.format(...)``, which returns
+a plain string. Ids are ``unit.mistake`` (lower case, digits, ``_``), unique in the course.
+
+The grader learns which hints a failed test gave with :func:`identify`: the test's error
+message is matched against every registered text (its literal parts in order; a ``{field}``
+stands for any text). Nothing but the message crosses from the checks to the result, so a
+hint id is recorded the same way in every grading mode, and a hostile message can at most
+name hints of its own test. Matching is plain ``str.find`` -- linear in the message, no
+regular expression a crafted message could make backtrack.
+"""
+
+import importlib
+import pkgutil
+import re
+import string
+
+ID_FORMAT = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+#: Literal characters a hint's text must have besides its fields, so that it cannot match by chance.
+MIN_LITERAL = 20
+#: The longest message :func:`identify` reads (a test's error message is bounded long before).
+MAX_MESSAGE = 20_000
+
+#: id -> Hint, every hint of every checks module imported so far (:func:`all_hints` imports them all).
+REGISTRY = {}
+
+
+class Hint(str):
+    """A hint's text (a ``str``), with its stable ``id``."""
+
+    __slots__ = ("id",)
+
+    def __new__(cls, hint_id, text):
+        self = super().__new__(cls, text)
+        self.id = hint_id
+        return self
+
+    def __reduce__(self):  # pickles (a Dask task, a copy) as the plain text
+        return (str, (str(self),))
+
+    def chunks(self):
+        """The literal parts of the text, in order: what a message must contain to have given it."""
+        parts = [literal for literal, _, _, _ in string.Formatter().parse(self)]
+        return [p.replace("{{", "{").replace("}}", "}") for p in parts if p]
+
+
+def hint(hint_id, text):
+    """Register and return the hint ``hint_id`` with ``text`` (``{fields}`` filled later by ``.format``)."""
+    if not ID_FORMAT.fullmatch(hint_id):
+        raise ValueError(f"hint id {hint_id!r}: write it as unit.mistake (lower case, digits, _)")
+    h = Hint(hint_id, text)
+    if sum(map(len, h.chunks())) < MIN_LITERAL:
+        raise ValueError(f"hint {hint_id!r}: its text has too few words of its own to be recognised")
+    known = REGISTRY.get(hint_id)
+    if known is not None and str(known) != text:
+        raise ValueError(f"hint id {hint_id!r} is given to two different texts")
+    REGISTRY[hint_id] = h
+    return h
+
+
+def _span(chunks, message):
+    """(start, end) of the first place ``message`` holds ``chunks`` in order, or None."""
+    start = message.find(chunks[0])
+    if start < 0:
+        return None
+    end = start + len(chunks[0])
+    for chunk in chunks[1:]:
+        at = message.find(chunk, end)
+        if at < 0:
+            return None
+        end = at + len(chunk)
+    return start, end
+
+
+def identify(message, hints=None):
+    """The ids of the hints ``message`` gave, in the order they appear in it.
+
+    A hint whose match lies inside another's (a short text that a longer one contains) is not
+    counted twice. ``hints``: the candidates (default: every hint of the course).
+    """
+    message = str(message)[:MAX_MESSAGE]
+    found = []
+    for h in (all_hints() if hints is None else hints).values():
+        span = _span(h.chunks(), message)
+        if span is not None:
+            found.append((span, h.id))
+    inside = {
+        i for (s, e), i in found for (s2, e2), j in found if i != j and s2 <= s and e <= e2 and (e2 - s2) > (e - s)
+    }
+    return [i for (_, i) in sorted(found) if i not in inside]
+
+
+def all_hints():
+    """Every hint of the course: imports each checks module once (they register theirs)."""
+    import course.checks as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"course.checks.{info.name}")
+    return REGISTRY
