@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from course.checks import lstm as L
+from course.checks._hints import identify
 
 from helpers import hint_of, with_bug
+
+COMMON = None  # a hint of course/checks/_common.py: its id is pinned by tests/test_hint_ids.py
 
 
 def sigmoid(a):
@@ -75,6 +78,13 @@ def backward(dh, caches, bug=None):
     return np.stack(dx, axis=1), dh0, dWx, dWh, db
 
 
+def assert_hint(message, words, hint_id):
+    """``message`` has ``words`` and names the hint ``hint_id`` (what the grader records)."""
+    assert words in message
+    if hint_id is not COMMON:
+        assert hint_id in identify(message), f"{hint_id} not identified in: {message}"
+
+
 def test_the_correct_lstm_passes():
     L.check_lstm_step_forward(step_forward)
     L.check_lstm_step_backward(step_forward, step_backward)
@@ -83,58 +93,70 @@ def test_the_correct_lstm_passes():
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("gate order ifog", "the result matches the gate order i, f, o, g; the contract uses i, f, g, o"),
-        ("h without tanh", "c_next is right, so look at h_next = o * tanh(c_next)"),
-        ("no bias", "c_next = f * c_prev + i * g with i, f = sigmoid"),
+        ("gate order ifog", "the result matches the gate order i, f, o, g; the contract uses i, f, g, o", COMMON),
+        ("h without tanh", "c_next is right, so look at h_next = o * tanh(c_next)", "lstm.h_next_wrong"),
+        ("no bias", "c_next = f * c_prev + i * g with i, f = sigmoid", "lstm.c_next_wrong"),
     ],
 )
-def test_step_forward_hints(bug, words):
-    assert words in hint_of(L.check_lstm_step_forward, with_bug(step_forward, bug))
+def test_step_forward_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_lstm_step_forward, with_bug(step_forward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("gate order ifog", "gate order i, f, o, g"),
-        ("shifted", "shifted one step late"),
-        ("c0 = h0", "the cell state starts at zero"),
-        ("h0 ignored", "the first step's h_prev is h0 (only c starts at zero)"),
+        ("gate order ifog", "gate order i, f, o, g", COMMON),
+        ("shifted", "shifted one step late", COMMON),
+        ("c0 = h0", "the cell state starts at zero", "lstm.sequence_wrong"),
+        ("h0 ignored", "the first step's h_prev is h0 (only c starts at zero)", "lstm.h0_ignored"),
     ],
 )
-def test_forward_hints(bug, words):
-    assert words in hint_of(L.check_lstm_forward, with_bug(forward, bug))
+def test_forward_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_lstm_forward, with_bug(forward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("dc without f", "dc_prev must be dc * f: the gradient to the previous cell state passes through the forget"),
-        ("dc misses h", "the cell state's gradient misses the path through h_t = o * tanh(c_t)"),
-        ("no tanh' of g", "the derivative of g = tanh(a_g) is missing"),
-        ("da order ifog", "is packed in the gate order i, f, o, g; pack it in the forward's order i, f, g, o"),
-        ("df with c_next", "da, is wrong: in the bias gradient only the block(s) of f (forget gate) are wrong"),
+        (
+            "dc without f",
+            "dc_prev must be dc * f: the gradient to the previous cell state passes through the forget",
+            "lstm.dc_prev_without_f",
+        ),
+        (
+            "dc misses h",
+            "the cell state's gradient misses the path through h_t = o * tanh(c_t)",
+            "lstm.dc_misses_h_path",
+        ),
+        ("no tanh' of g", "the derivative of g = tanh(a_g) is missing", "lstm.no_tanh_derivative_g"),
+        (
+            "da order ifog",
+            "is packed in the gate order i, f, o, g; pack it in the forward's order i, f, g, o",
+            "lstm.da_gate_order",
+        ),
+        ("df with c_next", "da, is wrong: in the bias gradient only the block(s) of f (forget gate) are wrong", COMMON),
     ],
 )
-def test_step_backward_hints(bug, words):
-    assert words in hint_of(L.check_lstm_step_backward, step_forward, with_bug(step_backward, bug))
+def test_step_backward_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_lstm_step_backward, step_forward, with_bug(step_backward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("dc not carried", "the cell state's gradient is not carried back in time"),
-        ("dc without f", "dc_prev must be dc * f"),
-        ("dh not carried", "the hidden state's gradient is not carried back in time"),
-        ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps"),
-        ("da order ifog", "packed in the gate order i, f, o, g"),
-        ("no dh0", "dh0 is the dh_prev of the first step"),
-        ("db zero", "db is all zeros"),
+        ("dc not carried", "the cell state's gradient is not carried back in time", "lstm.dc_not_carried"),
+        ("dc without f", "dc_prev must be dc * f", "lstm.dc_prev_without_f"),
+        ("dh not carried", "the hidden state's gradient is not carried back in time", "lstm.dh_not_carried"),
+        ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps", COMMON),
+        ("da order ifog", "packed in the gate order i, f, o, g", "lstm.da_gate_order"),
+        ("no dh0", "dh0 is the dh_prev of the first step", "lstm.dh0_zero"),
+        ("db zero", "db is all zeros", COMMON),
     ],
 )
-def test_backward_hints(bug, words):
-    assert words in hint_of(L.check_lstm_backward, forward, with_bug(backward, bug))
+def test_backward_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_lstm_backward, forward, with_bug(backward, bug)), words, hint_id)
 
 
 def test_the_three_sequence_bugs_get_three_different_hints():

@@ -44,6 +44,7 @@ from course.checks._common import (
     time_hint,
     without_derivative,
 )
+from course.checks._hints import hint
 from course.interop import torch_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 
@@ -59,18 +60,62 @@ LSTM_GATES = ("i", "f", "g", "o")
 LSTM_GATE_NAMES = ("i (input gate)", "f (forget gate)", "g (candidate)", "o (output gate)")
 
 # The mistakes planted in _lstm_grads, and what the student is told when their gradients match one.
-LSTM_BUGS = {
-    "dc not carried": "the cell state's gradient is not carried back in time: pass dc_prev = dc * f of step t "
-    "on to step t-1 and add it there (dc = dc_prev + dh_t * o * (1 - tanh(c_t)**2))",
-    "dc without f": "dc_prev must be dc * f: the gradient to the previous cell state passes through the "
-    "forget gate (c_t = f * c_prev + i * g)",
-    "dh not carried": "the hidden state's gradient is not carried back in time: add dh_prev of step t+1 to "
+# (The hidden state's gradient not carried back is the same mistake in a GRU: gru.py gives this hint too.)
+DH_NOT_CARRIED = hint(
+    "lstm.dh_not_carried",
+    "the hidden state's gradient is not carried back in time: add dh_prev of step t+1 to "
     "dh[:, t] before the step's backward",
-    "dc misses h": "the cell state's gradient misses the path through h_t = o * tanh(c_t): "
-    "dc = dc_next + dh_next * o * (1 - tanh(c_next)**2)",
-    "no tanh' of g": "the derivative of g = tanh(a_g) is missing: da_g = dg * (1 - g**2)",
-    "no sigmoid'": "the sigmoid derivative is missing: da = d(gate) * gate * (1 - gate) for i, f and o",
+)
+LSTM_BUGS = {
+    "dc not carried": hint(
+        "lstm.dc_not_carried",
+        "the cell state's gradient is not carried back in time: pass dc_prev = dc * f of step t "
+        "on to step t-1 and add it there (dc = dc_prev + dh_t * o * (1 - tanh(c_t)**2))",
+    ),
+    "dc without f": hint(
+        "lstm.dc_prev_without_f",
+        "dc_prev must be dc * f: the gradient to the previous cell state passes through the "
+        "forget gate (c_t = f * c_prev + i * g)",
+    ),
+    "dh not carried": DH_NOT_CARRIED,
+    "dc misses h": hint(
+        "lstm.dc_misses_h_path",
+        "the cell state's gradient misses the path through h_t = o * tanh(c_t): "
+        "dc = dc_next + dh_next * o * (1 - tanh(c_next)**2)",
+    ),
+    "no tanh' of g": hint(
+        "lstm.no_tanh_derivative_g", "the derivative of g = tanh(a_g) is missing: da_g = dg * (1 - g**2)"
+    ),
+    "no sigmoid'": hint(
+        "lstm.no_sigmoid_derivative",
+        "the sigmoid derivative is missing: da = d(gate) * gate * (1 - gate) for i, f and o",
+    ),
 }
+DA_GATE_ORDER = hint(
+    "lstm.da_gate_order",
+    "your da (the gradient on the pre-activations, (N, 4H)) is packed in the gate order "
+    "{order}; pack it in the forward's order i, f, g, o",
+)
+ONLY_LAST_DH = hint(
+    "lstm.only_last_dh",
+    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the gradient coming back from step t+1",
+)
+DH0_ZERO = hint("lstm.dh0_zero", "dh0 is the dh_prev of the first step; it must not be zero")
+C_NEXT_WRONG = hint(
+    "lstm.c_next_wrong",
+    "c_next = f * c_prev + i * g with i, f = sigmoid, g = tanh of their blocks of x@Wx + h_prev@Wh + b",
+)
+H_NEXT_WRONG = hint(
+    "lstm.h_next_wrong", "c_next is right, so look at h_next = o * tanh(c_next), o = sigmoid of the 4th block"
+)
+H0_IGNORED = hint(
+    "lstm.h0_ignored",
+    "h is what an LSTM started from h = 0 computes: the first step's h_prev is h0 (only c starts at zero)",
+)
+SEQUENCE_WRONG = hint(
+    "lstm.sequence_wrong",
+    "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step",
+)
 
 
 # ---------------------------------------------------------------- references
@@ -131,16 +176,10 @@ def _backward_variants(args, dh, dc_n, select):
     """[(hint, outputs)] for every planted mistake; ``select`` picks the graded outputs from
     ``(dx, dh0, dc0, dWx, dWh, db)`` (and adapts their shapes)."""
     out = []
-    for bug, hint in LSTM_BUGS.items():
-        out.append((hint, select(_lstm_grads(*args, dh, dc_n, bug=bug)[0])))
+    for bug, text in LSTM_BUGS.items():
+        out.append((text, select(_lstm_grads(*args, dh, dc_n, bug=bug)[0])))
     for perm in other_orders(LSTM_GATES):
-        out.append(
-            (
-                f"your da (the gradient on the pre-activations, (N, 4H)) is packed in the gate order "
-                f"{', '.join(perm)}; pack it in the forward's order i, f, g, o",
-                select(_lstm_grads(*args, dh, dc_n, bug=perm)[0]),
-            )
-        )
+        out.append((DA_GATE_ORDER.format(order=", ".join(perm)), select(_lstm_grads(*args, dh, dc_n, bug=perm)[0])))
     return out
 
 
@@ -167,7 +206,7 @@ def _check_step_outputs(name, out, args):
         "torch.nn.LSTM",
         first_hint(
             _gate_order_hint(c_next, "c_n", seq_args, lambda r: r[0]),
-            "c_next = f * c_prev + i * g with i, f = sigmoid, g = tanh of their blocks of x@Wx + h_prev@Wh + b",
+            C_NEXT_WRONG,
         ),
     )
     close(
@@ -179,7 +218,7 @@ def _check_step_outputs(name, out, args):
         "torch.nn.LSTM",
         first_hint(
             _gate_order_hint(h_next, "h", seq_args, lambda r: r[:, 0]),
-            "c_next is right, so look at h_next = o * tanh(c_next), o = sigmoid of the 4th block",
+            H_NEXT_WRONG,
         ),
     )
 
@@ -187,7 +226,7 @@ def _check_step_outputs(name, out, args):
 def _h0_ignored_hint(h, ref_args):
     x, h0, c0, *params = ref_args
     if matches(h, _lstm_ref(x, np.zeros_like(h0), c0, *params)["h"]):
-        return "h is what an LSTM started from h = 0 computes: the first step's h_prev is h0 (only c starts at zero)"
+        return H0_IGNORED
     return None
 
 
@@ -209,7 +248,7 @@ def _check_sequence_output(name, h, args):
             lambda: shift_hint(h, ref, FORWARD_TOL),
             lambda: _h0_ignored_hint(h, ref_args),
             lambda: time_hint(h, ref, FORWARD_TOL),
-            "each step is lstm_step_forward; the cell state starts at zero and is carried from step to step",
+            SEQUENCE_WRONG,
         ),
     )
 
@@ -302,15 +341,9 @@ def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0,
         if T > 1:
             last_only = np.zeros_like(dh)
             last_only[:, -1] = dh[:, -1]
-            out.append(
-                (
-                    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the gradient "
-                    "coming back from step t+1",
-                    select(_lstm_grads(*seq, last_only)[0])[i],
-                )
-            )
+            out.append((ONLY_LAST_DH, select(_lstm_grads(*seq, last_only)[0])[i]))
         if whats[i] == "dh0":
-            out.append(("dh0 is the dh_prev of the first step; it must not be zero", np.zeros((N, H))))
+            out.append((DH0_ZERO, np.zeros((N, H))))
         return out
 
     explain = explainer(
