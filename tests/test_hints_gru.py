@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from course.checks import gru as G
+from course.checks._hints import identify
 
 from helpers import hint_of, with_bug
+
+COMMON = None  # a hint of course/checks/_common.py: its id is pinned by tests/test_hint_ids.py
+
+
+def assert_hint(message, words, hint_id):
+    """``message`` has ``words`` and names the hint ``hint_id`` (what the grader records)."""
+    assert words in message
+    if hint_id is not COMMON:
+        assert hint_id in identify(message), f"{hint_id} not identified in: {message}"
 
 
 def sigmoid(a):
@@ -86,20 +96,24 @@ def test_the_correct_gru_passes():
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("z on the candidate", "with z on the new candidate"),
-        ("reset before matmul", "you applied r to h_prev before the product, (r * h_prev) @ Wh_n"),
-        ("bh_n outside", "you added bh_n outside the reset gate"),
-        ("gate order zrn", "the result matches the gate order z, r, n; the contract uses r, z, n"),
+        ("z on the candidate", "with z on the new candidate", "gru.z_on_candidate"),
+        (
+            "reset before matmul",
+            "you applied r to h_prev before the product, (r * h_prev) @ Wh_n",
+            "gru.reset_before_product",
+        ),
+        ("bh_n outside", "you added bh_n outside the reset gate", "gru.bh_n_outside_reset"),
+        ("gate order zrn", "the result matches the gate order z, r, n; the contract uses r, z, n", COMMON),
     ],
 )
 @pytest.mark.parametrize("sequence", [False, True])
-def test_forward_hints(bug, words, sequence):
+def test_forward_hints(bug, words, hint_id, sequence):
     if sequence:
-        assert words in hint_of(G.check_gru_forward, with_bug(forward, bug))
+        assert_hint(hint_of(G.check_gru_forward, with_bug(forward, bug)), words, hint_id)
     else:
-        assert words in hint_of(G.check_gru_step_forward, with_bug(step_forward, bug))
+        assert_hint(hint_of(G.check_gru_step_forward, with_bug(step_forward, bug)), words, hint_id)
 
 
 def test_the_convention_hint_agrees_with_cho_et_al():
@@ -110,35 +124,40 @@ def test_the_convention_hint_agrees_with_cho_et_al():
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("no direct path", "dh_prev misses the direct path"),
-        ("no r on hidden n", "the hidden side's n block must be r * da_n"),
-        ("dz sign", "dz has the wrong sign"),
-        ("no tanh' of n", "the derivative of n = tanh(a_n) is missing"),
-        ("dbh = dbx", "dbh equals dbx"),
-        ("dbh zero", "dbh is all zeros"),
-        ("da order zrn", "packed in the gate order z, r, n; pack them in the forward's order r, z, n"),
-    ],
-)
-def test_step_backward_hints(bug, words):
-    assert words in hint_of(G.check_gru_step_backward, step_forward, with_bug(step_backward, bug))
-
-
-@pytest.mark.parametrize(
-    "bug,words",
-    [
-        ("dh not carried", "the hidden state's gradient is not carried back in time"),
-        ("no direct path", "dh_prev misses the direct path"),
-        ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps"),
+        ("no direct path", "dh_prev misses the direct path", "gru.dh_prev_no_direct_path"),
+        ("no r on hidden n", "the hidden side's n block must be r * da_n", "gru.no_r_on_hidden_n"),
+        ("dz sign", "dz has the wrong sign", "gru.dz_sign"),
+        ("no tanh' of n", "the derivative of n = tanh(a_n) is missing", "gru.no_tanh_derivative_n"),
+        ("dbh = dbx", "dbh equals dbx", "gru.dbh_equals_dbx"),
+        ("dbh zero", "dbh is all zeros", COMMON),
         (
-            "dbx, dbh swapped",
-            "dbx holds what dbh should: return the gradients in the order dx, dh0, dWx, dWh, dbx, dbh",
+            "da order zrn",
+            "packed in the gate order z, r, n; pack them in the forward's order r, z, n",
+            "gru.da_gate_order",
         ),
     ],
 )
-def test_backward_hints(bug, words):
-    assert words in hint_of(G.check_gru_backward, forward, with_bug(backward, bug))
+def test_step_backward_hints(bug, words, hint_id):
+    assert_hint(hint_of(G.check_gru_step_backward, step_forward, with_bug(step_backward, bug)), words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "bug,words,hint_id",
+    [
+        ("dh not carried", "the hidden state's gradient is not carried back in time", "lstm.dh_not_carried"),
+        ("no direct path", "dh_prev misses the direct path", "gru.dh_prev_no_direct_path"),
+        ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps", COMMON),
+        (
+            "dbx, dbh swapped",
+            "dbx holds what dbh should: return the gradients in the order dx, dh0, dWx, dWh, dbx, dbh",
+            COMMON,
+        ),
+    ],
+)
+def test_backward_hints(bug, words, hint_id):
+    assert_hint(hint_of(G.check_gru_backward, forward, with_bug(backward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
@@ -152,3 +171,49 @@ def test_a_correct_backward_with_a_wrong_forward_is_told_to_fix_the_forward(chec
     msg = hint_of(check, *fns)
     assert f"your {fwd_name} is wrong (" in msg and "fix it first" in msg
     assert "does not match torch autograd" not in msg
+
+
+# ---------------------------------------------------------------- the reset-before stretch (not graded)
+def reset_before_backward(dh, c, bug=None):
+    """The backward of step_forward(..., bug="reset before matmul"), which is the stretch's correct forward."""
+    r, z, n, h_prev, Wh = c["r"], c["z"], c["n"], c["h_prev"], c["Wh"]
+    H = h_prev.shape[1]
+    dan = dh * (1 - z) * (1 - n**2)
+    drh = dan @ Wh[:, 2 * H :].T  # the gradient on r * h_prev
+    da = np.hstack([drh * h_prev * r * (1 - r), dh * (h_prev - n) * z * (1 - z), dan])
+    rh = h_prev if bug == "dWh_n from h_prev" else r * h_prev
+    dWh = np.hstack([h_prev.T @ da[:, : 2 * H], rh.T @ dan])
+    dh_prev = dh * z + da[:, : 2 * H] @ Wh[:, : 2 * H].T + (0.0 if bug == "no r on dh_prev" else drh * r)
+    dbh = np.hstack([da[:, : 2 * H].sum(0), (r * dan).sum(0)]) if bug == "dbh_n times r" else da.sum(0)
+    return da @ c["Wx"].T, dh_prev, c["x"].T @ da, dWh, da.sum(0), dbh
+
+
+RESET_BEFORE = with_bug(step_forward, "reset before matmul")
+
+
+def test_the_correct_reset_before_step_passes():
+    G.check_gru_reset_before(RESET_BEFORE, reset_before_backward)
+
+
+@pytest.mark.parametrize(
+    "forward_bug,words,hint_id",
+    [
+        (None, "torch.nn.GRU's reset-after step", "gru.reset_before_is_reset_after"),
+        ("bh_n outside", "r and z as in gru_step_forward", "gru.reset_before_forward"),
+    ],
+)
+def test_reset_before_forward_hints(forward_bug, words, hint_id):
+    msg = hint_of(G.check_gru_reset_before, with_bug(step_forward, forward_bug), reset_before_backward)
+    assert_hint(msg, words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "bug,words,hint_id",
+    [
+        ("dWh_n from h_prev", "(r * h_prev).T @ da_n", "gru.reset_before_dwh"),
+        ("no r on dh_prev", "(da_n @ Wh_n.T) * r", "gru.reset_before_dh_prev"),
+        ("dbh_n times r", "dbh_n = dbx_n", "gru.reset_before_dbh"),
+    ],
+)
+def test_reset_before_backward_hints(bug, words, hint_id):
+    assert_hint(hint_of(G.check_gru_reset_before, RESET_BEFORE, with_bug(reset_before_backward, bug)), words, hint_id)

@@ -42,6 +42,8 @@ from course.checks._common import (
     time_hint,
     without_derivative,
 )
+from course.checks._hints import hint
+from course.checks.lstm import DH_NOT_CARRIED
 from course.interop import torch_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 
@@ -91,20 +93,29 @@ def _variant(x, h0, Wx, Wh, bx, bh, variant):
 
 
 _VARIANT_HINTS = {
-    "z swapped": "you computed h = z * n + (1 - z) * h_prev, with z on the new candidate (as Chung et al. 2014 "
-    "and some textbooks write it); the contract, PyTorch's and Cho et al.'s (2014, eq. 7: "
-    "h = z * h_prev + (1 - z) * h~), puts z on the old state: h = (1 - z) * n + z * h_prev",
-    "reset before matmul": "you applied r to h_prev before the product, (r * h_prev) @ Wh_n (Cho et al.'s eq. 8, "
-    "Keras's reset_after=False); the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
-    "bh_n outside": "you added bh_n outside the reset gate; the contract (PyTorch's) is "
-    "n = tanh(x @ Wx_n + bx_n + r * (h_prev @ Wh_n + bh_n))",
+    "z swapped": hint(
+        "gru.z_on_candidate",
+        "you computed h = z * n + (1 - z) * h_prev, with z on the new candidate (as Chung et al. 2014 "
+        "and some textbooks write it); the contract, PyTorch's and Cho et al.'s (2014, eq. 7: "
+        "h = z * h_prev + (1 - z) * h~), puts z on the old state: h = (1 - z) * n + z * h_prev",
+    ),
+    "reset before matmul": hint(
+        "gru.reset_before_product",
+        "you applied r to h_prev before the product, (r * h_prev) @ Wh_n (Cho et al.'s eq. 8, "
+        "Keras's reset_after=False); the contract (PyTorch's) is r * (h_prev @ Wh_n + bh_n)",
+    ),
+    "bh_n outside": hint(
+        "gru.bh_n_outside_reset",
+        "you added bh_n outside the reset gate; the contract (PyTorch's) is "
+        "n = tanh(x @ Wx_n + bx_n + r * (h_prev @ Wh_n + bh_n))",
+    ),
 }
 
 
 def _forward_hint(got, args, select=lambda h: h):
     """Explain a wrong GRU output ``got`` (select picks it out of an (N, T, H) result)."""
 
-    def hint():
+    def explain():
         msg = permutation_hint(
             got, lambda perm: select(_gru_ref(*args, perm=perm)["h"]), GRU_GATES, FORWARD_TOL, "r, z, n"
         )
@@ -115,7 +126,7 @@ def _forward_hint(got, args, select=lambda h: h):
                 return text
         return None
 
-    return hint
+    return explain
 
 
 def _check_step_output(name, h_next, seq_args):
@@ -161,18 +172,40 @@ def check_gru_forward(gru_forward, N=2, T=4, D=3, H=5, seed=0):
 
 # ---------------------------------------------------------------- backward variants
 GRU_BUGS = {
-    "dh not carried": "the hidden state's gradient is not carried back in time: add dh_prev of step t+1 to "
-    "dh[:, t] before the step's backward",
-    "no direct path": "dh_prev misses the direct path: h_prev reaches h_next through z * h_prev as well as "
-    "through the gates' Wh blocks, so dh_prev = dh_next * z + dah @ Wh.T",
-    "no r on hidden n": "the hidden side's n block must be r * da_n (the reset gate multiplies "
-    "h_prev @ Wh_n + bh_n): dWh_n, dbh_n and dh_prev miss the factor r",
-    "dz sign": "dz has the wrong sign: h = (1 - z) * n + z * h_prev, so dz = dh * (h_prev - n)",
-    "no tanh' of n": "the derivative of n = tanh(a_n) is missing: da_n = dn * (1 - n**2)",
-    "no sigmoid'": "the sigmoid derivative is missing: da_r = dr * r * (1 - r), da_z = dz * z * (1 - z)",
-    "dbh = dbx": "dbh equals dbx: they differ in the n block, where the reset gate multiplies bh_n "
-    "(dbh_n = the sum of r * da_n)",
+    "dh not carried": DH_NOT_CARRIED,  # the same mistake as in an LSTM, the same hint
+    "no direct path": hint(
+        "gru.dh_prev_no_direct_path",
+        "dh_prev misses the direct path: h_prev reaches h_next through z * h_prev as well as "
+        "through the gates' Wh blocks, so dh_prev = dh_next * z + dah @ Wh.T",
+    ),
+    "no r on hidden n": hint(
+        "gru.no_r_on_hidden_n",
+        "the hidden side's n block must be r * da_n (the reset gate multiplies "
+        "h_prev @ Wh_n + bh_n): dWh_n, dbh_n and dh_prev miss the factor r",
+    ),
+    "dz sign": hint("gru.dz_sign", "dz has the wrong sign: h = (1 - z) * n + z * h_prev, so dz = dh * (h_prev - n)"),
+    "no tanh' of n": hint(
+        "gru.no_tanh_derivative_n", "the derivative of n = tanh(a_n) is missing: da_n = dn * (1 - n**2)"
+    ),
+    "no sigmoid'": hint(
+        "gru.no_sigmoid_derivative",
+        "the sigmoid derivative is missing: da_r = dr * r * (1 - r), da_z = dz * z * (1 - z)",
+    ),
+    "dbh = dbx": hint(
+        "gru.dbh_equals_dbx",
+        "dbh equals dbx: they differ in the n block, where the reset gate multiplies bh_n "
+        "(dbh_n = the sum of r * da_n)",
+    ),
 }
+DA_GATE_ORDER = hint(
+    "gru.da_gate_order",
+    "your dax and dah (the gradients on the pre-activations, (N, 3H)) are packed in the gate order "
+    "{order}; pack them in the forward's order r, z, n",
+)
+DH_PREV_PATHS = hint(
+    "gru.dh_prev_paths", "h_prev reaches h_next directly (z * h_prev) and through all three gates' Wh blocks"
+)
+DBH_N_BLOCK = hint("gru.dbh_n_block", "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n")
 
 
 def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
@@ -213,24 +246,18 @@ def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
 
 
 def _backward_variants(args, dh, select):
-    out = [(hint, select(_gru_grads(*args, dh, bug=bug)[0])) for bug, hint in GRU_BUGS.items()]
+    out = [(text, select(_gru_grads(*args, dh, bug=bug)[0])) for bug, text in GRU_BUGS.items()]
     for perm in other_orders(GRU_GATES):
-        out.append(
-            (
-                f"your dax and dah (the gradients on the pre-activations, (N, 3H)) are packed in the gate order "
-                f"{', '.join(perm)}; pack them in the forward's order r, z, n",
-                select(_gru_grads(*args, dh, bug=perm)[0]),
-            )
-        )
+        out.append((DA_GATE_ORDER.format(order=", ".join(perm)), select(_gru_grads(*args, dh, bug=perm)[0])))
     return out
 
 
 def _fallback(whats):
     def fallback(i):
         if whats[i] in ("dh0", "dh_prev"):
-            return "h_prev reaches h_next directly (z * h_prev) and through all three gates' Wh blocks"
+            return DH_PREV_PATHS
         if whats[i] == "dbh":
-            return "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n"
+            return DBH_N_BLOCK
         return None
 
     return fallback
@@ -303,11 +330,28 @@ def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, nu
 
 # ---------------------------------------------------------------- stretch (not graded): the reset before the product
 RESET_BEFORE_HINTS = {
-    "dh_prev": "h_prev reaches h_next three ways here: directly (z * h_prev), through the r and z blocks "
-    "(da @ Wh.T for those blocks) and through r * h_prev in the n block: (da_n @ Wh_n.T) * r",
-    "dWh": "the n block of dWh is (r * h_prev).T @ da_n: the product reads r * h_prev, not h_prev",
-    "dbh": "bh_n is added after the product, outside the reset gate: dbh_n = dbx_n = the sum of da_n",
+    "dh_prev": hint(
+        "gru.reset_before_dh_prev",
+        "h_prev reaches h_next three ways here: directly (z * h_prev), through the r and z blocks "
+        "(da @ Wh.T for those blocks) and through r * h_prev in the n block: (da_n @ Wh_n.T) * r",
+    ),
+    "dWh": hint(
+        "gru.reset_before_dwh",
+        "the n block of dWh is (r * h_prev).T @ da_n: the product reads r * h_prev, not h_prev",
+    ),
+    "dbh": hint(
+        "gru.reset_before_dbh",
+        "bh_n is added after the product, outside the reset gate: dbh_n = dbx_n = the sum of da_n",
+    ),
 }
+RESET_BEFORE_IS_AFTER = hint(
+    "gru.reset_before_is_reset_after",
+    "this is torch.nn.GRU's reset-after step, r * (h_prev @ Wh_n + bh_n); here r multiplies h_prev first",
+)
+RESET_BEFORE_FORWARD = hint(
+    "gru.reset_before_forward",
+    "n = tanh(x @ Wx_n + bx_n + (r * h_prev) @ Wh_n + bh_n); r and z as in gru_step_forward",
+)
 
 
 def _reset_before_step(x, h_prev, Wx, Wh, bx, bh, dh_next):
@@ -342,8 +386,8 @@ def check_gru_reset_before(gru_step_forward_reset_before, gru_step_backward_rese
 
     def forward_hint():
         if matches(h_next, _gru_ref(x, h_prev, Wx, Wh, bx, bh)["h"][:, 0]):
-            return "this is torch.nn.GRU's reset-after step, r * (h_prev @ Wh_n + bh_n); here r multiplies h_prev first"
-        return "n = tanh(x @ Wx_n + bx_n + (r * h_prev) @ Wh_n + bh_n); r and z as in gru_step_forward"
+            return RESET_BEFORE_IS_AFTER
+        return RESET_BEFORE_FORWARD
 
     close(name, "h_next", h_next, ref_h, FORWARD_TOL, "a reset-before GRU step written with torch", forward_hint)
     bname = "gru_step_backward_reset_before"
