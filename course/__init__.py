@@ -12,16 +12,16 @@ The package has three parts.
 * **What graders run**: ``grading`` (reading a submission, nbgrader, the
   batch and its workers, the sandbox, the fork server, the verifier; its
   docstring draws the trust boundary).
-* **The tools around them**: the ``course`` command (``cli``), JupyterLab
-  (``lab``), the website (``site``), the student release (``release``) and the
-  committed form of notebooks (``notebook_format``), the numbers a lecture's prose
-  takes from a computation (``prose_numbers``), the instructor's pipeline
-  (``instructor``: autograde, feedback, grades; ``intake``: collect from a folder or
-  zip; ``exchange``: nbgrader's exchange authenticated by the operating system;
-  ``gradebook``, ``feedback``, ``lms``), what the instructor learns from a graded
-  class (``report``, ``similarity``), the errors a user is told in one line (``errors``),
-  the hub (``hub``, and ``hub_server``, run in
-  each user's server) and the list of units (``units``).
+* **The instructor's part**: ``instructor``, nbgrader's course directory (finding it,
+  collect, the exchange authenticated by the operating system, the gradebook, autograde,
+  feedback, grades and the LMS, what the instructor learns from a graded class, the
+  student release and the committed form of notebooks; its docstring gives the reading order).
+
+Around them, ``programs``: the ``course`` command (``cli``), JupyterLab (``lab``), the
+website (``site``), the hub (``hub``, and ``hub_server``, run in each user's server) and the
+numbers a lecture's prose takes from a computation (``prose_numbers``). Every part may use the
+list of units (``units``) and the errors a user is told in one line (``errors``). A part never
+imports one above it (``tests/test_layers.py``).
 
 Graded functions are *not* here: students write those.
 """
@@ -44,13 +44,15 @@ def seed(s=0):
         import torch
 
         torch.manual_seed(s)
-    except ImportError:  # torch is a dependency, but seeding NumPy alone still helps
+    except ImportError:  # optional: units 1-8 need NumPy alone
         pass
     return np.random.default_rng(s)
 
 
 def device():
     """``torch.device('cuda')`` when a GPU is present, else ``torch.device('cpu')``."""
-    import torch
+    from course.interop import require_torch
+
+    torch = require_torch("course.device()")
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -29,16 +29,70 @@ Example::
     lstm = torch.nn.LSTM(3, 5, batch_first=True, dtype=torch.float64)
     Wx, Wh, b = rnn_params_from_torch(lstm)          # (3, 20), (5, 20), (20,)
     load_into_torch(lstm, (Wx, 2 * Wh, b))            # and back
+
+torch is optional for units 1-8 (``pip install -e .`` leaves it out), so it is imported
+inside the functions: :func:`require_torch` raises :class:`TorchMissing` (one line naming
+the install command) and :func:`optional_torch` lets a lecture's cell say what it would
+show instead of failing.
 """
 
 import numpy as np
-import torch
 
-__all__ = ["kind_of", "rnn_params_from_torch", "load_into_torch", "params_from_torch_all", "torch_reference"]
+from course.errors import CourseError
+
+__all__ = [
+    "INSTALL_TORCH",
+    "TorchMissing",
+    "require_torch",
+    "optional_torch",
+    "kind_of",
+    "rnn_params_from_torch",
+    "load_into_torch",
+    "params_from_torch_all",
+    "torch_reference",
+]
+
+#: What a student runs to get torch (units 9-10 and the lectures' live comparisons).
+INSTALL_TORCH = 'pip install -e ".[torch]"'
+
+
+class TorchMissing(CourseError, ImportError):
+    """torch is needed and not installed; the message is one line naming :data:`INSTALL_TORCH`."""
+
+
+def require_torch(what="this"):
+    """The ``torch`` module, or :class:`TorchMissing` saying that ``what`` needs it and how to install it."""
+    try:
+        import torch
+    except ImportError:
+        raise TorchMissing(f"{what} needs torch, which is not installed: {INSTALL_TORCH}") from None
+    return torch
+
+
+def optional_torch(shows=None):
+    """The ``torch`` module, or None after printing one line: what the cell would show, and how to install torch.
+
+    shows: what the cell shows with torch, finishing "this cell would ...", e.g.
+    ``"compare the loop with torch.nn.RNN (max difference about 1e-16)"``; None for a
+    lecture's setup cell (the line then says that the torch cells will say what they show).
+    A lecture's cell guards with it and goes on either way::
+
+        torch = optional_torch("compare the loop with torch.nn.RNN (max difference about 1e-16)")
+        if torch:
+            ...
+    """
+    try:
+        import torch
+    except ImportError:
+        would = f"this cell would {shows}" if shows else "the cells that use it say what they would show"
+        print(f"torch is not installed: {would}; to run {'it' if shows else 'them'}: {INSTALL_TORCH}")
+        return None
+    return torch
 
 
 def kind_of(module):
     """``"rnn"``, ``"lstm"`` or ``"gru"`` for a ``torch.nn.RNN/LSTM/GRU`` (or a cell of one)."""
+    torch = require_torch("kind_of")
     if isinstance(module, (torch.nn.LSTM, torch.nn.LSTMCell)):
         return "lstm"
     if isinstance(module, (torch.nn.GRU, torch.nn.GRUCell)):
@@ -49,6 +103,7 @@ def kind_of(module):
 
 
 def _names(module, layer, direction):
+    torch = require_torch("course.interop")
     if isinstance(module, (torch.nn.RNNCell, torch.nn.LSTMCell, torch.nn.GRUCell)):
         if layer != 0 or direction != 0:
             raise ValueError("a cell has a single layer and direction")
@@ -64,6 +119,8 @@ def _names(module, layer, direction):
 
 
 def _np(t):
+    import torch  # a tensor exists, so torch does
+
     return t.detach().cpu().to(torch.float64).numpy().copy()
 
 
@@ -93,6 +150,7 @@ def load_into_torch(module, params, layer=0, direction=0):
     Extra trailing items are not allowed; shapes must match the module's.
     Values are cast to the module's dtype. Returns ``module``.
     """
+    torch = require_torch("load_into_torch")
     kind = kind_of(module)
     params = tuple(params)
     want = 4 if kind == "gru" else 3
@@ -147,6 +205,7 @@ def torch_reference(kind, x, layers, h0=None, c0=None, dh=None, dc_n=None):
     ``(dWx, dWh, db)`` or ``(dWx, dWh, dbx, dbh)`` (GRU).
     This is the independent reference of the course's checks and lectures.
     """
+    torch = require_torch("torch_reference")
     cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
     x = np.array(x, dtype=np.float64)  # copies (np.array does): torch refuses negative strides
     N, T, D = x.shape

@@ -27,14 +27,15 @@ Example::
                     epochs=5, optimizer=torch.optim.Adam(model.parameters(), 1e-3),
                     clip=1.0, metrics={"accuracy": accuracy}, plot=True)
     history["val_loss"][-1], history["accuracy"][-1]
+
+torch is imported where it is used, so :func:`plot_history` works without it.
 """
 
 import math
 import time
 
-import torch
-
 from course import device as default_device
+from course.interop import require_torch
 
 __all__ = ["train", "evaluate", "detach", "to_device", "accuracy"]
 
@@ -43,6 +44,7 @@ def detach(state):
     """``state`` cut from the graph: a tensor, or a tuple/list of tensors (``(h, c)``), or None."""
     if state is None:
         return None
+    torch = require_torch("detach")
     if isinstance(state, torch.Tensor):
         return state.detach()
     return type(state)(detach(s) for s in state)
@@ -50,6 +52,7 @@ def detach(state):
 
 def to_device(obj, device):
     """Tensors (possibly nested in tuples/lists/dicts) moved to ``device``; anything else as is."""
+    torch = require_torch("to_device")
     if isinstance(obj, torch.Tensor):
         return obj.to(device, non_blocking=True)
     if isinstance(obj, (tuple, list)):
@@ -77,7 +80,6 @@ def _batches(data):
     return data() if callable(data) else data
 
 
-@torch.no_grad()
 def evaluate(model, loss_fn, data, metrics=None, stateful=False, device=None):
     """Mean loss and metrics of ``model`` on ``data`` (an iterable of ``(x, y)``), in eval mode.
 
@@ -86,19 +88,21 @@ def evaluate(model, loss_fn, data, metrics=None, stateful=False, device=None):
     name: float for each metric}``; ``metrics`` maps a name to ``fn(out, y) -> float``.
     The model's train/eval mode is restored afterwards.
     """
+    torch = require_torch("evaluate")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     metrics = metrics or {}
     totals, weight, state = {"loss": 0.0, **{k: 0.0 for k in metrics}}, 0, None
-    for x, y in _batches(data):
-        x, y = to_device(x, device), to_device(y, device)
-        out, state = _forward(model, x, state, stateful)
-        n = y.numel() if isinstance(y, torch.Tensor) else 1
-        totals["loss"] += float(loss_fn(out, y)) * n
-        for k, fn in metrics.items():
-            totals[k] += float(fn(out, y)) * n
-        weight += n
+    with torch.no_grad():
+        for x, y in _batches(data):
+            x, y = to_device(x, device), to_device(y, device)
+            out, state = _forward(model, x, state, stateful)
+            n = y.numel() if isinstance(y, torch.Tensor) else 1
+            totals["loss"] += float(loss_fn(out, y)) * n
+            for k, fn in metrics.items():
+                totals[k] += float(fn(out, y)) * n
+            weight += n
     model.train(was_training)
     return {k: v / max(weight, 1) for k, v in totals.items()}
 
@@ -160,6 +164,7 @@ def train(
     """
     from tqdm.auto import tqdm
 
+    torch = require_torch("train")
     device = torch.device(device) if device is not None else default_device()
     model.to(device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)

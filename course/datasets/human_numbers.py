@@ -127,8 +127,9 @@ def stateful_batches(ids, batch_size, seq_len):
     batch ``i + 1`` (row by row) keeps reading the same text. Iterate over
     ``zip(x, y)`` for (batch_size, seq_len) pairs.
     """
-    import torch
+    from course.interop import require_torch
 
+    torch = require_torch("stateful_batches")
     ids = np.asarray(ids, dtype=np.int64)
     per_stream = (len(ids) - 1) // batch_size
     n_batches = per_stream // seq_len
