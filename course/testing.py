@@ -28,12 +28,27 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from course.checks._hints import hint
 from course.gradient_check import rel_error
 
 FORWARD_TOL = 1e-7
 BACKWARD_TOL = 1e-6
+
+# The mistakes every check can name (course.checks._hints: each text with its id).
 #: What a test says of the stub that a released exercise holds (a bare ``raise NotImplementedError()``).
-NOT_IMPLEMENTED = "not implemented yet: write your code where it says YOUR CODE HERE"
+NOT_IMPLEMENTED = hint("testing.not_implemented", "not implemented yet: write your code where it says YOUR CODE HERE")
+USES_TORCH = hint("testing.uses_torch", "graded NumPy functions must not use torch ({how}); write it with NumPy")
+MODIFIED_INPUT = hint(
+    "testing.modified_input",
+    "{name} modified its input `{arg}`; graded functions must return new arrays and leave their inputs untouched "
+    "(x = x + ..., not x += ...; no list.pop, append or item assignment on what was passed in)",
+)
+WRONG_NUMBER_OF_OUTPUTS = hint("testing.wrong_number_of_outputs", "{name} must return {n} values {what}, got {got}")
+RETURNED_NONE = hint("testing.returned_none", "{what} is None; did you forget to return it?")
+NOT_NUMERIC = hint("testing.not_numeric", "{what} is not numeric ({type}): {error}")
+WRONG_SHAPE = hint("testing.wrong_shape", "{what} has shape {shape}, expected {expected}")
+NAN_OR_INF = hint("testing.nan_or_inf", "{what} contains NaN or inf (check for overflow, e.g. exp of large numbers)")
+NOT_A_SCALAR = hint("testing.not_a_scalar", "{what} must be a scalar, got an array of shape {shape}")
 
 
 class _NoTorch:
@@ -43,14 +58,10 @@ class _NoTorch:
         self._name = name
 
     def __getattr__(self, attr):
-        raise AssertionError(
-            f"graded NumPy functions must not use torch (the function used `{self._name}.{attr}`); write it with NumPy"
-        )
+        raise AssertionError(USES_TORCH.format(how=f"the function used `{self._name}.{attr}`"))
 
     def __call__(self, *args, **kwargs):
-        raise AssertionError(
-            f"graded NumPy functions must not use torch (the function called `{self._name}`); write it with NumPy"
-        )
+        raise AssertionError(USES_TORCH.format(how=f"the function called `{self._name}`"))
 
 
 def _is_torch(value):
@@ -72,9 +83,7 @@ class _RefuseTorch:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name == "torch" or name.startswith("torch."):
-            raise ImportError(
-                "graded NumPy functions must not use torch (the function imported it); write it with NumPy", name=name
-            )
+            raise ImportError(USES_TORCH.format(how="the function imported it"), name=name)
         return None
 
 
@@ -238,11 +247,7 @@ def call_student(fn, *args, **kwargs):
     names += list(kwargs)
     for arg, before, after in zip(names, copies, originals):
         if before is not _NotCopied and not _same(before, after):
-            raise AssertionError(
-                f"{name} modified its input `{arg}`; graded functions must return new "
-                f"arrays and leave their inputs untouched (x = x + ..., not x += ...; no "
-                f"list.pop, append or item assignment on what was passed in)"
-            )
+            raise AssertionError(MODIFIED_INPUT.format(name=name, arg=arg))
     return out
 
 
@@ -250,25 +255,25 @@ def unpack(name, out, n, what):
     """Check that ``out`` is a tuple/list of ``n`` items (``what`` names them)."""
     if not isinstance(out, (tuple, list)) or len(out) != n:
         got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) else type(out).__name__
-        raise AssertionError(f"{name} must return {n} values {what}, got {got}")
+        raise AssertionError(WRONG_NUMBER_OF_OUTPUTS.format(name=name, n=n, what=what, got=got))
     return out
 
 
 def as_array(name, what, value):
     """``value`` as a float64 array, or an AssertionError naming the output."""
     if value is None:
-        raise AssertionError(f"{name}: {what} is None; did you forget to return it?")
+        raise AssertionError(f"{name}: {RETURNED_NONE.format(what=what)}")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise AssertionError(f"{name}: {what} is not numeric ({type(value).__name__}): {e}") from None
+        raise AssertionError(f"{name}: {NOT_NUMERIC.format(what=what, type=type(value).__name__, error=e)}") from None
     return arr
 
 
 def assert_shape(name, what, value, shape):
     arr = as_array(name, what, value)
     if arr.shape != tuple(shape):
-        raise AssertionError(f"{name}: {what} has shape {arr.shape}, expected {tuple(shape)}")
+        raise AssertionError(f"{name}: {WRONG_SHAPE.format(what=what, shape=arr.shape, expected=tuple(shape))}")
     return arr
 
 
@@ -277,7 +282,7 @@ def assert_close(name, what, actual, expected, tol, reference="the reference"):
     expected = np.asarray(expected, dtype=np.float64)
     arr = assert_shape(name, what, actual, expected.shape)
     if not np.all(np.isfinite(arr)):
-        raise AssertionError(f"{name}: {what} contains NaN or inf (check for overflow, e.g. exp of large numbers)")
+        raise AssertionError(f"{name}: {NAN_OR_INF.format(what=what)}")
     err = rel_error(arr, expected)
     if err > tol:
         worst = (
@@ -287,8 +292,9 @@ def assert_close(name, what, actual, expected, tol, reference="the reference"):
             if arr.ndim
             else ()
         )
+        # not a hint: where the values differ most (the verdict's detail)
         at = f" (worst at index {tuple(int(i) for i in worst)}: got {arr[worst]:.6g}, expected {expected[worst]:.6g})"
-        raise AssertionError(
+        raise AssertionError(  # not a hint: the verdict; a hint after it names the mistake
             f"{name}: {what} does not match {reference}: relative error {err:.2e} > tolerance {tol:.0e}{at}"
         )
     return err
@@ -297,7 +303,7 @@ def assert_close(name, what, actual, expected, tol, reference="the reference"):
 def assert_scalar(name, what, value):
     """``value`` is a Python or 0-d NumPy number; returns it as a float."""
     if np.ndim(value) != 0:
-        raise AssertionError(f"{name}: {what} must be a scalar, got an array of shape {np.shape(value)}")
+        raise AssertionError(f"{name}: {NOT_A_SCALAR.format(what=what, shape=np.shape(value))}")
     return float(as_array(name, what, value))
 
 

@@ -6,10 +6,12 @@ checks raise), with :mod:`course.checks._hints` as the mechanism:
 1. **Every text a student can be shown is a hint.** Every string literal or f-string with at
    least :data:`LONG` literal characters is the text of a ``hint("unit.mistake", "...")`` call,
    unless it is a docstring, the argument of a parameter in :data:`FIELD_PARAMETERS` (a piece
-   that fills a field of a message: which output, compared with what), or its line says
-   ``# not a hint: <why>`` (a message for the instructor, a label). A message with runtime
-   values is a template: ``X = hint("rnn.x", "... {name} ...")`` at module level, and
-   ``X.format(name=...)`` where it is raised.
+   that fills a field of a message: which output, compared with what), or its lines or the
+   line before say ``# not a hint: <why>`` (a verdict such as "does not match", a message for
+   the instructor, a label). A message with runtime values is a template:
+   ``X = hint("rnn.x", "... {name} ...")`` at module level, ``X.format(name=...)`` where it is
+   raised. A text had better start with words of its own than with ``{name}: `` (identify
+   reads a hint from its first literal part on).
 2. **Every id has one text, and is used.** ``hint(...)`` is called at module level only (a
    constant, or a value of a module-level dict or list), with the id as a literal string of
    the form ``<module>.<mistake>`` where ``<module>`` is the file's name (``_common.py`` ->
@@ -41,7 +43,7 @@ LONG = 40
 #: Parameters whose argument fills a field of a message rather than being one: which output a
 #: check compares (``what``), with what (``reference``), where a working forward comes from (``where``).
 FIELD_PARAMETERS = ("what", "reference", "where")
-#: The comment that says a long string on its line is not a hint, and why.
+#: The comment that says a long string on its line (or the next) is not a hint, and why.
 NOT_A_HINT = re.compile(r"#\s*not a hint:\s*\S")
 
 
@@ -126,7 +128,7 @@ def _unnamed_messages():
             length = _literal_length(node)
             if length is None or length < LONG or id(node) in skip:
                 continue
-            if any(NOT_A_HINT.search(line) for line in lines[node.lineno - 1 : node.end_lineno]):
+            if any(NOT_A_HINT.search(line) for line in lines[node.lineno - 2 : node.end_lineno]):
                 continue
             found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)[:90]}")
     return found
