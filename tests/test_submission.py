@@ -1,6 +1,7 @@
 """Reading a submission: strict about what it is, lenient about how a valid notebook was saved."""
 
 import json
+import re
 
 import nbformat
 import pytest
@@ -10,13 +11,17 @@ from course.grading.submission import (
     MAX_CELLS,
     SKIP_TAG,
     NotGradable,
+    Source,
     all_ids,
     cells_by_role,
     grade_id,
+    graded_name,
+    graded_names,
     parse_submission,
     prepare_for_grading,
     role,
     skip_after_last_test,
+    source_text,
     sources,
 )
 
@@ -52,13 +57,61 @@ def test_a_file_that_is_not_a_notebook_gets_a_reason(raw, why):
         parse_submission(raw)
 
 
+def test_a_link_in_place_of_a_submission_is_refused_not_followed(tmp_path):
+    """A link a student planted (to the instructor's solutions, to /etc/shadow) is never read through."""
+    from course.grading.submission import read_submission
+
+    link = tmp_path / "submission.ipynb"
+    link.symlink_to(RELEASED.resolve())
+    with pytest.raises(NotGradable, match="symbolic link"):
+        read_submission(link)
+    assert read_submission(RELEASED).nbformat == 4, "a plain file is read as before"
+
+
 def test_every_source_cell_of_a_role_has_the_matching_grade_id():
     for src in sources(ROOT):
         answers = cells_by_role(src.nb, "answer")
         assert answers and all(c["metadata"]["nbgrader"]["grade_id"].startswith("answer_") for c in answers)
-        assert src.graded_names == [c["metadata"]["nbgrader"]["grade_id"][len("answer_") :] for c in answers]
         assert src.tests and all(role(c) == "test" for c in cells_by_role(src.nb, "test"))
         assert cells_by_role(src.nb, "setup"), f"{src.unit}: no locked setup cell"
+
+
+def test_the_graded_names_of_every_unit_are_its_answer_cells_def_names_in_solutions_and_exercises():
+    """One rule for the verifier (the solutions), the site (the exercises) and the tests (Source): an answer
+    cell ``answer_NAME`` that starts with ``def NAME(`` is graded function NAME (the contract's rule)."""
+    for src in sources(ROOT):
+        defined = [
+            m.group(1) for c in cells_by_role(src.nb, "answer") if (m := re.match(r"def (\w+)\(", source_text(c)))
+        ]
+        ids = [grade_id(c) for c in cells_by_role(src.nb, "answer") if source_text(c).startswith("def ")]
+        assert ids == [f"answer_{name}" for name in defined], f"{src.unit}: an answer cell defines another name"
+        released = json.loads((ROOT / "exercises" / src.unit / src.path.name).read_text(encoding="utf-8"))
+        assert src.graded_names == graded_names(src.nb) == defined
+        assert graded_names(released) == defined, f"{src.unit}: the exercise's graded functions differ"
+
+
+def test_an_answer_cell_that_defines_no_function_names_no_graded_function():
+    src = next(s for s in sources(ROOT) if s.unit == "05_vanishing_gradients")
+    cell = next(c for c in cells_by_role(src.nb, "answer") if grade_id(c) == "answer_decay_prediction")
+    assert graded_name(cell) is None and "decay_prediction" not in src.graded_names
+
+
+@pytest.mark.parametrize("gid", ["solve", "answer_", "answer_not a name", "answers_solve"])
+def test_an_answer_cell_without_the_answer_prefix_names_no_graded_function(tmp_path, gid):
+    cell = nbformat.v4.new_code_cell("def solve(x):\n    return x\n")
+    cell.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "grade_id": gid}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    assert graded_name(cell) is None and graded_names(json.loads(path.read_text())) == []
+    assert Source("01_x", path).graded_names == []
+
+
+def test_only_an_answer_cell_names_a_graded_function():
+    cell = nbformat.v4.new_code_cell("def solve(x):\n    return x\n")
+    cell.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "grade_id": "answer_solve"}
+    assert graded_name(cell) == "solve"
+    cell.metadata["nbgrader"].update(solution=False, grade=True, points=1)
+    assert graded_name(cell) is None
 
 
 def _skipped(nb):

@@ -8,7 +8,8 @@ The cell model (used by grading, the verifier, the site and the tests): a cell o
 notebook has one **role**, read from its nbgrader metadata,
 
 * ``"setup"``  -- locked code the instructor wrote (imports, data);
-* ``"answer"`` -- a cell the student fills in (``solution``; grade_id ``answer_NAME``);
+* ``"answer"`` -- a cell the student fills in (``solution``; grade_id ``answer_NAME``, where NAME is
+  the graded function it defines: :func:`graded_name`);
 * ``"test"``   -- a graded test cell (``grade``; grade_id ``NAME`` or ``NAME_suffix``);
 * ``None``     -- anything else (markdown, the student's own scratch cells).
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from course import units as course_units
+from course.grading import files
 
 MAX_SUBMISSION_BYTES = 50 * 2**20
 #: Cells of a submission that are not blank (a unit's exercise has under 100): more is refused.
@@ -82,6 +84,27 @@ def all_ids(nb):
     return {gid for c in nb.get("cells", []) if isinstance(c, dict) and (gid := grade_id(c))}
 
 
+#: An answer cell's grade_id is this prefix and the name of the function it defines (the contract's NAME).
+ANSWER_PREFIX = "answer_"
+
+
+def graded_name(cell):
+    """The graded function an instructor's (or released) answer cell defines: NAME, where its grade_id
+    is ``answer_NAME`` and its source starts with ``def NAME(`` (the contract's rule), else None.
+
+    The one rule for the verifier, the site and the tests. None for any other cell, for a grade_id
+    without the prefix, and for an answer cell that defines no function (a prediction to write down).
+    """
+    gid = grade_id(cell) if isinstance(cell, dict) and role(cell) == "answer" else None
+    name = gid[len(ANSWER_PREFIX) :] if gid and gid.startswith(ANSWER_PREFIX) else ""
+    return name if name.isidentifier() and source_text(cell).startswith(f"def {name}(") else None
+
+
+def graded_names(nb):
+    """The graded functions of notebook dict ``nb`` (instructor's or released), in order: ``[NAME, ...]``."""
+    return [name for c in cells_by_role(nb, "answer") if (name := graded_name(c))]
+
+
 # ------------------------------------------------------------ reading
 def read_submission(path, for_grading=False):
     """The submission at ``path`` as an nbformat v4 notebook, or NotGradable.
@@ -89,16 +112,15 @@ def read_submission(path, for_grading=False):
     Older notebook formats (v3) are converted, as Jupyter itself would open them.
     ``for_grading``: see :func:`parse_submission`.
     """
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_SUBMISSION_BYTES:
-            raise NotGradable(
-                f"the file is {size / 2**20:.0f} MiB, over the limit of "
-                f"{MAX_SUBMISSION_BYTES // 2**20} MiB (clear the outputs before submitting)"
-            )
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise NotGradable(f"cannot read the file: {e.strerror}") from None
+    try:  # (no link followed: the file is checked and read through one descriptor)
+        raw = files.read_regular(path, MAX_SUBMISSION_BYTES)
+    except files.TooBig as e:
+        raise NotGradable(
+            f"the file is {e.size / 2**20:.0f} MiB, over the limit of "
+            f"{MAX_SUBMISSION_BYTES // 2**20} MiB (clear the outputs before submitting)"
+        ) from None
+    except files.Refused as e:
+        raise NotGradable(f"cannot read the file: {str(e).removeprefix('cannot be read: ')}") from None
     return parse_submission(raw, for_grading)
 
 
@@ -167,8 +189,7 @@ class Source:
         self.nb = json.loads(self.path.read_text(encoding="utf-8"))
         self.ids = all_ids(self.nb)
         self.tests = [grade_id(c) for c in cells_by_role(self.nb, "test")]
-        #: the contract's graded names: each answer cell starts with ``def NAME(``
-        self.graded_names = [gid[len("answer_") :] for c in cells_by_role(self.nb, "answer") if (gid := grade_id(c))]
+        self.graded_names = graded_names(self.nb)
 
 
 def sources(root=None):

@@ -30,7 +30,6 @@ from course.grading.verify.checker import (
     MAX_CALLBACK_BYTES,
     MAX_CALLBACKS,
     StudentProcess,
-    contract_names,
     forbidden_paths,
     verify,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "_Reader",
     "_Writer",
     "_serve",
-    "contract_names",
     "forbidden_paths",
     "verify",
 ]

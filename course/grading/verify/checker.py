@@ -2,10 +2,10 @@
 
 The **checker process** (this one, the grading worker) executes the instructor's setup and test
 cells, hidden tests included, with each of the contract's graded names (the instructor's answer
-cells ``answer_NAME``; never a list the student process supplies) bound to a proxy that calls
-into a :class:`StudentProcess`. NumPy functions are served by a student process in which torch,
-the checks and ``course.interop`` are out of reach (:data:`FORBIDDEN_MODULES`,
-:func:`forbidden_paths`); PyTorch functions by a second one, which has torch.
+cells ``answer_NAME``: :func:`course.grading.submission.graded_names`; never a list the student
+process supplies) bound to a proxy that calls into a :class:`StudentProcess`. NumPy functions are
+served by a student process in which torch, the checks and ``course.interop`` are out of reach
+(:data:`FORBIDDEN_MODULES`, :func:`forbidden_paths`); PyTorch functions by a second one, which has torch.
 
 Checker-side functions handed to student code (the reference ``forward_fn`` of a generic check)
 are called back here, bounded per test in number, in the size of their inputs (relative to what
@@ -320,17 +320,6 @@ class StudentProcess:
         self.proc.wait()
 
 
-def contract_names(source_nb):
-    """The graded names of an instructor notebook: its answer cells ``answer_NAME``."""
-    from course.grading.submission import cells_by_role, grade_id
-
-    return [
-        gid[len("answer_") :]
-        for c in cells_by_role(source_nb, "answer")
-        if (gid := grade_id(c) or "").startswith("answer_")
-    ]
-
-
 def verify(
     source_nb,
     submission_nb,
@@ -348,10 +337,11 @@ def verify(
     Returns ``{grade_id: None (passed) or "reason"}`` for every test cell of the source (those
     in ``only``, when given). Both notebooks are nbformat dicts; only the *source* says what is
     what: its setup, answer and test cells (by grade_id), its graded names (``graded_names``,
-    else its answer cells' ``answer_NAME``) and which of them are PyTorch functions
+    else :func:`course.grading.submission.graded_names`) and which of them are PyTorch functions
     (``metadata.course.torch``; the rest are NumPy functions). ``forkserver``: a
     :class:`course.grading.forkserver.ForkServer` to start the PyTorch student process from.
     """
+    from course.grading import submission
     from course.grading.submission import cells_by_role, grade_id, source_text
 
     setup = [source_text(c) for c in cells_by_role(source_nb, "setup")]
@@ -363,7 +353,7 @@ def verify(
         if gid in answers and cell.get("cell_type") == "code" and answers[gid] is None:
             answers[gid] = source_text(cell)
     answer_cells = [src for src in answers.values() if src]
-    graded = list(graded_names) if graded_names is not None else contract_names(source_nb)
+    graded = list(graded_names) if graded_names is not None else submission.graded_names(source_nb)
     meta = source_nb.get("metadata", {}).get("course", {})
     torch_names = set(meta.get("torch", [])) if isinstance(meta, dict) else set()
     kinds = {"numpy": [n for n in graded if n not in torch_names], "torch": [n for n in graded if n in torch_names]}
