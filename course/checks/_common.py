@@ -29,15 +29,17 @@ import itertools
 import numpy as np
 import torch
 
+from course.checks._hints import hint
 from course.gradient_check import eval_numerical_gradient_array, rel_error
 from course.testing import BACKWARD_TOL, assert_close, assert_close_or_hint, assert_shape, call_student, unpack
 
 #: relative error under which a student's output "is" a known wrong variant
 MATCH_TOL = 1e-6
 
-STABILITY_HINT = (
+STABILITY_HINT = hint(
+    "common.softmax_unstable",
     "not numerically stable: subtract the max of each row of scores (logits) before exp, which leaves softmax "
-    "unchanged, and compute log p as (s - max) - log(sum(exp(s - max))), never log(softmax(s))"
+    "unchanged, and compute log p as (s - max) - log(sum(exp(s - max))), never log(softmax(s))",
 )
 
 
@@ -84,9 +86,9 @@ def diagnose(got, variants, tol=MATCH_TOL):
     """
     if callable(variants):
         variants = variants()
-    for hint, refs in variants:
+    for text, refs in variants:
         if refs is not None and all_match(got, refs, tol):
-            return hint
+            return text
     return None
 
 
@@ -115,9 +117,19 @@ def first_hint(*hints):
 
 
 # ---------------------------------------------------------------- dtypes
-DTYPE_HINT = (
+DTYPE_HINT = hint(
+    "common.dtype_float32",
     "the course computes in float64 (NumPy's default): an array made with dtype=np.float32 (or .astype(np.float32)) "
-    "keeps about 7 significant digits; leave out the dtype, or take the inputs' (np.zeros_like(x), dtype=x.dtype)"
+    "keeps about 7 significant digits; leave out the dtype, or take the inputs' (np.zeros_like(x), dtype=x.dtype)",
+)
+OUTPUT_FLOAT32 = hint("common.output_float32", "{what} has dtype {dtype}, expected float64")
+FORWARD_FLOAT32 = hint(
+    "common.forward_float32",
+    "your {fwd_name} returns {dtype} ({what}); fix it first: {name} is tested with the cache and the numerical "
+    "gradients of your {fwd_name}, where {dtype}'s rounding looks like a wrong gradient",
+)
+FORWARD_WRONG = hint(
+    "common.forward_wrong", "fix it first: {name} is tested with the cache of your {fwd_name} ({where})"
 )
 
 
@@ -149,7 +161,7 @@ def assert_float64(name, what, value, hint=DTYPE_HINT):
     """Raise :class:`DtypeError` when ``value`` (an output of ``name``) is a float array below float64."""
     dtype = low_precision(value)
     if dtype is not None:
-        raise DtypeError(f"{name}: {what} has dtype {dtype}, expected float64\n  hint: {hint}", what, dtype)
+        raise DtypeError(f"{name}: {OUTPUT_FLOAT32.format(what=what, dtype=dtype)}\n  hint: {hint}", what, dtype)
     return value
 
 
@@ -160,16 +172,12 @@ def forward_first(name, fwd_name, check_output, where="bring your solution that 
     try:
         return check_output()
     except DtypeError as e:
-        raise AssertionError(
-            f"{name}: your {fwd_name} returns {e.dtype} ({e.what}); fix it first: {name} is tested with the cache "
-            f"and the numerical gradients of your {fwd_name}, where {e.dtype}'s rounding looks like a wrong "
-            f"gradient\n  hint: {DTYPE_HINT}"
-        ) from None
+        text = FORWARD_FLOAT32.format(name=name, fwd_name=fwd_name, dtype=e.dtype, what=e.what)
+        raise AssertionError(f"{name}: {text}\n  hint: {DTYPE_HINT}") from None
     except AssertionError as e:
-        raise AssertionError(
-            f"{name}: your {fwd_name} is wrong ({e}); fix it first: {name} is tested with the cache of "
-            f"your {fwd_name} ({where})"
-        ) from None
+        # the forward's own message stays outside the hint's text: identify() reads the hints in it too
+        text = FORWARD_WRONG.format(name=name, fwd_name=fwd_name, where=where)
+        raise AssertionError(f"{name}: your {fwd_name} is wrong ({e}); {text}") from None
 
 
 def stability_hint(scale):
@@ -182,8 +190,9 @@ def stability_hint(scale):
 #: softmaxes of [1, 0] and [0, 1]: FAR_APART_P, worked by hand (e / (1 + e) and 1 / (1 + e)).
 FAR_APART_ROWS = np.array([[1000.0, 999.0], [-1000.0, -999.0]])
 FAR_APART_P = np.array([[np.e, 1.0], [1.0, np.e]]) / (1.0 + np.e)
-ROW_SHIFT_HINT = (
-    "shift each row by its own largest score (max over axis=-1, keepdims=True), not by the largest of the whole array"
+ROW_SHIFT_HINT = hint(
+    "common.softmax_global_max",
+    "shift each row by its own largest score (max over axis=-1, keepdims=True), not by the largest of the whole array",
 )
 
 
@@ -201,6 +210,22 @@ def assert_close_stable(name, what, actual, expected, tol, reference, candidates
 
 
 # ---------------------------------------------------------------- explaining a wrong array
+WRONG_BLOCKS = hint("common.wrong_gate_blocks", "only the block(s) of {gates} are wrong (the others match)")
+WRONG_TIME_STEPS = hint("common.wrong_time_steps", "time steps t = {bad} are wrong, t = {ok} match")
+SHIFTED_LATE = hint(
+    "common.sequence_shifted_late",
+    "the sequence is shifted one step late: h[:, t] must be the state after reading x[:, t]",
+)
+SHIFTED_EARLY = hint(
+    "common.sequence_shifted_early",
+    "the sequence is shifted one step early: h[:, t] must be the state after reading x[:, t]",
+)
+GATE_ORDER = hint(
+    "common.gate_order",
+    "the result matches the gate order {order}; the contract uses {label} (column blocks of Wx, Wh and b, each H wide)",
+)
+
+
 def block_hint(got, ref, gates, tol):
     """Which gate blocks (last axis split in len(gates) equal parts) of ``got`` are wrong."""
     got = np.asarray(got, dtype=np.float64)
@@ -211,7 +236,7 @@ def block_hint(got, ref, gates, tol):
         g for k, g in enumerate(gates) if rel_error(got[..., k * H : (k + 1) * H], ref[..., k * H : (k + 1) * H]) > tol
     ]
     if 0 < len(bad) < len(gates):
-        return f"only the block(s) of {', '.join(bad)} are wrong (the others match)"
+        return WRONG_BLOCKS.format(gates=", ".join(bad))
     return None
 
 
@@ -224,7 +249,7 @@ def time_hint(got, ref, tol, axis=1):
     bad = [t for t in range(T) if rel_error(np.take(got, t, axis), np.take(ref, t, axis)) > tol]
     if 0 < len(bad) < T:
         ok = [t for t in range(T) if t not in bad]
-        return f"time steps t = {bad} are wrong, t = {ok} match"
+        return WRONG_TIME_STEPS.format(bad=bad, ok=ok)
     return None
 
 
@@ -234,9 +259,9 @@ def shift_hint(got, ref, tol):
     if got.shape != np.shape(ref) or got.ndim < 2 or got.shape[1] < 2:
         return None
     if rel_error(got[:, 1:], ref[:, :-1]) < tol:
-        return "the sequence is shifted one step late: h[:, t] must be the state after reading x[:, t]"
+        return SHIFTED_LATE
     if rel_error(got[:, :-1], ref[:, 1:]) < tol:
-        return "the sequence is shifted one step early: h[:, t] must be the state after reading x[:, t]"
+        return SHIFTED_EARLY
     return None
 
 
@@ -256,10 +281,7 @@ def permutation_hint(got, make_ref, gates, tol, label):
         except Exception:
             continue
         if got.shape == np.shape(ref) and rel_error(got, ref) < tol:
-            return (
-                f"the result matches the gate order {', '.join(perm)}; the contract uses {label} "
-                f"(column blocks of Wx, Wh and b, each H wide)"
-            )
+            return GATE_ORDER.format(order=", ".join(perm), label=label)
     return None
 
 
@@ -298,6 +320,14 @@ def without_derivative(fn, v):
 
 
 # ---------------------------------------------------------------- numerical gradients
+FORWARD_IMPRECISE = hint(
+    "common.forward_imprecise",
+    "{what} matches torch autograd but not the numerical gradient of your {fwd_name} (relative error {err}): your "
+    "{name} is right, fix {fwd_name}: it loses precision (float32 somewhere: dtype=np.float32 or .astype(np.float32), "
+    "even if it returns float64) or computes a slightly different function than the contract's",
+)
+
+
 def numeric_grads(forward, args, outputs, upstream, which):
     """Centred numerical gradients of sum_k sum(outputs(forward(*args))[k] * upstream[k]) w.r.t. args[i].
 
@@ -344,12 +374,8 @@ def numeric_close(name, fwd_name, what, got, num):
         assert_close(name, what, got, num, BACKWARD_TOL, f"the numerical gradient of your {fwd_name}")
     except AssertionError as e:
         err = str(e).split("relative error ", 1)[-1].split(" (worst", 1)[0]
-        raise AssertionError(
-            f"{name}: {what} matches torch autograd but not the numerical gradient of your {fwd_name} "
-            f"(relative error {err}): your {name} is right, fix {fwd_name}: it loses precision (float32 somewhere: "
-            f"dtype=np.float32 or .astype(np.float32), even if it returns float64) or computes a slightly "
-            f"different function than the contract's"
-        ) from None
+        text = FORWARD_IMPRECISE.format(what=what, fwd_name=fwd_name, err=err, name=name)
+        raise AssertionError(f"{name}: {text}") from None
 
 
 # ---------------------------------------------------------------- data
@@ -367,6 +393,37 @@ def random_params(rng, kind, D, H):
 
 
 # ---------------------------------------------------------------- comparing a backward's gradients
+GRADIENT_FLOAT32 = hint(
+    "common.gradient_float32",
+    "{what} has dtype {dtype}: {dtype_hint} (a {dtype} array in the forward's cache makes one here too)",
+)
+FLOAT32_PRECISION = hint(
+    "common.float32_precision",
+    "right to about 6 significant digits only, float32's precision: is an array of the forward's cache, "
+    "or one made in the backward, float32 (dtype=np.float32, .astype(np.float32))?",
+)
+GRADIENT_ALL_ZEROS = hint(
+    "common.gradient_all_zeros",
+    "{what} is all zeros: is it computed (and returned) rather than left at its initial zeros?",
+)
+GRADIENTS_MIXED_UP = hint(
+    "common.gradients_mixed_up", "{what} holds what {other} should: return the gradients in the order {order}"
+)
+DA_WRONG_BLOCKS = hint(
+    "common.da_wrong_blocks", "the gradient on the pre-activations, da, is wrong: in the bias gradient {blocks}"
+)
+ONLY_FIRST_STEP = hint(
+    "common.gradient_only_first_step",
+    "{what} holds only the contribution of time step 0: accumulate it over all steps "
+    "({what} += ... inside the loop, or one product over all steps)",
+)
+ONLY_LAST_STEP = hint(
+    "common.gradient_only_last_step",
+    "{what} holds only the contribution of the last time step: accumulate it over all steps "
+    "({what} += ... inside the loop, or one product over all steps)",
+)
+
+
 def compare_grads(name, whats, grads, refs, shapes, upstream, explain):
     """Every gradient (shape, then values) against torch autograd; ``explain(i)`` the hint of a failing one.
 
@@ -384,13 +441,10 @@ def precision_hint(what, got, ref):
     small): say so, and where the float32 comes from (the forward's cache, which the check cannot see)."""
     dtype = low_precision(got)
     if dtype is not None:
-        return f"{what} has dtype {dtype}: {DTYPE_HINT} (a {dtype} array in the forward's cache makes one here too)"
+        return GRADIENT_FLOAT32.format(what=what, dtype=dtype, dtype_hint=DTYPE_HINT)
     got = np.asarray(got, dtype=np.float64)
     if got.shape == np.shape(ref) and np.all(np.isfinite(got)) and rel_error(got, ref) < 1e-4:
-        return (
-            "right to about 6 significant digits only, float32's precision: is an array of the forward's cache, "
-            "or one made in the backward, float32 (dtype=np.float32, .astype(np.float32))?"
-        )
+        return FLOAT32_PRECISION
     return None
 
 
@@ -399,10 +453,10 @@ def mixup_hint(i, whats, grads, refs):
     returned in the wrong order); None otherwise. ``whats``: the gradients' names, in order."""
     got = np.asarray(grads[i], dtype=np.float64)
     if not np.any(got) and np.any(refs[i]):
-        return f"{whats[i]} is all zeros: is it computed (and returned) rather than left at its initial zeros?"
+        return GRADIENT_ALL_ZEROS.format(what=whats[i])
     for j, ref in enumerate(refs):
         if j != i and np.shape(ref) == got.shape and matches(got, ref) and not matches(refs[i], ref):
-            return f"{whats[i]} holds what {whats[j]} should: return the gradients in the order {', '.join(whats)}"
+            return GRADIENTS_MIXED_UP.format(what=whats[i], other=whats[j], order=", ".join(whats))
     return None
 
 
@@ -425,9 +479,9 @@ def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None,
             memo["v"] = diagnose(grads, variants)
         if memo["v"]:
             return memo["v"]
-        for hint, value in candidates(i) if candidates else ():
+        for text, value in candidates(i) if candidates else ():
             if matches(grads[i], value):
-                return hint
+                return text
         mixup = mixup_hint(i, whats, grads, refs) if whats else None
         if mixup:
             return mixup
@@ -437,7 +491,7 @@ def explainer(grads, refs, variants, candidates=None, gates=None, fallback=None,
             k = i if i in gated else gated[-1]
             blocks = block_hint(grads[k], refs[k], gates, BACKWARD_TOL)
             if blocks and k != i:
-                blocks = f"the gradient on the pre-activations, da, is wrong: in the bias gradient {blocks}"
+                blocks = DA_WRONG_BLOCKS.format(blocks=blocks)
             generic = blocks
         return generic or (fallback(i) if fallback else None)
 
@@ -452,8 +506,7 @@ def accumulation_candidates(what, per_step, names):
     if what not in names or len(per_step) < 2:
         return []
     k = names.index(what)
-    fix = f"accumulate it over all steps ({what} += ... inside the loop, or one product over all steps)"
     return [
-        (f"{what} holds only the contribution of time step 0: {fix}", per_step[0][k]),
-        (f"{what} holds only the contribution of the last time step: {fix}", per_step[-1][k]),
+        (ONLY_FIRST_STEP.format(what=what), per_step[0][k]),
+        (ONLY_LAST_STEP.format(what=what), per_step[-1][k]),
     ]
