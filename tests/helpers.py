@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from course.checks._hints import identify
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,3 +37,10 @@ def hint_of(check, *fns, **kwargs):
     with pytest.raises(AssertionError) as e:
         check(*fns, **kwargs)
     return str(e.value)
+
+
+def hint_ids_of(check, *fns, **kwargs):
+    """The message of :func:`hint_of` and the ids of the hints in it (what the grader records):
+    ``(message, ids)``, so that a failing assertion can show the message."""
+    message = hint_of(check, *fns, **kwargs)
+    return message, identify(message)
