@@ -21,6 +21,7 @@ bh)``) as in the layer functions' signatures; their gradients
 import numpy as np
 
 from course.checks._common import all_match, assert_float64, close, forward_first, matches, random_params, time_hint
+from course.checks._hints import hint
 from course.checks.bptt import check_rnn_backward
 from course.checks.gru import check_gru_backward, check_gru_forward
 from course.checks.lstm import check_lstm_backward, check_lstm_forward
@@ -28,6 +29,89 @@ from course.checks.rnn import check_rnn_forward
 from course.gradient_check import rel_error
 from course.interop import torch_reference
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, torch_allowed, unpack
+
+# ---------------------------------------------------------------- hints
+# The check's reference layers, called by the student's plumbing with the wrong arguments.
+LAYER_INPUT_WIDTH = hint(
+    "deep.layer_input_width",
+    "{where} got x of shape {x_shape} and h0 of shape {h0_shape} for Wx of shape {wx_shape}: does each layer "
+    "read the hidden states of the layer below (and a bidirectional one both directions, 2H features)?",
+)
+LAYER_ARGUMENTS = hint("deep.layer_arguments", "{name} takes (x, params_f, params_b), got {count} arguments")
+FOREIGN_CACHE = hint(
+    "deep.foreign_cache",
+    "{name} (backward_fn) got a cache that its forward_fn did not make: {kind}; "
+    "pass each layer / direction the cache of its own forward",
+)
+BACKWARD_FN_DH_SHAPE = hint(
+    "deep.backward_fn_dh_shape", "{name} (backward_fn) got dh of shape {shape}; its forward made h of shape {expected}"
+)
+# bidirectional_forward
+FORWARD_DIRECTION = hint("deep.forward_direction", "the forward direction is forward_fn(x, *params_f)")
+DIRECTIONS_SWAPPED = hint(
+    "deep.directions_swapped",
+    "the forward direction is forward_fn(x, *params_f); it looks like the backward direction: forward direction first",
+)
+OUTPUT_NOT_FLIPPED_BACK = hint(
+    "deep.output_not_flipped_back",
+    "flip the backward direction's output back in time, so that h[:, t, H:] is aligned with x[:, t]",
+)
+INPUT_NOT_REVERSED = hint(
+    "deep.input_not_reversed",
+    "the backward direction must read the sequence reversed in time: forward_fn(x[:, ::-1], *params_b)",
+)
+BATCH_REVERSED = hint(
+    "deep.batch_reversed",
+    "you reversed the batch axis (axis 0), not time: the backward direction reads x[:, ::-1] "
+    "(np.flip(x, axis=1)), and its output is flipped back along axis 1",
+)
+FLIP_WITHOUT_AXIS = hint(
+    "deep.flip_without_axis",
+    "np.flip without an axis reverses every axis (batch, time and features); reverse time only: "
+    "x[:, ::-1] or np.flip(x, axis=1)",
+)
+BACKWARD_DIRECTION = hint(
+    "deep.backward_direction", "h[..., H:] is forward_fn(x reversed in time, *params_b)'s output, reversed back"
+)
+# bidirectional_backward: the mistakes planted in _bi_explainer's variants
+DH_B_NOT_FLIPPED = hint(
+    "deep.dh_b_not_flipped",
+    "the backward direction's upstream gradient is dh[..., H:] flipped in time (dh[:, ::-1, H:]), "
+    "like its input: it ran over x[:, ::-1]",
+)
+DX_NOT_SUMMED = hint(
+    "deep.dx_not_summed",
+    "dx must be the sum of both directions' dx (the backward direction's flipped back in time)",
+)
+DX_B_NOT_FLIPPED_BACK = hint(
+    "deep.dx_b_not_flipped_back", "flip the backward direction's dx back in time before adding it"
+)
+CACHE_OF_OTHER_DIRECTION = hint(
+    "deep.cache_of_other_direction",
+    "the backward direction got the forward direction's cache: pass each direction the cache of its own forward",
+)
+GRADS_SWAPPED = hint("deep.grads_swapped", "grads_f and grads_b are swapped: grads_f belongs to params_f")
+# stacked
+STACKED_FORWARD = hint(
+    "deep.stacked_forward", "layer l runs forward_fn(h of layer l - 1, *layers[l]); the first reads x"
+)
+LAYER_GRADS_REVERSED = hint(
+    "deep.layer_grads_reversed",
+    "{name}: layer_grads is ordered top layer first; layer_grads[0] must be the first (bottom) "
+    "layer's gradients, in the order of `layers`: reverse the list you built on the way down",
+)
+STACKED_DX = hint("deep.stacked_dx", "the dx of layer l is the upstream dh of layer l - 1; dx is the first layer's")
+# the student's own deep bidirectional model
+LAYER_WRONG = hint(
+    "deep.layer_wrong",
+    "the deep bidirectional {kind} model: your {fn_name} is wrong ({error}); fix it first "
+    "(section 1: bring the {fn_name} that passes the tests of {unit})",
+)
+PLUMBING_WRONG = hint(
+    "deep.plumbing_wrong",
+    "a deep bidirectional model of your bidirectional_forward/backward (your {fname} and {bname} pass "
+    "their own tests, so look at the bidirectional functions)",
+)
 
 _GRAD_NAMES = {
     "rnn": ("dh0", "dWx", "dWh", "db"),
@@ -57,9 +141,7 @@ def _validate(where, x, params):
     h0, Wx = np.asarray(params[0]), np.asarray(params[1])
     if Wx.shape[0] != x.shape[2] or h0.shape != (x.shape[0], np.shape(params[2])[0]):
         raise AssertionError(
-            f"{where} got x of shape {x.shape} and h0 of shape {h0.shape} for Wx of shape "
-            f"{Wx.shape}: does each layer read the hidden states of the layer below "
-            "(and a bidirectional one both directions, 2H features)?"
+            LAYER_INPUT_WIDTH.format(where=where, x_shape=x.shape, h0_shape=h0.shape, wx_shape=Wx.shape)
         )
     return x
 
@@ -78,7 +160,7 @@ def reference_layer(kind, bidirectional=False):
     def forward_fn(x, *params):
         directions = params if bidirectional else (params,)
         if bidirectional and len(params) != 2:
-            raise AssertionError(f"{name} takes (x, params_f, params_b), got {len(params) + 1} arguments")
+            raise AssertionError(LAYER_ARGUMENTS.format(name=name, count=len(params) + 1))
         x = _validate(f"{name} (forward_fn)", x, directions[0])
         with torch_allowed():
             r = torch_reference(kind, x, [[p[1:] for p in directions]], h0=np.stack([p[0] for p in directions]))
@@ -86,18 +168,13 @@ def reference_layer(kind, bidirectional=False):
 
     def backward_fn(dh, cache):
         if not isinstance(cache, _RefCache) or cache.kind != kind or cache.bidirectional != bidirectional:
-            raise AssertionError(
-                f"{name} (backward_fn) got a cache that its forward_fn did not make: "
-                f"{type(cache).__name__}; pass each layer / direction the cache of its own forward"
-            )
+            raise AssertionError(FOREIGN_CACHE.format(name=name, kind=type(cache).__name__))
         dirs = len(cache.params)
         H = np.shape(cache.params[0][2])[0]
         dh = np.asarray(dh, dtype=np.float64)
         if dh.shape != (cache.x.shape[0], cache.x.shape[1], dirs * H):
-            raise AssertionError(
-                f"{name} (backward_fn) got dh of shape {dh.shape}; its forward made h of shape "
-                f"{(cache.x.shape[0], cache.x.shape[1], dirs * H)}"
-            )
+            expected = (cache.x.shape[0], cache.x.shape[1], dirs * H)
+            raise AssertionError(BACKWARD_FN_DH_SHAPE.format(name=name, shape=dh.shape, expected=expected))
         with torch_allowed():
             r = torch_reference(
                 kind, cache.x, [[p[1:] for p in cache.params]], h0=np.stack([p[0] for p in cache.params]), dh=dh
@@ -148,37 +225,24 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
         ref[..., :H],
         FORWARD_TOL,
         f"torch.nn.{kind.upper()}(bidirectional=True)",
-        lambda: (
-            "the forward direction is forward_fn(x, *params_f)"
-            + (
-                "; it looks like the backward direction: forward direction first"
-                if rel_error(h[..., :H], ref[..., H:]) < FORWARD_TOL
-                else ""
-            )
-        ),
+        lambda: DIRECTIONS_SWAPPED if rel_error(h[..., :H], ref[..., H:]) < FORWARD_TOL else FORWARD_DIRECTION,
     )
 
     def backward_direction(xx):
         return torch_reference(kind, xx, [[pb[1:]]], h0=pb[0][None])["h"]
 
-    def hint():
+    def explain():
         got = h[..., H:]
         if rel_error(got, ref[:, ::-1, H:]) < FORWARD_TOL:
-            return "flip the backward direction's output back in time, so that h[:, t, H:] is aligned with x[:, t]"
+            return OUTPUT_NOT_FLIPPED_BACK
         if rel_error(got, backward_direction(x)) < FORWARD_TOL:
-            return "the backward direction must read the sequence reversed in time: forward_fn(x[:, ::-1], *params_b)"
+            return INPUT_NOT_REVERSED
         batch = backward_direction(x[::-1])
         if matches(got, batch[::-1], FORWARD_TOL) or matches(got, batch, FORWARD_TOL):
-            return (
-                "you reversed the batch axis (axis 0), not time: the backward direction reads x[:, ::-1] "
-                "(np.flip(x, axis=1)), and its output is flipped back along axis 1"
-            )
+            return BATCH_REVERSED
         if matches(got, np.flip(backward_direction(np.flip(x))), FORWARD_TOL):
-            return (
-                "np.flip without an axis reverses every axis (batch, time and features); reverse time only: "
-                "x[:, ::-1] or np.flip(x, axis=1)"
-            )
-        return "h[..., H:] is forward_fn(x reversed in time, *params_b)'s output, reversed back"
+            return FLIP_WITHOUT_AXIS
+        return BACKWARD_DIRECTION
 
     close(
         name,
@@ -187,16 +251,16 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
         ref[..., H:],
         FORWARD_TOL,
         f"torch.nn.{kind.upper()}(bidirectional=True)",
-        hint,
+        explain,
     )
 
 
-def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes, hint=None):
+def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes, explain=None):
     names = _GRAD_NAMES[kind]
     got = unpack(name, got, len(names), f"in {label} (the tuple backward_fn returns after dx: {', '.join(names)})")
     for what, g, r, shape in zip(names, got, (ref_dh0, *ref_grads), shapes):
         assert_shape(name, f"{label} {what}", g, shape)
-        close(name, f"{label} {what}", g, r, BACKWARD_TOL, "torch autograd", hint)
+        close(name, f"{label} {what}", g, r, BACKWARD_TOL, "torch autograd", explain)
 
 
 def _shapes(kind, N, D, H):
@@ -265,19 +329,11 @@ def _bi_explainer(kind, x, pf, pb, dh, got, ref):
         ux, ug = _uni(kind, pb, x[:, ::-1], dh[..., H:])
         cx, cg = _uni(kind, pf, x, dh[:, ::-1, H:])
         return [
-            (
-                "the backward direction's upstream gradient is dh[..., H:] flipped in time (dh[:, ::-1, H:]), "
-                "like its input: it ran over x[:, ::-1]",
-                (fx + ux[:, ::-1], fg, ug),
-            ),
-            ("dx must be the sum of both directions' dx (the backward direction's flipped back in time)", (fx, fg, bg)),
-            ("flip the backward direction's dx back in time before adding it", (fx + bx, fg, bg)),
-            (
-                "the backward direction got the forward direction's cache: pass each direction the cache of its "
-                "own forward",
-                (fx + cx[:, ::-1], fg, cg),
-            ),
-            ("grads_f and grads_b are swapped: grads_f belongs to params_f", (fx + bx[:, ::-1], bg, fg)),
+            (DH_B_NOT_FLIPPED, (fx + ux[:, ::-1], fg, ug)),
+            (DX_NOT_SUMMED, (fx, fg, bg)),
+            (DX_B_NOT_FLIPPED_BACK, (fx + bx, fg, bg)),
+            (CACHE_OF_OTHER_DIRECTION, (fx + cx[:, ::-1], fg, cg)),
+            (GRADS_SWAPPED, (fx + bx[:, ::-1], bg, fg)),
         ]
 
     memo = {}
@@ -286,9 +342,9 @@ def _bi_explainer(kind, x, pf, pb, dh, got, ref):
         if "hint" not in memo:
             memo["hint"] = None
             if flat is not None:
-                for hint, refs in variants():
+                for text, refs in variants():
                     if all_match(flat, _flat(refs)):
-                        memo["hint"] = hint
+                        memo["hint"] = text
                         break
             if memo["hint"] is None:
                 memo["hint"] = time_hint(got[0], ref["dx"], BACKWARD_TOL)
@@ -348,7 +404,7 @@ def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0,
         ref,
         FORWARD_TOL,
         f"torch.nn.{kind.upper()} layers chained",
-        lambda: "layer l runs forward_fn(h of layer l - 1, *layers[l]); the first reads x",
+        lambda: STACKED_FORWARD,
     )
 
 
@@ -371,10 +427,7 @@ def check_stacked_backward(
     flat, flat_ref = _flat(list(layer_grads)), _flat(ref_grads)
     if len(layers) > 1 and flat is not None and not all_match(flat, flat_ref):
         if all_match(_flat(list(layer_grads)[::-1]), flat_ref):
-            raise AssertionError(
-                f"{name}: layer_grads is ordered top layer first; layer_grads[0] must be the first (bottom) "
-                "layer's gradients, in the order of `layers`: reverse the list you built on the way down"
-            )
+            raise AssertionError(LAYER_GRADS_REVERSED.format(name=name))
     assert_shape(name, "dx", dx, x.shape)
     close(
         name,
@@ -383,7 +436,7 @@ def check_stacked_backward(
         ref_dx,
         BACKWARD_TOL,
         "torch autograd",
-        lambda: "the dx of layer l is the upstream dh of layer l - 1; dx is the first layer's",
+        lambda: STACKED_DX,
     )
     d_in = D
     for l, (got, ref) in enumerate(zip(layer_grads, ref_grads)):
@@ -417,10 +470,7 @@ def _check_layer_first(kind, forward_fn, backward_fn):
         try:
             run()
         except AssertionError as e:
-            raise AssertionError(
-                f"the deep bidirectional {kind.upper()} model: your {fn_name} is wrong ({e}); fix it first "
-                f"(section 1: bring the {fn_name} that passes the tests of {unit})"
-            ) from None
+            raise AssertionError(LAYER_WRONG.format(kind=kind.upper(), fn_name=fn_name, error=e, unit=unit)) from None
 
 
 def check_deep_bidirectional(
@@ -452,10 +502,7 @@ def check_deep_bidirectional(
     fname = getattr(forward_fn, "__name__", "forward_fn")
     _check_layer_first(kind, forward_fn, backward_fn)
     bname = getattr(backward_fn, "__name__", "backward_fn")
-    name = (
-        f"a deep bidirectional model of your bidirectional_forward/backward (your {fname} and {bname} pass "
-        "their own tests, so look at the bidirectional functions)"
-    )
+    name = PLUMBING_WRONG.format(fname=fname, bname=bname)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
     layers = [
@@ -470,7 +517,7 @@ def check_deep_bidirectional(
         h0=np.stack([p[0] for layer in layers for p in layer]),
         dh=dh_top,
     )
-    torch_name = f"torch.nn.{kind.upper()}(num_layers={num_layers}, bidirectional=True)"
+    torch_name = f"torch.nn.{kind.upper()}(num_layers={num_layers}, bidirectional=True)"  # not a hint: a reference
 
     out = unpack(
         "stacked_forward",
@@ -480,10 +527,9 @@ def check_deep_bidirectional(
         2,
         "(h_top, cache)",
     )
-    h = assert_shape(f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", out[0], (N, T, 2 * H))
-    close(
-        f"stacked_forward(x, bidirectional_forward, layers) with {fname}", "h_top", h, ref["h"], FORWARD_TOL, torch_name
-    )
+    stacked = f"stacked_forward(x, bidirectional_forward, layers) with {fname}"  # not a hint: the call's name
+    h = assert_shape(stacked, "h_top", out[0], (N, T, 2 * H))
+    close(stacked, "h_top", h, ref["h"], FORWARD_TOL, torch_name)
 
     h, caches = x, []
     for pf, pb in layers:
