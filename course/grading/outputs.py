@@ -9,18 +9,22 @@ Two things cross the trust boundary back from a submission and are then shown to
   a message can neither forge a line of a report nor reorder what the reader sees.
 * **The autograded notebook**, stored under ``autograded/`` and rendered by nbgrader's formgrader
   (in the instructor's browser, on the origin of the instructor's Jupyter API) and by feedback.
-  :func:`sanitise_notebook` keeps what renders as inert text or a picture and nothing that a
-  browser would run:
+  :class:`SanitiseNotebook`, an nbconvert preprocessor, keeps what renders as inert text or a
+  picture and nothing that a browser would run. ``course autograde`` applies it before storing the
+  notebook (:func:`sanitise_notebook`), and the course's ``nbgrader_config.py`` composes it with
+  nbgrader's own preprocessors wherever nbgrader renders one (``HTMLExporter.preprocessors``: the
+  formgrader, ``nbgrader generate_feedback``), so a notebook autograded by nbgrader itself is safe too:
 
   - outputs: ``stream`` and ``error`` text (bounded); of ``display_data``/``execute_result`` only
     ``text/plain`` (bounded) and ``image/png`` (strict base64 of a PNG, bounded); every other
     type (``text/html``, ``application/javascript``, ``image/svg+xml``, ``text/markdown``,
     ``text/latex``, widget views) is replaced by a ``text/plain`` note naming what was removed;
     output metadata is dropped (nbconvert writes it into HTML attributes);
-  - markdown cells: kept only when their source is one the instructor wrote (``trusted_markdown``);
-    any other (a student's own, or an edited one) is shown as plain text in a fenced block, so
-    raw HTML, ``javascript:`` links and remote images never render; attachments only as
-    PNG/JPEG/GIF, bounded;
+  - markdown cells: kept only when their source is one the instructor wrote (``trusted_markdown``,
+    or the unit's own: :func:`instructor_markdown`); any other (a student's own, or an edited one)
+    is shown as plain text in a fenced block, so raw HTML, ``javascript:`` links and remote images
+    never render (a block already made so is kept: sanitising twice changes nothing); attachments
+    only as PNG/JPEG/GIF, bounded;
   - raw cells: their format metadata removed (nbconvert then shows them as escaped text);
   - metadata: the notebook keeps ``kernelspec`` and ``language_info`` (plain names only),
     ``nbgrader`` and ``course`` (strings bounded); widget state and everything else is dropped;
@@ -31,10 +35,17 @@ Two things cross the trust boundary back from a submission and are then shown to
 
 import base64
 import binascii
+import json
+import os
 import re
 import unicodedata
 
 import nbformat
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool, List, Unicode
+
+from course import units as course_units
+from course.grading.submission import source_text
 
 MAX_TEXT_CHARS = 500  # a message in a report
 MAX_SOURCE_CHARS = 200_000  # a cell's source
@@ -139,11 +150,21 @@ def _output(out):
     return None
 
 
+_AS_TEXT_NOTE = "*(a cell added or edited by the student, shown as text)*"
+_AS_TEXT = re.compile(re.escape(_AS_TEXT_NOTE) + r"\n\n(`{3,})text\n(.*)\n\1", re.S)
+
+
 def _as_text(source):
     """Markdown that shows ``source`` verbatim as plain text (a fenced block longer than any fence in it)."""
     longest = max((len(m) for m in re.findall(r"`+", source)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"*(a cell added or edited by the student, shown as text)*\n\n{fence}text\n{source}\n{fence}"
+    return f"{_AS_TEXT_NOTE}\n\n{fence}text\n{source}\n{fence}"
+
+
+def _is_as_text(source):
+    """Whether ``source`` is exactly what :func:`_as_text` makes of some text (already inert)."""
+    m = _AS_TEXT.fullmatch(source)
+    return m is not None and _as_text(m.group(2)) == source
 
 
 def _attachments(cell):
@@ -206,48 +227,88 @@ def _names(value, depth=0):
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def instructor_markdown(unit_id, root=None):
+    """The sources of the markdown cells the instructor wrote for unit ``unit_id`` of the course at
+    ``root`` (its solutions and its released exercise): a set of str, empty for an unknown unit."""
+    try:
+        unit = course_units.get(unit_id, root)
+    except (KeyError, OSError):
+        return set()
+    trusted = set()
+    for folder in (unit.source_dir, unit.release_dir):
+        for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            trusted |= {source_text(c) for c in nb.get("cells", []) if c.get("cell_type") == "markdown"}
+    return trusted
+
+
+class SanitiseNotebook(Preprocessor):
+    """nbconvert preprocessor: the notebook made safe to render (see the module), a new one.
+
+    Markdown stays markdown when its source is in ``trusted_markdown`` or is the instructor's for the
+    unit that nbgrader names in the resources (the formgrader's ``assignment_id``, its converters'
+    ``nbgrader.assignment``), in the course at ``CourseDirectory.root`` (nbgrader's default: here).
+    """
+
+    enabled = Bool(True).tag(config=True)  # nbconvert's preprocessors are off unless enabled
+    trusted_markdown = List(Unicode(), help="sources of markdown cells the instructor wrote").tag(config=True)
+
+    def _trusted(self, resources):
+        trusted = set(self.trusted_markdown)
+        named = resources.get("nbgrader") if isinstance(resources.get("nbgrader"), dict) else {}
+        unit = resources.get("assignment_id") or named.get("assignment")
+        if isinstance(unit, str) and unit:
+            trusted |= instructor_markdown(unit, self.config.CourseDirectory.get("root") or os.getcwd())
+        return trusted
+
+    def preprocess(self, nb, resources):
+        """``(nb, resources)`` -> ``(a sanitised copy of nb, resources)``; nb: nbformat v4, dict or NotebookNode."""
+        trusted = self._trusted(resources if isinstance(resources, dict) else {})
+        cells, ids = [], set()
+        for cell in (nb.get("cells") or [])[:MAX_CELLS]:
+            if not isinstance(cell, dict):
+                continue
+            kind = cell.get("cell_type")
+            source = _bounded(cell.get("source", ""), MAX_SOURCE_CHARS)
+            meta = _cell_metadata(cell.get("metadata"))
+            if kind == "code":
+                new = nbformat.v4.new_code_cell(source, metadata=meta)
+                count = cell.get("execution_count")
+                new.execution_count = count if isinstance(count, int) else None
+                outs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+                new.outputs = [o for o in map(_output, outs[:MAX_OUTPUTS]) if o is not None]
+                if len(outs) > MAX_OUTPUTS:
+                    new.outputs.append(
+                        nbformat.v4.new_output(
+                            "stream", name="stdout", text=f"[{len(outs) - MAX_OUTPUTS} more outputs removed]"
+                        )
+                    )
+            elif kind == "markdown":
+                inert = source in trusted or _is_as_text(source)
+                new = nbformat.v4.new_markdown_cell(source if inert else _as_text(source), metadata=meta)
+                if source in trusted and (atts := _attachments(cell)):
+                    new.attachments = atts
+            elif kind == "raw":
+                new = nbformat.v4.new_raw_cell(source, metadata=meta)  # no format: nbconvert escapes it
+            else:
+                continue
+            cid = cell.get("id")
+            if isinstance(cid, str) and _CELL_ID.fullmatch(cid) and cid not in ids:
+                new.id = cid
+            ids.add(new.id)
+            cells.append(new)
+        meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+        out = nbformat.v4.new_notebook(cells=cells)
+        kept = {k: _names(meta[k]) for k in ("kernelspec", "language_info") if isinstance(meta.get(k), dict)}
+        kept |= {k: _plain(meta[k]) for k in ("nbgrader", "course") if isinstance(meta.get(k), dict)}
+        out.metadata = nbformat.from_dict(kept)
+        return out, resources
+
+
 def sanitise_notebook(nb, trusted_markdown=()):
-    """A copy of notebook ``nb`` (nbformat v4, a dict or NotebookNode) that is safe to render; see the module.
+    """:class:`SanitiseNotebook` on a notebook outside nbconvert: a safe copy of ``nb``.
 
     trusted_markdown: sources of markdown cells the instructor wrote (kept as markdown); any other
     markdown cell is shown as text.
     """
-    trusted = set(trusted_markdown)
-    cells, ids = [], set()
-    for cell in (nb.get("cells") or [])[:MAX_CELLS]:
-        if not isinstance(cell, dict):
-            continue
-        kind = cell.get("cell_type")
-        source = _bounded(cell.get("source", ""), MAX_SOURCE_CHARS)
-        meta = _cell_metadata(cell.get("metadata"))
-        if kind == "code":
-            new = nbformat.v4.new_code_cell(source, metadata=meta)
-            count = cell.get("execution_count")
-            new.execution_count = count if isinstance(count, int) else None
-            outs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
-            new.outputs = [o for o in map(_output, outs[:MAX_OUTPUTS]) if o is not None]
-            if len(outs) > MAX_OUTPUTS:
-                new.outputs.append(
-                    nbformat.v4.new_output(
-                        "stream", name="stdout", text=f"[{len(outs) - MAX_OUTPUTS} more outputs removed]"
-                    )
-                )
-        elif kind == "markdown":
-            new = nbformat.v4.new_markdown_cell(source if source in trusted else _as_text(source), metadata=meta)
-            if source in trusted and (atts := _attachments(cell)):
-                new.attachments = atts
-        elif kind == "raw":
-            new = nbformat.v4.new_raw_cell(source, metadata=meta)  # no format: nbconvert escapes it
-        else:
-            continue
-        cid = cell.get("id")
-        if isinstance(cid, str) and _CELL_ID.fullmatch(cid) and cid not in ids:
-            new.id = cid
-        ids.add(new.id)
-        cells.append(new)
-    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
-    out = nbformat.v4.new_notebook(cells=cells)
-    kept = {k: _names(meta[k]) for k in ("kernelspec", "language_info") if isinstance(meta.get(k), dict)}
-    kept |= {k: _plain(meta[k]) for k in ("nbgrader", "course") if isinstance(meta.get(k), dict)}
-    out.metadata = nbformat.from_dict(kept)
-    return out
+    return SanitiseNotebook(trusted_markdown=list(trusted_markdown)).preprocess(nb, {})[0]
