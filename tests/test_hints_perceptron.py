@@ -1,7 +1,8 @@
 """Unit 1 (perceptron): each typical wrong implementation gets its own named hint.
 
 Correct functions are written here (not copied from the solution); each row plants
-one bug and names the distinctive words of the message the check must give.
+one bug and names the distinctive words of the message the check must give, and the
+id of the hint that the grader records from that message (course.checks._hints.identify).
 """
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from course.checks import perceptron as P
 
-from helpers import hint_of, with_bug
+from helpers import hint_ids_of, with_bug
 
 
 def predict(X, w, b, bug=None):
@@ -38,26 +39,38 @@ def test_the_correct_functions_pass():
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        (">= 0", "a score of exactly 0 must predict 0: use > 0, not >= 0"),
-        ("no bias", "the bias b is missing"),
-        ("bool", "must return an integer array of 0/1"),
+        (">= 0", "a score of exactly 0 must predict 0: use > 0, not >= 0", "perceptron.zero_score_predicts_1"),
+        ("no bias", "the bias b is missing", "perceptron.bias_missing"),
+        ("bool", "must return an integer array of 0/1", "perceptron.predict_not_integer"),
     ],
 )
-def test_predict_hints(bug, words):
-    assert words in hint_of(P.check_perceptron_predict, with_bug(predict, bug))
+def test_predict_hints(bug, words, hint_id):
+    message, ids = hint_ids_of(P.check_perceptron_predict, with_bug(predict, bug))
+    assert words in message
+    assert hint_id in ids, f"{hint_id} not identified in: {message}"
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("not from zeros", "start from zeros, visit samples in order"),
-        ("predict with the epoch's weights", "the predictions used the weights of the start of the epoch"),
-        (">= 0 in the rule", "a score of exactly 0 predicts 0, in the learning rule too"),
-        ("b not updated", "b is never updated: b += lr * e"),
-        ("default epochs 5", "the defaults must be lr=1.0 and epochs=10"),
+        ("not from zeros", "start from zeros, visit samples in order", "perceptron.fit_start_or_order"),
+        (
+            "predict with the epoch's weights",
+            "the predictions used the weights of the start of the epoch",
+            "perceptron.fit_epoch_weights",
+        ),
+        (
+            ">= 0 in the rule",
+            "a score of exactly 0 predicts 0, in the learning rule too",
+            "perceptron.fit_zero_score_predicts_1",
+        ),
+        ("b not updated", "b is never updated: b += lr * e", "perceptron.fit_b_not_updated"),
+        ("default epochs 5", "the defaults must be lr=1.0 and epochs=10", "perceptron.fit_defaults"),
     ],
 )
-def test_fit_hints(bug, words):
-    assert words in hint_of(P.check_perceptron_fit, with_bug(fit, bug))
+def test_fit_hints(bug, words, hint_id):
+    message, ids = hint_ids_of(P.check_perceptron_fit, with_bug(fit, bug))
+    assert words in message
+    assert hint_id in ids, f"{hint_id} not identified in: {message}"

@@ -12,6 +12,7 @@ epoch over the data repeated E times.
 import numpy as np
 import torch
 
+from course.checks._hints import hint
 from course.testing import assert_close, assert_shape, call_student, unpack
 
 AND_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -20,29 +21,45 @@ AND_Y = np.array([0, 0, 0, 1])
 # happens at (1, 1); after 5 epochs the rule has converged.
 AND_TRACE = {1: ([1.0, 1.0], 1.0), 2: ([2.0, 1.0], 0.0), 10: ([2.0, 1.0], -2.0)}
 
+# What a student is told (course.checks._hints: each text with its id).
+PREDICT_NOT_INTEGER = hint(
+    "perceptron.predict_not_integer", "must return an integer array of 0/1, got dtype {dtype} (hint: .astype(int))"
+)
+PREDICT_NOT_0_OR_1 = hint("perceptron.predict_not_0_or_1", "predictions must be 0 or 1, got values {values}")
+ZERO_SCORE_PREDICTS_1 = hint(
+    "perceptron.zero_score_predicts_1", "a score of exactly 0 must predict 0: use > 0, not >= 0"
+)
+BIAS_MISSING = hint("perceptron.bias_missing", "the bias b is missing: the score is X @ w + b")
+CLASSES_SWAPPED = hint("perceptron.classes_swapped", "the classes are swapped: predict 1 where the score is > 0")
+FIT_START = hint("perceptron.fit_start_or_order", "start from zeros, visit samples in order")
+FIT_UPDATE = hint(
+    "perceptron.fit_update_wrong",
+    "after sample {k} of the first epoch (lr={lr}) got w={w}, b={b}; expected w={w_ref}, b={b_ref} "
+    "(e = y_i - predict(x_i) with the weights before the update)",
+)
+FIT_EPOCHS = hint(
+    "perceptron.fit_epochs_wrong",
+    "b after {epochs} epochs is {b}, expected {b_ref} (each epoch visits every sample once, in order, keeping w and b)",
+)
+FIT_DEFAULTS = hint("perceptron.fit_defaults", "the defaults must be lr=1.0 and epochs=10")
+
 
 def _predict(name, fn, X, w, b):
     out = call_student(fn, X, w, b)
     arr = assert_shape(name, "the prediction", out, (X.shape[0],))
     if not np.issubdtype(np.asarray(out).dtype, np.integer):
-        raise AssertionError(
-            f"{name}: must return an integer array of 0/1, got dtype {np.asarray(out).dtype} (hint: .astype(int))"
-        )
+        raise AssertionError(f"{name}: {PREDICT_NOT_INTEGER.format(dtype=np.asarray(out).dtype)}")
     if not np.all((arr == 0) | (arr == 1)):
-        raise AssertionError(f"{name}: predictions must be 0 or 1, got values {np.unique(arr)}")
+        raise AssertionError(f"{name}: {PREDICT_NOT_0_OR_1.format(values=np.unique(arr))}")
     return np.asarray(out)
 
 
 def _predict_hint(got, X, w, b):
     """Name a typical mistake that the wrong predictions ``got`` match (or "")."""
     score = X @ w + b
-    for wrong, hint in [
-        (score >= 0, "a score of exactly 0 must predict 0: use > 0, not >= 0"),
-        (X @ w > 0, "the bias b is missing: the score is X @ w + b"),
-        (score < 0, "the classes are swapped: predict 1 where the score is > 0"),
-    ]:
+    for wrong, text in [(score >= 0, ZERO_SCORE_PREDICTS_1), (X @ w > 0, BIAS_MISSING), (score < 0, CLASSES_SWAPPED)]:
         if np.array_equal(got, wrong.astype(int)):
-            return f"; it looks like {hint}"
+            return f"; it looks like {text}"
     return ""
 
 
@@ -66,7 +83,7 @@ def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
     got = _predict(name, perceptron_predict, X, w, b)
     wrong = np.flatnonzero(got != ref)
     if wrong.size:
-        raise AssertionError(
+        raise AssertionError(  # not a hint: the verdict; _predict_hint names the mistake
             f"{name}: wrong prediction for sample(s) {wrong.tolist()[:5]} of {N} (random data)"
             + _predict_hint(got, X, w, b)
         )
@@ -83,10 +100,16 @@ def _fit(fn, X, y, **kw):
 
 # Typical wrong versions of the rule, run on the AND trace only to name what a wrong answer looks like.
 _FIT_MISTAKES = {
-    "epoch": "the predictions used the weights of the start of the epoch; e = y_i - predict(x_i) with the weights "
-    "before the update of sample i, updated after every sample",
-    ">=": "a score of exactly 0 predicts 0, in the learning rule too (> 0, not >= 0)",
-    "no b": "b is never updated: b += lr * e, like w",
+    "epoch": hint(
+        "perceptron.fit_epoch_weights",
+        "the predictions used the weights of the start of the epoch; e = y_i - predict(x_i) with the weights "
+        "before the update of sample i, updated after every sample",
+    ),
+    ">=": hint(
+        "perceptron.fit_zero_score_predicts_1",
+        "a score of exactly 0 predicts 0, in the learning rule too (> 0, not >= 0)",
+    ),
+    "no b": hint("perceptron.fit_b_not_updated", "b is never updated: b += lr * e, like w"),
 }
 
 
@@ -105,14 +128,14 @@ def _fit_variant(X, y, lr, epochs, mistake):
 def _fit_hint(perceptron_fit):
     """Name the typical mistake whose (w, b) after 1, 2 and 10 epochs on AND all match the student's."""
     got = {ep: _fit(perceptron_fit, AND_X, AND_Y, lr=1.0, epochs=ep) for ep in AND_TRACE}
-    for mistake, hint in _FIT_MISTAKES.items():
+    for mistake, text in _FIT_MISTAKES.items():
         if all(
             np.allclose(w, w_v, rtol=0, atol=1e-9) and abs(b - b_v) < 1e-9
             for ep, (w, b) in got.items()
             for w_v, b_v in [_fit_variant(AND_X, AND_Y, 1.0, ep, mistake)]
         ):
-            return f"; it looks like {hint}"
-    return " (start from zeros, visit samples in order)"
+            return f"; it looks like {text}"
+    return f" ({FIT_START})"
 
 
 def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
@@ -121,7 +144,7 @@ def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
     for ep, (w_ref, b_ref) in AND_TRACE.items():
         w, b = _fit(perceptron_fit, AND_X, AND_Y, lr=1.0, epochs=ep)
         if not (np.allclose(w, w_ref, rtol=0, atol=1e-12) and abs(b - b_ref) < 1e-12):
-            raise AssertionError(
+            raise AssertionError(  # not a hint: the verdict; _fit_hint names the mistake
                 f"{name}: on AND with lr=1, epochs={ep} got w={w.tolist()}, b={b}; "
                 f"expected w={w_ref}, b={b_ref}" + _fit_hint(perceptron_fit)
             )
@@ -135,20 +158,15 @@ def check_perceptron_fit(perceptron_fit, N=12, D=3, seed=0, lr=0.5, epochs=3):
         e = y[k - 1] - int(X[k - 1] @ w_prev + b_prev > 0)
         w_ref, b_ref = w_prev + lr * e * X[k - 1], b_prev + lr * e
         if not (np.allclose(w, w_ref, rtol=0, atol=1e-9) and abs(b - b_ref) < 1e-9):
-            raise AssertionError(
-                f"{name}: after sample {k - 1} of the first epoch (lr={lr}) got w={w.tolist()}, b={b}; expected "
-                f"w={w_ref.tolist()}, b={b_ref} (e = y_i - predict(x_i) with the weights before the update)"
-            )
+            text = FIT_UPDATE.format(k=k - 1, lr=lr, w=w.tolist(), b=b, w_ref=w_ref.tolist(), b_ref=b_ref)
+            raise AssertionError(f"{name}: {text}")
         w_prev, b_prev = w, b
     w, b = _fit(perceptron_fit, X, y, lr=lr, epochs=epochs)
     w_ref, b_ref = _fit(perceptron_fit, np.tile(X, (epochs, 1)), np.tile(y, epochs), lr=lr, epochs=1)
     assert_close(name, f"w after {epochs} epochs", w, w_ref, 1e-12, "one epoch over the data repeated")
     if abs(b - b_ref) > 1e-9:
-        raise AssertionError(
-            f"{name}: b after {epochs} epochs is {b}, expected {b_ref} "
-            "(each epoch visits every sample once, in order, keeping w and b)"
-        )
+        raise AssertionError(f"{name}: {FIT_EPOCHS.format(epochs=epochs, b=b, b_ref=b_ref)}")
     w0, b0 = _fit(perceptron_fit, X, y)
     w1, b1 = _fit(perceptron_fit, np.tile(X, (10, 1)), np.tile(y, 10), lr=1.0, epochs=1)
     if not (np.allclose(w0, w1, rtol=0, atol=1e-9) and abs(b0 - b1) < 1e-9):
-        raise AssertionError(f"{name}: the defaults must be lr=1.0 and epochs=10")
+        raise AssertionError(f"{name}: {FIT_DEFAULTS}")
