@@ -6,6 +6,7 @@ every ``conftest.py`` under the module name ``conftest`` (lectures/ has one too)
 """
 
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ ROOT = Path(__file__).resolve().parent.parent
 def bin_path(name):
     """An executable of the environment running the tests (course, nbgrader, ...)."""
     return str(Path(sys.executable).parent / name)
+
+
+def make_zip(path, entries):
+    """A zip archive at ``path`` (returned) of ``entries``, as a class's archive from an LMS would be:
+    ``(name, data)`` pairs, or ``(name, data, mode)`` with ``mode`` an ``st_mode`` in the entry's
+    attributes (``stat.S_IFLNK | 0o777``: a symbolic link to ``data``); ``name`` may be a
+    :class:`zipfile.ZipInfo` (to give the entry's date)."""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data, *mode in entries:
+            if mode:
+                name = name if isinstance(name, zipfile.ZipInfo) else zipfile.ZipInfo(name)
+                name.external_attr = mode[0] << 16
+            z.writestr(name, data)
+    return path
 
 
 # ---------------------------------------------------------------- the hint tables (tests/test_hints_*.py)
