@@ -1,7 +1,8 @@
 """Unit 2 (backprop): each typical wrong implementation gets its own named hint.
 
 Correct layers are written here (not copied from the solution); each row plants
-one bug and names the distinctive words of the hint the check must give.
+one bug and names the distinctive words of the hint the check must give, and the id
+of the hint that the grader records from that message (course.checks._hints.identify).
 """
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from course.checks import backprop as B
 from course.checks._common import STABILITY_HINT
 
-from helpers import hint_of, with_bug
+from helpers import hint_ids_of, with_bug
 
 
 def affine_forward(x, W, b, bug=None):
@@ -71,47 +72,92 @@ def test_the_correct_layers_pass():
     B.check_softmax_cross_entropy(softmax_ce, N=6, C=5, seed=3, scale=1e3)
 
 
-def test_affine_hints():
-    assert "the bias b is missing" in hint_of(B.check_affine_forward, with_bug(affine_forward, "no bias"))
-    backward = B.check_affine_backward
-    assert "dW is divided by N" in hint_of(backward, affine_forward, with_bug(affine_backward, "dW / N"))
-    assert "db is the mean over the batch" in hint_of(backward, affine_forward, with_bug(affine_backward, "db mean"))
+def assert_hint(message_and_ids, words, hint_id):
+    """The message has ``words`` and identify() reads ``hint_id`` in it (what the grader records)."""
+    message, ids = message_and_ids
+    assert words in message
+    assert hint_id in ids, f"{hint_id} not identified in: {message}"
 
 
 @pytest.mark.parametrize(
-    "check,fns,words",
+    "check,fns,words,hint_id",
     [
-        (B.check_sigmoid_forward, (with_bug(sigmoid_forward, "sign"),), "the sign of x is flipped"),
+        (
+            B.check_affine_forward,
+            (with_bug(affine_forward, "no bias"),),
+            "the bias b is missing",
+            "backprop.affine_bias_missing",
+        ),
+        (
+            B.check_affine_backward,
+            (affine_forward, with_bug(affine_backward, "dW / N")),
+            "dW is divided by N",
+            "backprop.dw_divided_by_n",
+        ),
+        (
+            B.check_affine_backward,
+            (affine_forward, with_bug(affine_backward, "db mean")),
+            "db is the mean over the batch",
+            "backprop.db_mean",
+        ),
+    ],
+)
+def test_affine_hints(check, fns, words, hint_id):
+    assert_hint(hint_ids_of(check, *fns), words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "check,fns,words,hint_id",
+    [
+        (
+            B.check_sigmoid_forward,
+            (with_bug(sigmoid_forward, "sign"),),
+            "the sign of x is flipped",
+            "backprop.activation_sign_flipped",
+        ),
         (
             B.check_sigmoid_backward,
             (sigmoid_forward, with_bug(sigmoid_backward, "from x")),
             "the derivative was computed from x instead of sigmoid(x)",
+            "backprop.sigmoid_derivative_from_x",
         ),
         (
             B.check_sigmoid_backward,
             (sigmoid_forward, with_bug(sigmoid_backward, "no dout")),
             "the upstream gradient dout is missing",
+            "backprop.sigmoid_no_dout",
         ),
         (
             B.check_tanh_backward,
             (tanh_forward, with_bug(tanh_backward, "from x")),
             "the derivative was computed from x instead of tanh(x)",
+            "backprop.tanh_derivative_from_x",
         ),
-        (B.check_tanh_backward, (tanh_forward, with_bug(tanh_backward, "1 - y")), "you used 1 - y"),
+        (
+            B.check_tanh_backward,
+            (tanh_forward, with_bug(tanh_backward, "1 - y")),
+            "you used 1 - y",
+            "backprop.tanh_one_minus_y",
+        ),
     ],
 )
-def test_activation_hints(check, fns, words):
-    assert words in hint_of(check, *fns)
+def test_activation_hints(check, fns, words, hint_id):
+    assert_hint(hint_ids_of(check, *fns), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,kw,words",
+    "bug,kw,words,hint_id",
     [
-        ("summed loss", {}, "the loss is summed over the batch; average it over N"),
-        ("dscores not / N", {}, "dscores is not divided by N"),
-        ("not stable", dict(N=6, C=5, seed=3, scale=1e3), STABILITY_HINT),
-        ("one shift for the batch", dict(N=6, C=5, seed=3, scale=1e3), "shift each row by its own largest score"),
+        ("summed loss", {}, "the loss is summed over the batch; average it over N", "backprop.loss_summed"),
+        ("dscores not / N", {}, "dscores is not divided by N", "backprop.dscores_not_divided"),
+        ("not stable", dict(N=6, C=5, seed=3, scale=1e3), STABILITY_HINT, "common.softmax_unstable"),
+        (
+            "one shift for the batch",
+            dict(N=6, C=5, seed=3, scale=1e3),
+            "shift each row by its own largest score",
+            "common.softmax_global_max",
+        ),
     ],
 )
-def test_softmax_cross_entropy_hints(bug, kw, words):
-    assert words in hint_of(B.check_softmax_cross_entropy, with_bug(softmax_ce, bug), **kw)
+def test_softmax_cross_entropy_hints(bug, kw, words, hint_id):
+    assert_hint(hint_ids_of(B.check_softmax_cross_entropy, with_bug(softmax_ce, bug), **kw), words, hint_id)

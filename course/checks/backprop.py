@@ -19,6 +19,7 @@ from course.checks._common import (
 )
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
+from course.checks._hints import hint
 from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
 from course.testing import (
     BACKWARD_TOL,
@@ -29,6 +30,32 @@ from course.testing import (
     call_student,
     unpack,
 )
+
+# What a student is told (course.checks._hints: each text with its id).
+AFFINE_NO_BIAS = hint("backprop.affine_bias_missing", "the bias b is missing")
+DW_DIVIDED_BY_N = hint("backprop.dw_divided_by_n", "dW is divided by N; it is the sum over the batch, x.T @ dout")
+DB_MEAN = hint("backprop.db_mean", "db is the mean over the batch; it is the sum, dout.sum(axis=0)")
+SIGN_FLIPPED = hint("backprop.activation_sign_flipped", "the sign of x is flipped: you computed {fn}(-x)")
+SIGMOID_FROM_X = hint(
+    "backprop.sigmoid_derivative_from_x",
+    "the derivative was computed from x instead of sigmoid(x): use s * (1 - s), s the output",
+)
+SIGMOID_NO_DOUT = hint("backprop.sigmoid_no_dout", "the upstream gradient dout is missing: dx = dout * s * (1 - s)")
+SIGMOID_ONE_PLUS_S = hint("backprop.sigmoid_one_plus_s", "you used s * (1 + s); the derivative is s * (1 - s)")
+TANH_FROM_X = hint(
+    "backprop.tanh_derivative_from_x",
+    "the derivative was computed from x instead of tanh(x): use 1 - y**2, y the output",
+)
+TANH_NO_DOUT = hint("backprop.tanh_no_dout", "the upstream gradient dout is missing: dx = dout * (1 - y**2)")
+TANH_ONE_MINUS_Y = hint("backprop.tanh_one_minus_y", "you used 1 - y; the derivative is 1 - y**2 (y = tanh(x))")
+LOSS_SUMMED = hint("backprop.loss_summed", "the loss is summed over the batch; average it over N")
+DSCORES_NOT_DIVIDED = hint(
+    "backprop.dscores_not_divided", "dscores is not divided by N (the loss is a mean over the batch)"
+)
+DSCORES_NO_ONEHOT = hint(
+    "backprop.dscores_no_onehot", "the one-hot term is missing: dscores = (softmax(scores) - onehot(y)) / N"
+)
+DSCORES_SIGN = hint("backprop.dscores_sign", "dscores has the wrong sign: it is (p - onehot(y)) / N")
 
 
 # ---------------------------------------------------------------- affine
@@ -50,15 +77,13 @@ def check_affine_forward(affine_forward, N=4, D=5, M=3, seed=0):
         [[5.5, 2.0, 0.0]],
         FORWARD_TOL,
         "the hand-worked value",
-        [("the bias b is missing", [[5.0, 2.0, -1.0]])],
+        [(AFFINE_NO_BIAS, [[5.0, 2.0, -1.0]])],
     )
     rng = np.random.default_rng(seed)
     x, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=M)
     out, _ = _forward(name, affine_forward, x, W, b)
     ref = torch.nn.functional.linear(_t(x), _t(W).T, _t(b)).numpy()
-    assert_close_or_hint(
-        name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear", [("the bias b is missing", x @ W)]
-    )
+    assert_close_or_hint(name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear", [(AFFINE_NO_BIAS, x @ W)])
 
 
 def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0, numeric=False):
@@ -73,8 +98,8 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
     (tx @ tW + tb).backward(_t(dout))
     mistakes = {
         "dx": [],
-        "dW": [("dW is divided by N; it is the sum over the batch, x.T @ dout", x.T @ dout / N)],
-        "db": [("db is the mean over the batch; it is the sum, dout.sum(axis=0)", dout.mean(axis=0))],
+        "dW": [(DW_DIVIDED_BY_N, x.T @ dout / N)],
+        "db": [(DB_MEAN, dout.mean(axis=0))],
     }
     for what, got, ref in [("dx", dx, tx.grad), ("dW", dW, tW.grad), ("db", db, tb.grad)]:
         assert_close_or_hint(name, what, got, ref.numpy(), BACKWARD_TOL, "torch autograd", mistakes[what])
@@ -91,7 +116,7 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
 # ---------------------------------------------------------------- activations
 def _check_activation_forward(name, fn, torch_fn, shape, seed, hand):
     def mistakes(x):
-        return [(f"the sign of x is flipped: you computed {torch_fn.__name__}(-x)", torch_fn(-_t(x)).numpy())]
+        return [(SIGN_FLIPPED.format(fn=torch_fn.__name__), torch_fn(-_t(x)).numpy())]
 
     x_hand, out_hand = hand
     out, _ = _forward(name, fn, x_hand)
@@ -133,12 +158,9 @@ def check_sigmoid_backward(sigmoid_forward, sigmoid_backward, shape=(4, 5), seed
 
     def mistakes(x, s, dout):
         return [
-            (
-                "the derivative was computed from x instead of sigmoid(x): use s * (1 - s), s the output",
-                dout * x * (1 - x),
-            ),
-            ("the upstream gradient dout is missing: dx = dout * s * (1 - s)", s * (1 - s)),
-            ("you used s * (1 + s); the derivative is s * (1 - s)", dout * s * (1 + s)),
+            (SIGMOID_FROM_X, dout * x * (1 - x)),
+            (SIGMOID_NO_DOUT, s * (1 - s)),
+            (SIGMOID_ONE_PLUS_S, dout * s * (1 + s)),
         ]
 
     _check_activation_backward(
@@ -165,11 +187,7 @@ def check_tanh_backward(tanh_forward, tanh_backward, shape=(4, 5), seed=0, numer
     """dx = dout * (1 - tanh(x)^2) against torch autograd."""
 
     def mistakes(x, y, dout):
-        return [
-            ("the derivative was computed from x instead of tanh(x): use 1 - y**2, y the output", dout * (1 - x**2)),
-            ("the upstream gradient dout is missing: dx = dout * (1 - y**2)", 1 - y**2),
-            ("you used 1 - y; the derivative is 1 - y**2 (y = tanh(x))", dout * (1 - y)),
-        ]
+        return [(TANH_FROM_X, dout * (1 - x**2)), (TANH_NO_DOUT, 1 - y**2), (TANH_ONE_MINUS_Y, dout * (1 - y))]
 
     _check_activation_backward(
         "tanh_forward", tanh_forward, "tanh_backward", tanh_backward, torch.tanh, shape, seed, numeric, mistakes
@@ -220,7 +238,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
         ref.item(),
         FORWARD_TOL,
         "torch.nn.functional.cross_entropy",
-        [("the loss is summed over the batch; average it over N", N * ref.item())],
+        [(LOSS_SUMMED, N * ref.item())],
         magnitude,
     )
     assert_close_stable(
@@ -230,11 +248,7 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
         ref_d,
         BACKWARD_TOL,
         "torch autograd",
-        [
-            ("dscores is not divided by N (the loss is a mean over the batch)", N * ref_d),
-            ("the one-hot term is missing: dscores = (softmax(scores) - onehot(y)) / N", ref_d + _onehot(y, C) / N),
-            ("dscores has the wrong sign: it is (p - onehot(y)) / N", -ref_d),
-        ],
+        [(DSCORES_NOT_DIVIDED, N * ref_d), (DSCORES_NO_ONEHOT, ref_d + _onehot(y, C) / N), (DSCORES_SIGN, -ref_d)],
         magnitude,
     )
     if scale > 50:  # stable row by row, not only for the largest score of the batch
