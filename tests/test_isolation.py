@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from course import units as course_units
-from course.grading import grade_notebooks, sandbox
+from course.grading import grade_notebooks, namespaces, processes, sandbox
 from course.grading.forkserver import ForkServer
 from course.grading.submission import solved_answers
 from course.grading.verify import StudentProcess
@@ -167,10 +167,9 @@ def test_solutions_gradebook_and_classmates_do_not_exist_inside(server, tmp_path
 
 
 AS_ANOTHER_USER = """
-import importlib.util, json, os, sys
-spec = importlib.util.spec_from_file_location("sandbox", sys.argv[1])
-sandbox = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(sandbox)
+import json, os, sys
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))))  # the copied package
+from course.grading import sandbox
 paths, out = json.loads(sys.argv[3]), sys.argv[2]
 def body():
     seen = {p: os.path.exists(p) for p in paths}
@@ -196,13 +195,19 @@ def test_as_an_ordinary_user_the_hidden_files_do_not_exist_inside():
         work = folder / "work"
         work.mkdir()
         shutil.chown(work, "nobody")
-        script, copy = folder / "probe.py", folder / "package" / "grading" / "sandbox.py"
+        script, copy = folder / "probe.py", folder / "package" / "course" / "grading" / "sandbox.py"
         script.write_text(AS_ANOTHER_USER)
         copy.parent.mkdir(parents=True)  # (its package folder is shown read-only: not the one above work/)
-        shutil.copy(sandbox.__file__, copy)  # (the package's folder may not be readable by nobody)
-        for f in (script, copy):
+        # (the package's folder may not be readable by nobody: the sandbox and the standard-library-only
+        # modules it imports are copied, with empty package files)
+        copies = [script, copy.parent / "__init__.py", copy.parent.parent / "__init__.py"]
+        for module in (sandbox, namespaces, processes):
+            copies.append(copy.parent / Path(module.__file__).name)
+            shutil.copy(module.__file__, copies[-1])
+        for f in copies:
+            f.touch()
             f.chmod(0o644)
-        for d in (copy.parent, copy.parent.parent):
+        for d in (copy.parent, copy.parent.parent, copy.parent.parent.parent):
             d.chmod(0o755)
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-S", str(script)]
         proc = subprocess.run(

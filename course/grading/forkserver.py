@@ -21,8 +21,8 @@ one JSON request ``{"kind": "kernel" | "serve", "args": SANDBOX-ARGS}`` with fil
 attached (the kernel's stdin/stdout/stderr, or the verifier's two pipes); the server answers
 ``PID\\n`` and, when the child ends, ``exit CODE\\n``. When the client goes away first (the kernel
 manager killed it), the server ends the child's sandbox (:func:`course.grading.sandbox.kill`):
-the server is the one owner of every sandbox's lifetime. The kernel's client is
-``_forkclient.py``, a standard-library-only script that the kernel spec runs.
+the server is the one owner of every sandbox's lifetime. A kernel's client is
+:class:`course.grading.provisioner.SandboxProvisioner`, in the worker (jupyter_client's provisioner API).
 
     python -m course.grading.forkserver SOCKET_PATH      (started by :class:`ForkServer`)
 """
@@ -37,7 +37,8 @@ import sys
 import time
 from pathlib import Path
 
-from course.grading import sandbox
+from course.grading import processes, sandbox
+from course.grading.processes import read_line, socket_address
 
 #: What the torch-free server's children (NumPy units' student processes) find imported.
 #: The torch-free server adds matplotlib.pyplot (the units' setup cells import it). Not so for
@@ -57,30 +58,12 @@ PRELOAD = (
     "course.testing",
     "course.grading.verify",
 )
-CLIENT = str(Path(__file__).with_name("_forkclient.py"))
 MAX_REQUEST = 1 << 16
-#: How long the server waits for a client's request, and a client for the server's answer.
-REQUEST_TIMEOUT_S = 5
 
 
 def numpy_socket(path):
     """The socket of the torch-free server that the server at ``path`` forks: beside it."""
     return os.path.join(os.path.dirname(path), "numpy.sock")
-
-
-def socket_address(sock, path, bind=False):
-    """``sock.bind(path)`` or ``sock.connect(path)``, however deep ``path`` lies.
-
-    A Unix socket's address has at most 107 bytes and a worker's folder can be deeper (a long
-    TMPDIR, pytest's folders): the socket is reached through its folder's descriptor,
-    ``/proc/self/fd/N/NAME``, which the kernel resolves to the same file. (_forkclient.py does the same.)
-    """
-    folder = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        address = f"/proc/self/fd/{folder}/{os.path.basename(path)}"
-        (sock.bind if bind else sock.connect)(address)
-    finally:
-        os.close(folder)
 
 
 class ForkServer:
@@ -96,8 +79,9 @@ class ForkServer:
         self.proc = None
         self.backend = backend or sandbox.backend()
 
-    def ensure(self, timeout=120):
-        """Starts the server unless it runs; returns the socket path (None if it cannot start)."""
+    def ensure(self, timeout=None):
+        """Starts the server unless it runs; returns the socket path (None if it cannot start within
+        ``timeout`` s, :data:`~course.grading.processes.FORKSERVER_START_TIMEOUT_S` by default)."""
         if self.proc is not None and self.proc.poll() is None:
             return self.path
         for path in (self.path, numpy_socket(self.path)):
@@ -107,17 +91,15 @@ class ForkServer:
         cmd = [sys.executable, "-P", "-m", "course.grading.forkserver", self.path]  # -P: not the folder it runs in
         if self.backend == "bwrap":
             cmd = [*sandbox.bwrap_command(self.shared), "--", *cmd]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd="/",
-            start_new_session=True,
+        self.proc = processes.start_session(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd="/"
         )
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready or self.proc.stdout.readline().strip() != b"ready":
+        timeout = processes.FORKSERVER_START_TIMEOUT_S if timeout is None else timeout
+        try:
+            ready = read_line(self.proc.stdout, time.monotonic() + timeout) == "ready"
+        except (OSError, TimeoutError):
+            ready = False
+        if not ready:
             self.stop()
             return None
         return self.path
@@ -140,10 +122,7 @@ class ForkServer:
     def stop(self):
         """Ends the server, and with it every sandbox it started (they die with their parent)."""
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.proc.wait()
-            self.proc.stdout.close()
+            processes.kill_session(self.proc)
             self.proc = None
         for path in (self.path, numpy_socket(self.path)):
             if os.path.exists(path):
@@ -162,7 +141,7 @@ class Child:
         try:
             socket_address(conn, path)
             socket.send_fds(conn, [json.dumps({"kind": kind, "args": args}).encode()], fds)
-            pid = int(read_line(conn, time.monotonic() + 60))
+            pid = int(read_line(conn, time.monotonic() + processes.SPAWN_TIMEOUT_S))
         except (OSError, ValueError):
             conn.close()
             raise OSError("the fork server did not start the process") from None
@@ -178,7 +157,8 @@ class Child:
                 self.returncode = -1
         return self.returncode
 
-    def wait(self, timeout=30):
+    def wait(self, timeout=None):
+        timeout = processes.CHILD_EXIT_TIMEOUT_S if timeout is None else timeout
         if self.returncode is None:
             try:
                 self.returncode = _exit_code(read_line(self.conn, time.monotonic() + timeout))
@@ -196,26 +176,6 @@ class Child:
 def _exit_code(line):
     """The code of the server's ``exit CODE`` line (-1 for anything else)."""
     return int(line.split()[1]) if line.startswith("exit") else -1
-
-
-def read_line(conn, deadline, limit=64):
-    """One line (at most ``limit`` bytes) from socket ``conn`` by ``deadline`` (time.monotonic()).
-
-    The one "read with a deadline" of the fork server's protocol: raises TimeoutError when the
-    deadline passes (a deadline already past only reads what is there), OSError when the
-    other side closes or sends a line too long.
-    """
-    data = b""
-    while not data.endswith(b"\n"):
-        if len(data) > limit:
-            raise OSError("line too long")
-        if not select.select([conn], [], [], max(0.0, deadline - time.monotonic()))[0]:
-            raise TimeoutError
-        chunk = conn.recv(1)
-        if not chunk:
-            raise OSError("connection closed")
-        data += chunk
-    return data.decode().strip()
 
 
 # ------------------------------------------------------------------ the server process
@@ -246,7 +206,7 @@ def _kernel(cmd, fds, workdir):
         app = IPKernelApp.instance()
         app.initialize()  # (binds its sockets; no student code has run yet)
         if app.transport == "ipc":  # the heartbeat binds its socket in a thread of its own
-            deadline = time.monotonic() + sandbox.SEAL_TIMEOUT_S
+            deadline = time.monotonic() + processes.SEAL_TIMEOUT_S
             while not os.path.exists(f"{app.ip}-{app.hb_port}") and time.monotonic() < deadline:
                 time.sleep(0.005)
         sandbox.seal()  # its socket folder read-only: the student writes only to the sandbox's own space
@@ -303,7 +263,7 @@ def serve(path):
     """The server: the torch-free server forked first, then the rest imported; both serve until
     their parent (the worker, the server) is gone."""
     worker = os.getppid()
-    sandbox.die_with_parent(lambda: os.getppid() == worker)
+    processes.die_with_parent(lambda: os.getppid() == worker)
     _preload(NUMPY_PRELOAD)
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does: the server's folder is nobody's import path
@@ -311,7 +271,7 @@ def serve(path):
     torch_free = os.fork()
     if torch_free == 0:
         server = os.getppid()
-        sandbox.die_with_parent(lambda: os.getppid() == server)
+        processes.die_with_parent(lambda: os.getppid() == server)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the worker's pipe is the server's
         _preload(("matplotlib.pyplot",))  # (no kernel starts here: see NUMPY_PRELOAD)
         from course.grading.verify import FORBIDDEN_MODULES
@@ -333,7 +293,7 @@ def _loop(listener, parent, kinds, sibling=None):
     children, ended = {}, set()  # pid -> connection of its client; others that ended
     while os.getppid() == parent and (sibling is None or sibling not in ended):
         conns = {c.fileno(): (pid, c) for pid, c in children.items()}
-        readable, _, _ = select.select([listener, *[c for _, c in conns.values()]], [], [], 0.05)
+        readable, _, _ = select.select([listener, *[c for _, c in conns.values()]], [], [], processes.SERVER_POLL_S)
         for r in readable:
             if r is not listener:  # a client went away (or wrote, which it never does): its child goes too
                 pid, conn = conns[r.fileno()]
@@ -353,7 +313,7 @@ def _accept(listener, children, kinds):
     conn, _ = listener.accept()
     fds = []
     try:
-        conn.settimeout(REQUEST_TIMEOUT_S)
+        conn.settimeout(processes.FORKSERVER_REQUEST_TIMEOUT_S)
         msg, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 8)
         request = json.loads(msg)
         if request["kind"] not in kinds:
@@ -385,7 +345,7 @@ def _accept(listener, children, kinds):
 def _reap(children, wait_for=None):
     """Collects ended children and tells their clients how they ended; returns the pids of
     ended processes that were no client's (the torch-free server)."""
-    deadline, others = time.monotonic() + 2, set()
+    deadline, others = time.monotonic() + processes.REAP_TIMEOUT_S, set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

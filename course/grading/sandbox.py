@@ -62,9 +62,7 @@ Backends (:func:`backend`), probed once per batch and handed to its workers:
 The tests (tests/test_isolation.py) run every probe under both backends where both work.
 """
 
-import ctypes
 import os
-import platform
 import resource
 import select
 import shutil
@@ -72,19 +70,34 @@ import signal
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+from course.grading import namespaces, processes
+from course.grading.namespaces import (
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    MS_BIND,
+    MS_NOATIME,
+    MS_NODEV,
+    MS_NODIRATIME,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_RELATIME,
+    MS_REMOUNT,
+    SYS_PIVOT_ROOT,
+)
+from course.grading.namespaces import mount as _mount
+from course.grading.processes import die_with_parent
+
 NAMESPACES = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC = 1024, 2048, 4096, 16384
-MS_PRIVATE, MS_RELATIME = 1 << 18, 1 << 21
-MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
 
 #: The student's uid and gid inside the sandbox.
 INSIDE_ID = 1000
@@ -96,8 +109,6 @@ HOME = "/home/student"
 IPC_FOLDER = ".ipc"
 #: Where the new root is assembled (a path in the sandbox's own mount namespace).
 STAGING = "/tmp"
-#: How long a kernel's sandbox waits for :func:`seal` before it seals anyway.
-SEAL_TIMEOUT_S = 60
 #: Process 1 of a kernel's sandbox: the pipes of :func:`seal` (to its first process, from it).
 _SEAL = None
 #: What the grader put in a sandbox's working folder is copied into its home: files up to this size.
@@ -122,16 +133,12 @@ class Limits:
     inodes: int = 16384  # files and folders in that space
 
     def args(self):
-        return ["--memory-mb", str(self.memory_mb), "--cpu-s", str(self.cpu_s)] + [
-            "--nproc",
-            str(self.nproc),
-            "--fsize-mb",
-            str(self.fsize_mb),
-            "--disk-mb",
-            str(self.disk_mb),
-            "--inodes",
-            str(self.inodes),
-        ]
+        """As command-line options (``--memory-mb 4096 ...``), one per field; :func:`parse_args` reads them back."""
+        return [a for name, value in asdict(self).items() for a in (_option(name), str(value))]
+
+
+def _option(field_name):
+    return "--" + field_name.replace("_", "-")
 
 
 class SandboxError(RuntimeError):
@@ -140,20 +147,6 @@ class SandboxError(RuntimeError):
 
 def is_root():
     return os.geteuid() == 0
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(ret, what):
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise SandboxError(f"{what}: {os.strerror(err)}")
-
-
-def _mount(source, target, fstype=None, flags=0, data=None):
-    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
 # ------------------------------------------------------------------ the environment
@@ -224,7 +217,12 @@ def _bwrap_works():
     if exe is None:
         return False
     try:
-        proc = subprocess.run([*bwrap_command([], exe=exe), "--", "/bin/true"], capture_output=True, timeout=20, env={})
+        proc = subprocess.run(
+            [*bwrap_command([], exe=exe), "--", "/bin/true"],
+            capture_output=True,
+            timeout=processes.BWRAP_PROBE_TIMEOUT_S,
+            env={},
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
@@ -306,7 +304,7 @@ def fork(limits, workdir, body, expose=(), writable=(), prepare=None, close_fds=
     os.close(go_r)
     try:
         if mode != "none":
-            ready, _, _ = select.select([sync_r], [], [], 10)
+            ready, _, _ = select.select([sync_r], [], [], processes.SANDBOX_START_TIMEOUT_S)
             if not ready or os.read(sync_r, 1) != b"u":
                 raise OSError("the sandbox did not start")
             _map_ids(pid)
@@ -357,15 +355,6 @@ def _close(fd):
         pass
 
 
-def die_with_parent(parent_alive):
-    """``PR_SET_PDEATHSIG`` (SIGKILL): this process ends when its parent does -- and now, if
-    ``parent_alive()`` says the parent died before it was set. Changing the uid clears it: set
-    again after ``_drop_privileges``. (The fork servers use it too.)"""
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
-    if not parent_alive():
-        os._exit(1)
-
-
 def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe, sync_w, go_r):
     """The sandbox's first process: enter the namespaces, fork process 1, pass signals, wait."""
     server = os.getppid()
@@ -388,7 +377,7 @@ def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe,
         os.environ.update(environment(workdir))
         os.chdir(workdir)
         return body()
-    _check(_libc.unshare(NAMESPACES), "unshare")
+    namespaces.unshare(NAMESPACES)
     os.write(sync_w, b"u")
     if os.read(go_r, 1) != b"g":
         return 1
@@ -414,7 +403,7 @@ def _first(limits, workdir, body, expose, writable, cover, prepare, mode, probe,
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, forward)
     if ask[0] >= 0:  # asked, process 1 gone, or too late: sealed all the same (a kernel not bound by then fails)
-        select.select([ask[0]], [], [], SEAL_TIMEOUT_S)
+        select.select([ask[0]], [], [], processes.SEAL_TIMEOUT_S)
         target = os.path.join(HOME, IPC_FOLDER)  # (this process shares process 1's mounts, and its new root)
         _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _bind_flags(target))
         try:
@@ -440,7 +429,7 @@ def _init(limits, workdir, body, expose, writable, cover, probe, alive_r):
     first_alive = lambda: not select.select([alive_r], [], [], 0)[0]  # noqa: E731  (EOF: the first process died)
     die_with_parent(first_alive)
     _build_view(workdir, [*system_binds(), *expose], writable, cover, limits)
-    _libc.sethostname(b"sandbox", 7)
+    namespaces.sethostname("sandbox")
     with open("/proc/sys/user/max_user_namespaces", "w") as f:  # no user namespace of its own
         f.write("0")
     os.chdir(HOME)
@@ -537,7 +526,7 @@ def _build_view(workdir, ro, rw, cover=(), limits=Limits()):
         _mount(f"/dev/{dev}", f"{root}/dev/{dev}", None, MS_BIND)
     os.makedirs(f"{root}/dev/shm")
     _mount(f"{space}/shm", f"{root}/dev/shm", None, MS_BIND)
-    _check(_libc.umount2(os.fsencode(space), MNT_DETACH), "umount the staging space")  # the binds keep it
+    namespaces.umount(space)  # (detached: the binds keep it)
     os.rmdir(space)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1")):
         os.symlink(target, f"{root}/dev/{name}")
@@ -547,8 +536,8 @@ def _build_view(workdir, ro, rw, cover=(), limits=Limits()):
     os.close(proc_fd)
     _mount(None, root, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_RDONLY, "size=1m,mode=755")
     os.chdir(root)  # pivot_root(".", "."): the old root lands on top of the new one and is detached
-    _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
-    _check(_libc.umount2(b".", MNT_DETACH), "umount the old root")
+    namespaces.pivot_root_here()
+    namespaces.umount(".")  # the old root
     os.chdir("/")
 
 
@@ -594,18 +583,13 @@ def _writable_space(root, seed, limits):
 
 def _drop_privileges():
     """No capabilities in any set, the unprivileged uid, no_new_privs: nothing to regain."""
-    for cap in range(64):
-        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            break  # past the last capability this kernel knows
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    namespaces.drop_bounding_set()
     if os.getuid() == 0:  # root inside (root outside too): become the student
         os.setgroups([])
     os.setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID)
     os.setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID)
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _check(_libc.capset(header, data), "capset")
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    namespaces.clear_capabilities()
+    namespaces.no_new_privs()
 
 
 def _limit(which, value):
@@ -666,13 +650,8 @@ def parse_args(argv):
     import argparse
 
     p = argparse.ArgumentParser(prog="sandbox", add_help=False, exit_on_error=False)
-    d = Limits()
-    p.add_argument("--memory-mb", type=int, default=d.memory_mb)
-    p.add_argument("--cpu-s", type=int, default=d.cpu_s)
-    p.add_argument("--nproc", type=int, default=d.nproc)
-    p.add_argument("--fsize-mb", type=int, default=d.fsize_mb)
-    p.add_argument("--disk-mb", type=int, default=d.disk_mb)
-    p.add_argument("--inodes", type=int, default=d.inodes)
+    for f in fields(Limits):  # (Limits.args' options; a missing one keeps its default)
+        p.add_argument(_option(f.name), dest=f.name, type=int, default=f.default)
     p.add_argument("--workdir", required=True)
     p.add_argument("--expose", action="append", default=[])
     p.add_argument("--writable", action="append", default=[])
@@ -683,5 +662,5 @@ def parse_args(argv):
     except (argparse.ArgumentError, SystemExit) as e:
         raise ValueError(f"bad sandbox arguments: {e}") from None
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
-    limits = Limits(a.memory_mb, a.cpu_s, a.nproc, a.fsize_mb, a.disk_mb, a.inodes)
+    limits = Limits(**{f.name: getattr(a, f.name) for f in fields(Limits)})
     return limits, a.workdir, a.expose, a.writable, a.cover, cmd
