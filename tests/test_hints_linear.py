@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 
 from course.checks import linear as L
+from course.checks._hints import identify
 
 from helpers import hint_of, with_bug
+
+COMMON = None  # a hint of course/checks/_common.py: its id is pinned by tests/test_hint_ids.py
+
+
+def assert_hint(message, words, hint_id):
+    """``message`` has ``words`` and names the hint ``hint_id`` (what the grader records)."""
+    assert words in message
+    if hint_id is not COMMON:
+        assert hint_id in identify(message), f"{hint_id} not identified in: {message}"
 
 
 # ---------------------------------------------------------------- correct implementations, several styles
@@ -22,6 +32,8 @@ def recurrence(a, b, h0, bug=None):
             h = (a[:, s - 1] if s else 1.0) * h + b[:, s]
         elif bug == "a(h+b)":
             h = a[:, s] * (h + b[:, s])
+        elif bug == "b late":
+            h = a[:, s] * h + (b[:, s - 1] if s else 0.0)
         else:
             h = a[:, s] * h + b[:, s]
         out[:, s] = h
@@ -46,6 +58,8 @@ def combine(first, second, bug=None):
         return a1 * a2, a1 * b2 + b1
     if bug == "b1 + b2":
         return a1 * a2, b1 + b2
+    if bug == "a1 * b1":
+        return a2 * a1, a1 * b1 + b2
     return a2 * a1, a2 * b1 + b2
 
 
@@ -62,6 +76,16 @@ def hillis_steele(a, b, h0, combine=combine, bug=None):
             break
         if bug == "later first":
             nA, nB = combine((A[:, d:], B[:, d:]), (A[:, :-d], B[:, :-d]))
+        elif bug == "not a pair":
+            nA, nB = combine((A[:, :-d], B[:, :-d]), A[:, d:])
+        elif bug == "unequal slices":
+            nA, nB = combine((A[:, :-d], B[:, :-d]), (A, B))
+        elif bug == "one sample at a time":
+            rows = [
+                combine((A[n : n + 1, :-d], B[n : n + 1, :-d]), (A[n : n + 1, d:], B[n : n + 1, d:]))
+                for n in range(len(A))
+            ]
+            nA, nB = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
         else:
             nA, nB = combine((A[:, :-d], B[:, :-d]), (A[:, d:], B[:, d:]))
         A = np.concatenate([A[:, :d], nA], axis=1)
@@ -168,35 +192,46 @@ def test_a_correct_mingru_passes_forward_backward_and_numerical_gradients():
 
 # ---------------------------------------------------------------- each mistake, its hint
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("no h0", "h0 is left out"),
-        ("a late", "a is read one step late"),
-        ("a(h+b)", "the order is a * (h_prev + b)"),
-        ("exclusive", "exclusive scan"),
-        ("float32", "dtype float32"),
+        ("no h0", "h0 is left out", "linear.h0_left_out"),
+        ("a late", "a is read one step late", "linear.a_one_step_late"),
+        ("b late", "b is read one step late", "linear.b_one_step_late"),
+        ("a(h+b)", "the order is a * (h_prev + b)", "linear.b_inside_product"),
+        ("exclusive", "exclusive scan", "linear.exclusive_scan"),
+        ("float32", "dtype float32", COMMON),
     ],
 )
-def test_linear_recurrence_hints(bug, words):
-    assert words in hint_of(L.check_linear_recurrence, with_bug(recurrence, bug))
-
-
-@pytest.mark.parametrize("bug,words", [("swapped", "first and second are swapped"), ("b1 + b2", "carried through")])
-def test_scan_combine_hints(bug, words):
-    assert words in hint_of(L.check_scan_combine, with_bug(combine, bug))
+def test_linear_recurrence_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_linear_recurrence, with_bug(recurrence, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("loop", "more than 10 times for T = 16"),
-        ("later first", "combine(later, earlier)"),
-        ("own arithmetic", "the scan must build h only from combine's outputs"),
-        ("no h0", "h0 is left out"),
+        ("swapped", "first and second are swapped", "linear.combine_swapped"),
+        ("b1 + b2", "carried through", "linear.combine_b_not_carried"),
+        ("a1 * b1", "(you wrote a1 * b1 + b2)", "linear.combine_b_with_a1"),
     ],
 )
-def test_parallel_scan_hints(bug, words):
-    assert words in hint_of(L.check_parallel_scan, with_bug(hillis_steele, bug))
+def test_scan_combine_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_scan_combine, with_bug(combine, bug)), words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "bug,words,hint_id",
+    [
+        ("loop", "more than 10 times for T = 16", "linear.too_many_combines"),
+        ("later first", "combine(later, earlier)", "linear.combine_arguments_swapped"),
+        ("own arithmetic", "the scan must build h only from combine's outputs", "linear.scan_outside_combine"),
+        ("no h0", "h0 is left out", "linear.h0_left_out"),
+        ("not a pair", "combine a second that is not a pair (a, b)", "linear.combine_not_a_pair"),
+        ("unequal slices", "combine arrays of different shapes", "linear.combine_shapes_differ"),
+        ("one sample at a time", "each call must hold the whole batch", "linear.combine_not_whole_arrays"),
+    ],
+)
+def test_parallel_scan_hints(bug, words, hint_id):
+    assert_hint(hint_of(L.check_parallel_scan, with_bug(hillis_steele, bug)), words, hint_id)
 
 
 def test_a_scan_that_combines_one_step_at_a_time_is_refused_even_within_the_bound():
@@ -205,17 +240,20 @@ def test_a_scan_that_combines_one_step_at_a_time_is_refused_even_within_the_boun
 
     message = hint_of(L.check_parallel_scan, per_step)
     assert "combine" in message
+    assert "linear.scan_outside_combine" in identify(message)
 
 
 @pytest.mark.parametrize("bug", sorted(L.MINGRU_FORWARD_BUGS))
 def test_mingru_forward_hints(bug):
-    assert L.MINGRU_FORWARD_BUGS[bug] in hint_of(L.check_mingru_forward, with_bug(mingru_forward, bug))
+    hint = L.MINGRU_FORWARD_BUGS[bug]
+    assert_hint(hint_of(L.check_mingru_forward, with_bug(mingru_forward, bug)), hint, hint.id)
 
 
 @pytest.mark.parametrize("bug", sorted(L.MINGRU_BACKWARD_BUGS))
 def test_mingru_backward_hints(bug):
     message = hint_of(L.check_mingru_backward, mingru_forward, with_bug(mingru_backward, bug))
-    assert L.MINGRU_BACKWARD_BUGS[bug] in message
+    hint = L.MINGRU_BACKWARD_BUGS[bug]
+    assert_hint(message, hint, hint.id)
 
 
 def test_a_float32_mingru_forward_is_named_when_its_backward_is_checked():

@@ -28,6 +28,7 @@ from course.checks._common import (
     shift_hint,
     t,
 )
+from course.checks._hints import hint
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
 
 
@@ -61,26 +62,30 @@ def _loop(a, b, h0, step):
     return np.stack(hs, axis=1)
 
 
+# The recurrence's typical mistakes (linear_recurrence and parallel_scan).
+H0_LEFT_OUT = hint("linear.h0_left_out", "h0 is left out: the first step is h[:, 0] = a[:, 0] * h0 + b[:, 0]")
+B_INSIDE = hint(
+    "linear.b_inside_product", "the order is a * (h_prev + b); the contract's step is a[:, t] * h_prev + b[:, t]"
+)
+A_LATE = hint(
+    "linear.a_one_step_late",
+    "a is read one step late (a[:, t-1] multiplies h[:, t-1]): step t uses a[:, t] and b[:, t] together",
+)
+B_LATE = hint("linear.b_one_step_late", "b is read one step late (b[:, t-1]): step t uses a[:, t] and b[:, t] together")
+EXCLUSIVE_SCAN = hint(
+    "linear.exclusive_scan",
+    "the result is an exclusive scan (h[:, t] before step t, starting with h0): return the state after step t",
+)
+
+
 def _recurrence_variants(a, b, h0):
     T = a.shape[1]
     return [
-        ("h0 is left out: the first step is h[:, 0] = a[:, 0] * h0 + b[:, 0]", _without_h0(a, b, h0)),
-        (
-            "the order is a * (h_prev + b); the contract's step is a[:, t] * h_prev + b[:, t]",
-            _loop(a, b, h0, lambda a, b, h, s: a[:, s] * (h + b[:, s])),
-        ),
-        (
-            "a is read one step late (a[:, t-1] multiplies h[:, t-1]): step t uses a[:, t] and b[:, t] together",
-            _loop(a, b, h0, lambda a, b, h, s: (a[:, s - 1] if s else np.ones_like(h)) * h + b[:, s]),
-        ),
-        (
-            "b is read one step late (b[:, t-1]): step t uses a[:, t] and b[:, t] together",
-            _loop(a, b, h0, lambda a, b, h, s: a[:, s] * h + (b[:, s - 1] if s else 0.0)),
-        ),
-        (
-            "the result is an exclusive scan (h[:, t] before step t, starting with h0): return the state after step t",
-            np.concatenate([h0[:, None], _closed_form(a, b, h0)[:, : T - 1]], axis=1),
-        ),
+        (H0_LEFT_OUT, _without_h0(a, b, h0)),
+        (B_INSIDE, _loop(a, b, h0, lambda a, b, h, s: a[:, s] * (h + b[:, s]))),
+        (A_LATE, _loop(a, b, h0, lambda a, b, h, s: (a[:, s - 1] if s else np.ones_like(h)) * h + b[:, s])),
+        (B_LATE, _loop(a, b, h0, lambda a, b, h, s: a[:, s] * h + (b[:, s - 1] if s else 0.0))),
+        (EXCLUSIVE_SCAN, np.concatenate([h0[:, None], _closed_form(a, b, h0)[:, : T - 1]], axis=1)),
     ]
 
 
@@ -89,13 +94,13 @@ def _check_recurrence_output(name, h, a, b, h0, reference="the recurrence unroll
     assert_float64(name, "h", h)
     h = assert_shape(name, "h", h, (N, T, H))
     ref = _closed_form(a, b, h0)
-    hint = lambda: (
+    explain = lambda: (
         diagnose((h,), [(m, (v,)) for m, v in _recurrence_variants(a, b, h0)])
         or shift_hint(  # noqa: E731
             h, ref, 1e-6
         )
     )
-    close(name, "h", h, ref, FORWARD_TOL, reference, hint)
+    close(name, "h", h, ref, FORWARD_TOL, reference, explain)
     return h
 
 
@@ -124,10 +129,16 @@ def check_linear_recurrence(linear_recurrence, N=2, T=6, H=3, seed=0):
 
 
 # ---------------------------------------------------------------- scan_combine
-COMBINE_SWAPPED = (
+COMBINE_SWAPPED = hint(
+    "linear.combine_swapped",
     "first and second are swapped: first = (a1, b1) is the earlier step, so applying it and then second "
-    "gives (a2 * a1, a2 * b1 + b2)"
+    "gives (a2 * a1, a2 * b1 + b2)",
 )
+COMBINE_B_NOT_CARRIED = hint(
+    "linear.combine_b_not_carried",
+    "b must be a2 * b1 + b2: the earlier step's b is carried through the later step's a",
+)
+COMBINE_B_WITH_A1 = hint("linear.combine_b_with_a1", "b must be a2 * b1 + b2 (you wrote a1 * b1 + b2)")
 
 
 def check_scan_combine(scan_combine, shape=(2, 3, 4), seed=0):
@@ -138,8 +149,8 @@ def check_scan_combine(scan_combine, shape=(2, 3, 4), seed=0):
     out = unpack(name, call_student(scan_combine, (a1, b1), (a2, b2)), 2, "(a, b): the combined step")
     variants = [
         (COMBINE_SWAPPED, (a1 * a2, a1 * b2 + b1)),
-        ("b must be a2 * b1 + b2: the earlier step's b is carried through the later step's a", (a2 * a1, b1 + b2)),
-        ("b must be a2 * b1 + b2 (you wrote a1 * b1 + b2)", (a2 * a1, a1 * b1 + b2)),
+        (COMBINE_B_NOT_CARRIED, (a2 * a1, b1 + b2)),
+        (COMBINE_B_WITH_A1, (a2 * a1, a1 * b1 + b2)),
     ]
     for i, (what, ref) in enumerate(zip(("a", "b"), (a2 * a1, a2 * b1 + b2))):
         assert_float64(name, what, out[i])
@@ -168,6 +179,34 @@ def max_combines(T):
     return 2 * math.ceil(math.log2(T)) + 2 if T > 1 else 2
 
 
+TOO_MANY_COMBINES = hint(
+    "linear.too_many_combines",
+    "parallel_scan called combine more than {limit} times for T = {T} (at most "
+    "2 * ceil(log2 T) + 2): a scan that calls combine once per time step is the sequential loop; "
+    "combine whole shifted arrays at offsets 1, 2, 4, ... (Hillis-Steele) instead",
+)
+COMBINE_NOT_A_PAIR = hint(
+    "linear.combine_not_a_pair", "parallel_scan passed combine a {which} that is not a pair (a, b)"
+)
+COMBINE_SHAPES_DIFFER = hint(
+    "linear.combine_shapes_differ",
+    "parallel_scan passed combine arrays of different shapes {shapes}: slice or pad both pairs to the same (N, T', H)",
+)
+COMBINE_NOT_WHOLE = hint(
+    "linear.combine_not_whole_arrays",
+    "parallel_scan passed combine arrays of shape {shape}; each call must hold the whole batch and "
+    "hidden axes, (N, T', H) = ({N}, T', {H}): shifted slices of the (N, T, H) arrays",
+)
+COMBINE_ARGUMENTS_SWAPPED = hint(
+    "linear.combine_arguments_swapped", "combine is called as combine(later, earlier): pass the earlier pair first"
+)
+SCAN_OUTSIDE_COMBINE = hint(
+    "linear.scan_outside_combine",
+    "the scan computes part of the recurrence itself (a * h + b outside combine): scan the pairs "
+    "(a, b) with combine alone, then return A * h0[:, None, :] + B",
+)
+
+
 class CountingCombine:
     """The check's own ``combine``: ``op`` on pairs of arrays, counting calls and checking what it is given.
 
@@ -189,28 +228,18 @@ class CountingCombine:
     def __call__(self, first, second):
         self.calls += 1
         if self.calls > self.limit:
-            self._fail(
-                f"parallel_scan called combine more than {self.limit} times for T = {self.T} (at most "
-                "2 * ceil(log2 T) + 2): a scan that calls combine once per time step is the sequential loop; "
-                "combine whole shifted arrays at offsets 1, 2, 4, ... (Hillis-Steele) instead"
-            )
+            self._fail(TOO_MANY_COMBINES.format(limit=self.limit, T=self.T))
         arrays = []
         for which, pair in (("first", first), ("second", second)):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                self._fail(f"parallel_scan passed combine a {which} that is not a pair (a, b)")
+                self._fail(COMBINE_NOT_A_PAIR.format(which=which))
             arrays += [np.asarray(p, dtype=np.float64) for p in pair]
         shapes = {x.shape for x in arrays}
         if len(shapes) != 1:
-            self._fail(
-                f"parallel_scan passed combine arrays of different shapes {sorted(shapes)}: slice or pad "
-                "both pairs to the same (N, T', H)"
-            )
+            self._fail(COMBINE_SHAPES_DIFFER.format(shapes=sorted(shapes)))
         (shape,) = shapes
         if len(shape) != 3 or shape[0] != self.N or shape[2] != self.H:
-            self._fail(
-                f"parallel_scan passed combine arrays of shape {shape}; each call must hold the whole batch and "
-                f"hidden axes, (N, T', H) = ({self.N}, T', {self.H}): shifted slices of the (N, T, H) arrays"
-            )
+            self._fail(COMBINE_NOT_WHOLE.format(shape=shape, N=self.N, H=self.H))
         return self.op(*arrays)
 
 
@@ -243,13 +272,13 @@ def check_parallel_scan(parallel_scan, N=2, T=16, H=3, seed=0):
     h = assert_shape(name, "h", h, (N, T, H))
     ref = _closed_form(a, b, h0)
 
-    def hint():
+    def explain():
         swapped = _sequential_scan(lambda a1, b1, a2, b2: _affine(a2, b2, a1, b1), a, b, h0)
         variants = [(m, (v,)) for m, v in _recurrence_variants(a, b, h0)]
-        variants.append(("combine is called as combine(later, earlier): pass the earlier pair first", (swapped,)))
+        variants.append((COMBINE_ARGUMENTS_SWAPPED, (swapped,)))
         return diagnose((h,), variants) or shift_hint(h, ref, 1e-6)
 
-    close(name, f"h (combine called {calls} times)", h, ref, FORWARD_TOL, "the recurrence unrolled (torch)", hint)
+    close(name, f"h (combine called {calls} times)", h, ref, FORWARD_TOL, "the recurrence unrolled (torch)", explain)
     _hand_worked(name, lambda a, b, h0: _run_scan(name, parallel_scan, _affine, a, b, h0)[0])
     # another associative combine: the scan must return A * h0 + B with (A, B) that operator's inclusive scan
     got, _ = _run_scan(name, parallel_scan, _product_sum, a, b, h0)
@@ -261,10 +290,7 @@ def check_parallel_scan(parallel_scan, N=2, T=16, H=3, seed=0):
         other,
         FORWARD_TOL,
         "cumprod(a) * h0 + cumsum(b): the scan must build h only from combine's outputs, A * h0 + B",
-        lambda: (
-            "the scan computes part of the recurrence itself (a * h + b outside combine): scan the pairs "
-            "(a, b) with combine alone, then return A * h0[:, None, :] + B"
-        ),
+        lambda: SCAN_OUTSIDE_COMBINE,
     )
 
 
@@ -316,9 +342,12 @@ def _mingru_torch(x, h0, Wz, bz, Wh, bh, dh=None, bug=None):
 
 
 MINGRU_FORWARD_BUGS = {
-    "z swapped": "z and 1 - z are swapped: h[:, t] = (1 - z) * h[:, t-1] + z * h_tilde (z lets the new value in)",
-    "tanh": "h_tilde has a tanh: minGRU's candidate is linear, h_tilde = x @ Wh + bh",
-    "no h0": "h0 is left out: the scan starts from h0, not from zeros",
+    "z swapped": hint(
+        "linear.mingru_z_swapped",
+        "z and 1 - z are swapped: h[:, t] = (1 - z) * h[:, t-1] + z * h_tilde (z lets the new value in)",
+    ),
+    "tanh": hint("linear.mingru_tanh", "h_tilde has a tanh: minGRU's candidate is linear, h_tilde = x @ Wh + bh"),
+    "no h0": hint("linear.mingru_h0_left_out", "h0 is left out: the scan starts from h0, not from zeros"),
 }
 
 
@@ -328,13 +357,13 @@ def _check_mingru_output(name, h, args):
     assert_float64(name, "h", h)
     h = assert_shape(name, "h", h, (N, T, H))
     ref = _mingru_torch(*args)
-    hint = lambda: (
+    explain = lambda: (
         diagnose(  # noqa: E731
             (h,), [(m, (_mingru_torch(*args, bug=bug),)) for bug, m in MINGRU_FORWARD_BUGS.items()]
         )
         or shift_hint(h, ref, 1e-6)
     )
-    close(name, "h", h, ref, FORWARD_TOL, "minGRU written with torch", hint)
+    close(name, "h", h, ref, FORWARD_TOL, "minGRU written with torch", explain)
 
 
 def check_mingru_forward(mingru_forward, N=2, T=8, D=3, H=4, seed=0):
@@ -374,12 +403,26 @@ def _mingru_grads_numpy(x, h0, Wz, bz, Wh, bh, dh, bug):
 
 
 MINGRU_BACKWARD_BUGS = {
-    "not carried": "the gradient is not carried back in time: dL/dh[:, t] = dh[:, t] + (1 - z[:, t+1]) * dL/dh[:, t+1]",
-    "a off by one": "the gradient is carried back with the wrong step's gate: dL/dh[:, t-1] gets (1 - z[:, t]) * "
-    "dL/dh[:, t], the gate of the step that read h[:, t-1]",
-    "dh0 zeros": "dh0 is zero: h0 reaches h[:, 0] through (1 - z[:, 0]), so dh0 = (1 - z[:, 0]) * dL/dh[:, 0]",
-    "dz sign": "dz has the wrong sign: h = (1 - z) * h_prev + z * h_tilde, so dz = dL/dh * (h_tilde - h_prev)",
-    "no sigmoid'": "the sigmoid's derivative is missing: da = dz * z * (1 - z)",
+    "not carried": hint(
+        "linear.mingru_not_carried",
+        "the gradient is not carried back in time: dL/dh[:, t] = dh[:, t] + (1 - z[:, t+1]) * dL/dh[:, t+1]",
+    ),
+    "a off by one": hint(
+        "linear.mingru_gate_off_by_one",
+        "the gradient is carried back with the wrong step's gate: dL/dh[:, t-1] gets (1 - z[:, t]) * "
+        "dL/dh[:, t], the gate of the step that read h[:, t-1]",
+    ),
+    "dh0 zeros": hint(
+        "linear.mingru_dh0_zero",
+        "dh0 is zero: h0 reaches h[:, 0] through (1 - z[:, 0]), so dh0 = (1 - z[:, 0]) * dL/dh[:, 0]",
+    ),
+    "dz sign": hint(
+        "linear.mingru_dz_sign",
+        "dz has the wrong sign: h = (1 - z) * h_prev + z * h_tilde, so dz = dL/dh * (h_tilde - h_prev)",
+    ),
+    "no sigmoid'": hint(
+        "linear.mingru_no_sigmoid_derivative", "the sigmoid's derivative is missing: da = dz * z * (1 - z)"
+    ),
 }
 
 
@@ -399,9 +442,9 @@ def check_mingru_backward(mingru_forward, mingru_backward, N=2, T=6, D=3, H=4, s
     variants = lambda: [(m, _mingru_grads_numpy(*args, dh, bug)) for bug, m in MINGRU_BACKWARD_BUGS.items()]  # noqa: E731
     for what, got, ref in zip(whats, grads, refs):  # a float32 gradient within the tolerance is accepted
         assert_shape(name, what, got, ref.shape)
-        hint = first_hint(
+        explain = first_hint(
             lambda: diagnose(grads, variants), lambda got=got, ref=ref, what=what: precision_hint(what, got, ref)
         )
-        close(name, what, got, ref, BACKWARD_TOL, "torch autograd", hint)
+        close(name, what, got, ref, BACKWARD_TOL, "torch autograd", explain)
     if numeric:
         check_numeric(name, mingru_forward, "mingru_forward", args, lambda o: o[:1], (dh,), whats, grads)
