@@ -1,4 +1,6 @@
-"""The adapter to nbgrader: one way to make its API object, one way to run generate_assignment.
+"""The adapter to nbgrader: one way to make its API object, one way to run generate_assignment, one
+way to name and open a gradebook (:func:`db_url`, :func:`gradebook`; the instructor's commands open
+theirs through ``course.instructor.gradebook.open_gradebook``, which gives it its schema first).
 
 Used by grading (a throw-away course per unit), by the instructor's pipeline (the real
 course directory) and by release.
@@ -25,8 +27,21 @@ def prepare_env():
 
 
 def db_url(db):
-    """A SQLAlchemy URL for ``db`` (a URL already, or the path of a SQLite file)."""
-    return str(db) if str(db).startswith(("sqlite:", "postgresql")) else f"sqlite:///{db}"
+    """The SQLAlchemy URL of gradebook ``db``: a path (a SQLite file), a ``sqlite:`` URL, or a
+    ``postgresql://`` URL (reached through psycopg 3: ``postgresql+psycopg://``)."""
+    db = str(db)
+    if db.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
+    if db.startswith(("sqlite:", "postgresql+")):
+        return db
+    return f"sqlite:///{db}"
+
+
+def gradebook(db, course_id="default_course"):
+    """nbgrader's ``Gradebook`` on ``db`` (:func:`db_url`), as is; use it in a ``with``."""
+    from nbgrader.api import Gradebook
+
+    return Gradebook(db_url(db), course_id)
 
 
 def api(root, db, source=None, release=None, timeout=None, kernel=None, exchange=None):
