@@ -86,7 +86,7 @@ def assert_hint(message_and_ids, words, hint_id):
             B.check_affine_forward,
             (with_bug(affine_forward, "no bias"),),
             "the bias b is missing",
-            "backprop.affine_bias_missing",
+            "common.bias_missing",
         ),
         (
             B.check_affine_backward,

@@ -1,7 +1,8 @@
 """Unit 3 (rnn): each typical wrong implementation gets its own named hint.
 
 Correct functions are written here (not copied from the solution); each row plants
-one bug and names the distinctive words of the hint the check must give.
+one bug and names the distinctive words of the hint the check must give, and the id
+of the hint that the grader records from that message (course.checks._hints.identify).
 """
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from course.checks import rnn as R
 
-from helpers import hint_of, with_bug
+from helpers import hint_ids_of, with_bug
 
 
 def step_forward(x, h_prev, Wx, Wh, b, bug=None):
@@ -42,40 +43,47 @@ def test_the_correct_functions_pass():
     R.check_indrnn_step_forward(indrnn_step)
 
 
-@pytest.mark.parametrize(
-    "bug,words",
-    [
-        ("Wh.T", "you used Wh.T instead of Wh"),
-        ("no bias", "the bias b is missing"),
-        ("no recurrence", "h_prev @ Wh is missing"),
-        ("no tanh", "tanh is missing"),
-    ],
-)
-def test_step_forward_hints(bug, words):
-    assert words in hint_of(R.check_rnn_step_forward, with_bug(step_forward, bug))
+def assert_hint(message_and_ids, words, hint_id):
+    """The message has ``words`` and identify() reads ``hint_id`` in it (what the grader records)."""
+    message, ids = message_and_ids
+    assert words in message
+    assert hint_id in ids, f"{hint_id} not identified in: {message}"
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("Wh.T", "you used Wh.T instead of Wh"),
-        ("no bias", "the bias b is missing"),
-        ("h0 ignored", "h0 was ignored"),
-        ("shifted", "h is shifted by one step"),
+        ("Wh.T", "you used Wh.T instead of Wh", "rnn.wh_transposed"),
+        ("no bias", "the bias b is missing", "common.bias_missing"),
+        ("no recurrence", "h_prev @ Wh is missing", "rnn.no_recurrence"),
+        ("no tanh", "tanh is missing", "rnn.no_tanh"),
     ],
 )
-def test_forward_hints(bug, words):
-    assert words in hint_of(R.check_rnn_forward, with_bug(forward, bug))
+def test_step_forward_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(R.check_rnn_step_forward, with_bug(step_forward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("no bias", "the bias b is missing"),
-        ("no u * h_prev", "u * h_prev is missing"),
-        ("no relu", "relu is missing"),
-        ("tanh", "you used tanh instead of relu"),
+        ("Wh.T", "you used Wh.T instead of Wh", "rnn.wh_transposed"),
+        ("no bias", "the bias b is missing", "common.bias_missing"),
+        ("h0 ignored", "h0 was ignored", "rnn.h0_ignored"),
+        ("shifted", "h is shifted by one step", "rnn.h_shifted"),
     ],
 )
-def test_indrnn_hints(bug, words):
-    assert words in hint_of(R.check_indrnn_step_forward, with_bug(indrnn_step, bug))
+def test_forward_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(R.check_rnn_forward, with_bug(forward, bug)), words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "bug,words,hint_id",
+    [
+        ("no bias", "the bias b is missing", "common.bias_missing"),
+        ("no u * h_prev", "u * h_prev is missing", "rnn.indrnn_no_recurrence"),
+        ("no relu", "relu is missing", "rnn.indrnn_no_relu"),
+        ("tanh", "you used tanh instead of relu", "rnn.indrnn_tanh"),
+    ],
+)
+def test_indrnn_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(R.check_indrnn_step_forward, with_bug(indrnn_step, bug)), words, hint_id)

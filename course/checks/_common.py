@@ -210,6 +210,8 @@ def assert_close_stable(name, what, actual, expected, tol, reference, candidates
 
 
 # ---------------------------------------------------------------- explaining a wrong array
+#: (units 2 and 3: a layer's affine part without its bias)
+BIAS_MISSING = hint("common.bias_missing", "the bias b is missing")
 WRONG_BLOCKS = hint("common.wrong_gate_blocks", "only the block(s) of {gates} are wrong (the others match)")
 WRONG_TIME_STEPS = hint("common.wrong_time_steps", "time steps t = {bad} are wrong, t = {ok} match")
 SHIFTED_LATE = hint(

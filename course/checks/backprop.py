@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from course.checks._common import (
+    BIAS_MISSING,
     FAR_APART_P,
     FAR_APART_ROWS,
     ROW_SHIFT_HINT,
@@ -32,7 +33,6 @@ from course.testing import (
 )
 
 # What a student is told (course.checks._hints: each text with its id).
-AFFINE_NO_BIAS = hint("backprop.affine_bias_missing", "the bias b is missing")
 DW_DIVIDED_BY_N = hint("backprop.dw_divided_by_n", "dW is divided by N; it is the sum over the batch, x.T @ dout")
 DB_MEAN = hint("backprop.db_mean", "db is the mean over the batch; it is the sum, dout.sum(axis=0)")
 SIGN_FLIPPED = hint("backprop.activation_sign_flipped", "the sign of x is flipped: you computed {fn}(-x)")
@@ -77,13 +77,13 @@ def check_affine_forward(affine_forward, N=4, D=5, M=3, seed=0):
         [[5.5, 2.0, 0.0]],
         FORWARD_TOL,
         "the hand-worked value",
-        [(AFFINE_NO_BIAS, [[5.0, 2.0, -1.0]])],
+        [(BIAS_MISSING, [[5.0, 2.0, -1.0]])],
     )
     rng = np.random.default_rng(seed)
     x, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=M)
     out, _ = _forward(name, affine_forward, x, W, b)
     ref = torch.nn.functional.linear(_t(x), _t(W).T, _t(b)).numpy()
-    assert_close_or_hint(name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear", [(AFFINE_NO_BIAS, x @ W)])
+    assert_close_or_hint(name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear", [(BIAS_MISSING, x @ W)])
 
 
 def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0, numeric=False):

@@ -11,11 +11,26 @@ so the message can say which one it looks like.
 import numpy as np
 import torch
 
+from course.checks._common import BIAS_MISSING
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
+from course.checks._hints import hint
 from course.testing import FORWARD_TOL, assert_close, assert_close_or_hint, assert_shape
 
 LN2, LN3 = np.log(2.0), np.log(3.0)  # tanh(ln 2) = 3/5, tanh(ln 3) = 4/5
+
+# What a student is told (course.checks._hints: each text with its id).
+WH_TRANSPOSED = hint("rnn.wh_transposed", "you used Wh.T instead of Wh (the forward is h_prev @ Wh)")
+NO_RECURRENCE = hint("rnn.no_recurrence", "h_prev @ Wh is missing")
+NO_TANH = hint("rnn.no_tanh", "tanh is missing: h_next = tanh(x @ Wx + h_prev @ Wh + b)")
+H0_IGNORED = hint("rnn.h0_ignored", "h0 was ignored (started from zeros)")
+H_SHIFTED = hint(
+    "rnn.h_shifted",
+    "h is shifted by one step: h[:, t] must be the state AFTER reading x[:, t], and h0 is not part of h",
+)
+INDRNN_NO_RECURRENCE = hint("rnn.indrnn_no_recurrence", "u * h_prev is missing")
+INDRNN_NO_RELU = hint("rnn.indrnn_no_relu", "relu is missing: h_next = relu(x @ Wx + u * h_prev + b)")
+INDRNN_TANH = hint("rnn.indrnn_tanh", "you used tanh instead of relu")
 
 
 def torch_rnn(x, h0, Wx, Wh, b_ih, b_hh, nonlinearity="tanh"):
@@ -55,13 +70,10 @@ def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     def mistakes():
         zero = np.zeros(H)
         return [
-            (
-                "you used Wh.T instead of Wh (the forward is h_prev @ Wh)",
-                torch_rnn(x[:, None], h_prev, Wx, Wh.T, b_ih, b_hh)[:, 0],
-            ),
-            ("the bias b is missing", torch_rnn(x[:, None], h_prev, Wx, Wh, zero, zero)[:, 0]),
-            ("h_prev @ Wh is missing", torch_rnn(x[:, None], 0 * h_prev, Wx, Wh, b_ih, b_hh)[:, 0]),
-            ("tanh is missing", x @ Wx + h_prev @ Wh + b_ih + b_hh),
+            (WH_TRANSPOSED, torch_rnn(x[:, None], h_prev, Wx, Wh.T, b_ih, b_hh)[:, 0]),
+            (BIAS_MISSING, torch_rnn(x[:, None], h_prev, Wx, Wh, zero, zero)[:, 0]),
+            (NO_RECURRENCE, torch_rnn(x[:, None], 0 * h_prev, Wx, Wh, b_ih, b_hh)[:, 0]),
+            (NO_TANH, x @ Wx + h_prev @ Wh + b_ih + b_hh),
         ]
 
     assert_close_or_hint(name, "h_next", h_next, ref, FORWARD_TOL, "torch.nn.RNN with the same weights", mistakes)
@@ -99,19 +111,12 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
     def mistakes():
         zero = np.zeros(H)
         out = [
-            ("you used Wh.T instead of Wh (the forward is h_prev @ Wh)", torch_rnn(x, h0, Wx, Wh.T, b_ih, b_hh)),
-            ("the bias b is missing", torch_rnn(x, h0, Wx, Wh, zero, zero)),
-            ("h0 was ignored (started from zeros)", torch_rnn(x, 0 * h0, Wx, Wh, b_ih, b_hh)),
+            (WH_TRANSPOSED, torch_rnn(x, h0, Wx, Wh.T, b_ih, b_hh)),
+            (BIAS_MISSING, torch_rnn(x, h0, Wx, Wh, zero, zero)),
+            (H0_IGNORED, torch_rnn(x, 0 * h0, Wx, Wh, b_ih, b_hh)),
         ]
         if T > 1:
-            shifted = np.concatenate([h0[:, None], ref[:, :-1]], axis=1)
-            out.append(
-                (
-                    "h is shifted by one step: h[:, t] must be the state AFTER reading x[:, t], "
-                    "and h0 is not part of h",
-                    shifted,
-                )
-            )
+            out.append((H_SHIFTED, np.concatenate([h0[:, None], ref[:, :-1]], axis=1)))
         return out
 
     for t in range(T):
@@ -157,10 +162,10 @@ def check_indrnn_step_forward(indrnn_step_forward, N=3, D=4, H=5, seed=0):
 
     def mistakes():
         return [
-            ("the bias b is missing", torch_indrnn_step(x, h_prev, Wx, u, 0 * b)),
-            ("u * h_prev is missing", torch_indrnn_step(x, 0 * h_prev, Wx, u, b)),
-            ("relu is missing", x @ Wx + u * h_prev + b),
-            ("you used tanh instead of relu", np.tanh(x @ Wx + u * h_prev + b)),
+            (BIAS_MISSING, torch_indrnn_step(x, h_prev, Wx, u, 0 * b)),
+            (INDRNN_NO_RECURRENCE, torch_indrnn_step(x, 0 * h_prev, Wx, u, b)),
+            (INDRNN_NO_RELU, x @ Wx + u * h_prev + b),
+            (INDRNN_TANH, np.tanh(x @ Wx + u * h_prev + b)),
         ]
 
     assert_close_or_hint(
