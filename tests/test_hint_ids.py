@@ -249,7 +249,8 @@ def test_identify_finds_the_hint_in_its_own_text_and_no_other(hint_id):
     found = identify(f"some_function: a message\n  hint: {text}")
     assert found == [hint_id], (
         f"identify() reads {found} in the text of {hint_id}: {text!r}; "
-        "give each hint words that no other hint's text has in the same order"
+        "give each hint words that no other hint's text has in the same order (a text that two units "
+        "share is one hint, in _common.py)"
     )
 
 

@@ -1,7 +1,8 @@
 """Unit 4 (bptt): each typical wrong implementation gets its own named hint.
 
 Correct functions are written here (not copied from the solution); each row plants
-one bug and names the distinctive words of the hint the check must give.
+one bug and names the distinctive words of the hint the check must give, and the id
+of the hint that the grader records from that message (course.checks._hints.identify).
 """
 
 import numpy as np
@@ -9,8 +10,16 @@ import pytest
 
 from course.checks import bptt as B
 from course.checks._common import STABILITY_HINT
+from course.checks._hints import identify
 
-from helpers import hint_of, with_bug
+from helpers import hint_ids_of, hint_of, with_bug
+
+
+def assert_hint(message_and_ids, words, hint_id):
+    """The message has ``words`` and identify() reads ``hint_id`` in it (what the grader records)."""
+    message, ids = message_and_ids
+    assert words in message
+    assert hint_id in ids, f"{hint_id} not identified in: {message}"
 
 
 # ---------------------------------------------------------------- correct functions, with switchable bugs
@@ -100,26 +109,30 @@ def test_the_correct_functions_pass():
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("no tanh'", "the tanh derivative (1 - h_next**2) is missing"),
-        ("Wh instead of Wh.T", "you multiplied by Wh instead of Wh.T"),
-        ("dWh transposed", "dWh is transposed"),
+        ("no tanh'", "the tanh derivative (1 - h_next**2) is missing", "bptt.no_tanh_derivative"),
+        ("Wh instead of Wh.T", "you multiplied by Wh instead of Wh.T", "bptt.dh_prev_wh_not_transposed"),
+        ("dWh transposed", "dWh is transposed", "bptt.dwh_transposed"),
     ],
 )
-def test_step_backward_hints(bug, words):
-    assert words in hint_of(B.check_rnn_step_backward, step_forward, with_bug(step_backward, bug))
+def test_step_backward_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(B.check_rnn_step_backward, step_forward, with_bug(step_backward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("only the last dh", "only dh[:, T-1] was used"),
-        ("dWh not accumulated", "dWh holds only the contribution of time step 0: accumulate it over all steps"),
+        ("only the last dh", "only dh[:, T-1] was used", "common.only_last_dh"),
+        (
+            "dWh not accumulated",
+            "dWh holds only the contribution of time step 0: accumulate it over all steps",
+            "common.gradient_only_first_step",
+        ),
     ],
 )
-def test_backward_hints(bug, words):
-    assert words in hint_of(B.check_rnn_backward, forward, with_bug(backward, bug))
+def test_backward_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(B.check_rnn_backward, forward, with_bug(backward, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
@@ -130,49 +143,69 @@ def test_backward_hints(bug, words):
     ],
 )
 def test_a_correct_backward_with_a_wrong_forward_is_told_to_fix_the_forward(check, fns, fwd_name):
-    msg = hint_of(check, *fns)
+    msg, ids = hint_ids_of(check, *fns)
     assert f"your {fwd_name} is wrong (" in msg and "fix it first" in msg
+    assert "common.forward_wrong" in ids, msg
 
 
 @pytest.mark.parametrize(
-    "bug,kw,words",
+    "bug,kw,words,hint_id",
     [
-        ("by tokens", {}, "you divided by the number of unmasked tokens; divide by N"),
-        ("by N*T", {}, "you divided by N * T; divide by N"),
-        ("mask ignored", {}, "the mask was ignored"),
-        ("masked steps get a gradient", {}, "masked time steps got a gradient: multiply by the mask"),
-        ("loss sign", {}, "the loss has the wrong sign"),
-        ("dscores sign", {}, "dscores has the wrong sign"),
-        ("not stable", dict(N=3, T=5, V=4, seed=3, scale=300.0), "not numerically stable: subtract the max"),
+        ("by tokens", {}, "you divided by the number of unmasked tokens; divide by N", "bptt.loss_divided_by_tokens"),
+        ("by N*T", {}, "you divided by N * T; divide by N", "bptt.loss_divided_by_nt"),
+        ("mask ignored", {}, "the mask was ignored", "bptt.mask_ignored"),
+        (
+            "masked steps get a gradient",
+            {},
+            "masked time steps got a gradient: multiply by the mask",
+            "bptt.masked_steps_gradient",
+        ),
+        ("loss sign", {}, "the loss has the wrong sign", "bptt.loss_sign"),
+        ("dscores sign", {}, "dscores has the wrong sign", "bptt.dscores_sign"),
+        (
+            "not stable",
+            dict(N=3, T=5, V=4, seed=3, scale=300.0),
+            "not numerically stable: subtract the max",
+            "common.softmax_unstable",
+        ),
     ],
 )
-def test_temporal_softmax_loss_hints(bug, kw, words):
-    assert words in hint_of(B.check_temporal_softmax_loss, with_bug(temporal_loss, bug), **kw)
+def test_temporal_softmax_loss_hints(bug, kw, words, hint_id):
+    assert_hint(hint_ids_of(B.check_temporal_softmax_loss, with_bug(temporal_loss, bug), **kw), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
-    [("transposed", "rows and columns are swapped"), ("fancy-index +=", "was counted once")],
-)
-def test_bigram_hints(bug, words):
-    assert words in hint_of(B.check_bigram_model, with_bug(bigram, bug))
-
-
-@pytest.mark.parametrize(
-    "bug,kw,words",
+    "bug,words,hint_id",
     [
-        ("multiplied", {}, "you multiplied by the temperature"),
-        ("axis 0", {}, "softmax was taken along the wrong axis"),
-        ("not stable", dict(shape=(4, 6), temperature=0.3, seed=4, scale=100.0), STABILITY_HINT),
+        ("transposed", "rows and columns are swapped", "bptt.bigram_transposed"),
+        ("fancy-index +=", "was counted once", "bptt.bigram_repeats_counted_once"),
+    ],
+)
+def test_bigram_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(B.check_bigram_model, with_bug(bigram, bug)), words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "bug,kw,words,hint_id",
+    [
+        ("multiplied", {}, "you multiplied by the temperature", "bptt.temperature_multiplied"),
+        ("axis 0", {}, "softmax was taken along the wrong axis", "bptt.softmax_wrong_axis"),
+        (
+            "not stable",
+            dict(shape=(4, 6), temperature=0.3, seed=4, scale=100.0),
+            STABILITY_HINT,
+            "common.softmax_unstable",
+        ),
         (
             "one shift for the array",
             dict(shape=(4, 6), temperature=0.3, seed=4, scale=100.0),
             "shift each row by its own largest score",
+            "common.softmax_global_max",
         ),
     ],
 )
-def test_softmax_temperature_hints(bug, kw, words):
-    assert words in hint_of(B.check_softmax_temperature, with_bug(softmax_t, bug), **kw)
+def test_softmax_temperature_hints(bug, kw, words, hint_id):
+    assert_hint(hint_ids_of(B.check_softmax_temperature, with_bug(softmax_t, bug), **kw), words, hint_id)
 
 
 def test_the_stability_hint_is_kept_for_large_logits():
@@ -185,4 +218,5 @@ def test_a_result_too_good_to_be_true_says_so():
     assert B.too_good_to_be_true(2.4, 3.3) == ""
     warning = B.too_good_to_be_true(0.05, 3.3)  # the loss divided by N * T, then by T again
     assert "too good to be true" in warning and "N * T" in warning and "shifted by one" in warning
+    assert identify(warning) == ["bptt.too_good_to_be_true"]
     assert "too good to be true" in B.too_good_to_be_true(1.5, 3.3)  # under half the bigram's

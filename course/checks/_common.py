@@ -414,6 +414,11 @@ GRADIENTS_MIXED_UP = hint(
 DA_WRONG_BLOCKS = hint(
     "common.da_wrong_blocks", "the gradient on the pre-activations, da, is wrong: in the bias gradient {blocks}"
 )
+#: (units 4 and 6: a sequence's backward that takes the upstream gradient of the last step only)
+ONLY_LAST_DH = hint(
+    "common.only_last_dh",
+    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the gradient coming back from step t+1",
+)
 ONLY_FIRST_STEP = hint(
     "common.gradient_only_first_step",
     "{what} holds only the contribution of time step 0: accumulate it over all steps "

@@ -18,6 +18,7 @@ import torch
 from course.checks._common import (
     FAR_APART_P,
     FAR_APART_ROWS,
+    ONLY_LAST_DH,
     ROW_SHIFT_HINT,
     accumulation_candidates,
     assert_close_stable,
@@ -28,6 +29,7 @@ from course.checks._common import (
     grad_of,
     t,
 )
+from course.checks._hints import hint
 from course.checks.rnn import _random_rnn, torch_rnn
 from course.gradient_check import eval_numerical_gradient
 from course.testing import (
@@ -40,6 +42,52 @@ from course.testing import (
     call_student,
     hint_for,
     unpack,
+)
+
+# What a student is told (course.checks._hints: each text with its id).
+NO_TANH_DERIVATIVE = hint("bptt.no_tanh_derivative", "the tanh derivative (1 - h_next**2) is missing")
+DWH_TRANSPOSED = hint("bptt.dwh_transposed", "dWh is transposed (dWh = h_prev.T @ da)")
+DH_PREV_WH = hint("bptt.dh_prev_wh_not_transposed", "you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)")
+LOSS_BY_TOKENS = hint(
+    "bptt.loss_divided_by_tokens", "you divided by the number of unmasked tokens; divide by N (the batch size)"
+)
+MASK_IGNORED = hint("bptt.mask_ignored", "the mask was ignored")
+LOSS_BY_NT = hint("bptt.loss_divided_by_nt", "you divided by N * T; divide by N (the batch size)")
+LOSS_SIGN = hint("bptt.loss_sign", "the loss has the wrong sign: it is the sum of -log p(target) (positive)")
+LOSS_NOT_ZERO = hint("bptt.loss_not_zero_when_masked", "with a mask that is all False the loss must be 0, got {loss}")
+DSCORES_NOT_ZERO = hint(
+    "bptt.dscores_not_zero_when_masked",
+    "with a mask that is all False dscores must be all zero (masked time steps get no gradient)",
+)
+MASKED_STEPS_GRADIENT = hint("bptt.masked_steps_gradient", "masked time steps got a gradient: multiply by the mask")
+DSCORES_BY_TOKENS = hint("bptt.dscores_divided_by_tokens", "you divided by the number of unmasked tokens; divide by N")
+DSCORES_SIGN = hint("bptt.dscores_sign", "dscores has the wrong sign: it is (softmax(scores) - onehot(y)) * mask / N")
+BIGRAM_NAN = hint("bptt.bigram_nan", "P contains NaN or inf (a row with no counts still has alpha in every cell)")
+BIGRAM_ROWS = hint(
+    "bptt.bigram_rows_not_normalised",
+    "every row of P must sum to 1 (P[prev] is a distribution over the next token); row {row} sums to {total:.6g}",
+)
+BIGRAM_TRANSPOSED = hint(
+    "bptt.bigram_transposed",
+    "rows and columns are swapped: P[prev, next], each row sums to 1 (you may have normalised the transpose)",
+)
+BIGRAM_REPEATS = hint(
+    "bptt.bigram_repeats_counted_once",
+    "a pair that occurs several times was counted once: `counts[prev, next] += 1` with index "
+    "arrays does not add repeats up (use np.add.at or a loop)",
+)
+BIGRAM_DEFAULT = hint("bptt.bigram_default_alpha", "the default must be alpha=1.0")
+TEMPERATURE_MULTIPLIED = hint(
+    "bptt.temperature_multiplied", "you multiplied by the temperature; divide the logits by it"
+)
+TEMPERATURE_IGNORED = hint("bptt.temperature_ignored", "the temperature was ignored")
+SOFTMAX_AXIS = hint("bptt.softmax_wrong_axis", "softmax was taken along the wrong axis (use the last axis, axis=-1)")
+TOO_GOOD = hint(
+    "bptt.too_good_to_be_true",
+    "WARNING: {bits:.2f} bits/char (the bigram model needs {bigram_bits:.2f}) is too good "
+    "to be true for a small RNN trained for seconds. Likely causes: temporal_softmax_loss divides the summed "
+    "loss by N * T (the number of tokens) instead of by N, so dividing by T again here makes it T times too "
+    "small; or the model reads the character it predicts (the inputs must be the targets shifted by one).",
 )
 
 
@@ -89,16 +137,11 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
     no_tanh = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=lambda a: a)
     whats = ["dx", "dh_prev", "dWx", "dWh", "db"]
     for i, (what, got, ref) in enumerate(zip(whats, grads, refs)):
-        candidates = [("the tanh derivative (1 - h_next**2) is missing", no_tanh[i])]
+        candidates = [(NO_TANH_DERIVATIVE, no_tanh[i])]
         if what == "dWh":
-            candidates.append(("dWh is transposed (dWh = h_prev.T @ da)", ref.T))
+            candidates.append((DWH_TRANSPOSED, ref.T))
         if what == "dh_prev":
-            candidates.append(
-                (
-                    "you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)",
-                    (dh_next * (1 - np.tanh(x @ Wx + h_prev @ Wh + b) ** 2)) @ Wh,
-                )
-            )
+            candidates.append((DH_PREV_WH, (dh_next * (1 - np.tanh(x @ Wx + h_prev @ Wh + b) ** 2)) @ Wh))
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", candidates)
     if numeric:
         check_numeric(
@@ -169,13 +212,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
     for i, (what, got, ref) in enumerate(zip(whats, grads, refs)):
         candidates = []
         if T > 1:
-            candidates.append(
-                (
-                    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the "
-                    "gradient coming back from step t+1",
-                    lonely[i],
-                )
-            )
+            candidates.append((ONLY_LAST_DH, lonely[i]))
             candidates += accumulation_candidates(what, per_step, ("dWx", "dWh", "db"))
         assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch.nn.RNN's autograd", candidates)
     if numeric:
@@ -243,21 +280,17 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
     ref_loss, ref_d = _torch_temporal_loss(scores, y, m)
     n_tokens = max(1, int(m.sum()))
     wrong_loss = [
-        ("you divided by the number of unmasked tokens; divide by N (the batch size)", ref_loss * N / n_tokens),
-        ("the mask was ignored", _torch_temporal_loss(scores, y, np.ones_like(m))[0]),
-        ("you divided by N * T; divide by N (the batch size)", ref_loss / T),
-        ("the loss has the wrong sign: it is the sum of -log p(target) (positive)", -ref_loss),
+        (LOSS_BY_TOKENS, ref_loss * N / n_tokens),
+        (MASK_IGNORED, _torch_temporal_loss(scores, y, np.ones_like(m))[0]),
+        (LOSS_BY_NT, ref_loss / T),
+        (LOSS_SIGN, -ref_loss),
     ]
     if mask == "none":
         if not np.isfinite(loss) or abs(loss) > 1e-12:
-            raise AssertionError(
-                f"{name}: with a mask that is all False the loss must be 0, got {loss}" + hint_for(loss, wrong_loss)
-            )
+            raise AssertionError(f"{name}: {LOSS_NOT_ZERO.format(loss=loss)}" + hint_for(loss, wrong_loss))
         assert_shape(name, "dscores", dscores, scores.shape)
         if not np.all(np.asarray(dscores) == 0):
-            raise AssertionError(
-                f"{name}: with a mask that is all False dscores must be all zero (masked time steps get no gradient)"
-            )
+            raise AssertionError(f"{name}: {DSCORES_NOT_ZERO}")
         _temporal_hand_worked(name, temporal_softmax_loss)
         return
     magnitude = float(np.max(np.abs(scores)))
@@ -279,12 +312,9 @@ def check_temporal_softmax_loss(temporal_softmax_loss, N=3, T=4, V=5, seed=0, sc
         BACKWARD_TOL,
         "torch autograd",
         [
-            (
-                "masked time steps got a gradient: multiply by the mask",
-                _torch_temporal_loss(scores, y, np.ones_like(m))[1],
-            ),
-            ("you divided by the number of unmasked tokens; divide by N", ref_d * N / n_tokens),
-            ("dscores has the wrong sign: it is (softmax(scores) - onehot(y)) * mask / N", -ref_d),
+            (MASKED_STEPS_GRADIENT, _torch_temporal_loss(scores, y, np.ones_like(m))[1]),
+            (DSCORES_BY_TOKENS, ref_d * N / n_tokens),
+            (DSCORES_SIGN, -ref_d),
         ],
         magnitude,
     )
@@ -314,14 +344,11 @@ def _bigram(name, fn, tokens, V, alpha, alpha_given=True):
     P = call_student(fn, tokens, V, alpha) if alpha_given else call_student(fn, tokens, V)
     P = assert_shape(name, f"P (vocab_size={V})", P, (V, V))
     if not np.all(np.isfinite(P)):
-        raise AssertionError(f"{name}: P contains NaN or inf (a row with no counts still has alpha in every cell)")
+        raise AssertionError(f"{name}: {BIGRAM_NAN}")
     sums = P.sum(axis=1)
     if np.max(np.abs(sums - 1.0)) > 1e-9:
         bad = int(np.argmax(np.abs(sums - 1.0)))
-        raise AssertionError(
-            f"{name}: every row of P must sum to 1 (P[prev] is a distribution over the next "
-            f"token); row {bad} sums to {sums[bad]:.6g}"
-        )
+        raise AssertionError(f"{name}: {BIGRAM_ROWS.format(row=bad, total=sums[bad])}")
     return P
 
 
@@ -346,16 +373,8 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
         FORWARD_TOL,
         "add-alpha counts of consecutive pairs (collections.Counter)",
         [
-            (
-                "rows and columns are swapped: P[prev, next], each row sums to 1 (you may have "
-                "normalised the transpose)",
-                counter_bigram(tokens[::-1], V, alpha),
-            ),
-            (
-                "a pair that occurs several times was counted once: `counts[prev, next] += 1` with index "
-                "arrays does not add repeats up (use np.add.at or a loop)",
-                counter_bigram(tokens, V, alpha, unique=True),
-            ),
+            (BIGRAM_TRANSPOSED, counter_bigram(tokens[::-1], V, alpha)),
+            (BIGRAM_REPEATS, counter_bigram(tokens, V, alpha, unique=True)),
         ],
     )
 
@@ -368,6 +387,7 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
         (0, "pairs (0,1) twice"),
         (1, "pairs (1,1) and (1,2)"),
         (2, "pair (2,0)"),
+        # not a hint: names the hand-worked row that is checked
         (3, "token 3 never comes first in a pair: a uniform row"),
     ]:
         assert_close(
@@ -379,7 +399,7 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
             f"{np.round(hand[prev], 4).tolist()}",
         )
     if not np.allclose(_bigram(name, bigram_model, tokens, 4, None, alpha_given=False), hand, rtol=0, atol=1e-12):
-        raise AssertionError(f"{name}: the default must be alpha=1.0")
+        raise AssertionError(f"{name}: {BIGRAM_DEFAULT}")
     # alpha = 0.5: row 0 counts [0, 2, 0, 0] -> [0.5, 2.5, 0.5, 0.5] / 4
     P = _bigram(name, bigram_model, tokens, 4, 0.5)
     assert_close(
@@ -418,26 +438,15 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
         FORWARD_TOL,
         "torch.softmax(logits / temperature, dim=-1)",
         [
-            (
-                "you multiplied by the temperature; divide the logits by it",
-                torch.softmax(t(logits) * temperature, dim=-1).numpy(),
-            ),
-            ("the temperature was ignored", torch.softmax(t(logits), dim=-1).numpy()),
+            (TEMPERATURE_MULTIPLIED, torch.softmax(t(logits) * temperature, dim=-1).numpy()),
+            (TEMPERATURE_IGNORED, torch.softmax(t(logits), dim=-1).numpy()),
         ]
-        + (
-            [
-                (
-                    "softmax was taken along the wrong axis (use the last axis, axis=-1)",
-                    torch.softmax(t(logits) / temperature, dim=0).numpy(),
-                )
-            ]
-            if len(shape) > 1
-            else []
-        ),
+        + ([(SOFTMAX_AXIS, torch.softmax(t(logits) / temperature, dim=0).numpy())] if len(shape) > 1 else []),
         magnitude,
     )
     if scale / temperature > 50:  # stable row by row, not only for the largest logit of the array
         p = call_student(softmax_temperature, FAR_APART_ROWS.copy(), 1.0)
+        # not a hint: names the output that is checked
         what = f"probabilities (hand-worked: logits {FAR_APART_ROWS.tolist()}, temperature 1)"
         close(name, what, p, FAR_APART_P, FORWARD_TOL, "softmax of [1, 0] and of [0, 1]", lambda: ROW_SHIFT_HINT)
 
@@ -465,9 +474,4 @@ def too_good_to_be_true(bits_per_char, bigram_bits_per_char):
     """
     if bits_per_char >= 1.0 and bits_per_char >= 0.5 * bigram_bits_per_char:
         return ""
-    return (
-        f"WARNING: {bits_per_char:.2f} bits/char (the bigram model needs {bigram_bits_per_char:.2f}) is too good "
-        "to be true for a small RNN trained for seconds. Likely causes: temporal_softmax_loss divides the summed "
-        "loss by N * T (the number of tokens) instead of by N, so dividing by T again here makes it T times too "
-        "small; or the model reads the character it predicts (the inputs must be the targets shifted by one)."
-    )
+    return TOO_GOOD.format(bits=bits_per_char, bigram_bits=bigram_bits_per_char)
