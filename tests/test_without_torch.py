@@ -1,0 +1,105 @@
+"""Units 1-8 without torch: the notebook-facing package imports, and lectures 1-8 run to the end.
+
+torch is blocked by a folder first on PYTHONPATH whose ``torch`` package raises the ImportError a
+missing torch raises, so these tests run in the course's full environment. A lecture's cell that
+compares with torch prints one line instead (``course.interop.optional_torch``): what it would
+show and the install command.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course.interop import INSTALL_TORCH
+
+from helpers import ROOT
+
+LECTURES = sorted(ROOT.glob("lectures/0[1-8]_*.ipynb"))
+NOTEBOOK_MODULES = [
+    "course",
+    "course.gradient_check",
+    "course.plotting",
+    "course.widgets",
+    "course.training",
+    "course.interop",
+    "course.units",
+    "course.datasets.toy",
+    "course.datasets.text",
+    "course.datasets.synthetic",
+    "course.datasets.human_numbers",
+    "course.datasets.co2",
+]
+
+
+@pytest.fixture
+def no_torch(tmp_path, monkeypatch):
+    """An environment (inherited by subprocesses and kernels) where ``import torch`` fails."""
+    blocker = tmp_path / "no-torch" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", str(blocker.parent) + (os.pathsep + path if path else ""))
+    return os.environ.copy()
+
+
+def _run(code, env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_the_blocker_makes_torch_unimportable(no_torch):
+    out = _run("import torch", no_torch)
+    assert out.returncode != 0 and "No module named 'torch'" in out.stderr, out.stderr
+
+
+def test_the_notebook_modules_import_without_torch(no_torch):
+    out = _run(f"import importlib\nfor m in {NOTEBOOK_MODULES!r}:\n    importlib.import_module(m)", no_torch)
+    assert out.returncode == 0, f"a module a notebook of units 1-8 imports needs torch at import time:\n{out.stderr}"
+
+
+def test_a_torch_function_says_in_one_line_how_to_install_torch(no_torch):
+    code = (
+        "import numpy as np\n"
+        "from course.interop import torch_reference\n"
+        "try:\n"
+        "    torch_reference('rnn', np.zeros((1, 2, 3)), [[(np.zeros((3, 4)), np.zeros((4, 4)), np.zeros(4))]])\n"
+        "except ImportError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    out = _run(code, no_torch)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"TorchMissing torch_reference needs torch, which is not installed: {INSTALL_TORCH}"
+
+
+def test_optional_torch_prints_what_the_cell_would_show_and_returns_none(no_torch):
+    code = "from course.interop import optional_torch\nprint(optional_torch('compare with torch.nn.RNN (1e-16)'))"
+    out = _run(code, no_torch)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"torch is not installed: this cell would compare with torch.nn.RNN (1e-16); to run it: {INSTALL_TORCH}",
+        "None",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lecture", LECTURES, ids=lambda p: p.stem)
+def test_the_lecture_runs_to_the_end_without_torch(lecture, no_torch):
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(lecture, as_version=4)
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(lecture.parent)}}
+    )
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        pytest.fail(f"{lecture.name} fails without torch (guard the cell with optional_torch):\n{e}", pytrace=False)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    uses_torch = any("torch" in c.source for c in nb.cells if c.cell_type == "code")
+    if uses_torch:
+        assert "torch is not installed: " in printed and INSTALL_TORCH in printed, (
+            f"{lecture.name} uses torch: its cells must say, without it, what they would show and how to install it"
+        )
