@@ -30,6 +30,6 @@ c.Execute.timeout = 60
 # included; the course's preprocessor removes them (`course feedback` writes its own pages instead).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course.feedback.HideHiddenTests",
+    "course.instructor.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

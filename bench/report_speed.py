@@ -20,8 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from course import report  # noqa: E402
-from course.instructor import grades  # noqa: E402
+from course.instructor import grades, report  # noqa: E402
 
 UNIT = "06_lstm"
 TESTS = {"lstm_step_forward": 2, "lstm_step_backward": 3, "lstm_forward": 2, "lstm_backward": 3}

@@ -18,7 +18,7 @@ combination of (seeded, so the set is the same on every run):
 
 The class of a unit is the originals and their copies; a pair is a true copy when one is a copy
 of the other or both are copies of the same original. The benchmark prints precision and recall
-at the tool's threshold (``course.similarity.THRESHOLD``) and a sweep of thresholds (how it was
+at the tool's threshold (``course.instructor.similarity.THRESHOLD``) and a sweep of thresholds (how it was
 chosen), per unit and overall. Target: recall >= 0.9 at precision >= 0.9.
 
 Measured (2026-12-07, 10 copies per unit, 18 submissions and 153 pairs per unit; seeds 0 / 1 / 2):
@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "similarity_set"))
 
 import to_notebooks  # noqa: E402  (bench/similarity_set/: how a file of the set becomes answer cells)
 
-from course import similarity  # noqa: E402
 from course import units as course_units  # noqa: E402
 from course.grading.submission import cells_by_role, grade_id, solved_answers  # noqa: E402
+from course.instructor import similarity  # noqa: E402
 
 SET = Path(__file__).resolve().parent / "similarity_set"
 UNITS = ["04_bptt", "05_vanishing_gradients", "06_lstm", "07_gru", "08_deep_bidirectional"]

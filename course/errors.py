@@ -3,8 +3,8 @@
 A :class:`CourseError` is a mistake in how a command was called or in what it was given (a wrong
 folder, nothing to grade, a gradebook or cluster that cannot be reached): the ``course`` command
 prints its message, which says what to do, instead of a traceback. Each layer raises its own
-subclass where it has one (``course.gradebook.GradebookError``,
-``course.grading.cluster.ClusterError``, ``course.intake.UnsafeArchive``); this module imports
+subclass where it has one (``course.instructor.gradebook.GradebookError``,
+``course.grading.cluster.ClusterError``, ``course.instructor.intake.UnsafeArchive``); this module imports
 nothing of the course, so the engine (``course.grading``) need not import the instructor's layer
 for it.
 """

@@ -6,7 +6,7 @@ and whose student version (nbgrader release) is ``exercises/NN_name/*.ipynb``.
 The list is read from the file system, so adding a unit is adding files.
 
 A copy of the course without ``solutions/`` (what a student's server on the hub sees:
-``course.hub.user_view``) has the released exercises as its sources: ``course grade``
+``course.programs.hub.user_view``) has the released exercises as its sources: ``course grade``
 there runs an exercise's visible tests only (the hidden ones exist in ``solutions/`` alone).
 """
 

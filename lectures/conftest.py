@@ -2,13 +2,13 @@
 
 nbval runs a notebook as one pytest item per code cell; after the last one, every number marked
 ``<!-- computed: ... -->`` in the markdown must appear in the outputs of the run or in a results file
-the notebook reads (``course/prose_numbers.py``). A stale sentence fails the lecture's last cell.
+the notebook reads (``course/programs/prose_numbers.py``). A stale sentence fails the lecture's last cell.
 """
 
 import pytest
 from nbval.plugin import IPyNbCell
 
-from course import prose_numbers
+from course.programs import prose_numbers
 from course.units import course_root
 
 _runs = {}  # notebook node id -> [cells run so far, their output text]

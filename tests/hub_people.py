@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from course import hub as course_hub
+from course.programs import hub as course_hub
 
 from helpers import ROOT
 from test_browser import menu

@@ -22,7 +22,7 @@ import pytest
 from servers import course_lab, wait_for_http
 
 from course.grading.submission import solved_answers
-from course.lab import free_port, lab_command, missing_extensions
+from course.programs.lab import free_port, lab_command, missing_extensions
 
 from helpers import ROOT, bin_path
 

@@ -15,7 +15,8 @@ import shutil
 
 import pytest
 
-from course import cli, instructor
+from course import instructor
+from course.programs import cli
 
 from helpers import ROOT
 from test_browser import ARTIFACTS as BROWSER_ARTIFACTS

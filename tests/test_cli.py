@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from course import cli
+from course.programs import cli
 
 
 def test_ctrl_c_in_any_command_is_one_line_and_status_130(monkeypatch, capsys):
@@ -31,6 +31,6 @@ def test_course_grade_says_at_once_what_it_is_doing(tmp_path):
     nb = tmp_path / "empty.ipynb"
     nb.write_text("{}")
     run = subprocess.run(
-        [sys.executable, "-m", "course.cli", "grade", str(nb)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "course.programs.cli", "grade", str(nb)], capture_output=True, text=True, timeout=300
     )
     assert run.stderr.splitlines()[0].startswith("course grade: grading 1 notebook(s)"), run.stderr

@@ -104,7 +104,7 @@ def test_no_warning_for_tls_local_or_a_machine_of_system_accounts_only(tmp_path)
 
 
 def test_course_autograde_prints_the_warning_as_one_line_on_stderr(tmp_path, monkeypatch, capsys):
-    from course import cli
+    from course.programs import cli
 
     monkeypatch.setattr(cluster, "PASSWD", passwd_with(tmp_path, "alice:x:1001:1001::/home/alice:/bin/bash"))
     cli.main(["autograde", "01_perceptron", "--scheduler", "tcp://127.0.0.1:9", "--course", str(tmp_path / "none")])

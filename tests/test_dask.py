@@ -20,8 +20,9 @@ import pytest
 from servers import DaskCluster, Postgres, dump, why_no_postgres
 from test_adversarial import CASES, CELL_TIMEOUT
 
-from course import cli, instructor
+from course import instructor
 from course.grading.cluster import grade_on_cluster
+from course.programs import cli
 
 from helpers import ROOT
 
@@ -114,7 +115,7 @@ def test_the_cluster_ran_the_sandboxed_verified_grading(three_ways):
 
 def test_the_class_report_and_similarity_read_every_way_alike(three_ways):
     """course report and course similarity work on a class graded into SQLite, PostgreSQL and on Dask."""
-    from course import report, similarity
+    from course.instructor import report, similarity
 
     reports = {}
     for way, (_, _, root, db) in three_ways.items():

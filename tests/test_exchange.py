@@ -2,8 +2,8 @@
 
 Real local accounts that the tests make and remove (prefix ``h2-``): an instructor and two students,
 alice and mallory, on an exchange in a temporary folder, configured as the hub configures every
-account (``deploy/jupyterhub/etc-jupyter/``: ``course.exchange``'s collect). Each command runs as its
-account in the view its server has on the hub (``course.hub.as_user``), as in tests/test_hub.py; no
+account (``deploy/jupyterhub/etc-jupyter/``: ``course.instructor.exchange``'s collect). Each command runs as its
+account in the view its server has on the hub (``course.programs.hub.as_user``), as in tests/test_hub.py; no
 hub runs, so nbgrader's own authenticator stands in for JupyterHub's groups.
 
 Needs root (it creates accounts); without it, or without useradd/runuser, it SKIPS and says why.
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from nbgrader.utils import parse_utc
 
-from course import hub as course_hub
+from course.programs import hub as course_hub
 
 MARK = "course exchange test account"  # GECOS of the accounts made here (and only those are removed)
 TEACHER, ALICE, MALLORY = "h2-teacher", "h2-alice", "h2-mallory"
@@ -160,7 +160,7 @@ def test_nbgrader_collect_and_the_formgraders_use_the_courses_collect():
     from nbgrader.exchange import ExchangeFactory
     from traitlets.config.loader import PyFileConfigLoader
 
-    from course.exchange import AuthenticatedCollect
+    from course.instructor.exchange import AuthenticatedCollect
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course_hub.USER_CONFIG)).load_config()
     assert ExchangeFactory(config=config).collect is AuthenticatedCollect

@@ -1,6 +1,6 @@
 """The feedback page a student reads: what it says of a graded and of an ungradable submission."""
 
-from course.feedback import page
+from course.instructor.feedback import page
 
 TESTS = [
     ("test_perceptron_predict", 0.0, 2.0, "perceptron_predict returns 1 for x = [0, 0]"),

@@ -5,7 +5,7 @@ server run as its user) on 127.0.0.1, with four real local accounts that they cr
 an instructor and three students. Headless Chromium (Playwright, as in tests/test_browser.py)
 drives what people do in the browser, terminals included (JupyterLab's, typed into); what
 students B and C do in their terminals is also run as a process of that account in the same view
-as its server (``course.hub.as_user``). Screenshots of every step land in test-artifacts/hub/.
+as its server (``course.programs.hub.as_user``). Screenshots of every step land in test-artifacts/hub/.
 
 The steps of the term are the tests below, in order; once one fails, the later ones are skipped:
 
@@ -81,8 +81,8 @@ from hub_people import (
 )
 from servers import wait_for_http
 
-from course import hub as course_hub
-from course.lab import free_port
+from course.programs import hub as course_hub
+from course.programs.lab import free_port
 
 from helpers import ROOT
 from test_browser import (

@@ -1,8 +1,8 @@
 """The hub's configuration, piece by piece, without a hub (tests/test_hub.py runs a whole term on one).
 
-What each server sees (``course.hub.user_view``), what each role's Jupyter configuration holds
+What each server sees (``course.programs.hub.user_view``), what each role's Jupyter configuration holds
 (``deploy/jupyterhub/etc-jupyter/``: students without the instructor's tools, terminals that find
-the course's commands), a student's copy of the lectures (``course.hub_server``), and a course
+the course's commands), a student's copy of the lectures (``course.programs.hub_server``), and a course
 without solutions (a student's view) that still grades its exercises' visible tests.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from course import hub as course_hub
-from course import hub_server
 from course import units as course_units
+from course.programs import hub as course_hub
+from course.programs import hub_server
 
 from helpers import ROOT
 
@@ -61,7 +61,7 @@ def test_the_hub_config_names_nbgraders_groups_and_frames_only_with_subdomains(m
 
 def test_servers_start_through_the_course_and_each_role_gets_its_configuration(monkeypatch):
     c = _hub_config(monkeypatch)
-    assert c.Spawner.cmd[1:] == ["-m", "course.hub_server"], "a student's server must copy the lectures first"
+    assert c.Spawner.cmd[1:] == ["-m", "course.programs.hub_server"], "a student's server must copy the lectures first"
     settings = course_hub.HubSettings(instructors=["t"], students=["a"])
     student, teacher = course_hub.role_env("a", settings), course_hub.role_env("t", settings)
     assert student["COURSE_HUB_ROLE"] == "student" and teacher["COURSE_HUB_ROLE"] == "instructor"

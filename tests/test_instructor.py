@@ -23,8 +23,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import cli, instructor
+from course import instructor
 from course.grading.nbgrader import generate_assignment, prepare_env
+from course.instructor import lms
+from course.programs import cli
 
 from helpers import ROOT
 
@@ -254,7 +256,7 @@ def _hidden_test_lines():
 @pytest.fixture(scope="module")
 def feedback(course):
     root, _ = course
-    return root, instructor.feedback(UNIT, root=root)
+    return root, instructor.write_feedback(UNIT, root=root)
 
 
 def test_feedback_is_a_page_per_student_where_nbgrader_releases_it(feedback):
@@ -295,7 +297,7 @@ def test_feedback_is_inert_text(feedback):
 
 def test_grades_export_has_a_column_per_test(course):
     root, _ = course
-    rows = list(csv.DictReader(io.StringIO(instructor.grades_csv(instructor.grades(root=root)))))
+    rows = list(csv.DictReader(io.StringIO(lms.per_test_csv(instructor.grades(root=root)))))
     assert set(rows[0]) == {"student", "unit", "perceptron_predict", "perceptron_fit", "total", "max_score"}
     totals = {r["student"]: float(r["total"]) for r in rows}
     assert totals == {"alice": 5.0, "bob": 2.0, "carol": 0.0, "mallory": 2.0, "erin": 5.0, "trudy": 0.0}
@@ -325,7 +327,7 @@ def test_with_the_course_preprocessor_nbgraders_feedback_hides_them(course):
     root, _ = course
     preprocessors = [
         "nbgrader.preprocessors.GetGrades",
-        "course.feedback.HideHiddenTests",
+        "course.instructor.feedback.HideHiddenTests",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     page = _text_of(_nbgrader_feedback(root, "bob", preprocessors))
@@ -342,7 +344,7 @@ def test_with_the_course_preprocessor_nbgraders_feedback_hides_them(course):
     ],
 )
 def test_hidden_test_regions_are_removed_from_a_test_cell(source, shown):
-    from course.feedback import without_hidden_tests
+    from course.instructor.feedback import without_hidden_tests
 
     assert without_hidden_tests(source).startswith(shown) and "N=1" not in without_hidden_tests(source)
 
@@ -503,6 +505,6 @@ def test_what_the_grader_changed_in_a_notebook_reaches_the_log_and_the_students_
     instructor.autograde(UNIT, root=root, workers=1)
     log = (root / "autograde-logs" / f"{UNIT}.log").read_text()
     assert f"alice\tNOTE\t{COPIED_NOTE}" in log and "bob\tNOTE" not in log
-    instructor.feedback(UNIT, root=root)
+    instructor.write_feedback(UNIT, root=root)
     page = (root / "feedback" / "alice" / UNIT / "perceptron.html").read_text()
     assert "Note: " + COPIED_NOTE in page

@@ -11,7 +11,8 @@ from datetime import datetime
 
 import pytest
 
-from course import cli, instructor
+from course import instructor
+from course.programs import cli
 
 from helpers import ROOT
 

@@ -20,7 +20,8 @@ import time
 import pytest
 from servers import course_lab, wait_for_http
 
-from course.lab import (
+from course.instructor.notebook_format import local_language_info
+from course.programs.lab import (
     ANNOUNCEMENTS_PLUGIN,
     LOG_OPTIONS,
     QUIET_OPTIONS,
@@ -32,7 +33,6 @@ from course.lab import (
     personal_copies,
     write_course_config,
 )
-from course.notebook_format import local_language_info
 
 from helpers import ROOT
 from test_browser import chromium_or_skip, copy_unit, launch, shot

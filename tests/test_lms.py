@@ -22,7 +22,8 @@ import shutil
 
 import pytest
 
-from course import cli, lms
+from course.instructor import lms
+from course.programs import cli
 
 from helpers import ROOT
 

@@ -1,4 +1,4 @@
-"""Every committed notebook is in the form JupyterLab opens unmodified (course/notebook_format.py).
+"""Every committed notebook is in the form JupyterLab opens unmodified (course/instructor/notebook_format.py).
 
 The browser side (a lecture opened in JupyterLab is not marked as changed) is in tests/test_lab.py.
 """
@@ -8,7 +8,13 @@ import subprocess
 
 import nbformat
 
-from course.notebook_format import KERNELSPEC, REFERENCE_PYTHON, language_info, normalised_text, not_normalised
+from course.instructor.notebook_format import (
+    KERNELSPEC,
+    REFERENCE_PYTHON,
+    language_info,
+    normalised_text,
+    not_normalised,
+)
 
 from helpers import ROOT
 
@@ -27,8 +33,8 @@ def test_every_committed_notebook_is_in_the_committed_form():
     bad = [str(p.relative_to(ROOT)) for p in not_normalised(notebooks)]
     assert not bad, (
         f"{len(bad)} notebook(s) would open as modified in JupyterLab (kernelspec, language_info, cell ids "
-        f"or layout): run `.venv/bin/python -m course.notebook_format lectures solutions && .venv/bin/course "
-        f"release`; first ones: {bad[:5]}"
+        "or layout): run `.venv/bin/python -m course.instructor.notebook_format lectures solutions && "
+        f".venv/bin/course release`; first ones: {bad[:5]}"
     )
 
 

@@ -14,7 +14,9 @@ import pytest
 from servers import Postgres, free_port, why_no_postgres
 from test_adversarial import WRONG_PREDICT, student
 
-from course import cli, gradebook, instructor
+from course import instructor
+from course.instructor import gradebook
+from course.programs import cli
 
 from helpers import ROOT
 
@@ -31,7 +33,7 @@ def postgres():
 
 WRITER = """
 import sys
-from course import gradebook
+from course.instructor import gradebook
 url, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with gradebook.open_gradebook(url) as gb:
     for i in range(first, first + n):
@@ -97,7 +99,7 @@ def test_regrading_one_student_touches_only_that_students_rows(postgres, tmp_pat
     assert [r for r in after if r[1] == "bob"] != [r for r in before if r[1] == "bob"]
     rows = {r["student"]: r["total"] for r in instructor.grades(root=root, db_url=url)}
     assert rows == {"alice": 5.0, "bob": 5.0}
-    assert len(instructor.feedback(UNIT, root=root, db_url=url)) == 2
+    assert len(instructor.write_feedback(UNIT, root=root, db_url=url)) == 2
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Numbers a lecture's prose takes from a computation must still be what the computation says.
 
 The marking (``<!-- computed: 1.103 -->`` in a markdown cell) and the check live in
-``course/prose_numbers.py``; ``lectures/conftest.py`` runs it when nbval executes a lecture (CI).
+``course/programs/prose_numbers.py``; ``lectures/conftest.py`` runs it when nbval executes a lecture (CI).
 """
 
 import shutil
@@ -11,7 +11,7 @@ import sys
 import nbformat
 import pytest
 
-from course import prose_numbers
+from course.programs import prose_numbers
 
 from helpers import ROOT
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from course.release import out_of_sync
+from course.instructor.release import out_of_sync
 
 
 @pytest.mark.slow

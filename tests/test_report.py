@@ -12,7 +12,8 @@ import stat
 
 import pytest
 
-from course import cli, report
+from course.instructor import report
+from course.programs import cli
 
 from helpers import ROOT
 

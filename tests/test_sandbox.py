@@ -150,7 +150,7 @@ def test_grading_refuses_without_isolation_unless_told(tmp_path):
 
     nb = str(ROOT / "exercises" / "01_perceptron" / "perceptron.ipynb")
     env = dict(os.environ, COURSE_SANDBOX="none")  # as where user namespaces are disabled
-    course = [sys.executable, "-m", "course.cli"]
+    course = [sys.executable, "-m", "course.programs.cli"]
     proc = subprocess.run([*course, "grade", nb], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2 and "--no-isolation" in proc.stderr and "user.max_user_namespaces" in proc.stderr
 

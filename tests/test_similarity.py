@@ -11,8 +11,9 @@ import stat
 
 import pytest
 
-from course import cli, similarity
 from course.grading.submission import cells_by_role, grade_id
+from course.instructor import similarity
+from course.programs import cli
 
 from helpers import ROOT
 

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from course.site import UNRENDERED, MathRenderer, build_site
+from course.programs.site import UNRENDERED, MathRenderer, build_site
 
 from test_browser import ARTIFACTS as BROWSER_ARTIFACTS
 from test_browser import chromium_or_skip, launch

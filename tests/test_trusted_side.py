@@ -18,12 +18,15 @@ import stat
 import subprocess
 import zipfile
 from html.parser import HTMLParser
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from course import instructor
+from course.errors import CourseError
 from course.grading.outputs import MAX_TEXT_CHARS, escape_text, sanitise_notebook
+from course.instructor import autograding
 
 from helpers import ROOT, bin_path
 
@@ -223,14 +226,14 @@ def test_the_autograde_log_cannot_be_forged_by_a_message(tmp_path):
         ),
     ]
     log = tmp_path / "autograde-logs" / "u.log"
-    instructor._write_log(log, "u", results)
+    autograding.write_log(log, "u", results)
     lines = log.read_text().split("\n")
     assert [ln.split("\t")[0] for ln in lines[1:-1]] == ["mallory", "bob"]
     assert all("\r" not in ln and "\x1b" not in ln for ln in lines)
 
 
 def test_course_grade_report_escapes_messages(monkeypatch, capsys):
-    from course import cli
+    from course.programs import cli
 
     forged = "boom\nalice  [01_perceptron]  5 / 5"
     result = {
@@ -427,7 +430,7 @@ def test_the_course_is_the_nearest_folder_holding_nbgrader_config(course, monkey
     deep.mkdir(parents=True)
     monkeypatch.chdir(deep)
     assert instructor.find_course() == course
-    assert instructor.find_course("/somewhere/else") == instructor.Path("/somewhere/else")
+    assert instructor.find_course("/somewhere/else") == Path("/somewhere/else")
     monkeypatch.setenv("COURSE_ROOT", str(ROOT))
     assert instructor.find_course() == ROOT
 
@@ -435,7 +438,7 @@ def test_the_course_is_the_nearest_folder_holding_nbgrader_config(course, monkey
 def test_no_submission_where_submitted_has_notebooks_is_an_error_naming_the_folder(course):
     (course / "submitted" / "alice" / "02_backprop").mkdir(parents=True)
     (course / "submitted" / "alice" / "02_backprop" / "backprop.ipynb").write_text("{}")
-    with pytest.raises(instructor.CourseError) as e:
+    with pytest.raises(CourseError) as e:
         instructor.autograde(UNIT, root=course)
     assert str(course / "submitted") in str(e.value) and "02_backprop (1)" in str(e.value)
 
@@ -476,7 +479,7 @@ def test_the_summary_says_when_results_do_not_report_isolation():
 
 # ------------------------------------------------------------ feedback pages: escaped text
 def test_a_feedback_page_shows_messages_as_escaped_text():
-    from course.feedback import page
+    from course.instructor.feedback import page
 
     message = f"AssertionError: w differs\n<script>{MARK}()</script>\x1b[2J\u202e"
     text = page(UNIT, "mallory", "perceptron", [("perceptron_fit", 0.0, 3.0, message)], 0.0, 5.0, error=None)

@@ -35,10 +35,10 @@ each is handled as hostile data:
   instructor's source; callbacks into the checker's references are bounded in size and count;
 * error messages and names: bounded, control characters escaped before a log or a report.
 
-The package is the engine below the instructor's tools: it imports nothing of ``course.instructor``,
-``course.intake`` or the programs (``cli``, ``hub``, ``lab``, ``site``, ``report``, ``similarity``);
-the one-line errors every layer raises derive from :class:`course.errors.CourseError`
-(``tests/test_layers.py``).
+The package is the engine below the instructor's part: it imports nothing of
+:mod:`course.instructor` (collect, autograde, gradebook, feedback, grades) or of the programs
+around them (:mod:`course.programs`: ``cli``, ``lab``, ``site``, ``hub``); the one-line errors
+every layer raises derive from :class:`course.errors.CourseError` (``tests/test_layers.py``).
 """
 
 from course.grading.batch import grade_notebooks

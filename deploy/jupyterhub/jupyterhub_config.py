@@ -1,7 +1,7 @@
 """JupyterHub for the course on one machine: real Unix accounts, nbgrader's exchange, one course or more.
 
-Started by ``course hub`` (course/hub.py), which sets the ``COURSE_HUB_*`` variables read here
-(see ``course.hub.HubSettings``); by hand: ``COURSE_HUB_INSTRUCTORS=teacher COURSE_HUB_STUDENTS=a,b
+Started by ``course hub`` (course/programs/hub.py), which sets the ``COURSE_HUB_*`` variables read here
+(see ``course.programs.hub.HubSettings``); by hand: ``COURSE_HUB_INSTRUCTORS=teacher COURSE_HUB_STUDENTS=a,b
 jupyterhub -f deploy/jupyterhub/jupyterhub_config.py`` as root, in the hub's state folder.
 
 * Login: PAM, so each account's own password; only the named instructors and students. With
@@ -12,9 +12,9 @@ jupyterhub -f deploy/jupyterhub/jupyterhub_config.py`` as root, in the hub's sta
   with the users' Jupyter configuration of ``etc-jupyter/`` (nbgrader's exchange and
   multi-course settings, the formgrader's frame policy, terminals that find the course's
   commands, JupyterLab without its news pop-up), and for students ``etc-jupyter/student/`` above
-  it (no instructor tools); in the private view of ``course.hub.user_view`` (the course
+  it (no instructor tools); in the private view of ``course.programs.hub.user_view`` (the course
   checkout's solutions never appear). A student's server first copies the lectures into their
-  home and writes a landing ``README.md``, which it opens (``course.hub_server``).
+  home and writes a landing ``README.md``, which it opens (``course.programs.hub_server``).
 * nbgrader's groups: ``formgrade-<course>`` (instructors) and ``nbgrader-<course>`` (students):
   the ``JupyterHubAuthPlugin`` of each server asks the hub which courses its user is in, so the
   server's token may read its own user's groups; instructors may also add students to their
@@ -31,7 +31,7 @@ from jupyterhub.auth import PAMAuthenticator
 from jupyterhub.handlers.login import LoginHandler
 from jupyterhub.spawner import LocalProcessSpawner
 
-from course import hub as course_hub
+from course.programs import hub as course_hub
 
 c = get_config()  # noqa: F821  (injected by traitlets)
 s = course_hub.HubSettings.from_env()
@@ -102,7 +102,7 @@ VIEW = course_hub.user_view()
 
 
 class CourseSpawner(LocalProcessSpawner):
-    """LocalProcessSpawner whose servers start in the course's private view (``course.hub.user_view``)."""
+    """LocalProcessSpawner whose servers start in the course's private view (``course.programs.hub.user_view``)."""
 
     def make_preexec_fn(self, name):
         return course_hub.as_user(name, VIEW)
@@ -116,7 +116,7 @@ def by_role(spawner):
 
 
 c.JupyterHub.spawner_class = CourseSpawner
-c.Spawner.cmd = [sys.executable, "-m", "course.hub_server"]  # the lectures' copy, then jupyterhub.singleuser
+c.Spawner.cmd = [sys.executable, "-m", "course.programs.hub_server"]  # the lectures' copy, then jupyterhub.singleuser
 c.Spawner.pre_spawn_hook = by_role
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"

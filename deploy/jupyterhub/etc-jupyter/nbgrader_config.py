@@ -15,5 +15,5 @@ c.Exchange.root = os.environ.get("COURSE_HUB_EXCHANGE", "/srv/nbgrader/exchange"
 c.Exchange.path_includes_course = True
 c.Authenticator.plugin_class = JupyterHubAuthPlugin
 # `nbgrader collect` and the formgrader's: only what the named student's account wrote, at the time the
-# file system recorded (course/exchange.py; deploy/jupyterhub/README.md, "Decisions").
-c.ExchangeFactory.collect = "course.exchange.AuthenticatedCollect"
+# file system recorded (course/instructor/exchange.py; deploy/jupyterhub/README.md, "Decisions").
+c.ExchangeFactory.collect = "course.instructor.exchange.AuthenticatedCollect"

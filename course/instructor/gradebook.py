@@ -1,5 +1,7 @@
 """Opening the gradebook: a SQLite file or a PostgreSQL server, the same for every command.
 
+The course's own gradebook is ``gradebook.db`` in the course directory (:func:`default_db`).
+
 ``--db`` takes a path, a ``sqlite:///`` URL or a ``postgresql://user[:password]@host[:port]/db``
 URL (nbgrader's ``db_url``); PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``
 for SQLAlchemy, which :func:`url` writes for you).
@@ -11,13 +13,14 @@ opening under a PostgreSQL advisory lock (one opener at a time, for every proces
 machine); the instructor's commands call it before grading starts.
 
 **Concurrent writers** each write one student's rows in a transaction of their own (see
-``course.instructor``): PostgreSQL serialises them per row, so none corrupts or loses another's.
+``course.instructor.autograding``): PostgreSQL serialises them per row, so none corrupts or loses another's.
 
 A server that is down, a wrong password, a database that does not exist: :class:`GradebookError`,
 one line that says which and what to do, not a traceback.
 """
 
 import zlib
+from pathlib import Path
 
 from course.errors import CourseError
 
@@ -28,6 +31,11 @@ _prepared = set()
 
 class GradebookError(CourseError):
     """The gradebook could not be opened; the message says why and what to try."""
+
+
+def default_db(root):
+    """The gradebook of the course at ``root`` when none is given: ``sqlite:///<root>/gradebook.db``."""
+    return f"sqlite:///{Path(root) / 'gradebook.db'}"
 
 
 def url(db):

@@ -1,7 +1,7 @@
-"""What a user's server on the hub does first, as that user: ``python -m course.hub_server ARGS``.
+"""What a user's server on the hub does first, as that user: ``python -m course.programs.hub_server ARGS``.
 
 JupyterHub starts this (``Spawner.cmd`` in deploy/jupyterhub/jupyterhub_config.py) in the user's
-view (``course.hub.user_view``) and home; it becomes ``jupyterhub.singleuser ARGS`` once done.
+view (``course.programs.hub.user_view``) and home; it becomes ``jupyterhub.singleuser ARGS`` once done.
 For a student (``COURSE_HUB_ROLE=student``), first:
 
 * **the lectures** (``lectures/`` of the course the hub runs) are copied into ``~/lectures/``, and
@@ -112,7 +112,7 @@ def main(argv):
 
             prepare_student(Path.home(), os.environ.get("COURSE_HUB_COURSE_ID", "rnn"), course_root() / "lectures")
         except Exception as e:  # the server starts anyway; the reason is in the hub's log
-            print(f"course.hub_server: the lectures were not copied: {type(e).__name__}: {e}", file=sys.stderr)
+            print(f"course.programs.hub_server: the lectures were not copied: {type(e).__name__}: {e}", file=sys.stderr)
     sys.stdout.flush()
     os.execv(sys.executable, [sys.executable, "-m", "jupyterhub.singleuser", *argv])
 

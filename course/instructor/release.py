@@ -3,7 +3,7 @@
 ``generate_assignment`` clears outputs, replaces each solution block by
 ``raise NotImplementedError()`` and removes hidden tests. The gradebook it
 needs is a throw-away one, so releasing leaves nothing behind but exercises/. The notebooks are
-written in the course's committed form (:mod:`course.notebook_format`: they open unmodified).
+written in the course's committed form (:mod:`course.instructor.notebook_format`: they open unmodified).
 """
 
 import filecmp
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from course import units as course_units
 from course.grading.nbgrader import generate_assignment
-from course.notebook_format import write_normalised
+from course.instructor.notebook_format import write_normalised
 
 
 def release(root=None, unit_ids=None, dest=None):

@@ -18,7 +18,7 @@ The version is part of ``language_info``: on another Python the committed files 
 again, which is why a student's own copies (``course lab``'s ``my-work/``) are written with
 :func:`local_language_info`, that of the Python the lab's kernel runs on.
 
-Run ``python -m course.notebook_format PATH...`` to normalise notebooks in place (``--check``: only
+Run ``python -m course.instructor.notebook_format PATH...`` to normalise notebooks in place (``--check``: only
 list those that are not normalised); ``course release`` writes the exercises normalised.
 """
 
@@ -93,7 +93,9 @@ def write_normalised(path, info=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m course.notebook_format", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m course.instructor.notebook_format", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="notebooks, or folders to search for *.ipynb")
     parser.add_argument(
         "--check", action="store_true", help="list the notebooks not in the committed form, change none"
@@ -104,7 +106,7 @@ def main(argv=None):
     if args.check:
         bad = not_normalised(paths)
         for p in bad:
-            print(f"{p}: not in the committed form; run python -m course.notebook_format {p}")
+            print(f"{p}: not in the committed form; run python -m course.instructor.notebook_format {p}")
         return 1 if bad else 0
     for p in paths:
         if write_normalised(p):

@@ -1,6 +1,6 @@
-"""Where the course is, and what comes into it: ``course collect`` and the safe reading of submissions.
+"""What comes into the course: ``course collect``, the safe reading of submissions, what ``submitted/`` holds.
 
-**The course directory** follows nbgrader's convention (:func:`find_course`). **Collect** imports a
+**Collect** imports a
 folder or a zip of submissions into ``submitted/<student>/<unit>/``, where ``nbgrader collect`` puts
 what comes through the exchange, and loses nothing without its reason: a student with two entries
 is refused naming both (never merged), an entry that cannot be imported is skipped with its reason
@@ -10,7 +10,8 @@ is the submission's own, never the moment of collection.
 Everything a submission holds is hostile data: a link is never followed (symbolic links and other
 non-regular files are refused with a reason, files are opened with ``O_NOFOLLOW``; in a zip, symlink
 entries, absolute paths and ``..`` are refused), and student ids are whole-string matches of a
-plain-name pattern.
+plain-name pattern. :func:`find_submissions` reads ``submitted/`` back for autograde and similarity,
+by the same rules.
 """
 
 import contextlib
@@ -27,10 +28,10 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from course import units as course_units
 from course.errors import CourseError
 from course.grading.outputs import escape_text
 from course.grading.submission import MAX_SUBMISSION_BYTES, NotGradable, parse_submission
+from course.instructor.course_dir import require_course, require_unit
 
 #: A plain student id: ASCII letters, digits and ``_ . @ -``, starting with a letter or digit; matched
 #: against the whole string (``fullmatch``), so a trailing newline or a look-alike letter is refused.
@@ -47,40 +48,8 @@ def valid_student_id(name):
     return isinstance(name, str) and STUDENT_ID.fullmatch(name) is not None
 
 
-def find_course(root=None, cwd=None):
-    """The course directory: ``root``, ``$COURSE_ROOT``, the nearest folder with ``nbgrader_config.py``
-    from ``cwd`` (default: the working directory) up, or else the package's own course."""
-    if root:
-        return Path(root)
-    if os.environ.get("COURSE_ROOT"):
-        return Path(os.environ["COURSE_ROOT"])
-    here = Path(cwd or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file():
-            return folder
-    return course_units.course_root()
-
-
-def _root(root):
-    root = find_course(root)
-    if not (root / "solutions").is_dir():
-        raise CourseError(
-            f"{root} is not a course directory of this course: it has no solutions/ folder "
-            "(run the command inside the course, or give --course DIR or COURSE_ROOT)"
-        )
-    return root
-
-
-def _unit(unit, root):
-    """The unit ``unit`` of the course at ``root``, or CourseError naming the units there."""
-    try:
-        return course_units.get(unit, root)
-    except KeyError as e:
-        raise CourseError(f"{e.args[0]} (in {root}/solutions)") from None
-
-
 # ------------------------------------------------------------ reading without following links
-def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None, single_link=False, with_stat=False):
+def read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None, single_link=False, with_stat=False):
     """The bytes of ``path`` if it is a regular file (never through a symbolic link), else ValueError.
 
     single_link: refuse a file with other hard links too (another name of a file elsewhere).
@@ -105,7 +74,7 @@ def _read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None, single_link=Fal
 
 
 def _read_beneath(base, path):
-    """``_read_regular`` of ``path`` inside folder ``base``, opening every folder on the way with
+    """``read_regular`` of ``path`` inside folder ``base``, opening every folder on the way with
     ``O_NOFOLLOW``: a link swapped in after the walk is refused, not followed. Returns (bytes, stat)."""
     parts = Path(path).relative_to(base).parts
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
@@ -117,12 +86,12 @@ def _read_beneath(base, path):
                 raise ValueError(f"{part} is not a plain folder (links are never followed)") from None
             os.close(fd)
             fd = child
-        return _read_regular(parts[-1], dir_fd=fd, single_link=True, with_stat=True)
+        return read_regular(parts[-1], dir_fd=fd, single_link=True, with_stat=True)
     finally:
         os.close(fd)
 
 
-def _kind(path):
+def file_kind(path):
     """ "dir", "file", "link" or "other", from lstat (links are not followed)."""
     mode = os.lstat(path).st_mode
     if stat.S_ISLNK(mode):
@@ -139,13 +108,13 @@ def _notebooks(folder):
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in (".ipynb_checkpoints", "__MACOSX"))
         for d in dirnames:
-            if _kind(Path(dirpath) / d) == "link":
+            if file_kind(Path(dirpath) / d) == "link":
                 return [], f"{Path(dirpath, d).relative_to(folder)} is a symbolic link (links are never followed)"
         for name in sorted(filenames):
             if not name.endswith(".ipynb"):
                 continue
             path = Path(dirpath) / name
-            kind = _kind(path)
+            kind = file_kind(path)
             if kind != "file":
                 what = "a symbolic link (links are never followed)" if kind == "link" else "not a regular file"
                 return [], f"{path.relative_to(folder)} is {what}"
@@ -153,7 +122,7 @@ def _notebooks(folder):
     return sorted(found), None
 
 
-def _write_file(dest, data):
+def write_file(dest, data):
     """Write ``data`` to ``dest`` through a new file renamed into place (an existing link there is replaced)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".collect-", delete=False) as f:
@@ -242,7 +211,7 @@ def _safe_extract(zip_path, dest):
 def _submitted_notebooks(dest):
     """The regular notebooks already in submitted/<student>/<unit>/ (links there are no submission)."""
     try:
-        return sorted(p for p in dest.iterdir() if p.suffix == ".ipynb" and _kind(p) == "file")
+        return sorted(p for p in dest.iterdir() if p.suffix == ".ipynb" and file_kind(p) == "file")
     except OSError:
         return []
 
@@ -268,7 +237,7 @@ def _entries(folder, refused):
     """{student: [(entry, kind)]} of a submissions folder: its folders, links and notebooks, by owner."""
     by_student = {}
     for entry in sorted(folder.iterdir()):
-        kind = _kind(entry)
+        kind = file_kind(entry)
         if entry.name == "__MACOSX" or (kind == "file" and entry.suffix != ".ipynb"):
             continue  # (macOS's resource forks, a README beside the submissions)
         if _owner(entry.name) not in refused:
@@ -312,8 +281,8 @@ def collect(source, unit, root=None, replace=False):
     The hand-in time kept in ``timestamp.txt`` is the submission's: the archive entry's time, or
     the file's modification time in a folder -- never the moment of collection.
     """
-    root = _root(root)
-    target_name = _unit(unit, root).source_notebooks[0].name
+    root = require_course(root)
+    target_name = require_unit(unit, root).source_notebooks[0].name
     imported, skipped, replaced = [], [], []
     if not Path(source).exists():
         raise CourseError(f"{source}: no such folder or .zip of submissions")
@@ -323,7 +292,7 @@ def collect(source, unit, root=None, replace=False):
         if folder.suffix == ".zip":
             refused = _safe_extract(folder, tmp)
             folder = Path(tmp)
-        elif _kind(folder) != "dir":
+        elif file_kind(folder) != "dir":
             raise CourseError(f"{source}: not a folder or a .zip of submissions")
         skipped = sorted(refused.items())
         for student, entries in _entries(folder, refused).items():
@@ -354,12 +323,12 @@ def _store_submission(dest, target_name, data, st, replace):
     earlier = _submitted_notebooks(dest)
     if earlier and not replace:
         try:
-            same = any(_read_regular(p) == data for p in earlier)
+            same = any(read_regular(p) == data for p in earlier)
         except ValueError:
             same = False
         if same:
             return False, "already collected (the same notebook): kept"
-        stamp = _timestamp(dest)
+        stamp = submission_time(dest)
         when = f" (handed in {stamp:%Y-%m-%d %H:%M} UTC)" if stamp else ""
         return False, f"already has a submission{when}: the earlier one is kept (course collect --replace replaces it)"
     try:
@@ -369,21 +338,77 @@ def _store_submission(dest, target_name, data, st, replace):
         for name in ("submission_secret.txt", "timestamp.txt"):  # the exchange's, of the replaced submission
             with contextlib.suppress(FileNotFoundError):
                 (dest / name).unlink()
-        _write_file(dest / target_name, data)
+        write_file(dest / target_name, data)
         stamp = _stamp(st.st_mtime)
         if stamp:
-            _write_file(dest / "timestamp.txt", stamp.encode())
+            write_file(dest / "timestamp.txt", stamp.encode())
     except OSError as e:
         return False, f"cannot be written to {dest}: {e.strerror or e}"
     return True, "replaced" if earlier else None
 
 
-def _timestamp(folder):
+def submission_time(folder):
     """The time in ``folder``/timestamp.txt (nbgrader's format), or None when absent or unreadable."""
     from nbgrader.utils import parse_utc
 
     try:
-        text = _read_regular(folder / "timestamp.txt", limit=200).decode("utf-8").strip()
+        text = read_regular(folder / "timestamp.txt", limit=200).decode("utf-8").strip()
         return parse_utc(text) if text else None
     except (ValueError, OverflowError, TypeError, UnicodeDecodeError):  # a forged or garbled time: none
         return None
+
+
+def find_submissions(root, unit, nb_name, students=None):
+    """The submissions of ``unit`` in ``root``/submitted: [(student, path, problem)].
+
+    One per student: ``<nb_name>.ipynb`` if there, else the student's first notebook of the unit.
+    ``problem`` is a reason not to grade it (a symbolic link, an invalid id), else None. Raises
+    CourseError, naming the folder searched, when there is nothing to grade.
+    """
+    base = Path(root) / "submitted"
+    wanted = set(students) if students else None
+    found, others = [], {}
+    entries = sorted(base.iterdir()) if base.is_dir() else []
+    for student_dir in entries:
+        student = student_dir.name
+        if wanted is not None and student not in wanted:
+            continue
+        kind = file_kind(student_dir)
+        unit_dir = student_dir / unit
+        if kind == "dir" and not unit_dir.exists() and not unit_dir.is_symlink():
+            for other in student_dir.iterdir():
+                if other.is_dir() and not other.is_symlink() and any(other.glob("*.ipynb")):
+                    others[other.name] = others.get(other.name, 0) + 1
+            continue
+        if kind not in ("dir", "link") or not os.path.lexists(unit_dir):
+            continue
+        problem = None
+        if not valid_student_id(student):
+            problem = "not a valid student id (letters, digits, _ . @ - only); not graded"
+        elif kind == "link" or file_kind(unit_dir) == "link":
+            problem = "the submission folder is a symbolic link (links are never followed); not graded"
+        if problem:
+            found.append((student, None, problem))
+            continue
+        notebooks = sorted(unit_dir.glob("*.ipynb"))
+        if not notebooks:
+            continue
+        path = unit_dir / f"{nb_name}.ipynb"
+        path = path if path in notebooks else notebooks[0]
+        kind = file_kind(path)
+        if kind != "file":
+            what = "a symbolic link (links are never followed)" if kind == "link" else "not a regular file"
+            found.append((student, None, f"{path.name} is {what}; not graded"))
+            continue
+        found.append((student, path, None))
+    if not found:
+        where = f"{base}/<student>/{unit}/*.ipynb"
+        if wanted:
+            why = f"no submission of {unit} for {', '.join(sorted(wanted))} in {where}"
+        elif others:
+            units_seen = ", ".join(f"{u} ({n})" for u, n in sorted(others.items()))
+            why = f"no submission of {unit} in {where}; that folder holds submissions of {units_seen}"
+        else:
+            why = f"no submission of {unit} in {where} (nothing collected yet? course collect, or nbgrader collect)"
+        raise CourseError(why + f"; course directory: {root}")
+    return found

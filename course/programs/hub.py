@@ -21,7 +21,7 @@ What it sets up, then starts (``deploy/jupyterhub/jupyterhub_config.py`` holds t
   it are the instructor's, made by :func:`prepare_exchange` before any student can; its
   ``inbound/`` is write-only for students (mode 3733: nobody can list the submissions), feedback
   is filed under a hash that includes each submission's secret. Who handed a submission in, and
-  when, is the file system's word, not the submission's (``course.exchange``'s collect).
+  when, is the file system's word, not the submission's (``course.instructor.exchange``'s collect).
   ``path_includes_course`` and the ``JupyterHubAuthPlugin`` make it multi-course: students see
   the courses of their ``nbgrader-<course>`` groups, instructors are in ``formgrade-<course>``.
 * **What each server sees** (:func:`user_view`). Where the course's Python or package lies
@@ -56,7 +56,7 @@ from pathlib import Path
 from course import units as course_units
 
 COURSE_ID = "rnn"
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "jupyterhub"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "jupyterhub"
 #: The users' Jupyter configuration (nbgrader's global config, the server's headers, the lab's settings).
 USER_CONFIG = DEPLOY / "etc-jupyter"
 #: Students' layer above it: the instructor's tools (create assignment, formgrader, course list) off.
@@ -168,7 +168,7 @@ def user_view(package_root=None, python=None):
     package. Empty when everything the servers need is already reachable and nothing is private.
     """
     python = Path(python or sys.executable)
-    package_root = Path(package_root or Path(__file__).resolve().parent.parent)
+    package_root = Path(package_root or Path(__file__).resolve().parents[2])
     needed = [
         Path(os.path.realpath(p))
         for p in {sys.base_prefix, sys.prefix, python.parent.parent, package_root / "course", USER_CONFIG, USER_DATA}
@@ -308,7 +308,7 @@ def prepare_exchange(path=EXCHANGE, course_id=None, instructor=None):
         if not os.stat(parent).st_mode & stat.S_IXOTH:
             raise HubError(f"the exchange {path} lies in {parent}, which other accounts cannot enter")
     if course_id and instructor:
-        from course.exchange import prepare_course_folders  # nbgrader's exchange: loaded only here
+        from course.instructor.exchange import prepare_course_folders  # nbgrader's exchange: loaded only here
 
         try:
             for line in prepare_course_folders(path, course_id, instructor):
@@ -378,7 +378,7 @@ def prepare_instructor(name, settings, source=None):
         f"c.CourseDirectory.root = {str(root)!r}\n"
         f"c.CourseDirectory.course_id = {settings.course_id!r}\n"
         "# collect only what each student's account wrote (also outside the hub's servers, e.g. over ssh)\n"
-        'c.ExchangeFactory.collect = "course.exchange.AuthenticatedCollect"\n'
+        'c.ExchangeFactory.collect = "course.instructor.exchange.AuthenticatedCollect"\n'
     )
     for path in (root, config.parent):
         subprocess.run(["chown", "-R", f"{pw.pw_uid}:{pw.pw_gid}", str(path)], check=True)

@@ -1,6 +1,6 @@
 """``course report UNIT``: what a graded class got wrong, on one page for the instructor.
 
-Built from the gradebook (scores per student and test, :func:`course.instructor.grades`) and the
+Built from the gradebook (scores per student and test, :func:`course.instructor.lms.grades`) and the
 messages ``course autograde`` keeps beside each autograded notebook (``course-results.json``: the
 message of every failed test, the reason a submission could not be graded). The checks' messages
 *name* a mistake: a check that recognises a typical wrong answer says so after ``hint:`` or ``it
@@ -24,8 +24,8 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from course.feedback import RESULTS_FILE, read_json_object
 from course.grading.outputs import escape_text
+from course.instructor.feedback import RESULTS_FILE, read_json_object
 
 #: How a check names a mistake in its message (course.checks._common.close, course.testing.hint_for).
 _NAMED = re.compile(r"(?:\bhint: |; it looks like )(.+)", re.S)
@@ -60,7 +60,7 @@ def _results(root, unit, students):
 
 # ---------------------------------------------------------------- the figures, as data
 def class_report(root, unit, rows):
-    """The report of ``unit`` as a JSON-able dict, from ``course.instructor.grades()`` ``rows`` (all units).
+    """The report of ``unit`` as a JSON-able dict, from ``course.instructor.lms.grades()`` ``rows`` (all units).
 
     Keys: ``unit``, ``students``, ``scores`` {student: total}, ``max_score``, ``histogram`` (the
     scores' distribution), ``tests`` [{grade_id, max_score, passed, attempted, pass_rate}],

@@ -1,11 +1,12 @@
-"""The instructor's pipeline on nbgrader: collect, autograde a class, feedback, grades.
+"""``course autograde``: grade every submission of a unit into nbgrader's gradebook.
 
-**The course directory** follows nbgrader's convention (``course.intake.find_course``).
 Submissions live in ``submitted/<student>/<unit>/<notebook>.ipynb`` -- where ``course collect``
-(:mod:`course.intake`) puts them and where ``nbgrader collect`` puts them from the exchange -- the
-gradebook is ``gradebook.db`` (or any SQLAlchemy URL given as ``db_url``, e.g.
-``postgresql://user@host/course``), autograded notebooks go to ``autograded/`` and feedback to
-``feedback/``, exactly where nbgrader's own commands and formgrader expect them.
+(:mod:`course.instructor.intake`) puts them and where ``nbgrader collect`` puts them from the
+exchange -- the gradebook is ``gradebook.db`` (or any SQLAlchemy URL given as ``db_url``, e.g.
+``postgresql://user@host/course``; :mod:`course.instructor.gradebook`), autograded notebooks go to
+``autograded/``, exactly where nbgrader's own commands and formgrader expect them. Here: grading a
+class (:func:`autograde`), storing each result (its autograded notebook, its messages for feedback,
+its gradebook rows), the log of failed tests, and the run's :func:`summary`.
 
 Grading goes through ``course.grading``'s engine (``batch.Grader``), the same as ``course grade``'s,
 so every protection (limits, sandbox, verifier) holds; each result is written into the gradebook
@@ -31,32 +32,16 @@ from pathlib import Path
 
 import nbformat
 
-from course.errors import CourseError  # (here too, for callers)
-from course.feedback import RESULTS_FILE  # beside each autograded notebook: its tests' messages
-from course.grading.nbgrader import api as nbgrader_api  # noqa: F401  (the adapter, for callers)
 from course.grading.nbgrader import generate_assignment, prepare_env
 from course.grading.outputs import escape_text, sanitise_notebook
 from course.grading.submission import NotGradable, parse_submission, source_text
-from course.intake import (  # noqa: F401  (collect and the course's basics, for callers)
-    Collected,
-    UnsafeArchive,
-    _kind,
-    _read_regular,
-    _root,
-    _timestamp,
-    _unit,
-    _write_file,
-    collect,
-    find_course,
-    valid_student_id,
-)
+from course.instructor import gradebook
+from course.instructor.course_dir import require_course, require_unit
+from course.instructor.feedback import RESULTS_FILE  # beside each autograded notebook: its tests' messages
+from course.instructor.intake import find_submissions, read_regular, submission_time, valid_student_id, write_file
 
 #: Files that nbgrader's exchange puts beside a submission and its release_feedback reads back.
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
-
-
-def default_db(root):
-    return f"sqlite:///{Path(root) / 'gradebook.db'}"
 
 
 # ------------------------------------------------------------ autograde
@@ -64,62 +49,6 @@ def _ensure_assignment(root, db_url, unit):
     """Record the unit's cells in the gradebook (nbgrader's generate_assignment, release to a temp dir)."""
     with tempfile.TemporaryDirectory(prefix="course-assign-") as tmp:
         generate_assignment(root, db_url, unit, source=root / "solutions", release=tmp)
-
-
-def find_submissions(root, unit, nb_name, students=None):
-    """The submissions of ``unit`` in ``root``/submitted: [(student, path, problem)].
-
-    One per student: ``<nb_name>.ipynb`` if there, else the student's first notebook of the unit.
-    ``problem`` is a reason not to grade it (a symbolic link, an invalid id), else None. Raises
-    CourseError, naming the folder searched, when there is nothing to grade.
-    """
-    base = Path(root) / "submitted"
-    wanted = set(students) if students else None
-    found, others = [], {}
-    entries = sorted(base.iterdir()) if base.is_dir() else []
-    for student_dir in entries:
-        student = student_dir.name
-        if wanted is not None and student not in wanted:
-            continue
-        kind = _kind(student_dir)
-        unit_dir = student_dir / unit
-        if kind == "dir" and not unit_dir.exists() and not unit_dir.is_symlink():
-            for other in student_dir.iterdir():
-                if other.is_dir() and not other.is_symlink() and any(other.glob("*.ipynb")):
-                    others[other.name] = others.get(other.name, 0) + 1
-            continue
-        if kind not in ("dir", "link") or not os.path.lexists(unit_dir):
-            continue
-        problem = None
-        if not valid_student_id(student):
-            problem = "not a valid student id (letters, digits, _ . @ - only); not graded"
-        elif kind == "link" or _kind(unit_dir) == "link":
-            problem = "the submission folder is a symbolic link (links are never followed); not graded"
-        if problem:
-            found.append((student, None, problem))
-            continue
-        notebooks = sorted(unit_dir.glob("*.ipynb"))
-        if not notebooks:
-            continue
-        path = unit_dir / f"{nb_name}.ipynb"
-        path = path if path in notebooks else notebooks[0]
-        kind = _kind(path)
-        if kind != "file":
-            what = "a symbolic link (links are never followed)" if kind == "link" else "not a regular file"
-            found.append((student, None, f"{path.name} is {what}; not graded"))
-            continue
-        found.append((student, path, None))
-    if not found:
-        where = f"{base}/<student>/{unit}/*.ipynb"
-        if wanted:
-            why = f"no submission of {unit} for {', '.join(sorted(wanted))} in {where}"
-        elif others:
-            units_seen = ", ".join(f"{u} ({n})" for u, n in sorted(others.items()))
-            why = f"no submission of {unit} in {where}; that folder holds submissions of {units_seen}"
-        else:
-            why = f"no submission of {unit} in {where} (nothing collected yet? course collect, or nbgrader collect)"
-        raise CourseError(why + f"; course directory: {root}")
-    return found
 
 
 def _trusted_markdown(unit_obj):
@@ -140,7 +69,7 @@ def _safe_autograded(autograded, submitted, trusted):
     """
     for path, keep_outputs in ((autograded, True), (submitted, False)):
         try:
-            nb = parse_submission(_read_regular(path))
+            nb = parse_submission(read_regular(path))
         except (ValueError, NotGradable, TypeError):
             continue
         if not keep_outputs:
@@ -226,12 +155,12 @@ def _store(gb, unit, nb_name, student, result, autograded, root, submitted=None,
         (new / RESULTS_FILE).write_text(json.dumps(_bounded_result(result)))
         for name in EXCHANGE_FILES if submitted is not None else ():
             try:
-                (new / name).write_bytes(_read_regular(Path(submitted).parent / name, limit=4096))
+                (new / name).write_bytes(read_regular(Path(submitted).parent / name, limit=4096))
             except ValueError:  # absent (course collect writes no secret) or not a plain file
                 pass
         os.chmod(new, 0o755)
         gb.update_or_create_student(student)
-        stamp = _timestamp(Path(submitted).parent) if submitted is not None else None
+        stamp = submission_time(Path(submitted).parent) if submitted is not None else None
         sub = gb.update_or_create_submission(unit, student, **({"timestamp": stamp} if stamp else {}))
         scores = {t["grade_id"]: t["score"] for t in result["tests"]}
         for grade in gb.find_submission_notebook(nb_name, unit, student).grades:
@@ -251,7 +180,7 @@ def _store(gb, unit, nb_name, student, result, autograded, root, submitted=None,
     return sub
 
 
-def _write_log(log, unit, out, keep_others=False):
+def write_log(log, unit, out, keep_others=False):
     """autograde-logs/<unit>.log: one line per failed submission or test, every field escaped.
 
     keep_others: a run over some students only (``--student``, or cut short by Ctrl-C) keeps the
@@ -261,7 +190,7 @@ def _write_log(log, unit, out, keep_others=False):
     if keep_others:
         mine = {escape_text(student, 64) for student, _ in out}
         try:
-            earlier = _read_regular(log, limit=64 * 2**20).decode("utf-8", "replace").split("\n")
+            earlier = read_regular(log, limit=64 * 2**20).decode("utf-8", "replace").split("\n")
         except ValueError:  # no earlier log
             earlier = []
         lines = [ln + "\n" for ln in earlier if ln and not ln.startswith("#") and ln.split("\t", 1)[0] not in mine]
@@ -280,7 +209,7 @@ def _write_log(log, unit, out, keep_others=False):
     header = f"# autograde {unit} at {datetime.now().isoformat(sep=' ', timespec='seconds')}"
     header += " (some students; the other lines are from earlier runs)\n" if keep_others else "\n"
     log.parent.mkdir(exist_ok=True)
-    _write_file(log, (header + "".join(lines)).encode("utf-8"))
+    write_file(log, (header + "".join(lines)).encode("utf-8"))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -378,11 +307,9 @@ def autograde(
     prepare_env()
     from nbgrader.api import Gradebook
 
-    from course import gradebook
-
-    root = _root(root)
-    u = _unit(unit, root)
-    db_url = gradebook.prepare(db_url or default_db(root))  # the schema, once, before anything writes
+    root = require_course(root)
+    u = require_unit(unit, root)
+    db_url = gradebook.prepare(db_url or gradebook.default_db(root))  # the schema, once, before anything writes
     nb_name = u.source_notebooks[0].stem
     found = find_submissions(root, unit, nb_name, students)
     subs = [(s, p) for s, p, problem in found if problem is None]
@@ -425,9 +352,9 @@ def autograde(
                     **options,
                 )
             except KeyboardInterrupt:
-                _write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=True)
+                write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=True)
                 raise Interrupted(in_order(), len(found)) from None
-    _write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=bool(students))
+    write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=bool(students))
     return in_order()
 
 
@@ -460,49 +387,3 @@ def summary(results):
         lines.append(f"retried on another Dask worker (a worker died while grading them): {len(retried)}")
         lines.extend(f"  {escape_text(s, 64)}: {n} worker death(s)" for s, n in retried)
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------ feedback and grades
-def feedback(unit, root=None, db_url=None):
-    """Feedback for every autograded submission of ``unit`` (see ``course.feedback``); returns the files."""
-    from course import gradebook
-    from course.feedback import write_feedback
-
-    root = _root(root)
-    _unit(unit, root)
-    return write_feedback(unit, root, gradebook.prepare(db_url or default_db(root)))
-
-
-def grades(root=None, db_url=None, units=None):
-    """Rows of (student, unit, per-test scores..., total, max) from the gradebook, as dicts, sorted by
-    unit then student. Two queries whatever the class's size (a report over 1,000 students reads
-    its gradebook in well under a second): the submissions with their totals, then every grade."""
-    from nbgrader.api import Assignment, BaseCell, Grade, Gradebook, Student, SubmittedAssignment, SubmittedNotebook
-
-    from course import gradebook
-
-    root = _root(root)
-    with Gradebook(gradebook.prepare(db_url or default_db(root))) as gb:
-        subs = gb.db.query(Student.id, Assignment.name, SubmittedAssignment.score, SubmittedAssignment.max_score)
-        subs = subs.join(SubmittedAssignment.student).join(SubmittedAssignment.assignment)
-        cells = gb.db.query(Student.id, Assignment.name, BaseCell.name, Grade.score)
-        cells = cells.select_from(Grade).join(Grade.cell).join(Grade.notebook)
-        cells = cells.join(SubmittedNotebook.assignment).join(SubmittedAssignment.student)
-        cells = cells.join(SubmittedAssignment.assignment)
-        if units:
-            subs, cells = (q.filter(Assignment.name.in_(list(units))) for q in (subs, cells))
-        scores = {}
-        for student, unit, test, score in cells.all():
-            scores.setdefault((student, unit), {})[test] = score
-        rows = []
-        for student, unit, total, max_score in sorted(subs.all(), key=lambda r: (r[1], r[0])):
-            tests = dict(sorted(scores.get((student, unit), {}).items()))
-            rows.append({"student": student, "unit": unit, **tests, "total": total, "max_score": max_score})
-    return rows
-
-
-def grades_csv(rows):
-    """CSV text of ``grades()`` rows, one per student and unit, a column per test (``course grades --long``)."""
-    from course.lms import per_test_csv
-
-    return per_test_csv(rows)

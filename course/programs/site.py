@@ -144,7 +144,7 @@ def _graded_functions(path):
 def _fingerprint(path):
     """sha256 of a lecture and of the ``course`` package it imports: the key of its cached execution."""
     h = hashlib.sha256(Path(path).read_bytes())
-    for py in sorted(Path(__file__).parent.rglob("*.py")):
+    for py in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
         h.update(py.name.encode() + py.read_bytes())
     return h.hexdigest()[:16]
 

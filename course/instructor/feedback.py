@@ -29,7 +29,7 @@ message, in ``nbgrader_config.py``::
 
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
-        "course.feedback.HideHiddenTests",
+        "course.instructor.feedback.HideHiddenTests",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
 """
@@ -39,15 +39,16 @@ import json
 import os
 import re
 import stat
-from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from course.grading.outputs import escape_text
 from course.grading.submission import Source, grade_id, role
+from course.instructor import gradebook
+from course.instructor.course_dir import require_course, require_unit
 
-RESULTS_FILE = "course-results.json"  # beside each autograded notebook (course.instructor writes it)
+RESULTS_FILE = "course-results.json"  # beside each autograded notebook (course.instructor.autograding writes it)
 
 MAX_MESSAGE_CHARS = 1000
 PAGE = """<!DOCTYPE html>
@@ -194,17 +195,18 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
     )
 
 
-def write_feedback(unit, root, db_url):
-    """Write the feedback page of every autograded submission of ``unit``; returns the files written."""
-    from nbgrader.api import Gradebook, MissingEntry
+def write_feedback(unit, root=None, db_url=None):
+    """Write the feedback page of every autograded submission of ``unit``; returns the files written.
 
-    from course import units as course_units
+    ``root``: the course directory (:func:`course.instructor.course_dir.find_course`); ``db_url``: the
+    gradebook (default: the course's ``gradebook.db``). CourseError when either is not one.
+    """
+    from nbgrader.api import MissingEntry
 
-    root = Path(root)
-    src_path = course_units.get(unit, root).source_notebooks[0]
-    src = Source(unit, src_path)
+    root = require_course(root)
+    src = Source(unit, require_unit(unit, root).source_notebooks[0])
     written = []
-    with Gradebook(db_url) as gb:
+    with gradebook.open_gradebook(db_url or gradebook.default_db(root)) as gb:
         for student_dir in sorted((root / "autograded").glob(f"*/{unit}")):
             student = student_dir.parent.name
             if not (_is_dir(student_dir.parent) and _is_dir(student_dir)):

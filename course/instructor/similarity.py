@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from course.feedback import RESULTS_FILE, read_json_object
 from course.grading.outputs import escape_text
 from course.grading.submission import cells_by_role, grade_id, source_text
+from course.instructor.feedback import RESULTS_FILE, read_json_object
 
 #: copydetect's noise threshold k (characters of tokenized code) and winnowing guarantee.
 NOISE, GUARANTEE = 20, 25
@@ -241,11 +241,11 @@ def unit_similarity(root, unit):
     from course import units as course_units
     from course.errors import CourseError
     from course.grading.submission import NotGradable, read_submission
-    from course.instructor import find_submissions
+    from course.instructor.intake import find_submissions
 
     try:
         source = course_units.get(unit, root).source_notebooks[0]
-    except KeyError as e:  # a mistyped unit: one line naming the units (course.cli)
+    except KeyError as e:  # a mistyped unit: one line naming the units (course.programs.cli)
         raise CourseError(e.args[0]) from None
     stub = stub_of(json.loads(source.read_text(encoding="utf-8")))
     notebooks = {}
@@ -267,7 +267,7 @@ def unit_similarity(root, unit):
 
 def write_report(root, unit, out=None):
     """Write ``reports/similarity-<unit>.html`` (or ``out``), mode 0600; returns (path, pairs)."""
-    from course.report import write_private
+    from course.instructor.report import write_private
 
     subs, pairs = unit_similarity(root, unit)
     path = write_private(out or Path(root) / "reports" / f"similarity-{unit}.html", render(unit, subs, pairs))

@@ -12,7 +12,7 @@ A student's work is theirs: ``course lab`` copies each lecture and released exer
 ``my-work/exercises/01_perceptron/perceptron.ipynb``) the first time, follows a newer version of
 the course only in copies the student has not changed, and opens the student's copy of the first
 lecture; ``my-work/`` is gitignored, so ``git pull`` never touches an answer. The copies carry
-this Python's ``language_info`` (:mod:`course.notebook_format`), so JupyterLab opens them unmodified.
+this Python's ``language_info`` (:mod:`course.instructor.notebook_format`), so JupyterLab opens them unmodified.
 
 First contact: Jupyter's start-up log is quiet (warnings only), and once the server answers,
 ``course lab`` prints one line last: the URL (with its login token) that opens the first lecture.
@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from course import units as course_units
-from course.notebook_format import local_language_info, normalised_text
+from course.instructor.notebook_format import local_language_info, normalised_text
 
 #: nbgrader's server extensions that the lab needs: the formgrader (instructors), the assignment
 #: list and the Validate button (students).
@@ -274,7 +274,7 @@ def wait_until_serving(proc, timeout=120):
 def run_lab(root=None, port=8888, ip="127.0.0.1", open_browser=True, token=None, extra=()):
     """Start JupyterLab on the course, at the student's copy of the first lecture; returns its exit status.
 
-    The course is found as the instructor's commands find it (``course.instructor.find_course``):
+    The course is found as the instructor's commands find it (``course.instructor.course_dir.find_course``):
     ``$COURSE_ROOT``, else the nearest folder holding ``nbgrader_config.py`` from here up, else
     this package's course. The URL to open is the last line printed, once the server answers.
     """

@@ -36,7 +36,7 @@ DB_HELP = (
 
 
 def _roster_help():
-    from course.lms import COLUMNS, ROSTER_COLUMNS
+    from course.instructor.lms import COLUMNS, ROSTER_COLUMNS
 
     lines = [
         "roster (--roster FILE): a CSV with a header row; columns in any order, case and _/space/- ignored;",
@@ -50,7 +50,7 @@ def _roster_help():
 
 
 def _cmd_release(args):
-    from course.release import out_of_sync, release
+    from course.instructor.release import out_of_sync, release
 
     if args.check:
         stale = out_of_sync()
@@ -181,7 +181,7 @@ def _cmd_collect(args):
 def _cmd_autograde(args):
     from course.grading.cluster import plain_tcp_warning
     from course.grading.sandbox import SandboxError
-    from course.instructor import Interrupted, _root, autograde, summary
+    from course.instructor import Interrupted, autograde, require_course, summary
 
     if warning := plain_tcp_warning(args.scheduler):  # a scheduler other accounts here may reach
         print(f"course autograde: {warning}", file=sys.stderr)
@@ -207,30 +207,29 @@ def _cmd_autograde(args):
         print(f"course autograde: interrupted (Ctrl-C): {e.args[0]}; run it again to grade them all", file=sys.stderr)
         return 130
     print(summary(results))
-    print(f"details of every failed test: {_root(args.course) / 'autograde-logs' / (args.unit + '.log')}")
+    print(f"details of every failed test: {require_course(args.course) / 'autograde-logs' / (args.unit + '.log')}")
     print(f"the class at a glance: course report {args.unit}; pairs to review: course similarity {args.unit}")
     return 0
 
 
 @_instructor_command
 def _cmd_feedback(args):
-    from course.instructor import feedback
+    from course.instructor import write_feedback
 
-    files = feedback(args.unit, root=args.course, db_url=args.db)
+    files = write_feedback(args.unit, root=args.course, db_url=args.db)
     print(f"wrote {len(files)} feedback file(s) under feedback/ (results and messages; hidden tests not shown)")
     return 0
 
 
 def _cmd_lms(args, rows):
     """``course grades --canvas/--moodle FILE --roster R``: an LMS import file; 1 if a graded student is not in R."""
-    from course import lms
     from course.grading.outputs import escape_text as esc
-    from course.instructor import _root, default_db
+    from course.instructor import default_db, lms, require_course
 
     try:
         with open(args.roster, encoding="utf-8") as f:
             roster = lms.read_roster(f.read())
-        points = lms.points_possible(args.db or default_db(_root(args.course)), units=args.unit or None)
+        points = lms.points_possible(args.db or default_db(require_course(args.course)), units=args.unit or None)
         if args.canvas:
             export, target = lms.canvas_csv(rows, roster, points, missing=args.missing), args.canvas
         else:
@@ -253,8 +252,7 @@ def _cmd_lms(args, rows):
 
 @_instructor_command
 def _cmd_grades(args):
-    from course import lms
-    from course.instructor import _root, default_db, grades
+    from course.instructor import default_db, grades, lms, require_course
 
     if (args.canvas or args.moodle) and not args.roster:
         print("course grades: --canvas and --moodle need --roster roster.csv (nbgrader id -> LMS ids)", file=sys.stderr)
@@ -265,7 +263,7 @@ def _cmd_grades(args):
     if args.long:
         text, what = lms.per_test_csv(rows), f"{len(rows)} row(s) (student, unit, a column per test)"
     else:
-        points = lms.points_possible(args.db or default_db(_root(args.course)), units=args.unit or None)
+        points = lms.points_possible(args.db or default_db(require_course(args.course)), units=args.unit or None)
         text = lms.class_table_csv(rows, points)
         what = f"{len({r['student'] for r in rows})} student(s) x {len(points)} unit(s)"
     if args.csv:
@@ -292,10 +290,9 @@ def _print_table(csv_text):
 
 @_instructor_command
 def _cmd_report(args):
-    from course import report
-    from course.instructor import _root, grades
+    from course.instructor import grades, report, require_course
 
-    root = _root(args.course)
+    root = require_course(args.course)
     rows = grades(root=root, db_url=args.db)
     if not any(r["unit"] == args.unit for r in rows):
         print(
@@ -316,10 +313,9 @@ def _cmd_report(args):
 
 @_instructor_command
 def _cmd_similarity(args):
-    from course import similarity
-    from course.instructor import _root
+    from course.instructor import require_course, similarity
 
-    root = _root(args.course)
+    root = require_course(args.course)
     if args.json:
         _, pairs = similarity.unit_similarity(root, args.unit)
         print(json.dumps(similarity.as_json(pairs), indent=1))
@@ -331,14 +327,14 @@ def _cmd_similarity(args):
 
 
 def _cmd_lab(args):
-    from course.lab import run_lab
+    from course.programs.lab import run_lab
 
     extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
     return run_lab(port=args.port, ip=args.ip, open_browser=not args.no_browser, token=args.token, extra=extra)
 
 
 def _cmd_hub(args):
-    from course.hub import HubSettings, default_subdomain_host, run_hub
+    from course.programs.hub import HubSettings, default_subdomain_host, run_hub
 
     subdomain_host = "" if args.no_subdomains else args.subdomain_host or default_subdomain_host(args.ip, args.port)
     settings = HubSettings(
@@ -357,7 +353,7 @@ def _cmd_hub(args):
 
 
 def _cmd_site(args):
-    from course.site import build_site
+    from course.programs.site import build_site
 
     build_site(
         args.out,
