@@ -1,7 +1,8 @@
 """Unit 5 (vanishing gradients): each typical wrong implementation gets its own named hint.
 
 Correct functions are written here (not copied from the solution); each row plants
-one bug and names the distinctive words of the hint the check must give.
+one bug and names the distinctive words of the hint the check must give, and the id
+of the hint that the grader records from that message (course.checks._hints.identify).
 """
 
 import numpy as np
@@ -9,7 +10,14 @@ import pytest
 
 from course.checks import vanishing as V
 
-from helpers import hint_of, with_bug
+from helpers import hint_ids_of, with_bug
+
+
+def assert_hint(message_and_ids, words, hint_id):
+    """The message has ``words`` and identify() reads ``hint_id`` in it (what the grader records)."""
+    message, ids = message_and_ids
+    assert words in message
+    assert hint_id in ids, f"{hint_id} not identified in: {message}"
 
 
 def jacobian(h_next, Wh, bug=None):
@@ -51,34 +59,40 @@ def test_the_correct_functions_pass():
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("transposed", "you returned the transpose"),
-        ("factor on columns", "the factor 1 - h_next**2 multiplies the columns instead of the rows"),
-        ("no factor", "the factor 1 - h_next**2 is missing"),
-        ("1 - h", "you used 1 - h_next instead of 1 - h_next**2"),
-        ("Wh not transposed", "you used Wh, not its transpose"),
+        ("transposed", "you returned the transpose", "vanishing.jacobian_transposed"),
+        (
+            "factor on columns",
+            "the factor 1 - h_next**2 multiplies the columns instead of the rows",
+            "vanishing.factor_on_columns",
+        ),
+        ("no factor", "the factor 1 - h_next**2 is missing", "vanishing.factor_missing"),
+        ("1 - h", "you used 1 - h_next instead of 1 - h_next**2", "vanishing.one_minus_h"),
+        ("Wh not transposed", "you used Wh, not its transpose", "vanishing.wh_not_transposed"),
     ],
 )
-def test_jacobian_hints(bug, words):
-    assert words in hint_of(V.check_rnn_jacobian, with_bug(jacobian, bug))
+def test_jacobian_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(V.check_rnn_jacobian, with_bug(jacobian, bug)), words, hint_id)
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("norm after", "total_norm is the norm AFTER clipping"),
-        ("sum of norms", "you summed the norms of the arrays"),
-        ("per array", "each array was clipped to max_norm on its own"),
-        ("element-wise", "the values were clipped element-wise"),
-        ("same list", "return a new list, not the list `grads` itself"),
+        ("norm after", "total_norm is the norm AFTER clipping", "vanishing.norm_after_clipping"),
+        ("sum of norms", "you summed the norms of the arrays", "vanishing.sum_of_norms"),
+        ("per array", "each array was clipped to max_norm on its own", "vanishing.clipped_per_array"),
+        ("element-wise", "the values were clipped element-wise", "vanishing.clipped_elementwise"),
+        ("same list", "return a new list, not the list `grads` itself", "vanishing.same_list"),
     ],
 )
-def test_clip_hints(bug, words):
-    assert words in hint_of(V.check_clip_grad_norm, with_bug(clip, bug))
+def test_clip_hints(bug, words, hint_id):
+    assert_hint(hint_ids_of(V.check_clip_grad_norm, with_bug(clip, bug)), words, hint_id)
 
 
 def test_the_missing_epsilon_is_named():
-    assert "PyTorch's rule is min(1, max_norm / (total_norm + 1e-6))" in hint_of(
-        V.check_clip_grad_norm_edge_cases, with_bug(clip, "no eps")
+    assert_hint(
+        hint_ids_of(V.check_clip_grad_norm_edge_cases, with_bug(clip, "no eps")),
+        "PyTorch's rule is min(1, max_norm / (total_norm + 1e-6))",
+        "vanishing.no_epsilon",
     )

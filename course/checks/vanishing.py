@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from course.checks._common import t as _t
+from course.checks._hints import hint
 from course.testing import (
     BACKWARD_TOL,
     assert_close,
@@ -18,6 +19,61 @@ from course.testing import (
     assert_shape,
     call_student,
     unpack,
+)
+
+# What a student is told (course.checks._hints: each text with its id).
+J_TRANSPOSED = hint(
+    "vanishing.jacobian_transposed",
+    "you returned the transpose: J[n][i, j] = d h_next[n, i] / d h_prev[n, j] = (1 - h_next[n, i]**2) * Wh[j, i]",
+)
+FACTOR_ON_COLUMNS = hint(
+    "vanishing.factor_on_columns",
+    "the factor 1 - h_next**2 multiplies the columns instead of the rows (use diag(1 - h_next[n]**2) @ Wh.T)",
+)
+FACTOR_MISSING = hint("vanishing.factor_missing", "the factor 1 - h_next**2 is missing")
+WH_NOT_TRANSPOSED = hint(
+    "vanishing.wh_not_transposed",
+    "you used Wh, not its transpose: h_next = tanh(... + h_prev @ Wh), so "
+    "d h_next[i] / d h_prev[j] = (1 - h_next[i]**2) * Wh[j, i]: diag(1 - h_next[n]**2) @ Wh.T",
+)
+ONE_MINUS_H = hint("vanishing.one_minus_h", "you used 1 - h_next instead of 1 - h_next**2")
+CLIPPED_NOT_A_LIST = hint("vanishing.clipped_not_a_list", "clipped must be a list of arrays, got {type}")
+SAME_LIST = hint("vanishing.same_list", "return a new list, not the list `grads` itself")
+CLIPPED_COUNT = hint(
+    "vanishing.clipped_count", "clipped has {n} arrays, grads has {m} (one clipped array per gradient)"
+)
+CLIPPED_VIEW = hint(
+    "vanishing.clipped_view",
+    "clipped[{i}] is (a view of) grads[{i}]; return new arrays (e.g. g * scale), so that updating one never "
+    "changes the other",
+)
+TOTAL_NOT_FLOAT = hint("vanishing.total_norm_not_float", "total_norm must be a float, got {type}")
+NORM_AFTER = hint("vanishing.norm_after_clipping", "total_norm is the norm AFTER clipping; return the norm before")
+SUM_OF_NORMS = hint(
+    "vanishing.sum_of_norms", "you summed the norms of the arrays; the global norm is sqrt(sum of all squares)"
+)
+NO_SQUARE_ROOT = hint("vanishing.no_square_root", "you forgot the square root")
+NO_EPSILON = hint(
+    "vanishing.no_epsilon",
+    "you scaled by max_norm / total_norm; PyTorch's rule is min(1, max_norm / (total_norm + 1e-6))",
+)
+CLIPPED_PER_ARRAY = hint(
+    "vanishing.clipped_per_array",
+    "each array was clipped to max_norm on its own; clip all of them by one common factor from the global norm",
+)
+CLIPPED_ELEMENTWISE = hint(
+    "vanishing.clipped_elementwise",
+    "the values were clipped element-wise; scale all arrays by one common factor (the direction must not change)",
+)
+NOTHING_CLIPPED = hint(
+    "vanishing.nothing_clipped",
+    "nothing was clipped: scale every array by min(1, max_norm / (total_norm + 1e-6))",
+)
+ZERO_GRADS_NORM = hint("vanishing.zero_grads_norm", "total_norm of all-zero gradients must be 0, got {total}")
+ZERO_GRADS_NAN = hint(
+    "vanishing.zero_grads_not_zero",
+    "clipped[{i}] of all-zero gradients must be all zero, got {values} "
+    "(NaN? do not divide by a zero norm: PyTorch adds 1e-6)",
 )
 
 
@@ -57,23 +113,11 @@ def check_rnn_jacobian(rnn_jacobian, N=3, H=4, D=3, seed=0):
             BACKWARD_TOL,
             "torch.autograd.functional.jacobian",
             [
-                (
-                    "you returned the transpose: J[n][i, j] = d h_next[n, i] / d h_prev[n, j] = "
-                    "(1 - h_next[n, i]**2) * Wh[j, i]",
-                    ref.T,
-                ),
-                (
-                    "the factor 1 - h_next**2 multiplies the columns instead of the rows "
-                    "(use diag(1 - h_next[n]**2) @ Wh.T)",
-                    Wh.T * d[None, :],
-                ),
-                ("the factor 1 - h_next**2 is missing", Wh.T),
-                (
-                    "you used Wh, not its transpose: h_next = tanh(... + h_prev @ Wh), so "
-                    "d h_next[i] / d h_prev[j] = (1 - h_next[i]**2) * Wh[j, i]: diag(1 - h_next[n]**2) @ Wh.T",
-                    d[:, None] * Wh,
-                ),
-                ("you used 1 - h_next instead of 1 - h_next**2", (1 - h_next[n])[:, None] * Wh.T),
+                (J_TRANSPOSED, ref.T),
+                (FACTOR_ON_COLUMNS, Wh.T * d[None, :]),
+                (FACTOR_MISSING, Wh.T),
+                (WH_NOT_TRANSPOSED, d[:, None] * Wh),
+                (ONE_MINUS_H, (1 - h_next[n])[:, None] * Wh.T),
             ],
         )
 
@@ -134,21 +178,16 @@ def _clip(name, fn, grads, max_norm):
     out = unpack(name, call_student(fn, grads, max_norm), 2, "(clipped, total_norm)")
     clipped, total = out
     if not isinstance(clipped, (list, tuple)):
-        raise AssertionError(f"{name}: clipped must be a list of arrays, got {type(clipped).__name__}")
+        raise AssertionError(f"{name}: {CLIPPED_NOT_A_LIST.format(type=type(clipped).__name__)}")
     if clipped is grads:
-        raise AssertionError(f"{name}: return a new list, not the list `grads` itself")
+        raise AssertionError(f"{name}: {SAME_LIST}")
     if len(clipped) != len(grads):
-        raise AssertionError(
-            f"{name}: clipped has {len(clipped)} arrays, grads has {len(grads)} (one clipped array per gradient)"
-        )
+        raise AssertionError(f"{name}: {CLIPPED_COUNT.format(n=len(clipped), m=len(grads))}")
     for i, (c, g) in enumerate(zip(clipped, grads)):
         if isinstance(c, np.ndarray) and np.shares_memory(c, g):
-            raise AssertionError(
-                f"{name}: clipped[{i}] is (a view of) grads[{i}]; return new arrays "
-                "(e.g. g * scale), so that updating one never changes the other"
-            )
+            raise AssertionError(f"{name}: {CLIPPED_VIEW.format(i=i)}")
     if isinstance(total, (bool, np.bool_)) or not isinstance(total, (int, float, np.integer, np.floating, np.ndarray)):
-        raise AssertionError(f"{name}: total_norm must be a float, got {type(total).__name__}")
+        raise AssertionError(f"{name}: {TOTAL_NOT_FLOAT.format(type=type(total).__name__)}")
     return clipped, assert_scalar(name, "total_norm", total)
 
 
@@ -164,12 +203,9 @@ def _compare_clip(name, fn, grads, max_norm, case):
         BACKWARD_TOL,
         "torch.nn.utils.clip_grad_norm_",
         [
-            ("total_norm is the norm AFTER clipping; return the norm before", min(ref_total, max_norm)),
-            (
-                "you summed the norms of the arrays; the global norm is sqrt(sum of all squares)",
-                sum(np.linalg.norm(np.ravel(g)) for g in grads),
-            ),
-            ("you forgot the square root", float(flat @ flat)),
+            (NORM_AFTER, min(ref_total, max_norm)),
+            (SUM_OF_NORMS, sum(np.linalg.norm(np.ravel(g)) for g in grads)),
+            (NO_SQUARE_ROOT, float(flat @ flat)),
         ],
     )
     for i, (c, r) in enumerate(zip(clipped, ref)):
@@ -182,21 +218,13 @@ def _compare_clip(name, fn, grads, max_norm, case):
             BACKWARD_TOL,
             "torch.nn.utils.clip_grad_norm_",
             [
+                (NO_EPSILON, np.asarray(grads[i]) * scale_no_eps),
                 (
-                    "you scaled by max_norm / total_norm; PyTorch's rule is min(1, max_norm / (total_norm + 1e-6))",
-                    np.asarray(grads[i]) * scale_no_eps,
-                ),
-                (
-                    "each array was clipped to max_norm on its own; clip all of them by one common "
-                    "factor from the global norm",
+                    CLIPPED_PER_ARRAY,
                     np.asarray(grads[i]) * min(1.0, max_norm / (np.linalg.norm(np.ravel(grads[i])) + 1e-6)),
                 ),
-                (
-                    "the values were clipped element-wise; scale all arrays by one common factor "
-                    "(the direction must not change)",
-                    np.clip(grads[i], -max_norm, max_norm),
-                ),
-                ("nothing was clipped", grads[i]),
+                (CLIPPED_ELEMENTWISE, np.clip(grads[i], -max_norm, max_norm)),
+                (NOTHING_CLIPPED, grads[i]),
             ],
         )
     return total
@@ -257,6 +285,7 @@ def check_clip_grad_norm_edge_cases(clip_grad_norm, seed=0):
         clip_grad_norm,
         [1e-4 * rng.normal(size=4), 1e-4 * rng.normal(size=(2, 3))],
         1e-5,
+        # not a hint: names the case that is checked
         "a tiny global norm, where the 1e-6 of PyTorch's rule matters",
     )
     _compare_clip(
@@ -269,11 +298,8 @@ def check_clip_grad_norm_edge_cases(clip_grad_norm, seed=0):
     zeros = [np.zeros((2, 3)), np.zeros(4)]
     clipped, total = _clip(name, clip_grad_norm, zeros, 1.0)
     if total != 0.0:
-        raise AssertionError(f"{name}: total_norm of all-zero gradients must be 0, got {total}")
+        raise AssertionError(f"{name}: {ZERO_GRADS_NORM.format(total=total)}")
     for i, c in enumerate(clipped):
         c = assert_shape(name, f"clipped[{i}] (all-zero gradients)", c, zeros[i].shape)
         if not np.all(c == 0):
-            raise AssertionError(
-                f"{name}: clipped[{i}] of all-zero gradients must be all zero, got {c.ravel()[:4]} "
-                "(NaN? do not divide by a zero norm: PyTorch adds 1e-6)"
-            )
+            raise AssertionError(f"{name}: {ZERO_GRADS_NAN.format(i=i, values=c.ravel()[:4])}")
