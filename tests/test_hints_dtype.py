@@ -3,6 +3,7 @@ is not blamed: its check says "your <forward> returns float32" (issue 23, sectio
 
 float32 keeps about 7 significant digits: a float32 ``h`` passes the forward's 1e-7 tolerance, but the
 numerical gradient of such a forward is off by ~1e-4, which used to read as a wrong backward.
+Each message also names its hints' ids, as the grader records them (course.checks._hints.identify).
 """
 
 import numpy as np
@@ -14,8 +15,15 @@ from course.checks import deep as DP
 from course.checks import gru as G
 from course.checks import lstm as L
 from course.checks import rnn as R
+from course.checks._hints import identify
 
 from helpers import hint_of
+
+
+def assert_ids(message, *hint_ids):
+    """identify() reads each of ``hint_ids`` in ``message`` (what the grader records)."""
+    found = identify(message)
+    assert set(hint_ids) <= set(found), f"{hint_ids} not all identified (found {found}) in: {message}"
 
 
 def float32_out(fn):
@@ -81,6 +89,7 @@ def test_a_float32_forward_is_told_its_dtype(solution_answers, unit, check, fwd)
     msg = hint_of(check, float32_out(solution_answers(unit)[fwd]))
     assert "dtype float32, expected float64" in msg, msg
     assert "np.float32" in msg  # the hint says where float32 comes from and what to write instead
+    assert_ids(msg, "common.output_float32", "common.dtype_float32")
 
 
 @pytest.mark.parametrize("unit,check,fwd", FORWARDS, ids=ids(FORWARDS))
@@ -96,6 +105,7 @@ def test_a_correct_backward_with_a_float32_forward_is_told_the_forward_returns_f
     msg = hint_of(check, float32_out(ns[fwd]), ns[bwd], **kw)
     assert msg.startswith(f"{bwd}: your {fwd} returns float32"), msg
     assert "np.float32" in msg
+    assert_ids(msg, "common.forward_float32", "common.dtype_float32")
 
 
 NUMERIC = [row for row in BACKWARDS if row[4]]
@@ -109,6 +119,7 @@ def test_a_correct_backward_with_an_imprecise_forward_blames_the_forward(solutio
     msg = hint_of(check, rounded_out(ns[fwd]), ns[bwd], **kw)
     assert f"matches torch autograd but not the numerical gradient of your {fwd}" in msg, msg
     assert f"your {bwd} is right" in msg and f"fix {fwd}" in msg
+    assert_ids(msg, "common.forward_imprecise")
 
 
 @pytest.mark.parametrize("unit,check,fwd,bwd,kw", BACKWARDS, ids=ids(BACKWARDS))
@@ -137,7 +148,9 @@ def test_a_float32_loss_is_told_its_dtype(solution_answers):
         loss, dscores = sce(scores, y)
         return np.float32(loss), dscores
 
-    assert "loss has dtype float32, expected float64" in hint_of(B.check_softmax_cross_entropy, f32)
+    msg = hint_of(B.check_softmax_cross_entropy, f32)
+    assert "loss has dtype float32, expected float64" in msg
+    assert_ids(msg, "common.output_float32", "common.dtype_float32")
 
 
 def test_a_float32_backward_within_the_tolerance_is_accepted(solution_answers):
@@ -160,6 +173,7 @@ def test_a_failing_float32_backward_is_told_its_dtype(solution_answers):
 
     msg = hint_of(L.check_lstm_backward, ns["lstm_forward"], backward)
     assert "hint: dx has dtype float32" in msg, msg
+    assert_ids(msg, "common.gradient_float32")
 
 
 def float32_cache(fn):
@@ -186,3 +200,4 @@ def test_a_float32_cache_is_named_as_a_precision_problem(solution_answers, unit,
     ns = solution_answers(unit)
     msg = hint_of(check, float32_cache(ns[fwd]), ns[bwd], N=3, T=15, D=4, H=6, seed=3)
     assert "float32's precision: is an array of the forward's cache" in msg, msg
+    assert_ids(msg, "common.float32_precision")
