@@ -2,7 +2,9 @@
 
 1. :mod:`~course.programs.cli` -- the ``course`` command: each subcommand parses its options and
    calls the part that does the work (the engine, :mod:`course.grading`; the instructor's
-   pipeline, :mod:`course.instructor`; the programs below);
+   pipeline, :mod:`course.instructor`; the programs below); the instructor's subcommands are in
+   :mod:`~course.programs.course_commands`, the options both kinds of grading share in
+   :mod:`~course.programs.grading_options`;
 2. :mod:`~course.programs.lab` -- ``course lab``: JupyterLab with nbgrader's extensions at a
    student's own copy of the lectures (``my-work/``);
 3. :mod:`~course.programs.site` -- ``course site``: the lectures as a static website, offline;
