@@ -238,15 +238,11 @@ def unit_similarity(root, unit):
     """(submissions, pairs) of every submission of ``unit`` in the course directory ``root``."""
     import json
 
-    from course import units as course_units
-    from course.errors import CourseError
     from course.grading.submission import NotGradable, read_submission
+    from course.instructor.course_dir import require_unit
     from course.instructor.intake import find_submissions
 
-    try:
-        source = course_units.get(unit, root).source_notebooks[0]
-    except KeyError as e:  # a mistyped unit: one line naming the units (course.programs.cli)
-        raise CourseError(e.args[0]) from None
+    source = require_unit(unit, root).source_notebooks[0]  # a mistyped unit: one line naming the units
     stub = stub_of(json.loads(source.read_text(encoding="utf-8")))
     notebooks = {}
     for student, path, problem in find_submissions(root, unit, source.stem):
