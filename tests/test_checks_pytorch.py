@@ -5,6 +5,18 @@ import pytest
 import torch
 
 from course.checks import pytorch as checks
+from course.checks._hints import identify
+
+
+def rejects(check, fn, hint_id, **kwargs):
+    """``check(fn)`` fails, and its message gives the hint ``hint_id`` (None: a plain mismatch, no hint)."""
+    with pytest.raises(AssertionError) as e:
+        check(fn, **kwargs)
+    found = identify(str(e.value))
+    if hint_id is None:
+        assert found == [], f"a hint ({found}) where the table expects none: add its id to the table\n{e.value}"
+    else:
+        assert hint_id in found, f"expected the hint {hint_id}, found {found}: {e.value}"
 
 
 # ------------------------------------------------------------ recurrent_param_count
@@ -88,6 +100,16 @@ def count_bias_unchecked(kind, input_size, hidden_size, num_layers=1, bidirectio
     return count_ok(kind, input_size, hidden_size, num_layers, bidirectional, "keras" if bias == "keras" else "torch")
 
 
+def count_keywords_differ(kind, *args, **kwargs):  # wrong: a keyword argument changes the count
+    return count_ok(kind, *args, **kwargs) + (1 if kwargs else 0)
+
+
+def count_uni_layers_same_input(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
+    if bidirectional:  # right for bidirectional layers; unidirectional upper layers read input_size
+        return count_ok(kind, input_size, hidden_size, num_layers, bidirectional, bias)
+    return count_layers_same_input(kind, input_size, hidden_size, num_layers, bidirectional, bias)
+
+
 def count_with_torch(kind, input_size, hidden_size, num_layers=1, bidirectional=False, bias="torch"):
     """Valid: the contract forbids torch in units 1-8 only. A real module counted; Keras's one bias
     per gate (SimpleRNN, LSTM) is torch's second bias vector taken away."""
@@ -114,37 +136,44 @@ def test_param_count_accepts(fn):
 
 
 @pytest.mark.parametrize(
-    "fn",
+    "fn,hint_id",
     [
-        count_numpy_int,
-        count_float,
-        count_one_bias,
-        count_layers_same_input,
-        count_bidir_input_h,
-        count_ignores_bidirectional,
-        count_gates_swapped,
+        (count_numpy_int, "pytorch.count_not_int"),
+        (count_float, "pytorch.count_not_int"),
+        (count_one_bias, "pytorch.torch_count"),
+        (count_keywords_differ, "pytorch.keywords_differ"),
+        (count_layers_same_input, "pytorch.upper_layers_read_both_directions"),
+        (count_bidir_input_h, "pytorch.upper_layers_read_both_directions"),
+        (count_uni_layers_same_input, "pytorch.upper_layers_read_hidden_size"),
+        (count_ignores_bidirectional, "pytorch.stacked_count"),
+        (count_gates_swapped, "pytorch.torch_count"),
     ],
 )
-def test_param_count_rejects_torch_counts(fn):
-    with pytest.raises(AssertionError):
-        checks.check_recurrent_param_count(fn, input_sizes=(1, 3), hidden_sizes=(1, 4))
+def test_param_count_rejects_torch_counts(fn, hint_id):
+    rejects(checks.check_recurrent_param_count, fn, hint_id, input_sizes=(1, 3), hidden_sizes=(1, 4))
+
+
+def test_a_wrong_stacked_count_names_the_module_it_differs_from():
+    with pytest.raises(AssertionError) as e:
+        checks.check_recurrent_param_count(count_layers_same_input, input_sizes=(1, 3), hidden_sizes=(1, 4))
+    assert identify(str(e.value)) == ["pytorch.stacked_count", "pytorch.upper_layers_read_both_directions"]
 
 
 @pytest.mark.parametrize(
-    "fn",
+    "fn,hint_id",
     [
-        count_numpy_int,
-        count_keras_gru_one_bias,
-        count_layers_same_input,
-        count_bidir_input_h,
-        count_ignores_bidirectional,
-        count_gates_swapped,
-        count_with_torch_keras_wrong,
+        (count_numpy_int, "pytorch.count_not_int"),
+        (count_keras_gru_one_bias, "pytorch.keras_layer_count"),
+        (count_layers_same_input, "pytorch.keras_stacked_bidirectional"),
+        (count_bidir_input_h, "pytorch.keras_stacked_bidirectional"),
+        (count_uni_layers_same_input, "pytorch.keras_model_count"),
+        (count_ignores_bidirectional, "pytorch.keras_layer_count"),
+        (count_gates_swapped, "pytorch.keras_layer_count"),
+        (count_with_torch_keras_wrong, "pytorch.keras_layer_count"),
     ],
 )
-def test_param_count_rejects_keras_counts(fn):
-    with pytest.raises(AssertionError):
-        checks.check_recurrent_param_count_keras(fn)
+def test_param_count_rejects_keras_counts(fn, hint_id):
+    rejects(checks.check_recurrent_param_count_keras, fn, hint_id)
 
 
 def test_param_count_keras_models_from_the_figures():
@@ -157,10 +186,17 @@ def count_always_raises(*args, **kwargs):  # wrong: a stub that raises ValueErro
     raise ValueError("not implemented")
 
 
-@pytest.mark.parametrize("fn", [count_keyerror, count_bias_unchecked, count_always_raises])
-def test_param_count_rejects_wrong_errors(fn):
-    with pytest.raises(AssertionError):
-        checks.check_recurrent_param_count_errors(fn)
+@pytest.mark.parametrize(
+    "fn,hint_id",
+    [
+        (count_keyerror, "pytorch.wrong_error"),
+        (count_bias_unchecked, "pytorch.no_error"),
+        (count_always_raises, "pytorch.valid_arguments_raised"),
+        (count_gates_swapped, "pytorch.lstm_count"),
+    ],
+)
+def test_param_count_rejects_wrong_errors(fn, hint_id):
+    rejects(checks.check_recurrent_param_count_errors, fn, hint_id)
 
 
 # ------------------------------------------------------------ masked_mean_loss
@@ -230,22 +266,21 @@ def test_masked_accepts(fn):
 
 
 @pytest.mark.parametrize(
-    "fn",
+    "fn,hint_id",
     [
-        masked_all,
-        masked_per_sequence,
-        masked_divide_by_N,
-        masked_off_by_one,
-        masked_item,
-        masked_detach,
-        masked_inplace,
-        masked_shape1,
-        masked_numpy,
+        (masked_all, None),
+        (masked_per_sequence, None),
+        (masked_divide_by_N, None),
+        (masked_off_by_one, None),
+        (masked_item, "pytorch.loss_no_grad"),
+        (masked_detach, "pytorch.loss_no_grad"),
+        (masked_inplace, "pytorch.input_modified"),
+        (masked_shape1, "pytorch.loss_not_a_scalar"),
+        (masked_numpy, "pytorch.loss_not_a_tensor"),
     ],
 )
-def test_masked_rejects(fn):
-    with pytest.raises(AssertionError):
-        checks.check_masked_mean_loss(fn)
+def test_masked_rejects(fn, hint_id):
+    rejects(checks.check_masked_mean_loss, fn, hint_id)
 
 
 # ------------------------------------------------------------ last_hidden_state
@@ -288,6 +323,10 @@ def last_inplace(outputs, lengths):  # wrong: modifies outputs
     return out
 
 
+def last_numpy(outputs, lengths):  # wrong: a NumPy array
+    return last_ok(outputs, lengths).detach().numpy()
+
+
 @pytest.mark.parametrize("fn", [last_ok, last_gather, last_loop])
 def test_last_accepts(fn):
     checks.check_last_hidden_state(fn)
@@ -297,11 +336,19 @@ def test_last_accepts(fn):
 
 
 @pytest.mark.parametrize(
-    "fn", [last_final_step, last_off_by_one, last_max_len, last_detached, last_transposed, last_inplace]
+    "fn,hint_id",
+    [
+        (last_final_step, None),
+        (last_off_by_one, None),
+        (last_max_len, None),
+        (last_detached, "pytorch.state_no_grad"),
+        (last_transposed, None),
+        (last_inplace, "pytorch.input_modified"),
+        (last_numpy, "pytorch.state_not_a_tensor"),
+    ],
 )
-def test_last_rejects(fn):
-    with pytest.raises(AssertionError):
-        checks.check_last_hidden_state(fn, T=5)
+def test_last_rejects(fn, hint_id):
+    rejects(checks.check_last_hidden_state, fn, hint_id, T=5)
 
 
 def test_last_rejects_final_step_when_packed():

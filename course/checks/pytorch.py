@@ -18,9 +18,75 @@ import warnings
 import numpy as np
 import torch
 
+from course.checks._hints import hint
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_close
 
 _CLASSES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+
+# ---------------------------------------------------------------- hints: recurrent_param_count
+COUNT_NOT_INT = hint(
+    "pytorch.count_not_int", "{name}({shown}) returned {type} {out!r}; it must return a Python int (use int(...))"
+)
+TORCH_COUNT = hint(
+    "pytorch.torch_count",
+    "{name}({shown}) = {got}, but torch.nn.{kind}(3, 5) has {ref} "
+    "parameters (PyTorch has two bias vectors, bias_ih and bias_hh)",
+)
+KEYWORDS_DIFFER = hint("pytorch.keywords_differ", "{name}({shown}) = {got}, expected {ref} as for the defaults")
+STACKED_COUNT = hint(
+    "pytorch.stacked_count",
+    "{name}({shown}) = {got}, but torch.nn.{kind}({D}, {H}, num_layers={L}, bidirectional={bi}) has {ref} parameters",
+)
+UPPER_LAYERS_READ_BOTH = hint(
+    "pytorch.upper_layers_read_both_directions",
+    "(layers above the first read both directions: 2 * hidden_size inputs)",
+)
+UPPER_LAYERS_READ_H = hint(
+    "pytorch.upper_layers_read_hidden_size", "(layers above the first read hidden_size inputs, not input_size)"
+)
+KERAS_LAYER_COUNT = hint(
+    "pytorch.keras_layer_count",
+    "{name}({shown}) = {got}, but Keras's {bidirectional}{kind} layer has {ref} parameters (Keras: one bias "
+    "vector per gate for SimpleRNN and LSTM, two for GRU with reset_after=True)",
+)
+KERAS_STACKED_BIDIRECTIONAL = hint(
+    "pytorch.keras_stacked_bidirectional",
+    "{name}({shown}) = {got}, but two stacked Keras Bidirectional(LSTM(32)) layers on 3 "
+    "inputs have 9,216 + 24,832 = 34,048 parameters (the second reads 2 * 32 inputs)",
+)
+KERAS_MODEL_COUNT = hint(
+    "pytorch.keras_model_count",
+    "{name}: (200, 3) -> {layer}(32) -> {layer}(32) -> Dense(12) has {total:,} parameters in "
+    "Keras's summary; your count {what} gives {value} + {dense} (Dense) = {sum:,}",
+)
+VALID_ARGUMENTS_RAISED = hint(
+    "pytorch.valid_arguments_raised",
+    "{name}('lstm', 3, 5) raised {type}: {error}; valid arguments must "
+    "give a count (ValueError is only for an unknown kind or bias)",
+)
+LSTM_COUNT = hint("pytorch.lstm_count", "{name}({shown}) = {got}, but torch.nn.LSTM(3, 5) has {ref} parameters")
+WRONG_ERROR = hint("pytorch.wrong_error", "{name} with {what} must raise ValueError, it raised {type}: {error}")
+NO_ERROR = hint("pytorch.no_error", "{name} with {what} must raise ValueError, it returned {out!r}")
+# ---------------------------------------------------------------- hints: the torch functions
+INPUT_MODIFIED = hint(
+    "pytorch.input_modified",
+    "{name} modified its input `{input}`; return a new tensor and leave the inputs "
+    "untouched (no in-place ops such as `[...] = 0`, `+=`, `.zero_()`)",
+)
+LOSS_NOT_A_TENSOR = hint(
+    "pytorch.loss_not_a_tensor",
+    "{name} must return a torch tensor (a 0-dim one), got {type}; keep it a tensor so that loss.backward() works",
+)
+LOSS_NOT_A_SCALAR = hint("pytorch.loss_not_a_scalar", "{name} must return a scalar (0-dim) tensor, got shape {shape}")
+LOSS_NO_GRAD = hint(
+    "pytorch.loss_no_grad",
+    "{name}: the result does not require grad, so no gradient can flow back "
+    "(did you use .item(), .detach(), .numpy() or torch.no_grad()?)",
+)
+STATE_NOT_A_TENSOR = hint("pytorch.state_not_a_tensor", "{name} must return a torch tensor, got {type}")
+STATE_NO_GRAD = hint(
+    "pytorch.state_no_grad", "{name}: the result does not require grad (did you use .detach() or NumPy?)"
+)
 
 
 # ---------------------------------------------------------------- parameter counting
@@ -36,9 +102,7 @@ def _count(name, fn, *args, **kwargs):
     out = _quietly(fn, *args, **kwargs)
     shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
     if type(out) is not int:
-        raise AssertionError(
-            f"{name}({shown}) returned {type(out).__name__} {out!r}; it must return a Python int (use int(...))"
-        )
+        raise AssertionError(COUNT_NOT_INT.format(name=name, shown=shown, type=type(out).__name__, out=out))
     return out, shown
 
 
@@ -57,10 +121,7 @@ def check_recurrent_param_count(
         ref = sum(p.numel() for p in _CLASSES[kind](3, 5).parameters())
         got, shown = _count(name, recurrent_param_count, kind, 3, 5)
         if got != ref:
-            raise AssertionError(
-                f"{name}({shown}) = {got}, but torch.nn.{kind.upper()}(3, 5) has {ref} "
-                "parameters (PyTorch has two bias vectors, bias_ih and bias_hh)"
-            )
+            raise AssertionError(TORCH_COUNT.format(name=name, shown=shown, got=got, kind=kind.upper(), ref=ref))
         got, shown = _count(
             name,
             recurrent_param_count,
@@ -72,7 +133,7 @@ def check_recurrent_param_count(
             bias="torch",
         )
         if got != ref:
-            raise AssertionError(f"{name}({shown}) = {got}, expected {ref} as for the defaults")
+            raise AssertionError(KEYWORDS_DIFFER.format(name=name, shown=shown, got=got, ref=ref))
     for kind in kinds:
         for D in input_sizes:
             for H in hidden_sizes:
@@ -82,15 +143,12 @@ def check_recurrent_param_count(
                         ref = sum(p.numel() for p in module.parameters())
                         got, shown = _count(name, recurrent_param_count, kind, D, H, num_layers=L, bidirectional=bi)
                         if got != ref:
-                            hint = ""
-                            if L > 1 and bi:
-                                hint = " (layers above the first read both directions: 2 * hidden_size inputs)"
-                            elif L > 1:
-                                hint = " (layers above the first read hidden_size inputs, not input_size)"
-                            raise AssertionError(
-                                f"{name}({shown}) = {got}, but torch.nn.{kind.upper()}({D}, {H}, num_layers={L}, "
-                                f"bidirectional={bi}) has {ref} parameters{hint}"
+                            message = STACKED_COUNT.format(
+                                name=name, shown=shown, got=got, kind=kind.upper(), D=D, H=H, L=L, bi=bi, ref=ref
                             )
+                            if L > 1:
+                                message += " " + (UPPER_LAYERS_READ_BOTH if bi else UPPER_LAYERS_READ_H)
+                            raise AssertionError(message)
 
 
 # Keras figures: the human-activity-recognition lecture's model summaries
@@ -119,27 +177,32 @@ def check_recurrent_param_count_keras(recurrent_param_count):
     for kind, D, H, bi, ref in _KERAS_LAYERS:
         got, shown = _count(name, recurrent_param_count, kind, D, H, num_layers=1, bidirectional=bi, bias="keras")
         if got != ref:
+            bidirectional = "Bidirectional " if bi else ""
             raise AssertionError(
-                f"{name}({shown}) = {got}, but Keras's {'Bidirectional ' if bi else ''}{kind.upper()} layer has {ref} "
-                "parameters (Keras: one bias vector per gate for SimpleRNN and LSTM, two for GRU with reset_after=True)"
+                KERAS_LAYER_COUNT.format(
+                    name=name, shown=shown, got=got, bidirectional=bidirectional, kind=kind.upper(), ref=ref
+                )
             )
     # Bidirectional(LSTM(32, return_sequences=True)) -> Bidirectional(LSTM(32)) on 3 inputs:
     # 2 * 4 * 32 * (3 + 32 + 1) + 2 * 4 * 32 * (64 + 32 + 1) = 9,216 + 24,832
     got, shown = _count(name, recurrent_param_count, "lstm", 3, 32, num_layers=2, bidirectional=True, bias="keras")
     if got != 34048:
-        raise AssertionError(
-            f"{name}({shown}) = {got}, but two stacked Keras Bidirectional(LSTM(32)) layers on 3 "
-            "inputs have 9,216 + 24,832 = 34,048 parameters (the second reads 2 * 32 inputs)"
-        )
+        raise AssertionError(KERAS_STACKED_BIDIRECTIONAL.format(name=name, shown=shown, got=got))
     for kind, layer, total in _KERAS_MODELS:
         two = [_count(name, recurrent_param_count, kind, D, 32, bias="keras")[0] for D in (3, 32)]
         stacked, shown = _count(name, recurrent_param_count, kind, 3, 32, num_layers=2, bias="keras")
         for what, value in [("layer by layer", sum(two)), (f"as {shown}", stacked)]:
             if value + _DENSE_32_12 != total:
                 raise AssertionError(
-                    f"{name}: (200, 3) -> {layer}(32) -> {layer}(32) -> Dense(12) has {total:,} parameters in "
-                    f"Keras's summary; your count {what} gives {value} + {_DENSE_32_12} (Dense) = "
-                    f"{value + _DENSE_32_12:,}"
+                    KERAS_MODEL_COUNT.format(
+                        name=name,
+                        layer=layer,
+                        total=total,
+                        what=what,
+                        value=value,
+                        dense=_DENSE_32_12,
+                        sum=value + _DENSE_32_12,
+                    )
                 )
 
 
@@ -152,12 +215,9 @@ def check_recurrent_param_count_errors(recurrent_param_count):
     except AssertionError:
         raise
     except Exception as e:  # noqa: BLE001
-        raise AssertionError(
-            f"{name}('lstm', 3, 5) raised {type(e).__name__}: {e}; valid arguments must "
-            "give a count (ValueError is only for an unknown kind or bias)"
-        ) from None
+        raise AssertionError(VALID_ARGUMENTS_RAISED.format(name=name, type=type(e).__name__, error=e)) from None
     if got != ref:
-        raise AssertionError(f"{name}({shown}) = {got}, but torch.nn.LSTM(3, 5) has {ref} parameters")
+        raise AssertionError(LSTM_COUNT.format(name=name, shown=shown, got=got, ref=ref))
     for args, kwargs, what in [
         (("transformer", 3, 5), {}, "kind='transformer'"),
         (("lstm", 3, 5), {"bias": "tensorflow"}, "bias='tensorflow'"),
@@ -168,10 +228,8 @@ def check_recurrent_param_count_errors(recurrent_param_count):
         except ValueError:
             continue
         except Exception as e:  # noqa: BLE001 - any other error is the wrong one
-            raise AssertionError(
-                f"{name} with {what} must raise ValueError, it raised {type(e).__name__}: {e}"
-            ) from None
-        raise AssertionError(f"{name} with {what} must raise ValueError, it returned {out!r}")
+            raise AssertionError(WRONG_ERROR.format(name=name, what=what, type=type(e).__name__, error=e)) from None
+        raise AssertionError(NO_ERROR.format(name=name, what=what, out=out))
 
 
 # ---------------------------------------------------------------- torch functions
@@ -183,10 +241,7 @@ def _call_torch(name, fn, **inputs):
         out = fn(*inputs.values())
     for k, v in inputs.items():
         if v.shape != before[k].shape or not torch.equal(v.detach(), before[k]):
-            raise AssertionError(
-                f"{name} modified its input `{k}`; return a new tensor and leave the inputs "
-                "untouched (no in-place ops such as `[...] = 0`, `+=`, `.zero_()`)"
-            )
+            raise AssertionError(INPUT_MODIFIED.format(name=name, input=k))
     return out
 
 
@@ -218,17 +273,11 @@ def _as_lengths(lengths):
 
 def _check_scalar_tensor(name, out):
     if not isinstance(out, torch.Tensor):
-        raise AssertionError(
-            f"{name} must return a torch tensor (a 0-dim one), got {type(out).__name__}; "
-            "keep it a tensor so that loss.backward() works"
-        )
+        raise AssertionError(LOSS_NOT_A_TENSOR.format(name=name, type=type(out).__name__))
     if out.dim() != 0:
-        raise AssertionError(f"{name} must return a scalar (0-dim) tensor, got shape {tuple(out.shape)}")
+        raise AssertionError(LOSS_NOT_A_SCALAR.format(name=name, shape=tuple(out.shape)))
     if not out.requires_grad:
-        raise AssertionError(
-            f"{name}: the result does not require grad, so no gradient can flow back "
-            "(did you use .item(), .detach(), .numpy() or torch.no_grad()?)"
-        )
+        raise AssertionError(LOSS_NO_GRAD.format(name=name))
 
 
 def check_masked_mean_loss(masked_mean_loss, lengths=(5, 2, 4), T=None, V=4, D=2, H=3, kind="gru", seed=0):
@@ -355,8 +404,8 @@ def check_last_hidden_state(last_hidden_state, lengths=(4, 1, 3), T=None, D=2, H
     outputs.retain_grad()
     out = _call_torch(name, last_hidden_state, outputs=outputs, lengths=lens)
     if not isinstance(out, torch.Tensor):
-        raise AssertionError(f"{name} must return a torch tensor, got {type(out).__name__}")
-    where = "padded with zeros by pad_packed_sequence" if packed else "padded with garbage"
+        raise AssertionError(STATE_NOT_A_TENSOR.format(name=name, type=type(out).__name__))
+    where = "padded with zeros by pad_packed_sequence" if packed else "padded with garbage"  # not a hint: a label
     assert_close(
         name,
         f"the result (outputs {where})",
@@ -367,7 +416,7 @@ def check_last_hidden_state(last_hidden_state, lengths=(4, 1, 3), T=None, D=2, H
         "(the last *valid* step of sequence n is lengths[n] - 1)",
     )
     if not out.requires_grad:
-        raise AssertionError(f"{name}: the result does not require grad (did you use .detach() or NumPy?)")
+        raise AssertionError(STATE_NO_GRAD.format(name=name))
     (out * torch.tensor(G)).sum().backward()
     expected = np.zeros((len(lengths), T, H))
     for n, L in enumerate(lengths):
