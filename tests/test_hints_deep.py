@@ -235,17 +235,14 @@ def test_the_deep_check_names_the_broken_layer_function(kind, fwd, bwd, broken, 
     assert "deep.layer_wrong" in identify(msg)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="identify() drops a hint that lies inside another's {field} (deep.layer_wrong's {error})"
-)
 def test_the_broken_layer_functions_own_hint_is_recorded_too():
     msg = deep_hint("lstm", with_bug(lstm_forward, "g and o swapped"), lstm_backward)
-    assert identify(msg) == ["deep.layer_wrong", "lstm.sequence_wrong"]
+    assert identify(msg) == ["lstm.sequence_wrong", "deep.layer_wrong"]
 
 
 def test_the_deep_check_names_the_lstm_backward_mistake():
     msg = deep_hint("lstm", lstm_forward, with_bug(lstm_backward, "dWh not accumulated"))
-    assert "dWh holds only the contribution of time step 0" in msg
+    assert_hint(msg, "dWh holds only the contribution of time step 0", "common.gradient_only_first_step")
 
 
 def test_with_healthy_layers_the_deep_check_points_at_the_bidirectional_functions():

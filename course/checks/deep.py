@@ -102,11 +102,7 @@ LAYER_GRADS_REVERSED = hint(
 )
 STACKED_DX = hint("deep.stacked_dx", "the dx of layer l is the upstream dh of layer l - 1; dx is the first layer's")
 # the student's own deep bidirectional model
-LAYER_WRONG = hint(
-    "deep.layer_wrong",
-    "the deep bidirectional {kind} model: your {fn_name} is wrong ({error}); fix it first "
-    "(section 1: bring the {fn_name} that passes the tests of {unit})",
-)
+LAYER_WRONG = hint("deep.layer_wrong", "fix it first (section 1: bring the {fn_name} that passes the tests of {unit})")
 PLUMBING_WRONG = hint(
     "deep.plumbing_wrong",
     "a deep bidirectional model of your bidirectional_forward/backward (your {fname} and {bname} pass "
@@ -470,7 +466,10 @@ def _check_layer_first(kind, forward_fn, backward_fn):
         try:
             run()
         except AssertionError as e:
-            raise AssertionError(LAYER_WRONG.format(kind=kind.upper(), fn_name=fn_name, error=e, unit=unit)) from None
+            # the layer's own message stays outside the hint's text: identify() reads the hints in it too
+            model = f"the deep bidirectional {kind.upper()} model"
+            text = LAYER_WRONG.format(fn_name=fn_name, unit=unit)
+            raise AssertionError(f"{model}: your {fn_name} is wrong ({e}); {text}") from None
 
 
 def check_deep_bidirectional(

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from course.checks._common import (
+    ONLY_LAST_DH,
     accumulation_candidates,
     assert_float64,
     check_numeric,
@@ -95,10 +96,6 @@ DA_GATE_ORDER = hint(
     "lstm.da_gate_order",
     "your da (the gradient on the pre-activations, (N, 4H)) is packed in the gate order "
     "{order}; pack it in the forward's order i, f, g, o",
-)
-ONLY_LAST_DH = hint(
-    "lstm.only_last_dh",
-    "only dh[:, T-1] was used: at every step add the upstream dh[:, t] to the gradient coming back from step t+1",
 )
 DH0_ZERO = hint("lstm.dh0_zero", "dh0 is the dh_prev of the first step; it must not be zero")
 C_NEXT_WRONG = hint(
