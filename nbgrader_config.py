@@ -26,6 +26,9 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Per-cell execution limit when autograding (seconds); `course grade --timeout` overrides it.
 c.Execute.timeout = 60
+# Whatever nbgrader renders of a submission (the formgrader, its feedback) is sanitised first: no script,
+# link or HTML of the student's renders live (course/grading/outputs.py; `course autograde` stores it so).
+c.HTMLExporter.preprocessors = ["course.grading.outputs.SanitiseNotebook"]
 # nbgrader's own feedback (the formgrader's button) shows the whole autograded notebook, hidden tests
 # included; the course's preprocessor removes them (`course feedback` writes its own pages instead).
 c.GenerateFeedback.preprocessors = [

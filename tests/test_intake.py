@@ -14,7 +14,7 @@ import pytest
 from course import instructor
 from course.programs import cli
 
-from helpers import ROOT
+from helpers import ROOT, make_zip
 
 UNIT = "01_perceptron"
 
@@ -39,11 +39,14 @@ def _submitted(course, student):
 
 
 def test_two_entries_for_one_student_in_a_zip_are_refused_naming_both(course, tmp_path):
-    archive = tmp_path / "class.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("alice/perceptron.ipynb", _notebook("solutions"))
-        z.writestr("alice.ipynb", _notebook())  # the stub, beside the answer
-        z.writestr("bob.ipynb", _notebook())
+    archive = make_zip(
+        tmp_path / "class.zip",
+        [
+            ("alice/perceptron.ipynb", _notebook("solutions")),
+            ("alice.ipynb", _notebook()),  # the stub, beside the answer
+            ("bob.ipynb", _notebook()),
+        ],
+    )
     imported, skipped = instructor.collect(archive, UNIT, root=course)
     assert imported == ["bob"], "alice has two entries: neither may be imported (not merged, not one chosen)"
     reasons = dict(skipped)
@@ -75,11 +78,8 @@ def _corrupt(archive, name):
 def test_an_entry_that_cannot_be_imported_is_skipped_and_the_others_imported(
     course, tmp_path, entry, data, corrupt, why
 ):
-    archive = tmp_path / "class.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("alice.ipynb", _notebook())
-        z.writestr(entry, data)
-        z.writestr("bob/perceptron.ipynb", _notebook())
+    entries = [("alice.ipynb", _notebook()), (entry, data), ("bob/perceptron.ipynb", _notebook())]
+    archive = make_zip(tmp_path / "class.zip", entries)
     if corrupt:
         _corrupt(archive, entry)
     imported, skipped = instructor.collect(archive, UNIT, root=course)
@@ -115,9 +115,8 @@ def _hand_in_time(course, student):
 
 
 def test_the_hand_in_time_kept_is_the_archive_entrys_not_the_collections(course, tmp_path):
-    archive = tmp_path / "class.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr(zipfile.ZipInfo("alice.ipynb", date_time=(2026, 1, 15, 10, 30, 0)), _notebook())
+    entry = zipfile.ZipInfo("alice.ipynb", date_time=(2026, 1, 15, 10, 30, 0))
+    archive = make_zip(tmp_path / "class.zip", [(entry, _notebook())])
     instructor.collect(archive, UNIT, root=course)
     handed_in = datetime.fromtimestamp(time.mktime((2026, 1, 15, 10, 30, 0, 0, 0, -1)))  # (zip times are local)
     assert _hand_in_time(course, "alice").timestamp() == handed_in.timestamp()

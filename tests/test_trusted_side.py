@@ -16,7 +16,6 @@ import os
 import shutil
 import stat
 import subprocess
-import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from course.errors import CourseError
 from course.grading.outputs import MAX_TEXT_CHARS, escape_text, sanitise_notebook
 from course.instructor import autograding
 
-from helpers import ROOT, bin_path
+from helpers import ROOT, bin_path, make_zip
 
 UNIT = "01_perceptron"
 MARK = "PWNED"  # in every payload: it must never reach a live part of the rendered page
@@ -103,20 +102,14 @@ def test_collect_never_writes_through_a_link_planted_in_submitted(course, tmp_pa
     assert not (dest / "perceptron.ipynb").is_symlink() and "cells" in (dest / "perceptron.ipynb").read_text()
 
 
-def _zip_entry(z, name, data, mode):
-    info = zipfile.ZipInfo(name)
-    info.external_attr = mode << 16
-    z.writestr(info, data)
-
-
 def test_collect_refuses_symlink_entries_of_a_zip(course, tmp_path):
-    archive = tmp_path / "class.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        _zip_entry(z, "alice/perceptron.ipynb", _notebook_text(), stat.S_IFREG | 0o644)
-        _zip_entry(
-            z, "mallory/perceptron.ipynb", "/course/solutions/01_perceptron/perceptron.ipynb", stat.S_IFLNK | 0o777
-        )
-        _zip_entry(z, "trudy.ipynb", "../alice/perceptron.ipynb", stat.S_IFLNK | 0o777)
+    link = stat.S_IFLNK | 0o777
+    entries = [
+        ("alice/perceptron.ipynb", _notebook_text(), stat.S_IFREG | 0o644),
+        ("mallory/perceptron.ipynb", "/course/solutions/01_perceptron/perceptron.ipynb", link),
+        ("trudy.ipynb", "../alice/perceptron.ipynb", link),
+    ]
+    archive = make_zip(tmp_path / "class.zip", entries)
     imported, skipped = instructor.collect(archive, UNIT, root=course)
     assert imported == ["alice"]
     reasons = dict(skipped)
@@ -125,9 +118,7 @@ def test_collect_refuses_symlink_entries_of_a_zip(course, tmp_path):
 
 @pytest.mark.parametrize("name", ["/etc/evil.ipynb", "../../outside.ipynb", "alice/../../x.ipynb"])
 def test_collect_refuses_a_zip_with_absolute_or_parent_paths(course, tmp_path, name):
-    archive = tmp_path / "evil.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr(name, "{}")
+    archive = make_zip(tmp_path / "evil.zip", [(name, "{}")])
     with pytest.raises(ValueError, match="unsafe path"):
         instructor.collect(archive, UNIT, root=course)
 
@@ -408,6 +399,46 @@ def test_a_fence_in_the_students_markdown_cannot_close_the_text_block():
     source = f"```\n</pre><script>{MARK}()</script>\n````\n<img src=x onerror={MARK}()>"
     nb = sanitise_notebook(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(source)]))
     assert _live_parts(nb) == []
+
+
+def test_sanitising_a_sanitised_notebook_changes_nothing():
+    """The formgrader sanitises again what ``course autograde`` stored: the student's text stays one block."""
+    once = sanitise_notebook(_hostile_notebook(), trusted_markdown={"# Unit 1\n\n<b>instructor</b>"})
+    twice = sanitise_notebook(once)
+    assert [c.source for c in twice.cells[1:]] == [c.source for c in once.cells[1:]]
+    assert twice.cells[2].source.count("shown as text") == 1
+
+
+def _nbgrader_page(nb, template):
+    """HTML of ``nb`` as nbgrader renders it with the course's nbgrader_config.py: its formgrader
+    ("formgrade") or its generate_feedback ("feedback"), each with the resources it passes."""
+    from nbconvert import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = Config(PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config())
+    cfg.HTMLExporter.template_name = template
+    cfg.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    css = Path(handlers.template_path).parent / "static" / "node_modules" / "bootstrap" / "dist" / "css"
+    cfg.HTMLExporter.extra_template_paths = [str(css)]  # (as GenerateFeedback sets it)
+    named = {"notebook": "perceptron", "assignment": UNIT, "score": 0.0, "max_score": 5.0, "late_penalty": 0}
+    resources = dict(FORMGRADE_RESOURCES) if template == "formgrade" else {"nbgrader": named}
+    return HTMLExporter(config=cfg).from_notebook_node(nb, resources=resources)[0]
+
+
+@pytest.mark.parametrize("template", ["formgrade", "feedback"])
+def test_nbgrader_with_the_courses_config_renders_a_hostile_notebook_inert(template):
+    """A notebook autograded by nbgrader itself (not sanitised when stored) is sanitised where nbgrader
+    renders it; the instructor's markdown of the unit stays markdown."""
+    exercise = json.loads(_notebook_text())
+    title = next(c for c in exercise["cells"] if c["cell_type"] == "markdown")
+    nb = _hostile_notebook()
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("".join(title["source"])))
+    parser = _Live()
+    parser.feed(page := _nbgrader_page(nb, template))
+    assert [x for x in parser.live if MARK in x] == []
+    assert "<h1" in page and page.count("shown as text") == 2  # the student's cell, the unknown "# Unit 1"
 
 
 def test_outputs_are_bounded():
