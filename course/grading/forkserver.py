@@ -190,9 +190,13 @@ def _kernel(cmd, fds, workdir):
             info = json.load(f)
         if info.get("transport") == "ipc" and os.path.isabs(info.get("ip", "")):
             # the socket files are in the kernel's working folder, in IPC_FOLDER, which it sees in HOME
-            # (nbgrader's side may reach that folder through a short link: see worker._short_ipc_path)
-            inside = os.path.join(sandbox.HOME, sandbox.IPC_FOLDER, os.path.basename(info["ip"]))
-            info["ip"] = inside if backend_isolates() else info["ip"]
+            name = os.path.basename(info["ip"])
+            if backend_isolates():
+                info["ip"] = os.path.join(sandbox.HOME, sandbox.IPC_FOLDER, name)
+            elif info["ip"].startswith("/proc/self/fd/"):  # nbgrader's side reaches a deep folder by its
+                # descriptor (worker._short_ipc_path): so does the kernel, by one of its own, held for its life
+                held = os.open(os.path.join(workdir, sandbox.IPC_FOLDER), os.O_PATH | os.O_DIRECTORY)
+                info["ip"] = f"/proc/self/fd/{held}/{name}"
         copy = os.path.join(workdir, ".kernel-connection.json")
         os.makedirs(workdir, exist_ok=True)
         with open(copy, "w", encoding="utf-8") as f:

@@ -21,6 +21,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 
+from course.grading.processes import VERIFY_LOAD_MIN_TIMEOUT_S
 from course.grading.verify.torch_bridge import (
     _MIRRORS,
     _attach_gradients,
@@ -132,7 +133,7 @@ class StudentProcess:
         # setup cells are the instructor's; answer cells the student's: each may fail on its own
         cells = len(setup_cells) + len(answer_cells)
         load = ("load", setup_cells, answer_cells, wanted, forbidden, float(timeout))
-        reply = self._request(load, timeout=max(60, timeout * (cells + 1)))[0]
+        reply = self._request(load, timeout=max(VERIFY_LOAD_MIN_TIMEOUT_S, timeout * (cells + 1)))[0]
         if not (isinstance(reply, list) and all(isinstance(n, str) for n in reply)):
             raise StudentError("the student process answered the cells with something else")
         self.names = reply if wanted is None else [n for n in wanted if n in reply]

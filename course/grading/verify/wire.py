@@ -14,13 +14,13 @@ A message is its length (8 bytes, little-endian) and one value: a one-byte tag a
 """
 
 import os
-import select
 import struct
 import sys
-import time
 from typing import Protocol
 
 import numpy as np
+
+from course.grading.processes import read_exact
 
 MAX_FRAME = 64 * 2**20  # bytes of one message
 MAX_DEPTH = 48  # nesting of lists, tuples and dicts in one message
@@ -363,26 +363,12 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _recv_exact(fd, n, deadline=None):
-    chunks, got = [], 0
-    while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
 def _recv_frame(fd, deadline=None):
-    (n,) = struct.unpack("<Q", _recv_exact(fd, 8, deadline))
+    """One frame from ``fd`` by ``deadline`` (:func:`course.grading.processes.read_exact`: TimeoutError, EOFError)."""
+    (n,) = struct.unpack("<Q", read_exact(fd, 8, deadline))
     if n > MAX_FRAME:
         raise WireError(f"the student's code sent {n} bytes, more than the limit of {MAX_FRAME}")
-    return _recv_exact(fd, n, deadline)
+    return read_exact(fd, n, deadline)
 
 
 def _as_exception(name, message):
