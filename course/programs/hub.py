@@ -42,7 +42,6 @@ Everything is passed to the hub's configuration in ``COURSE_HUB_*`` environment 
 (:class:`HubSettings`), so ``jupyterhub -f deploy/jupyterhub/jupyterhub_config.py`` works too.
 """
 
-import ctypes
 import os
 import pwd
 import shutil
@@ -54,6 +53,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course import units as course_units
+from course.grading import namespaces
+from course.grading.namespaces import (
+    CLONE_NEWNS,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+)
+from course.grading.namespaces import mount as _mount
 
 COURSE_ID = "rnn"
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "jupyterhub"
@@ -83,9 +94,6 @@ PUBLIC = ("lectures", "exercises", "experiments", "nbgrader_config.py")
 #: Not copied into an instructor's course directory: the package comes from the installation (a
 #: second copy there would be imported instead by ``python -m`` run in that folder, e.g. the graders).
 PACKAGE = ("course", "course.egg-info")
-
-CLONE_NEWNS = 0x00020000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 
 
 class HubError(Exception):
@@ -192,21 +200,11 @@ def _inside_other(path, cover, covers):
     return any(o != cover and cover in o.parents and o in path.parents for o in covers)
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(source, target, fstype=None, flags=0, data=None):
-    enc = lambda s: None if s is None else os.fsencode(s)  # noqa: E731
-    if _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
-
-
 def enter_view(covers):
     """As root, in the process that will become a user's: a private mount namespace with ``covers`` applied."""
     if not covers:
         return
-    if _libc.unshare(CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS): " + os.strerror(ctypes.get_errno()))
+    namespaces.unshare(CLONE_NEWNS)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     # opened in the new namespace (a bind source must be one of its mounts), before anything is covered
     fds = {k: os.open(k, os.O_PATH | os.O_CLOEXEC) for _, keep in covers for k in keep}
