@@ -15,7 +15,6 @@ by the same rules.
 """
 
 import contextlib
-import errno
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from course.errors import CourseError
+from course.grading import files
 from course.grading.outputs import escape_text
 from course.grading.submission import MAX_SUBMISSION_BYTES, NotGradable, parse_submission
 from course.instructor.course_dir import require_course, require_unit
@@ -50,27 +50,9 @@ def valid_student_id(name):
 
 # ------------------------------------------------------------ reading without following links
 def read_regular(path, limit=MAX_SUBMISSION_BYTES, dir_fd=None, single_link=False, with_stat=False):
-    """The bytes of ``path`` if it is a regular file (never through a symbolic link), else ValueError.
-
-    single_link: refuse a file with other hard links too (another name of a file elsewhere).
-    with_stat: return (bytes, os.stat_result of the open descriptor).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno == errno.ELOOP:  # the last component is a symbolic link
-            raise ValueError("a symbolic link (links are never followed)") from None
-        raise ValueError(f"cannot be read: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("not a regular file")
-        if single_link and st.st_nlink > 1:
-            raise ValueError("a hard link (another name of a file elsewhere); not copied")
-        data = f.read(limit + 1)  # read, not the size from fstat: the file may still grow
-        if st.st_size > limit or len(data) > limit:
-            raise ValueError(f"{max(st.st_size, len(data)) / 2**20:.0f} MiB, over the limit of {limit / 2**20:g} MiB")
-        return (data, st) if with_stat else data
+    """:func:`course.grading.files.read_regular` (no link followed, bounded; ValueError saying why),
+    a submission's limit by default."""
+    return files.read_regular(path, limit, dir_fd=dir_fd, single_link=single_link, with_stat=with_stat)
 
 
 def _read_beneath(base, path):
