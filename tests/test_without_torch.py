@@ -97,9 +97,12 @@ def test_the_lecture_runs_to_the_end_without_torch(lecture, no_torch):
         client.execute()
     except CellExecutionError as e:
         pytest.fail(f"{lecture.name} fails without torch (guard the cell with optional_torch):\n{e}", pytrace=False)
-    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    uses_torch = any("torch" in c.source for c in nb.cells if c.cell_type == "code")
-    if uses_torch:
-        assert "torch is not installed: " in printed and INSTALL_TORCH in printed, (
-            f"{lecture.name} uses torch: its cells must say, without it, what they would show and how to install it"
+    guarded = [c for c in nb.cells if c.cell_type == "code" and "optional_torch(" in c.source]
+    if any("import torch" in c.source for c in nb.cells if c.cell_type == "code"):
+        assert guarded, f"{lecture.name} imports torch: guard its cells with course.interop.optional_torch"
+    for cell in guarded:
+        lines = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout").splitlines()
+        said = [line for line in lines if line.startswith("torch is not installed: ")]
+        assert len(said) == 1 and said[0].endswith(INSTALL_TORCH), (
+            f"{lecture.name}: a cell guarded by optional_torch must print its one line, got {said}:\n{cell.source}"
         )
