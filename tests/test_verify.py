@@ -258,7 +258,7 @@ def f(x):
     "interop_attribute": """
 def f(x):
     import course.interop
-    return float(course.interop.torch.tensor(x).sum())""",
+    return float(course.interop.require_torch("a route").tensor(x).sum())""",
     "checks_attribute": """
 def f(x, m=__import__("course.checks.rnn").checks.rnn):
     return float(m.torch.tensor(x).sum())""",
