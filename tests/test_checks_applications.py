@@ -13,6 +13,19 @@ import torch
 from torch import nn
 
 from course.checks import applications as chk
+from course.checks._hints import identify
+
+
+def rejects(check, fn, hint_id, **kwargs):
+    """``check(fn)`` fails, and its message gives the hint ``hint_id`` (None: a plain mismatch, no hint)."""
+    with pytest.raises(AssertionError) as e:
+        check(fn, **kwargs)
+    found = identify(str(e.value))
+    if hint_id is None:
+        assert found == [], f"a hint ({found}) where the table expects none: add its id to the table\n{e.value}"
+    else:
+        assert hint_id in found, f"expected the hint {hint_id}, found {found}: {e.value}"
+
 
 torch.set_num_threads(1)
 
@@ -65,10 +78,18 @@ def test_bag_of_words_accepts(fn):
     chk.check_bag_of_words(fn, N=1, T=1, V=2, seed=1)
 
 
-@pytest.mark.parametrize("fn", [bow_counts_padding, bow_presence, bow_drops_padding_column, bow_modifies, bow_torch])
-def test_bag_of_words_rejects(fn):
-    with pytest.raises(AssertionError):
-        chk.check_bag_of_words(fn)
+@pytest.mark.parametrize(
+    "fn,hint_id",
+    [
+        (bow_counts_padding, None),
+        (bow_presence, None),
+        (bow_drops_padding_column, "testing.wrong_shape"),
+        (bow_modifies, "testing.modified_input"),
+        (bow_torch, "testing.uses_torch"),
+    ],
+)
+def test_bag_of_words_rejects(fn, hint_id):
+    rejects(chk.check_bag_of_words, fn, hint_id)
 
 
 # ------------------------------------------------------------ models
@@ -156,6 +177,31 @@ def build_bidirectional(V, E=16, H=32, C=2):
     return m
 
 
+def build_returns_state(V, E=16, H=32, C=2):  # wrong: (logits, h) instead of the logits
+    class Net(_Model):
+        def forward(self, x):
+            h, _ = self.rnn(self.embed(x))
+            return self.out(h[:, -1]), h
+
+    return Net(V, E, H, C)
+
+
+def build_every_step(V, E=16, H=32, C=2):  # wrong: logits (N, T, C) of every step
+    class Net(_Model):
+        def forward(self, x):
+            return self.out(self.rnn(self.embed(x))[0])
+
+    return Net(V, E, H, C)
+
+
+def build_nan(V, E=16, H=32, C=2):  # wrong: logits of NaN (log of a negative number)
+    class Net(_Model):
+        def forward(self, x):
+            return torch.log(-super().forward(x).abs() - 1)
+
+    return Net(V, E, H, C)
+
+
 def build_two_layers(V, E=16, H=32, C=2):
     m = _Model(V, E, H, C)
     m.rnn = nn.LSTM(E, H, batch_first=True, num_layers=2)
@@ -170,18 +216,35 @@ def test_build_accepts(fn):
     chk.check_sentiment_model_reads_in_order(fn, V=7, E=3, H=5, C=4, seed=1)
 
 
-@pytest.mark.parametrize("fn", [build_gru, build_swapped_sizes, build_class, build_two_layers])
-def test_build_rejects_wrong_parameter_count(fn):
-    with pytest.raises(AssertionError):
-        chk.check_build_sentiment_model(fn, V=7, E=3, H=5, C=4)
+@pytest.mark.parametrize(
+    "fn,hint_id",
+    [
+        (build_gru, "applications.parameter_count"),
+        (build_swapped_sizes, "applications.parameter_count"),
+        (build_class, "applications.not_a_module"),
+        (build_two_layers, "applications.parameter_count"),
+        (build_returns_state, "applications.logits_not_a_tensor"),
+        (build_every_step, "applications.logits_shape"),
+        (build_nan, "applications.logits_not_finite"),
+    ],
+)
+def test_build_rejects_wrong_parameter_count(fn, hint_id):
+    rejects(chk.check_build_sentiment_model, fn, hint_id, V=7, E=3, H=5, C=4)
 
 
 @pytest.mark.parametrize(
-    "fn", [build_first_step, build_no_padding_idx, build_mean_pool, build_bidirectional, build_gru, build_two_layers]
+    "fn,hint_id",
+    [
+        (build_first_step, "applications.not_the_last_word"),
+        (build_no_padding_idx, "applications.embedding_sizes"),
+        (build_mean_pool, "applications.not_the_last_word"),
+        (build_bidirectional, "applications.lstm_sizes"),
+        (build_gru, "applications.module_count"),
+        (build_two_layers, "applications.lstm_sizes"),
+    ],
 )
-def test_order_check_rejects(fn):
-    with pytest.raises(AssertionError):
-        chk.check_sentiment_model_reads_in_order(fn, V=7, E=3, H=4, C=4)
+def test_order_check_rejects(fn, hint_id):
+    rejects(chk.check_sentiment_model_reads_in_order, fn, hint_id, V=7, E=3, H=4, C=4)
 
 
 # ------------------------------------------------------------ training loops
@@ -265,13 +328,22 @@ def train_tiny_lr(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
     return train_ok(model, data, steps, batch_size, 1e-5, seed)
 
 
+def train_nan_losses(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
+    return [float("nan")] * steps
+
+
+def train_loss_names(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
+    return ["loss"] * steps
+
+
 def train_variant(bug):
     """train_ok with one contract term broken (the audit's loop: each of these had full marks)."""
 
     def train(model, data, steps=300, batch_size=64, lr=1e-2, seed=0):
         x, y = data["x_train"], data["y_train"]
         gen = torch.Generator().manual_seed(0 if bug == "constant seed" else seed)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2 if bug == "lr ignored" else lr)
+        betas = (0.5, 0.9) if bug == "other betas" else (0.9, 0.999)  # the contract says Adam: its default betas
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2 if bug == "lr ignored" else lr, betas=betas)
         losses = []
         for _ in range(steps):
             idx = torch.randint(0, len(x), (32 if bug == "batch size ignored" else batch_size,), generator=gen)
@@ -303,18 +375,24 @@ def train_zero_grad_after_step(model, data, steps=300, batch_size=64, lr=1e-2, s
 
 
 @pytest.mark.parametrize(
-    "bug,words",
+    "bug,words,hint_id",
     [
-        ("lr ignored", "`lr` was not used"),
-        ("no zero_grad", "the gradients pile up from step to step"),
-        ("sum", "should be near ln 2 = 0.693 for two classes: use the cross-entropy of the logits, averaged"),
-        ("constant seed", "seed=1 gave the very same losses"),
-        ("batch size ignored", "batch_size=8 gave the very same losses"),
+        ("lr ignored", "`lr` was not used", "applications.lr_ignored"),
+        ("no zero_grad", "the gradients pile up from step to step", "applications.no_zero_grad"),
+        (
+            "sum",
+            "should be near ln 2 = 0.693 for two classes: use the cross-entropy of the logits, averaged",
+            "applications.first_loss_not_ln2",
+        ),
+        ("constant seed", "seed=1 gave the very same losses", "applications.seed_ignored"),
+        ("batch size ignored", "batch_size=8 gave the very same losses", "applications.batch_size_ignored"),
+        ("other betas", "per step: zero_grad, cross_entropy (mean), backward, step", "applications.training_loop"),
     ],
 )
-def test_train_names_the_broken_contract_term(bug, words):
-    with pytest.raises(AssertionError, match=re.escape(words)):
+def test_train_names_the_broken_contract_term(bug, words, hint_id):
+    with pytest.raises(AssertionError, match=re.escape(words)) as e:
         chk.check_train_sentiment_model(train_variant(bug), steps=60)
+    assert hint_id in identify(str(e.value)), str(e.value)
 
 
 @pytest.mark.parametrize("fn", [train_ok, train_epochs_numpy_rng, train_zero_grad_after_step])
@@ -323,11 +401,20 @@ def test_train_accepts(fn):
 
 
 @pytest.mark.parametrize(
-    "fn", [train_no_step, train_unseeded, train_one_loss, train_modifies_data, train_tiny_lr, train_no_zero_grad]
+    "fn,hint_id",
+    [
+        (train_no_step, "applications.parameters_unchanged"),
+        (train_unseeded, "applications.not_reproducible"),
+        (train_one_loss, "applications.losses_not_a_list"),
+        (train_modifies_data, "applications.data_modified"),
+        (train_tiny_lr, "applications.loss_not_down"),
+        (train_no_zero_grad, "applications.loss_not_down"),
+        (train_nan_losses, "applications.losses_not_finite"),
+        (train_loss_names, "applications.losses_not_numbers"),
+    ],
 )
-def test_train_rejects(fn):
-    with pytest.raises(AssertionError):
-        chk.check_train_sentiment_model(fn, steps=60)
+def test_train_rejects(fn, hint_id):
+    rejects(chk.check_train_sentiment_model, fn, hint_id, steps=60)
 
 
 def test_trained_model_beats_the_baseline():
@@ -336,8 +423,9 @@ def test_trained_model_beats_the_baseline():
 
 
 def test_an_order_blind_model_does_not_beat_the_baseline():
-    with pytest.raises(AssertionError, match="bag-of-words baseline"):
+    with pytest.raises(AssertionError, match="bag-of-words baseline") as e:
         chk.check_sentiment_beats_baseline(build_mean_pool, train_ok, steps=150, n_train=1000, n_test=500)
+    assert identify(str(e.value)) == ["applications.below_baseline"]
 
 
 def test_parameter_formula_matches_torch():

@@ -20,10 +20,95 @@ import numpy as np
 import torch
 from torch import nn
 
+from course.checks._hints import hint
 from course.datasets import synthetic
 from course.testing import assert_close, assert_shape, call_student
 
 REVIEW_LENGTH = 12  # words per encoded review (left-padded with 0)
+
+# ---------------------------------------------------------------- hints: the model
+NOT_A_MODULE = hint("applications.not_a_module", "build_sentiment_model must return a torch.nn.Module, got {type}")
+LOGITS_NOT_A_TENSOR = hint(
+    "applications.logits_not_a_tensor", "{name}: model(x) must return a tensor of logits (N, C), got {type}"
+)
+LOGITS_SHAPE = hint(
+    "applications.logits_shape",
+    "{name}: model(x) for x of shape {x_shape} returned shape {shape}, expected (N, num_classes) = {expected}",
+)
+LOGITS_NOT_FINITE = hint("applications.logits_not_finite", "{name}: model(x) returned NaN or inf")
+PARAMETER_COUNT = hint(
+    "applications.parameter_count",
+    "{name}({V}, {E}, {H}, {C}) has {count} parameters, expected {want} = embedding V*E ({embedding}) "
+    "+ LSTM 4H(E+H) + 8H ({lstm}) + linear H*C + C ({linear}); check the layer sizes",
+)
+MODULE_COUNT = hint("applications.module_count", "{name}: the model should hold exactly one nn.{kind}, found {count}")
+EMBEDDING_SIZES = hint(
+    "applications.embedding_sizes",
+    "{name}: the embedding should be nn.Embedding({V}, {E}, padding_idx=0), got "
+    "nn.Embedding({num_embeddings}, {embedding_dim}, padding_idx={padding_idx})",
+)
+LSTM_SIZES = hint(
+    "applications.lstm_sizes", "{name}: the LSTM should be nn.LSTM({E}, {H}) with one layer, one direction"
+)
+NOT_THE_LAST_WORD = hint(
+    "applications.not_the_last_word",
+    "{name}: model(x) should be the linear layer applied to the LSTM's hidden state after the LAST "
+    "word (x is left-padded, so the last word is x[:, -1]; the LSTM may run over the padding or "
+    "skip it); max difference {difference:.3g}",
+)
+IGNORES_ORDER = hint(
+    "applications.ignores_order",
+    "{name}: reversing the words does not change the output: the model ignores order",
+)
+# ---------------------------------------------------------------- hints: training
+DATA_MODIFIED = hint("applications.data_modified", "{name} modified data[{key!r}]; leave the data untouched")
+LOSSES_NOT_A_LIST = hint(
+    "applications.losses_not_a_list", "{name} must return a list of {steps} losses (one per step), got {got}"
+)
+LOSSES_NOT_NUMBERS = hint(
+    "applications.losses_not_numbers", "{name}: the losses must be numbers (use loss.item()): {error}"
+)
+LOSSES_NOT_FINITE = hint("applications.losses_not_finite", "{name}: some losses are NaN or inf")
+PARAMETERS_UNCHANGED = hint(
+    "applications.parameters_unchanged",
+    "{name}: the model's parameters did not change; train it in place (optimizer.step())",
+)
+LOSS_NOT_DOWN = hint(
+    "applications.loss_not_down",
+    "{name}: the training loss did not go down (median of the first 10 steps {first:.3f}, "
+    "of the last 10 {last:.3f}); check the optimiser, lr and zero_grad",
+)
+FIRST_LOSS_NOT_LN2 = hint(
+    "applications.first_loss_not_ln2",
+    "{name}: the first losses ({first:.3f}) should be near ln 2 = 0.693 for two classes: "
+    "use the cross-entropy of the logits, averaged over the batch (nn.functional.cross_entropy)",
+)
+NOT_REPRODUCIBLE = hint(
+    "applications.not_reproducible",
+    "{name}: two runs with the same seed gave different losses; draw the batches "
+    "with a generator seeded by `seed` (e.g. torch.Generator().manual_seed(seed))",
+)
+SEED_IGNORED = hint(
+    "applications.seed_ignored", "draw the batches with a generator seeded by `seed`, not by a constant"
+)
+BATCH_SIZE_IGNORED = hint("applications.batch_size_ignored", "draw `batch_size` rows per step")
+LR_IGNORED = hint(
+    "applications.lr_ignored",
+    "`lr` was not used (these are the losses of lr=1e-2): Adam(model.parameters(), lr=lr)",
+)
+NO_ZERO_GRAD = hint(
+    "applications.no_zero_grad",
+    "the gradients pile up from step to step: call optimizer.zero_grad() before each backward()",
+)
+TRAINING_LOOP = hint(
+    "applications.training_loop",
+    "Adam(model.parameters(), lr=lr); per step: zero_grad, cross_entropy (mean), backward, step",
+)
+BELOW_BASELINE = hint(
+    "applications.below_baseline",
+    "train_sentiment_model: after {steps} steps the model's held-out accuracy is {accuracy:.1%}; it should "
+    "reach {need:.1%} (the bag-of-words baseline gets {base:.1%}, the margin is {margin:.0%})",
+)
 
 
 def _reviews(n, seed):
@@ -70,8 +155,7 @@ def _build(build_sentiment_model, V, E, H, C, seed):
     torch.manual_seed(seed)
     model = build_sentiment_model(V, E, H, C)
     if not isinstance(model, nn.Module):
-        got = type(model).__name__
-        raise AssertionError(f"build_sentiment_model must return a torch.nn.Module, got {got}")  # noqa: TRY004
+        raise AssertionError(NOT_A_MODULE.format(type=type(model).__name__))  # noqa: TRY004
     return model
 
 
@@ -79,15 +163,13 @@ def _logits(name, model, x, N, C):
     with torch.no_grad():
         out = model(x)
     if not isinstance(out, torch.Tensor):
-        got = type(out).__name__
-        raise AssertionError(f"{name}: model(x) must return a tensor of logits (N, C), got {got}")  # noqa: TRY004
+        raise AssertionError(LOGITS_NOT_A_TENSOR.format(name=name, type=type(out).__name__))  # noqa: TRY004
     if tuple(out.shape) != (N, C):
         raise AssertionError(
-            f"{name}: model(x) for x of shape {tuple(x.shape)} returned shape "
-            f"{tuple(out.shape)}, expected (N, num_classes) = {(N, C)}"
+            LOGITS_SHAPE.format(name=name, x_shape=tuple(x.shape), shape=tuple(out.shape), expected=(N, C))
         )
     if not torch.isfinite(out).all():
-        raise AssertionError(f"{name}: model(x) returned NaN or inf")
+        raise AssertionError(LOGITS_NOT_FINITE.format(name=name))
     return out
 
 
@@ -98,10 +180,8 @@ def check_build_sentiment_model(build_sentiment_model, V=29, E=16, H=32, C=2, se
     count = sum(p.numel() for p in model.parameters())
     want = expected_param_count(V, E, H, C)
     if count != want:
-        raise AssertionError(
-            f"{name}({V}, {E}, {H}, {C}) has {count} parameters, expected {want} = embedding V*E ({V * E}) "
-            f"+ LSTM 4H(E+H) + 8H ({4 * H * (E + H + 2)}) + linear H*C + C ({H * C + C}); check the layer sizes"
-        )
+        sizes = dict(V=V, E=E, H=H, C=C, embedding=V * E, lstm=4 * H * (E + H + 2), linear=H * C + C)
+        raise AssertionError(PARAMETER_COUNT.format(name=name, count=count, want=want, **sizes))
     rng = np.random.default_rng(seed)
     for N, T in [(5, 7), (1, 1), (3, REVIEW_LENGTH)]:
         x = torch.from_numpy(rng.integers(1, V, size=(N, T)))
@@ -111,7 +191,7 @@ def check_build_sentiment_model(build_sentiment_model, V=29, E=16, H=32, C=2, se
 def _one(name, model, kind):
     found = [m for m in model.modules() if isinstance(m, kind)]
     if len(found) != 1:
-        raise AssertionError(f"{name}: the model should hold exactly one nn.{kind.__name__}, found {len(found)}")
+        raise AssertionError(MODULE_COUNT.format(name=name, kind=kind.__name__, count=len(found)))
     return found[0]
 
 
@@ -128,12 +208,10 @@ def check_sentiment_model_reads_in_order(build_sentiment_model, V=29, E=16, H=32
     model = _build(build_sentiment_model, V, E, H, C, seed)
     emb, lstm, lin = _one(name, model, nn.Embedding), _one(name, model, nn.LSTM), _one(name, model, nn.Linear)
     if (emb.num_embeddings, emb.embedding_dim) != (V, E) or emb.padding_idx != 0:
-        raise AssertionError(
-            f"{name}: the embedding should be nn.Embedding({V}, {E}, padding_idx=0), got "
-            f"nn.Embedding({emb.num_embeddings}, {emb.embedding_dim}, padding_idx={emb.padding_idx})"
-        )
+        got = dict(num_embeddings=emb.num_embeddings, embedding_dim=emb.embedding_dim, padding_idx=emb.padding_idx)
+        raise AssertionError(EMBEDDING_SIZES.format(name=name, V=V, E=E, **got))
     if (lstm.input_size, lstm.hidden_size, lstm.num_layers, lstm.bidirectional) != (E, H, 1, False):
-        raise AssertionError(f"{name}: the LSTM should be nn.LSTM({E}, {H}) with one layer, one direction")
+        raise AssertionError(LSTM_SIZES.format(name=name, E=E, H=H))
     rng = np.random.default_rng(seed + 1)
     N, T = 6, 9
     x = torch.from_numpy(rng.integers(1, V, size=(N, T)))
@@ -146,14 +224,10 @@ def check_sentiment_model_reads_in_order(build_sentiment_model, V=29, E=16, H=32
         starts = (x != 0).int().argmax(1).tolist()
         skipped = torch.cat([lin(_last_state(lstm, e[n : n + 1, s:])) for n, s in enumerate(starts)])
     if not any(torch.allclose(out, r, rtol=1e-4, atol=1e-5) for r in (ref, skipped)):
-        raise AssertionError(
-            f"{name}: model(x) should be the linear layer applied to the LSTM's hidden state after the LAST "
-            f"word (x is left-padded, so the last word is x[:, -1]; the LSTM may run over the padding or "
-            f"skip it); max difference {(out - ref).abs().max():.3g}"
-        )
+        raise AssertionError(NOT_THE_LAST_WORD.format(name=name, difference=(out - ref).abs().max().item()))
     flipped = _logits(name, model, x.flip(1), N, C)
     if torch.allclose(out, flipped, atol=1e-7):
-        raise AssertionError(f"{name}: reversing the words does not change the output: the model ignores order")
+        raise AssertionError(IGNORES_ORDER.format(name=name))
 
 
 # ---------------------------------------------------------------- training
@@ -174,17 +248,17 @@ def _train(train_sentiment_model, model, data, **kw):
         losses = train_sentiment_model(model, data, **kw)
     for k, v in data.items():
         if not torch.equal(v, before[k]):
-            raise AssertionError(f"{name} modified data[{k!r}]; leave the data untouched")
+            raise AssertionError(DATA_MODIFIED.format(name=name, key=k))
     if not isinstance(losses, (list, tuple)) or len(losses) != kw["steps"]:
         kind = type(losses).__name__
         got = f"{kind} of length {len(losses)}" if hasattr(losses, "__len__") else kind
-        raise AssertionError(f"{name} must return a list of {kw['steps']} losses (one per step), got {got}")
+        raise AssertionError(LOSSES_NOT_A_LIST.format(name=name, steps=kw["steps"], got=got))
     try:
         losses = np.array([float(v) for v in losses])
     except (TypeError, ValueError) as err:
-        raise AssertionError(f"{name}: the losses must be numbers (use loss.item()): {err}") from None
+        raise AssertionError(LOSSES_NOT_NUMBERS.format(name=name, error=err)) from None
     if not np.all(np.isfinite(losses)):
-        raise AssertionError(f"{name}: some losses are NaN or inf")
+        raise AssertionError(LOSSES_NOT_FINITE.format(name=name))
     return losses
 
 
@@ -205,32 +279,20 @@ def check_train_sentiment_model(train_sentiment_model, steps=60, seed=0):
     kw = {"steps": steps, "batch_size": 32, "lr": 1e-2, "seed": seed}
     losses = _train(train_sentiment_model, probe, data, **kw)
     if all(torch.equal(a, b) for a, b in zip(probe.parameters(), start.parameters())):
-        raise AssertionError(f"{name}: the model's parameters did not change; train it in place (optimizer.step())")
+        raise AssertionError(PARAMETERS_UNCHANGED.format(name=name))
     first, last = np.median(losses[:10]), np.median(losses[-10:])
     if not last < 0.85 * first:
-        raise AssertionError(
-            f"{name}: the training loss did not go down (median of the first 10 steps {first:.3f}, "
-            f"of the last 10 {last:.3f}); check the optimiser, lr and zero_grad"
-        )
+        raise AssertionError(LOSS_NOT_DOWN.format(name=name, first=first, last=last))
     if abs(first - np.log(2)) > 0.3:
-        raise AssertionError(
-            f"{name}: the first losses ({first:.3f}) should be near ln 2 = 0.693 for two classes: "
-            "use the cross-entropy of the logits, averaged over the batch (nn.functional.cross_entropy)"
-        )
+        raise AssertionError(FIRST_LOSS_NOT_LN2.format(name=name, first=first))
     again = _train(train_sentiment_model, copy.deepcopy(start), data, **kw)
     if not np.allclose(losses, again, rtol=1e-4, atol=1e-6):
-        raise AssertionError(
-            f"{name}: two runs with the same seed gave different losses; draw the batches "
-            "with a generator seeded by `seed` (e.g. torch.Generator().manual_seed(seed))"
-        )
-    for changed, hint in [
-        ({"seed": seed + 1}, "draw the batches with a generator seeded by `seed`, not by a constant"),
-        ({"batch_size": 8}, "draw `batch_size` rows per step"),
-    ]:
+        raise AssertionError(NOT_REPRODUCIBLE.format(name=name))
+    for changed, fix in [({"seed": seed + 1}, SEED_IGNORED), ({"batch_size": 8}, BATCH_SIZE_IGNORED)]:
         other = _train(train_sentiment_model, copy.deepcopy(start), data, **{**kw, **changed})
         if np.allclose(losses, other, rtol=1e-6, atol=1e-9):
             setting = ", ".join(f"{k}={v}" for k, v in changed.items())
-            raise AssertionError(f"{name}: {setting} gave the very same losses as {kw}; {hint}")
+            raise AssertionError(f"{name}: {setting} gave the very same losses as {kw}; {fix}")
     _check_training_steps(train_sentiment_model, V, seed)
 
 
@@ -268,14 +330,8 @@ def _check_training_steps(train_sentiment_model, V, seed, steps=20, lr=3e-2, bat
     ref = _adam_on_one_review(copy.deepcopy(probe), x, y, steps, lr, batch=batch_size)
     if np.allclose(losses, ref, rtol=1e-4, atol=1e-6):
         return
-    variants = [
-        ("`lr` was not used (these are the losses of lr=1e-2): Adam(model.parameters(), lr=lr)", dict(lr=1e-2)),
-        (
-            "the gradients pile up from step to step: call optimizer.zero_grad() before each backward()",
-            dict(zero_grad=False),
-        ),
-    ]
-    hint = "Adam(model.parameters(), lr=lr); per step: zero_grad, cross_entropy (mean), backward, step"
+    variants = [(LR_IGNORED, dict(lr=1e-2)), (NO_ZERO_GRAD, dict(zero_grad=False))]
+    explanation = TRAINING_LOOP
     for text, change in variants:
         if np.allclose(
             losses,
@@ -283,13 +339,13 @@ def _check_training_steps(train_sentiment_model, V, seed, steps=20, lr=3e-2, bat
             rtol=1e-4,
             atol=1e-6,
         ):
-            hint = text
+            explanation = text
             break
     worst = int(np.argmax(np.abs(losses - ref)))
-    raise AssertionError(
+    raise AssertionError(  # not a hint: the verdict; the hint that follows it names the mistake
         f"{name}: on a training set whose {len(data['y_train'])} rows are all one review, every batch is "
         f"the same, so the losses are known step by step ({kw}); step {worst} gave {losses[worst]:.6f}, "
-        f"expected {ref[worst]:.6f}\n  hint: {hint}"
+        f"expected {ref[worst]:.6f}\n  hint: {explanation}"
     )
 
 
@@ -318,8 +374,5 @@ def check_sentiment_beats_baseline(
         acc = (model.eval()(xte).argmax(-1) == yte).float().mean().item()
     need = max(0.85, base + margin)
     if acc < need:
-        raise AssertionError(
-            f"train_sentiment_model: after {steps} steps the model's held-out accuracy is {acc:.1%}; it should "
-            f"reach {need:.1%} (the bag-of-words baseline gets {base:.1%}, the margin is {margin:.0%})"
-        )
+        raise AssertionError(BELOW_BASELINE.format(steps=steps, accuracy=acc, need=need, base=base, margin=margin))
     return acc, base
