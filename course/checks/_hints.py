@@ -64,36 +64,39 @@ def hint(hint_id, text):
     return h
 
 
-def _span(chunks, message):
-    """(start, end) of the first place ``message`` holds ``chunks`` in order, or None."""
-    start = message.find(chunks[0])
-    if start < 0:
-        return None
-    end = start + len(chunks[0])
-    for chunk in chunks[1:]:
+def _spans(chunks, message):
+    """Where ``message`` holds ``chunks`` in order, first place: one (start, end) per chunk, or None."""
+    spans, end = [], 0
+    for chunk in chunks:
         at = message.find(chunk, end)
         if at < 0:
             return None
         end = at + len(chunk)
-    return start, end
+        spans.append((at, end))
+    return spans
 
 
 def identify(message, hints=None):
     """The ids of the hints ``message`` gave, in the order they appear in it.
 
-    A hint whose match lies inside another's (a short text that a longer one contains) is not
-    counted twice. ``hints``: the candidates (default: every hint of the course).
+    A hint found inside a literal part of another (a short text that a longer one contains
+    word for word) is not counted twice; one found inside another's ``{field}`` is its own hint
+    (a message that quotes another, as "fix your forward first (...)" does) and is counted.
+    ``hints``: the candidates (default: every hint of the course).
     """
     message = str(message)[:MAX_MESSAGE]
     found = []
     for h in (all_hints() if hints is None else hints).values():
-        span = _span(h.chunks(), message)
-        if span is not None:
-            found.append((span, h.id))
-    inside = {
-        i for (s, e), i in found for (s2, e2), j in found if i != j and s2 <= s and e <= e2 and (e2 - s2) > (e - s)
-    }
-    return [i for (_, i) in sorted(found) if i not in inside]
+        spans = _spans(h.chunks(), message)
+        if spans is not None:
+            found.append((spans, h.id))
+
+    def inside(spans, other):  # the whole match of one within a single literal part of the other's
+        start, end = spans[0][0], spans[-1][1]
+        return spans is not other and any(s <= start and end <= e and e - s > end - start for s, e in other)
+
+    kept = [(spans[0][0], i) for spans, i in found if not any(inside(spans, other) for other, _ in found)]
+    return [i for _, i in sorted(kept)]
 
 
 def all_hints():
