@@ -202,6 +202,13 @@ def build_nan(V, E=16, H=32, C=2):  # wrong: logits of NaN (log of a negative nu
     return Net(V, E, H, C)
 
 
+def build_deaf(V, E=16, H=32, C=2):  # wrong: the LSTM's input weights are zero, so the words change nothing
+    m = _Model(V, E, H, C)
+    with torch.no_grad():
+        m.rnn.weight_ih_l0.zero_()
+    return m
+
+
 def build_two_layers(V, E=16, H=32, C=2):
     m = _Model(V, E, H, C)
     m.rnn = nn.LSTM(E, H, batch_first=True, num_layers=2)
@@ -241,6 +248,7 @@ def test_build_rejects_wrong_parameter_count(fn, hint_id):
         (build_bidirectional, "applications.lstm_sizes"),
         (build_gru, "applications.module_count"),
         (build_two_layers, "applications.lstm_sizes"),
+        (build_deaf, "applications.ignores_order"),
     ],
 )
 def test_order_check_rejects(fn, hint_id):

@@ -23,7 +23,7 @@ def assert_hint(message, words, hint_id):
 
 # ---------------------------------------------------------------- correct generic functions, with switchable bugs
 def bi_forward(x, forward_fn, params_f, params_b, bug=None):
-    h_f, cache_f = forward_fn(x, *params_f)
+    h_f, cache_f = forward_fn(x[:, ::-1] if bug == "forward reversed" else x, *params_f)
     if bug == "batch axis":
         h_b, cache_b = forward_fn(x[::-1], *params_b)
         h_b = h_b[::-1]
@@ -31,7 +31,8 @@ def bi_forward(x, forward_fn, params_f, params_b, bug=None):
         h_b, cache_b = forward_fn(np.flip(x), *params_b)
         h_b = np.flip(h_b)
     else:
-        h_b, cache_b = forward_fn(x if bug == "input not reversed" else x[:, ::-1], *params_b)
+        params = params_f if bug == "params_f twice" else params_b
+        h_b, cache_b = forward_fn(x if bug == "input not reversed" else x[:, ::-1], *params)
         h_b = h_b if bug in ("output not flipped back", "input not reversed") else h_b[:, ::-1]
     halves = [h_b, h_f] if bug == "halves swapped" else [h_f, h_b]
     return np.concatenate(halves, axis=2), (cache_f, cache_b, h_f.shape[2])
@@ -39,7 +40,7 @@ def bi_forward(x, forward_fn, params_f, params_b, bug=None):
 
 def bi_backward(dh, cache, backward_fn, bug=None):
     cache_f, cache_b, H = cache
-    dx_f, *grads_f = backward_fn(dh[..., :H], cache_f)
+    dx_f, *grads_f = backward_fn(dh if bug == "whole dh" else dh[..., :H], cache if bug == "whole cache" else cache_f)
     dh_b = dh[..., H:] if bug == "dh not flipped" else dh[:, ::-1, H:]
     dx_b, *grads_b = backward_fn(dh_b, cache_f if bug == "same cache" else cache_b)
     if bug == "dx_b not added":
@@ -52,7 +53,8 @@ def bi_backward(dh, cache, backward_fn, bug=None):
 def stacked_forward(x, forward_fn, layers, bug=None):
     h, caches = x, []
     for params in layers:
-        h, cache = forward_fn(x if bug == "every layer reads x" else h, *params)
+        inp = x if bug == "every layer reads x" else h
+        h, cache = forward_fn(inp, params) if bug == "params not unpacked" else forward_fn(inp, *params)
         caches.append(cache)
     return h, caches
 
@@ -90,6 +92,8 @@ def test_the_correct_functions_pass():
         ("halves swapped", "it looks like the backward direction: forward direction first", "deep.directions_swapped"),
         ("batch axis", "you reversed the batch axis (axis 0), not time", "deep.batch_reversed"),
         ("np.flip without axis", "np.flip without an axis reverses every axis", "deep.flip_without_axis"),
+        ("forward reversed", "the forward direction is forward_fn(x, *params_f)", "deep.forward_direction"),
+        ("params_f twice", "is forward_fn(x reversed in time, *params_b)'s output", "deep.backward_direction"),
     ],
 )
 def test_bidirectional_forward_hints(bug, words, hint_id):
@@ -118,6 +122,29 @@ def test_bidirectional_forward_hints(bug, words, hint_id):
 def test_bidirectional_backward_hints(bug, words, hint_id, kind):
     msg = hint_of(Dp.check_bidirectional_backward, bi_forward, with_bug(bi_backward, bug), kind=kind)
     assert_hint(msg, words, hint_id)
+
+
+@pytest.mark.parametrize(
+    "bug,words,hint_id",
+    [
+        ("whole dh", "(backward_fn) got dh of shape (2, 5, 8); its forward made h", "deep.backward_fn_dh_shape"),
+        ("whole cache", "(backward_fn) got a cache that its forward_fn did not make", "deep.foreign_cache"),
+    ],
+)
+def test_the_reference_layer_names_a_wrong_call(bug, words, hint_id):
+    msg = hint_of(Dp.check_bidirectional_backward, bi_forward, with_bug(bi_backward, bug))
+    assert msg.startswith("bidirectional_backward: the check's RNN layer")
+    assert_hint(msg, words, hint_id)
+
+
+def test_a_bidirectional_layer_called_with_one_tuple_is_named():
+    msg = hint_of(Dp.check_stacked_forward, with_bug(stacked_forward, "params not unpacked"), bidirectional=True)
+    assert_hint(msg, "takes (x, params_f, params_b), got 2 arguments", "deep.layer_arguments")
+
+
+def test_stacked_forward_hint_with_equal_sizes():
+    msg = hint_of(Dp.check_stacked_forward, with_bug(stacked_forward, "every layer reads x"), D=4, hidden=(4, 4))
+    assert_hint(msg, "layer l runs forward_fn(h of layer l - 1, *layers[l])", "deep.stacked_forward")
 
 
 def test_stacked_forward_hint():

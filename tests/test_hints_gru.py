@@ -45,9 +45,10 @@ def step_forward(x, h_prev, Wx, Wh, bx, bh, bug=None):
 def step_backward(dh, c, bug=None):
     r, z, n, h_prev = c["r"], c["z"], c["n"], c["h_prev"]
     dan = dh * (1 - z) * (1.0 if bug == "no tanh' of n" else 1 - n**2)
-    dar = dan * c["ah_n"] * r * (1 - r)
+    sig_r, sig_z = (1.0, 1.0) if bug == "no sigmoid'" else (r * (1 - r), z * (1 - z))
+    dar = dan * c["ah_n"] * sig_r
     dz = dh * ((n - h_prev) if bug == "dz sign" else (h_prev - n))
-    daz = dz * z * (1 - z)
+    daz = dz * sig_z
     order = ("z", "r", "n") if bug == "da order zrn" else ("r", "z", "n")
     x_side = {"r": dar, "z": daz, "n": dan}
     h_side = {"r": dar, "z": daz, "n": dan if bug == "no r on hidden n" else dan * r}
@@ -58,6 +59,10 @@ def step_backward(dh, c, bug=None):
     dbh = dbx if bug == "dbh = dbx" else dah.sum(0)
     if bug == "dbh zero":
         dbh = np.zeros_like(dbx)
+    if bug == "dbh halved":
+        dbh = dbh / 2
+    if bug == "dh_prev halved":
+        dh_prev = dh_prev / 2
     return dax @ c["Wx"].T, dh_prev, c["x"].T @ dax, h_prev.T @ dah, dbx, dbh
 
 
@@ -129,6 +134,9 @@ def test_the_convention_hint_agrees_with_cho_et_al():
         ("no tanh' of n", "the derivative of n = tanh(a_n) is missing", "gru.no_tanh_derivative_n"),
         ("dbh = dbx", "dbh equals dbx", "gru.dbh_equals_dbx"),
         ("dbh zero", "dbh is all zeros", "common.gradient_all_zeros"),
+        ("no sigmoid'", "the sigmoid derivative is missing", "gru.no_sigmoid_derivative"),
+        ("dbh halved", "dbx and dbh differ in the n block", "gru.dbh_n_block"),
+        ("dh_prev halved", "h_prev reaches h_next directly", "gru.dh_prev_paths"),
         (
             "da order zrn",
             "packed in the gate order z, r, n; pack them in the forward's order r, z, n",

@@ -34,11 +34,12 @@ def step_backward(dh, dc, cache, bug=None):
     i, f, g, o = cache["gates"]
     tanh_c = np.tanh(cache["c"])
     dc_total = dc + (0.0 if bug == "dc misses h" else dh * o * (1 - tanh_c**2))
+    sig_i, sig_f, sig_o = (1.0, 1.0, 1.0) if bug == "no sigmoid'" else (i * (1 - i), f * (1 - f), o * (1 - o))
     da = {
-        "i": dc_total * g * i * (1 - i),
-        "f": dc_total * (cache["c"] if bug == "df with c_next" else cache["c_prev"]) * f * (1 - f),
+        "i": dc_total * g * sig_i,
+        "f": dc_total * (cache["c"] if bug == "df with c_next" else cache["c_prev"]) * sig_f,
         "g": dc_total * i * (1.0 if bug == "no tanh' of g" else 1 - g**2),
-        "o": dh * tanh_c * o * (1 - o),
+        "o": dh * tanh_c * sig_o,
     }
     da = np.concatenate([da[k] for k in ("ifog" if bug == "da order ifog" else "ifgo")], axis=1)
     dc_prev = dc_total if bug == "dc without f" else dc_total * f
@@ -132,6 +133,7 @@ def test_forward_hints(bug, words, hint_id):
             "lstm.dc_misses_h_path",
         ),
         ("no tanh' of g", "the derivative of g = tanh(a_g) is missing", "lstm.no_tanh_derivative_g"),
+        ("no sigmoid'", "the sigmoid derivative is missing", "lstm.no_sigmoid_derivative"),
         (
             "da order ifog",
             "is packed in the gate order i, f, o, g; pack it in the forward's order i, f, g, o",
