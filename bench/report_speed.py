@@ -32,15 +32,12 @@ MISTAKES = [
 
 
 def make_class(root, n, seed=0):
-    from nbgrader.api import Gradebook
+    from course.instructor.gradebook import open_gradebook
 
-    from course.grading.nbgrader import prepare_env
-
-    prepare_env()
     rng = random.Random(seed)
     (root / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with open_gradebook(root / "gradebook.db") as gb:
         gb.add_assignment(UNIT)
         gb.add_notebook("lstm", UNIT)
         for name, points in TESTS.items():

@@ -134,16 +134,13 @@ def test_roster_headers_are_matched_loosely():
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     """A course directory whose gradebook holds unit 1 for alice (5/5) and zed (1/5), made with nbgrader's API."""
-    from nbgrader.api import Gradebook
+    from course.instructor.gradebook import open_gradebook
 
-    from course.grading.nbgrader import prepare_env
-
-    prepare_env()  # nbgrader runs `alembic` from PATH to create a gradebook
     tmp_path = tmp_path_factory.mktemp("lms")
     root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with open_gradebook(root / "gradebook.db") as gb:
         gb.add_assignment("01_perceptron")
         gb.add_notebook("perceptron", "01_perceptron")
         gb.add_grade_cell("perceptron_predict", "perceptron", "01_perceptron", max_score=2, cell_type="code")

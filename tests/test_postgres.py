@@ -15,7 +15,6 @@ from servers import Postgres, free_port, why_no_postgres
 from test_adversarial import WRONG_PREDICT, student
 
 from course import instructor
-from course.instructor import gradebook
 from course.programs import cli
 
 from helpers import ROOT
@@ -123,6 +122,9 @@ def test_a_gradebook_that_cannot_be_opened_is_one_clear_line(postgres, capsys, w
     assert "not-the-password" not in err and "gradebook-secret" not in err, "the password must not be shown"
 
 
-def test_a_postgres_url_is_read_through_psycopg_3():
-    assert gradebook.url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
-    assert gradebook.url("/tmp/gradebook.db") == "sqlite:////tmp/gradebook.db"
+def test_a_postgres_url_is_read_through_psycopg_3_by_every_command_and_nbgraders_api(tmp_path):
+    from course.grading.nbgrader import api, db_url
+
+    assert db_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert db_url("/tmp/gradebook.db") == "sqlite:////tmp/gradebook.db"
+    assert api(tmp_path, "postgresql://u@h/db").coursedir.db_url == "postgresql+psycopg://u@h/db"

@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from dateutil.tz import gettz
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
 from nbgrader.utils import parse_utc
+
+from course.instructor import gradebook
 
 #: nbgrader's modes for a course's folders (its release_assignment and release_feedback), and the sticky
 #: bit on inbound: nobody removes or renames another's submission there, even knowing its name.
@@ -262,7 +264,7 @@ class AuthenticatedCollect(ExchangeCollect):
                 self.log.error("inbound entry %s %s: not collected", shown(name), why)
                 continue
             records.append({"username": entry.student, "filename": name, "timestamp": entry.time, "entry": entry})
-        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+        with gradebook.open_gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
             try:
                 self.duedate = gb.find_assignment(self.coursedir.assignment_id).duedate
             except MissingEntry:

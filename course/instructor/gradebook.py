@@ -4,7 +4,8 @@ The course's own gradebook is ``gradebook.db`` in the course directory (:func:`d
 
 ``--db`` takes a path, a ``sqlite:///`` URL or a ``postgresql://user[:password]@host[:port]/db``
 URL (nbgrader's ``db_url``); PostgreSQL is reached through psycopg 3 (``postgresql+psycopg://``
-for SQLAlchemy, which :func:`url` writes for you).
+for SQLAlchemy, which :func:`course.grading.nbgrader.db_url`, the one place a gradebook's URL is
+made, writes for you). Every instructor's command opens the gradebook with :func:`open_gradebook`.
 
 **The schema is made once, before anyone writes.** nbgrader's ``Gradebook`` creates its tables
 and its ``alembic_version`` row when it finds an empty database; two processes opening a new
@@ -23,6 +24,7 @@ import zlib
 from pathlib import Path
 
 from course.errors import CourseError
+from course.grading import nbgrader
 
 #: The advisory lock under which a new gradebook gets its schema (any constant; ours is "course-gradebook").
 _SCHEMA_LOCK = zlib.crc32(b"course-gradebook")
@@ -38,18 +40,8 @@ def default_db(root):
     return f"sqlite:///{Path(root) / 'gradebook.db'}"
 
 
-def url(db):
-    """The SQLAlchemy URL of ``db`` (a path, a sqlite URL or a postgresql URL)."""
-    db = str(db)
-    if db.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + db.split("://", 1)[1]
-    if db.startswith(("sqlite:", "postgresql+")):
-        return db
-    return f"sqlite:///{db}"
-
-
 def is_server(db):
-    return url(db).startswith("postgresql")
+    return nbgrader.db_url(db).startswith("postgresql")
 
 
 def _shown(db_url):
@@ -82,23 +74,20 @@ def prepare(db):
     Raises GradebookError (one line) when the server is down, the login is refused or the
     database is missing.
     """
-    db_url = url(db)
+    db_url = nbgrader.db_url(db)
     if db_url in _prepared:
         return db_url
-    from nbgrader.api import Gradebook
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import DBAPIError
 
-    from course.grading.nbgrader import prepare_env
-
-    prepare_env()  # (nbgrader runs alembic when it makes a new gradebook)
+    nbgrader.prepare_env()  # (nbgrader runs alembic when it makes a new gradebook)
     try:
         if is_server(db_url):
             engine = create_engine(db_url, connect_args={"connect_timeout": 10})
             with engine.connect() as conn:  # held across nbgrader's first opening: one opener at a time
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_LOCK})
                 try:
-                    Gradebook(db_url).close()
+                    nbgrader.gradebook(db_url).close()
                     # nbgrader's commands use course id "" and never add its row (SQLite does not
                     # check foreign keys; PostgreSQL does): add it once, here
                     conn.execute(text("INSERT INTO course (id) VALUES ('') ON CONFLICT DO NOTHING"))
@@ -107,15 +96,13 @@ def prepare(db):
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_LOCK})
             engine.dispose()
         else:
-            Gradebook(db_url).close()
+            nbgrader.gradebook(db_url).close()
     except DBAPIError as e:
         raise GradebookError(_reason(e, db_url)) from None
     _prepared.add(db_url)
     return db_url
 
 
-def open_gradebook(db):
+def open_gradebook(db, course_id="default_course"):
     """nbgrader's ``Gradebook`` on ``db``, prepared (:func:`prepare`) first; use it in a ``with``."""
-    from nbgrader.api import Gradebook
-
-    return Gradebook(prepare(db))
+    return nbgrader.gradebook(prepare(db), course_id)
