@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from course import units as course_units
+from course.grading.submission import graded_names
 
 # Markdown that holds no maths: fenced code blocks (a line of ``` or ~~~ to the next one).
 _FENCE = re.compile(r"^(`{3,}|~{3,}).*?^\1[ \t]*$", re.M | re.S)
@@ -131,14 +132,6 @@ def _title(nb, default):
             if m:
                 return m.group(1)
     return default
-
-
-def _graded_functions(path):
-    """Names of the graded functions of an exercise notebook (its answer cells start with ``def NAME(``)."""
-    from course.grading.submission import cells_by_role, source_text
-
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    return [m.group(1) for cell in cells_by_role(nb, "answer") if (m := re.match(r"def (\w+)\(", source_text(cell)))]
 
 
 def _fingerprint(path):
@@ -332,7 +325,7 @@ def build_site(out=None, unit_ids=None, execute=True, timeout=600, root=None, lo
             page, errs = render(enb, nav("../../", "Exercise"), _title(enb, exercise_nb.stem))
             (out / exercise_href).write_text(page, encoding="utf-8")
             errors.update({f"{exercise_href}: {latex}": msg for latex, msg in errs})
-            functions = _graded_functions(exercise_nb)
+            functions = graded_names(json.loads(exercise_nb.read_text(encoding="utf-8")))
         rows.append(
             (unit, title, lecture_href if unit.lecture.exists() else None, exercise_href, exercise_nb, functions)
         )
