@@ -34,7 +34,6 @@ message, in ``nbgrader_config.py``::
     ]
 """
 
-import html
 import json
 import os
 import re
@@ -43,27 +42,23 @@ import stat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from course.grading import files
 from course.grading.outputs import escape_text
 from course.grading.submission import Source, grade_id, role
-from course.instructor import gradebook
+from course.instructor import gradebook, html_page
 from course.instructor.course_dir import require_course, require_unit
 
 RESULTS_FILE = "course-results.json"  # beside each autograded notebook (course.instructor.autograding writes it)
 
 MAX_MESSAGE_CHARS = 1000
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>Feedback: {unit}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ border: 1px solid #ccc; padding: .4em .6em; text-align: left; vertical-align: top; }}
-td.msg {{ white-space: pre-wrap; font-family: monospace; }}
-.passed {{ color: #1a7f37; }} .failed, .not-graded {{ color: #cf222e; }} .partly {{ color: #9a6700; }}
-</style></head>
-<body>
-<h1>Feedback: {unit}</h1>
+STYLE = """
+body { font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #ccc; padding: .4em .6em; text-align: left; vertical-align: top; }
+td.msg { white-space: pre-wrap; font-family: monospace; }
+.passed { color: #1a7f37; } .failed, .not-graded { color: #cf222e; } .partly { color: #9a6700; }
+"""
+BODY = """<h1>Feedback: {unit}</h1>
 <p>Student: <b>{student}</b> &mdash; notebook <code>{notebook}.ipynb</code></p>
 <p>Score: <b>{score} / {max_score}</b></p>
 {error}{notes}<table>
@@ -71,7 +66,6 @@ td.msg {{ white-space: pre-wrap; font-family: monospace; }}
 {rows}
 </table>
 {comments}<p>{closing}</p>
-</body></html>
 """
 GRADED = (
     "The hidden tests ran too; their code is not shown. Read each message, fix your function, and run the "
@@ -113,12 +107,7 @@ class HideHiddenTests(Preprocessor):
 
 
 def _text(value, limit=MAX_MESSAGE_CHARS, lines=False):
-    """Escaped for HTML, control characters made visible, bounded; ``lines``: keep line breaks."""
-    value = value if isinstance(value, str) else "" if value is None else str(value)
-    if not lines:
-        return html.escape(escape_text(value, limit))
-    cut = value[:limit] + (f"… ({len(value) - limit} more characters)" if len(value) > limit else "")
-    return "\n".join(html.escape(escape_text(line, None)) for line in cut.split("\n"))
+    return html_page.text(value, limit, lines)
 
 
 def _is_dir(path):
@@ -130,17 +119,11 @@ def _is_dir(path):
 
 def read_json_object(path, limit=2**20):
     """A JSON file that is a regular file (no link followed) under ``limit`` bytes, else {}."""
+    raw = files.read_or_none(path, limit)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        data = json.loads(raw) if raw is not None else {}
+    except (ValueError, RecursionError):
         return {}
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return {}
-        try:
-            data = json.loads(f.read(limit))
-        except (ValueError, RecursionError):
-            return {}
     return data if isinstance(data, dict) else {}
 
 
@@ -181,7 +164,7 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
             f'<td class="{status.replace(" ", "-")}">{status}</td><td class="msg">{shown}</td></tr>'
         )
     remarks = [f"<li><code>{_text(name, 100)}</code>: {_text(text)}</li>" for name, text in comments if text]
-    return PAGE.format(
+    body = BODY.format(
         unit=_text(unit, 100),
         student=_text(student, 100),
         notebook=_text(notebook, 100),
@@ -193,6 +176,7 @@ def page(unit, student, notebook, tests, score, max_score, error=None, comments=
         comments=f"<h2>Comments</h2>\n<ul>{''.join(remarks)}</ul>\n" if remarks else "",
         closing=NOT_GRADED if error else GRADED,
     )
+    return html_page.page(f"Feedback: {unit}", STYLE, body)
 
 
 def write_feedback(unit, root=None, db_url=None):

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from course.grading.outputs import escape_text
 from course.grading.submission import cells_by_role, grade_id, source_text
+from course.instructor import html_page
 from course.instructor.feedback import RESULTS_FILE, read_json_object
 
 #: copydetect's noise threshold k (characters of tokenized code) and winnowing guarantee.
@@ -130,18 +130,13 @@ def compare(submissions):
 
 
 # ---------------------------------------------------------------- the report
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<title>Similar submissions: {unit}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }} pre {{ font-size: 85%; white-space: pre-wrap; margin: 0; }}
-.pair {{ display: grid; grid-template-columns: 1fr 1fr; gap: 1em; border-top: 2px solid #888; padding: .8em 0; }}
-.hl {{ background: #ffd54f; }} table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: .2em .5em; }}
-</style></head>
-<body>
-<h1>Similar submissions: {unit}</h1>
+STYLE = """
+body { font-family: sans-serif; margin: 2em; } pre { font-size: 85%; white-space: pre-wrap; margin: 0; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; border-top: 2px solid #888; padding: .8em 0; }
+.hl { background: #ffd54f; } table { border-collapse: collapse; }
+td, th { border: 1px solid #ccc; padding: .2em .5em; }
+"""
+BODY = """<h1>Similar submissions: {unit}</h1>
 <p>{n} submissions, {pairs} pairs compared, <b>{flagged} flagged</b>. A flag asks for a look, nothing more:
 the score is the larger share of one submission's code (answer cells, the stub's lines removed) whose
 fingerprints appear in the other's; names, comments and layout are ignored, and fingerprints shared by
@@ -150,12 +145,11 @@ fingerprints appear in the other's; names, comments and layout are ignored, and 
 <table><tr><th>students</th><th>score</th><th>matching tokens</th><th>same wrong results</th></tr>
 {rows}</table>
 {details}
-</body></html>
 """
 
 
 def _e(value, limit=200):
-    return html.escape(escape_text(str(value), limit))
+    return html_page.text(value, limit)
 
 
 def _highlighted(code, slices):
@@ -189,7 +183,7 @@ def render(unit, submissions, pairs):
             + (f"<p>Same wrong results:</p><ul>{wrong}</ul>" if wrong else "")
             + f'<div class="pair">{"".join(sides)}</div>'
         )
-    return PAGE.format(
+    body = BODY.format(
         unit=_e(unit, 100),
         n=len(submissions),
         pairs=len(pairs),
@@ -200,6 +194,7 @@ def render(unit, submissions, pairs):
         rows=rows,
         details="\n".join(details),
     )
+    return html_page.page(f"Similar submissions: {unit}", STYLE, body)
 
 
 def as_json(pairs):
@@ -263,8 +258,6 @@ def unit_similarity(root, unit):
 
 def write_report(root, unit, out=None):
     """Write ``reports/similarity-<unit>.html`` (or ``out``), mode 0600; returns (path, pairs)."""
-    from course.instructor.report import write_private
-
     subs, pairs = unit_similarity(root, unit)
-    path = write_private(out or Path(root) / "reports" / f"similarity-{unit}.html", render(unit, subs, pairs))
+    path = html_page.write_private(out or Path(root) / "reports" / f"similarity-{unit}.html", render(unit, subs, pairs))
     return path, pairs
