@@ -11,7 +11,8 @@
 6. :mod:`~course.instructor.feedback` -- ``course feedback``: a page per student, no hidden tests;
 7. :mod:`~course.instructor.lms` -- ``course grades``: the class's scores, as CSV and for Canvas/Moodle;
 8. :mod:`~course.instructor.report` and :mod:`~course.instructor.similarity` -- what the instructor
-   learns from a graded class (``course report``, ``course similarity``);
+   learns from a graded class (``course report``, ``course similarity``); their pages and
+   feedback's share one inert skeleton, :mod:`~course.instructor.html_page`;
 9. :mod:`~course.instructor.release` and :mod:`~course.instructor.notebook_format` -- the students'
    exercises made from ``solutions/``, and the committed form of every notebook.
 
