@@ -38,10 +38,14 @@ from course.grading.submission import NotGradable, parse_submission, source_text
 from course.instructor import gradebook
 from course.instructor.course_dir import require_course, require_unit
 from course.instructor.feedback import RESULTS_FILE  # beside each autograded notebook: its tests' messages
-from course.instructor.intake import find_submissions, read_regular, submission_time, valid_student_id, write_file
-
-#: Files that nbgrader's exchange puts beside a submission and its release_feedback reads back.
-EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+from course.instructor.intake import (
+    EXCHANGE_FILES,
+    find_submissions,
+    read_regular,
+    submission_time,
+    valid_student_id,
+    write_file,
+)
 
 
 # ------------------------------------------------------------ autograde

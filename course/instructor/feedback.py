@@ -47,6 +47,7 @@ from course.grading.outputs import escape_text
 from course.grading.submission import Source, grade_id, role
 from course.instructor import gradebook, html_page
 from course.instructor.course_dir import require_course, require_unit
+from course.instructor.intake import EXCHANGE_FILES
 
 RESULTS_FILE = "course-results.json"  # beside each autograded notebook (course.instructor.autograding writes it)
 
@@ -227,7 +228,7 @@ def write_feedback(unit, root=None, db_url=None):
             out = out_dir / f"{src.name}.html"
             out.unlink(missing_ok=True)  # a link there is replaced, never written through
             out.write_text(text, encoding="utf-8")
-            for name in ("timestamp.txt", "submission_secret.txt"):
+            for name in EXCHANGE_FILES:
                 copy = student_dir / name
                 if copy.is_file() and not copy.is_symlink():
                     (out_dir / name).unlink(missing_ok=True)

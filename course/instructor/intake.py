@@ -113,6 +113,8 @@ def write_file(dest, data):
 
 
 # ------------------------------------------------------------ collect
+#: Files that nbgrader's exchange puts beside a submission (autograde keeps them; its release_feedback reads them back).
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 #: nbgrader's exchange writes ``timestamp.txt`` in this format (``Exchange.timestamp_format``), in UTC.
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 _UNREADABLE_ENTRY = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
@@ -317,7 +319,7 @@ def _store_submission(dest, target_name, data, st, replace):
         for old in earlier:
             if old.name != target_name:
                 old.unlink()  # (a replaced notebook of another name would be graded instead)
-        for name in ("submission_secret.txt", "timestamp.txt"):  # the exchange's, of the replaced submission
+        for name in EXCHANGE_FILES:  # the exchange's, of the replaced submission
             with contextlib.suppress(FileNotFoundError):
                 (dest / name).unlink()
         write_file(dest / target_name, data)
