@@ -109,7 +109,7 @@ def _skip_unless_ready():
             pytest.skip(f"{tool} not found (Debian: passwd and util-linux)")
     if shutil.which("configurable-http-proxy") is None:
         pytest.skip("configurable-http-proxy not found: npm install -g configurable-http-proxy (.ci/run does)")
-    pytest.importorskip("jupyterhub", reason="JupyterHub is not installed: pip install -e .")
+    pytest.importorskip("jupyterhub", reason='JupyterHub is not installed: pip install -e ".[hub]"')
     chromium_or_skip()
 
 

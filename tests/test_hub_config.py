@@ -44,7 +44,7 @@ def test_settings_reach_the_hub_config_through_the_environment():
 
 
 def _hub_config(monkeypatch, **extra):
-    pytest.importorskip("jupyterhub", reason="JupyterHub is not installed: pip install -e .")
+    pytest.importorskip("jupyterhub", reason='JupyterHub is not installed: pip install -e ".[hub]"')
     env = course_hub.HubSettings(instructors=["t"], students=["a", "b"], course_id="c1", **extra).env()
     return _load("jupyterhub_config.py", course_hub.DEPLOY, monkeypatch, **env)
 

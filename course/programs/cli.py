@@ -23,7 +23,7 @@ import json
 import sys
 
 from course import units as course_units
-from course.programs import course_commands, grading_options
+from course.programs import course_commands, extras, grading_options
 
 
 def _cmd_release(args):
@@ -202,11 +202,19 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if line := extras.missing(args.command):  # an extra not installed: which one, before any work
+        print(line, file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
         print(f"\ncourse {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:  # one of the extra's modules failing as it is used (any other: a bug)
+        if (line := extras.explain(args.command, e)) is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

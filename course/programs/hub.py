@@ -65,6 +65,7 @@ from course.grading.namespaces import (
     MS_REMOUNT,
 )
 from course.grading.namespaces import mount as _mount
+from course.programs import extras
 
 COURSE_ID = "rnn"
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "jupyterhub"
@@ -398,7 +399,7 @@ def check_machine():
     try:
         import jupyterhub  # noqa: F401
     except ImportError:
-        raise HubError("JupyterHub is not installed in this Python: pip install -e .") from None
+        raise HubError(f"JupyterHub is not installed in this Python: {extras.install_command('hub')}") from None
 
 
 def hub_command(settings):
