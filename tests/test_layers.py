@@ -238,3 +238,24 @@ def test_no_module_imports_a_private_name_from_another_module():
     )
     fixed = sorted(known for known in KNOWN_PRIVATE_IMPORTS if not any(_known_private(use, [known]) for use in found))
     assert not fixed, f"no longer imported: remove them from KNOWN_PRIVATE_IMPORTS: {fixed}"
+
+
+#: The top of the package: what notebooks import (flat), the basics every part uses, and the parts' folders.
+TOP = {
+    "notebooks import": {
+        *("gradient_check", "testing", "interop", "training", "plotting", "widgets"),
+        *("checks", "datasets"),
+    },
+    "every part uses": {"units", "errors"},
+    "the parts": {"grading", "instructor", "programs"},
+}
+
+
+def test_the_top_of_the_package_holds_what_notebooks_import_and_the_parts_folders():
+    found = {p.stem for p in COURSE.glob("*.py") if p.stem != "__init__"}
+    found |= {p.name for p in COURSE.iterdir() if (p / "__init__.py").is_file()}
+    expected = set().union(*TOP.values())
+    assert found <= expected, (
+        f"{sorted(found - expected)} at the top of course/: a tool of the instructor's belongs in course/instructor/, "
+        "a program in course/programs/, the engine's in course/grading/ (a module notebooks import: add it to TOP)"
+    )
