@@ -48,6 +48,10 @@ SEAL_TIMEOUT_S = 60
 BWRAP_PROBE_TIMEOUT_S = 20
 #: The verifier's student process loads the cells within ``timeout`` per cell, and at least this.
 VERIFY_LOAD_MIN_TIMEOUT_S = 60
+#: Reaching a Dask scheduler (:func:`course.grading.cluster.connect`) ...
+SCHEDULER_CONNECT_TIMEOUT_S = 15
+#: ... and, reached, waiting for its first worker.
+SCHEDULER_WORKERS_TIMEOUT_S = 60
 
 
 # ------------------------------------------------------------------ reading with a deadline
