@@ -22,7 +22,7 @@ MODULES["site"] = (*MODULES["torch"], "latex2mathml")  # the website executes ev
 WHAT = {
     "grader": "the grader's tools",
     "hub": "JupyterHub and the grader's tools",
-    "site": "torch and latex2mathml (lectures 9-10 are executed)",
+    "site": "torch and latex2mathml",
 }
 #: command -> (extra, what needs it); the commands not named here run on the student's course.
 COMMANDS = {
@@ -34,7 +34,7 @@ COMMANDS = {
     "report": ("grader", "the report"),
     "similarity": ("grader", "the comparison"),
     "hub": ("hub", "the hub"),
-    "site": ("site", "the website"),
+    "site": ("site", "the website (every lecture executed)"),
 }
 
 
