@@ -4,7 +4,8 @@
    calls the part that does the work (the engine, :mod:`course.grading`; the instructor's
    pipeline, :mod:`course.instructor`; the programs below); the instructor's subcommands are in
    :mod:`~course.programs.course_commands`, the options both kinds of grading share in
-   :mod:`~course.programs.grading_options`;
+   :mod:`~course.programs.grading_options`, the install profile each command needs (one line
+   when it is missing) in :mod:`~course.programs.extras`;
 2. :mod:`~course.programs.lab` -- ``course lab``: JupyterLab with nbgrader's extensions at a
    student's own copy of the lectures (``my-work/``);
 3. :mod:`~course.programs.site` -- ``course site``: the lectures as a static website, offline;
