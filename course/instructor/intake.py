@@ -1,11 +1,10 @@
 """What comes into the course: ``course collect``, the safe reading of submissions, what ``submitted/`` holds.
 
-**Collect** imports a
-folder or a zip of submissions into ``submitted/<student>/<unit>/``, where ``nbgrader collect`` puts
-what comes through the exchange, and loses nothing without its reason: a student with two entries
-is refused naming both (never merged), an entry that cannot be imported is skipped with its reason
-and the others imported, an earlier submission is kept unless ``replace``, and the hand-in time kept
-is the submission's own, never the moment of collection.
+**Collect** imports a folder or a zip of submissions into ``submitted/<student>/<unit>/``, where
+``nbgrader collect`` puts what comes through the exchange, and loses nothing without its reason: a
+student with two entries is refused naming both (never merged), an entry that cannot be imported is
+skipped with its reason and the others imported, an earlier submission is kept unless ``replace``,
+and the hand-in time kept is the submission's own, never the moment of collection.
 
 Everything a submission holds is hostile data: a link is never followed (symbolic links and other
 non-regular files are refused with a reason, files are opened with ``O_NOFOLLOW``; in a zip, symlink
