@@ -116,25 +116,6 @@ def _short(error_text):
 _FORKSERVER = None
 
 
-def _kernelspec(folder, limits, workdir):
-    """A kernel that the fork server starts in the sandbox, working in ``workdir``."""
-    from course.grading.forkserver import CLIENT
-
-    spec = Path(folder) / "kernels" / "course-sandbox"
-    spec.mkdir(parents=True, exist_ok=True)
-    server = _FORKSERVER.ensure()
-    if server is None:
-        raise RuntimeError("the fork server that starts sandboxed kernels did not start")
-    args = sandbox.command_args(limits, workdir)
-    kernel = ["--", sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    argv = [sys.executable, "-S", CLIENT, server, *args, *kernel]
-    (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "sandboxed Python", "language": "python"})
-    )
-    os.environ["JUPYTER_PATH"] = str(folder)
-    return "course-sandbox"
-
-
 @contextlib.contextmanager
 def _timed(seconds, stage):
     start = time.perf_counter()
@@ -160,6 +141,7 @@ def _run_worker(job):
 def _graded(job, seconds):
     from nbgrader.api import Gradebook
 
+    from course.grading import provisioner
     from course.grading.verify import verify
 
     prepare_env()
@@ -182,8 +164,11 @@ def _graded(job, seconds):
     kernel_dir = base / "kernel"
     (kernel_dir / sandbox.IPC_FOLDER).mkdir(parents=True)
 
-    kernel = _kernelspec(private, limits, kernel_dir)
-    nb_api = api(course, db, source=private / "source", timeout=job["timeout"], kernel=kernel)
+    server = _FORKSERVER.ensure()
+    if server is None:
+        raise RuntimeError("the fork server that starts sandboxed kernels did not start")
+    nb_api = api(course, db, source=private / "source", timeout=job["timeout"])
+    provisioner.configure(nb_api.config, server, sandbox.command_args(limits, kernel_dir))
     running = {}  # the cell nbgrader's executor started last: named when the kernel dies in it
 
     def note_cell(cell, cell_index, **_):  # (the student's text: bounded here, escaped where it is shown)
