@@ -30,7 +30,7 @@ from course.checks._common import (
     t,
 )
 from course.checks._hints import hint
-from course.checks.rnn import _random_rnn, torch_rnn
+from course.checks.rnn import random_rnn, torch_rnn
 from course.gradient_check import eval_numerical_gradient
 from course.testing import (
     BACKWARD_TOL,
@@ -122,7 +122,7 @@ def _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=torch.tanh):
 def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, seed=0, numeric=False):
     """(dx, dh_prev, dWx, dWh, db) against torch autograd (and numerical gradients when ``numeric``)."""
     name = "rnn_step_backward"
-    x, h_prev, Wx, Wh, b_ih, b_hh = _random_rnn(N, 1, D, H, seed)
+    x, h_prev, Wx, Wh, b_ih, b_hh = random_rnn(N, 1, D, H, seed)
     x, b = x[:, 0], b_ih + b_hh
     dh_next = np.random.default_rng(seed + 1000).normal(size=(N, H))
     cache = _forward_first(
@@ -183,7 +183,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
     h[:, t] feeds an output.
     """
     name = "rnn_backward"
-    x, h0, Wx, Wh, b_ih, b_hh = _random_rnn(N, T, D, H, seed)
+    x, h0, Wx, Wh, b_ih, b_hh = random_rnn(N, T, D, H, seed)
     b = b_ih + b_hh
     dh = np.random.default_rng(seed + 1000).normal(size=(N, T, H))
     cache = _forward_first(name, "rnn_forward", rnn_forward, (x, h0, Wx, Wh, b), torch_rnn(x, h0, Wx, Wh, b_ih, b_hh))

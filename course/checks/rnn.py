@@ -46,7 +46,7 @@ def torch_rnn(x, h0, Wx, Wh, b_ih, b_hh, nonlinearity="tanh"):
     return out.numpy()
 
 
-def _random_rnn(N, T, D, H, seed):
+def random_rnn(N, T, D, H, seed):
     """x (N, T, D), h0 (N, H), Wx, Wh, and two nonzero torch biases (their sum is the student's b)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
@@ -61,7 +61,7 @@ def _random_rnn(N, T, D, H, seed):
 def check_rnn_step_forward(rnn_step_forward, N=3, D=4, H=5, seed=0):
     """h_next = tanh(x @ Wx + h_prev @ Wh + b) against a hand-worked case and torch.nn.RNN (one step)."""
     name = "rnn_step_forward"
-    x, h_prev, Wx, Wh, b_ih, b_hh = _random_rnn(N, 1, D, H, seed)
+    x, h_prev, Wx, Wh, b_ih, b_hh = random_rnn(N, 1, D, H, seed)
     x = x[:, 0]
     h_next, _ = _forward(name, rnn_step_forward, x, h_prev, Wx, Wh, b_ih + b_hh, what="h_next")
     assert_shape(name, "h_next", h_next, (N, H))
@@ -103,7 +103,7 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
     h0 is nonzero; h[:, t] is the state after reading x[:, t] (h0 itself is not part of h).
     """
     name = "rnn_forward"
-    x, h0, Wx, Wh, b_ih, b_hh = _random_rnn(N, T, D, H, seed)
+    x, h0, Wx, Wh, b_ih, b_hh = random_rnn(N, T, D, H, seed)
     h, _ = _forward(name, rnn_forward, x, h0, Wx, Wh, b_ih + b_hh, what="h")
     h = assert_shape(name, "h", h, (N, T, H))
     ref = torch_rnn(x, h0, Wx, Wh, b_ih, b_hh)
