@@ -30,15 +30,12 @@ STUDENTS = {  # student: (predict score, fit score, message of the failed test, 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from nbgrader.api import Gradebook
+    from course.instructor.gradebook import open_gradebook
 
-    from course.grading.nbgrader import prepare_env
-
-    prepare_env()
     root = tmp_path_factory.mktemp("report") / "course"
     (root / "solutions").mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with open_gradebook(root / "gradebook.db") as gb:
         gb.add_assignment(UNIT)
         gb.add_notebook("perceptron", UNIT)
         gb.add_grade_cell("perceptron_predict", "perceptron", UNIT, max_score=2, cell_type="code")
@@ -110,3 +107,34 @@ def test_a_unit_nobody_was_graded_in_is_one_line_and_status_2(graded, capsys):
     assert cli.main(["report", "06_lstm", "--course", str(graded)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "course autograde" in err
+
+
+def test_mistakes_are_counted_by_the_hint_ids_the_grader_recorded_and_older_results_by_their_text(tmp_path):
+    """ben's message was cut before its hint (messages are bounded), but the grader recorded the hint's id."""
+    from course.checks._hints import all_hints
+
+    bias = "perceptron.bias_missing"
+    kept = {  # student: the failed perceptron_predict test as course autograde keeps it
+        "ann": {"error": f"perceptron_predict: wrong prediction; it looks like {all_hints()[bias]}", "hints": [bias]},
+        "ben": {
+            "error": "perceptron_predict: with w=[1.0, 1.0], b=-1.5 (the AND gate) got [0, 1, 1, 1]",
+            "hints": [bias],
+        },
+        "cy": {"error": HINT},  # kept before hints had ids
+    }
+    rows = []
+    for student, test in kept.items():
+        folder = tmp_path / "autograded" / student / UNIT
+        folder.mkdir(parents=True)
+        tests = [dict(test, grade_id="perceptron_predict", score=0, max_score=2)]
+        (folder / "course-results.json").write_text(json.dumps({"tests": tests}))
+        rows.append({"student": student, "unit": UNIT, "perceptron_predict": 0, "total": 0, "max_score": 2})
+    mistakes = report.class_report(tmp_path, UNIT, rows)["mistakes"]
+    named = [(m["hint"], m["mistake"], m["students"]) for m in mistakes]
+    assert named == [(bias, all_hints()[bias], ["ann", "ben"]), (None, "you used >= # instead of > #", ["cy"])]
+
+
+def test_a_backward_that_found_its_forward_wrong_names_the_forwards_mistake_once():
+    named = report.mistakes_of({"error": "...", "hints": ["common.gate_order", "common.forward_wrong"]})
+    assert [hint for _, hint in named] == ["common.gate_order"]
+    assert named[0][0].endswith("(in the forward, found by this test)"), named

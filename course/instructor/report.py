@@ -3,10 +3,12 @@
 Built from the gradebook (scores per student and test, :func:`course.instructor.lms.grades`) and the
 messages ``course autograde`` keeps beside each autograded notebook (``course-results.json``: the
 message of every failed test, the reason a submission could not be graded). The checks' messages
-*name* a mistake: a check that recognises a typical wrong answer says so after ``hint:`` or ``it
-looks like``. The report counts those named mistakes, with the students who made them, so that an
-instructor reads "21 students: the forget-gate factor is missing in dc_prev" rather than "38 %
-failed lstm_backward".
+*name* a mistake: a check that recognises a typical wrong answer gives a hint, and the grader
+records the hint's id with the failed test (``"hints"``, :mod:`course.checks._hints`). The report
+counts those named mistakes by id, labelled with the hint's text, with the students who made them,
+so that an instructor reads "21 students: dc_prev must be dc * f" rather than "38 % failed
+lstm_backward". Results kept before hints had ids are grouped by their text instead (what follows
+``hint:`` or ``it looks like``, numbers masked).
 
 The page (:func:`write_report`) is one self-contained HTML file: figures are PNGs embedded as data
 URLs (matplotlib), no script runs and nothing is loaded (a Content-Security-Policy forbids both).
@@ -17,14 +19,13 @@ the course directory, never into ``feedback/`` or the exchange) and holds no tes
 """
 
 import base64
-import html
 import io
-import os
 import re
+import string
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from course.grading.outputs import escape_text
+from course.instructor import html_page
 from course.instructor.feedback import RESULTS_FILE, read_json_object
 
 #: How a check names a mistake in its message (course.checks._common.close, course.testing.hint_for).
@@ -52,6 +53,43 @@ def named_mistake(message):
     return (text + " (in the forward, found by this test)" if forward else text) or None
 
 
+#: The hint a backward gives when its forward is wrong: the forward's own hints, given with it, are the mistake.
+FORWARD_WRONG = "common.forward_wrong"
+#: Where a test's hints are the forward's, found by this test, the label says so.
+IN_THE_FORWARD = " (in the forward, found by this test)"
+
+
+def hint_label(hint_id):
+    """The text of the hint ``hint_id`` (its ``{fields}`` left as such), or the id when the course has no such hint."""
+    from course.checks._hints import all_hints
+
+    text = all_hints().get(hint_id)
+    if text is None:
+        return hint_id
+    return "".join(
+        lit + ("{" + name + "}" if name is not None else "") for lit, name, _, _ in string.Formatter().parse(text)
+    )
+
+
+def mistakes_of(test):
+    """[(label, hint id or None)]: the mistakes a failed test's kept result names.
+
+    By the hint ids the grader recorded; for a result kept before hints had ids, by its message's text
+    (:func:`named_mistake`, id None). A backward that found its forward wrong names the forward's hints.
+    """
+    ids = test.get("hints")
+    ids = [i for i in ids[:20] if isinstance(i, str)] if isinstance(ids, list) else []
+    if not ids:
+        text = named_mistake(test.get("error"))
+        return [(text, None)] if text else []
+    forward = FORWARD_WRONG in ids and len(ids) > 1
+    return [
+        (hint_label(i)[:300] + (IN_THE_FORWARD if forward else ""), i)
+        for i in ids
+        if not (forward and i == FORWARD_WRONG)
+    ]
+
+
 def _results(root, unit, students):
     """{student: course-results.json of their autograded submission} (missing: {})."""
     base = Path(root) / "autograded"
@@ -64,7 +102,8 @@ def class_report(root, unit, rows):
 
     Keys: ``unit``, ``students``, ``scores`` {student: total}, ``max_score``, ``histogram`` (the
     scores' distribution), ``tests`` [{grade_id, max_score, passed, attempted, pass_rate}],
-    ``mistakes`` [{test, mistake, count, students}] most frequent first, ``not_graded``
+    ``mistakes`` [{test, mistake, hint, count, students}] most frequent first (``hint``: the id, or None
+    for a mistake named by its text only), ``not_graded``
     [{student, reason}], ``units`` [{unit, students, mean, max_score}] (every graded unit).
     """
     mine = [r for r in rows if r["unit"] == unit]
@@ -97,8 +136,8 @@ def class_report(root, unit, rows):
             not_graded.append({"student": student, "reason": res["error"][:500]})
             continue
         for t in res.get("tests", []) if isinstance(res.get("tests"), list) else []:
-            if isinstance(t, dict) and (named := named_mistake(t.get("error"))):
-                mistakes[(str(t.get("grade_id"))[:100], named)].add(student)
+            for label, hint_id in mistakes_of(t) if isinstance(t, dict) else ():
+                mistakes[(str(t.get("grade_id"))[:100], label, hint_id or "")].add(student)
     ranked = sorted(mistakes.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     by_unit = defaultdict(list)
     for r in rows:
@@ -111,7 +150,8 @@ def class_report(root, unit, rows):
         "histogram": dict(sorted(Counter(float(r["total"] or 0) for r in mine).items())),
         "tests": per_test,
         "mistakes": [
-            {"test": test, "mistake": text, "count": len(who), "students": sorted(who)} for (test, text), who in ranked
+            {"test": test, "mistake": text, "hint": hint_id or None, "count": len(who), "students": sorted(who)}
+            for (test, text, hint_id), who in ranked
         ],
         "not_graded": sorted(not_graded, key=lambda x: x["student"]),
         "units": [
@@ -175,18 +215,13 @@ def _figures(report):
     return figs
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<title>Class report: {unit}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 64em; margin: 2em auto; padding: 0 1em; }}
-table {{ border-collapse: collapse; width: 100%; margin-bottom: 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: .3em .5em; text-align: left; vertical-align: top; }}
-td.num {{ text-align: right; }} .who {{ font-size: 90%; color: #444; }}
-</style></head>
-<body>
-<h1>Class report: {unit}</h1>
+STYLE = """
+body { font-family: sans-serif; max-width: 64em; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: .3em .5em; text-align: left; vertical-align: top; }
+td.num { text-align: right; } .who { font-size: 90%; color: #444; }
+"""
+BODY = """<h1>Class report: {unit}</h1>
 <p>{students} graded submission(s); mean {mean:.2f} of {max_score:g}. For the instructor only: student
 messages are shown as text, no test's source is included.</p>
 <img alt="score distribution" src="{fig_scores}">
@@ -202,12 +237,11 @@ numbers are replaced by #, so that the same mistake on other data counts once.</
 <h2>Could not be graded</h2>
 {not_graded}
 {units}
-</body></html>
 """
 
 
 def _e(value, limit=300):
-    return html.escape(escape_text(str(value), limit))
+    return html_page.text(value, limit)
 
 
 def render(report):
@@ -237,7 +271,7 @@ def render(report):
         else "<p>every submission was graded</p>"
     )
     units = f'<h2>The units compared</h2>\n<img alt="units compared" src="{figs["units"]}">' if "units" in figs else ""
-    return PAGE.format(
+    body = BODY.format(
         unit=_e(report["unit"], 100),
         students=report["students"],
         mean=sum(scores) / len(scores) if scores else 0.0,
@@ -249,22 +283,11 @@ def render(report):
         not_graded=not_graded,
         units=units,
     )
-
-
-def write_private(path, text):
-    """Write ``text`` to ``path`` readable by its owner only (0600), replacing a file or link there."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    return path
+    return html_page.page(f"Class report: {report['unit']}", STYLE, body, images=True)
 
 
 def write_report(root, unit, rows, out=None):
     """Write ``reports/report-<unit>.html`` (or ``out``) in the course directory; returns (path, report dict)."""
     report = class_report(root, unit, rows)
-    path = write_private(out or Path(root) / "reports" / f"report-{unit}.html", render(report))
+    path = html_page.write_private(out or Path(root) / "reports" / f"report-{unit}.html", render(report))
     return path, report
