@@ -37,7 +37,7 @@ class GradebookError(CourseError):
 
 def default_db(root):
     """The gradebook of the course at ``root`` when none is given: ``sqlite:///<root>/gradebook.db``."""
-    return f"sqlite:///{Path(root) / 'gradebook.db'}"
+    return nbgrader.db_url(Path(root) / "gradebook.db")
 
 
 def is_server(db):
