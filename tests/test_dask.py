@@ -108,9 +108,11 @@ def test_the_cluster_ran_the_sandboxed_verified_grading(three_ways):
     _, remote, _, _ = three_ways["postgresql, dask cluster"]
     for (s1, r1), (s2, r2) in zip(local, remote):
         assert s1 == s2 and r1["isolation"] == r2["isolation"] != "none"
-        assert [(t["grade_id"], t["score"], t["error"]) for t in r1["tests"]] == [
-            (t["grade_id"], t["score"], t["error"]) for t in r2["tests"]
+        assert [(t["grade_id"], t["score"], t["error"], t.get("hints")) for t in r1["tests"]] == [
+            (t["grade_id"], t["score"], t["error"], t.get("hints")) for t in r2["tests"]
         ]
+    hinted = [t["hints"] for _, r in remote for t in r["tests"] if t.get("hints")]
+    assert hinted, "no failed test of the partly wrong submissions recorded the ids of the hints it gave (on Dask)"
 
 
 def test_the_class_report_and_similarity_read_every_way_alike(three_ways):

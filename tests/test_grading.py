@@ -79,36 +79,47 @@ def test_a_notebook_of_another_unit_gets_an_error_object(tmp_path):
     assert f"unit {second.id}, not of unit {first.id}" in _error_of(tmp_path, content, unit=first.id)
 
 
-def test_cli_json_grades_the_good_and_reports_the_bad_with_exit_0(tmp_path):
-    bad = tmp_path / "garbage.ipynb"
-    bad.write_text("garbage")
-    sol = UNITS[0].source_notebooks[0]
-    proc = subprocess.run(
-        [bin_path("course"), "grade", str(bad), str(sol), "--json"], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = json.loads(proc.stdout)
-    assert [r["notebook"] for r in results] == [str(bad), str(sol)]
-    assert results[0]["score"] == 0 and results[0]["error"]
-    assert results[1]["score"] == results[1]["max_score"] > 0
-    for t in results[1]["tests"]:
-        assert set(t) == {"grade_id", "score", "max_score", "error"}
-
-
-def test_a_wrong_answer_scores_zero_on_its_test_only(tmp_path):
+def _wrong_fit(path):
+    """Unit 1 with the solution of perceptron_predict and a perceptron_fit that never learns, written to ``path``."""
     unit = UNITS[0]
     nb = nbformat.read(unit.release_dir / unit.source_notebooks[0].name, as_version=4)
     solved = nbformat.read(unit.source_notebooks[0], as_version=4)
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in solved.cells}
-    for cell in nb.cells:  # bring the solution of perceptron_predict, a wrong perceptron_fit
+    for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid == "answer_perceptron_predict":
             cell.source = by_id[gid].source
         if gid == "answer_perceptron_fit":
             cell.source = "def perceptron_fit(X, y, lr=1.0, epochs=10):\n    return np.zeros(X.shape[1]), 0.0\n"
-    path = tmp_path / "student.ipynb"
     nbformat.write(nb, path)
-    (res,) = _grade(path)
+    return path
+
+
+def test_cli_json_grades_the_good_and_reports_the_bad_with_exit_0(tmp_path):
+    bad = tmp_path / "garbage.ipynb"
+    bad.write_text("garbage")
+    sol = UNITS[0].source_notebooks[0]
+    wrong = _wrong_fit(tmp_path / "wrong.ipynb")
+    proc = subprocess.run(
+        [bin_path("course"), "grade", str(bad), str(sol), str(wrong), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert [r["notebook"] for r in results] == [str(bad), str(sol), str(wrong)]
+    assert results[0]["score"] == 0 and results[0]["error"]
+    assert results[1]["score"] == results[1]["max_score"] > 0
+    for t in results[1]["tests"]:
+        assert set(t) == {"grade_id", "score", "max_score", "error"}
+    # a failed test records the ids of the hints its message gave (course.checks._hints)
+    hints = {t["grade_id"]: t.get("hints") for t in results[2]["tests"]}
+    assert hints == {"perceptron_predict": None, "perceptron_fit": ["perceptron.fit_start_or_order"]}, hints
+
+
+def test_a_wrong_answer_scores_zero_on_its_test_only(tmp_path):
+    (res,) = _grade(_wrong_fit(tmp_path / "student.ipynb"))
     scores = {t["grade_id"]: (t["score"], t["error"]) for t in res["tests"]}
     assert scores["perceptron_predict"][0] == 2
     assert scores["perceptron_fit"][0] == 0 and "AND" in scores["perceptron_fit"][1]
@@ -249,3 +260,20 @@ def test_a_missing_empty_or_broken_result_fails_that_submission_only(monkeypatch
     for res in failed:
         assert res["score"] == 0 and res["error"].startswith("could not be graded"), res
     assert graded["score"] == graded["max_score"] > 0 and not graded.get("error"), graded
+
+
+def test_a_worker_that_never_says_ready_fails_its_notebook_within_the_deadline(monkeypatch):
+    """A worker stuck while it starts (a hung import, a full disk) gets its notebook an error result
+    after WORKER_READY_TIMEOUT_S: the batch used to wait for its "ready" forever."""
+    import sys
+    import time
+
+    from course.grading import batch, processes
+
+    monkeypatch.setattr(processes, "WORKER_READY_TIMEOUT_S", 2)
+    never_ready = [sys.executable, "-c", "import time; time.sleep(600)"]
+    monkeypatch.setattr(batch._Worker, "command", lambda self: never_ready)
+    start = time.monotonic()
+    (res,) = _grade(UNITS[0].source_notebooks[0])
+    assert time.monotonic() - start < 60, "the batch waited for the worker far past the deadline"
+    assert res["score"] == 0 and "did not start" in res.get("error", ""), res

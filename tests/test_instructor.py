@@ -130,10 +130,10 @@ def course(tmp_path_factory):
 
 def _grade_rows(root):
     """Every grade row of the gradebook: (row id, test, auto score, manual score, student)."""
-    from nbgrader.api import Gradebook
+    from course.instructor.gradebook import open_gradebook
 
     rows = []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with open_gradebook(root / "gradebook.db") as gb:
         for student in gb.students:
             for nb in gb.find_submission(UNIT, student.id).notebooks:
                 rows += [(g.id, g.name, g.auto_score, g.manual_score, student.id) for g in nb.grades]
@@ -173,6 +173,14 @@ def test_autograde_scores_each_student(course):
     assert results["mallory"]["score"] == 2  # perceptron_predict is right; the hostile outputs change nothing
 
 
+def test_autograde_records_the_hints_a_failed_test_gave_and_keeps_them_for_the_report(course):
+    root, results = course
+    expected = {"perceptron_predict": None, "perceptron_fit": ["perceptron.fit_b_not_updated"]}  # (b stays 0)
+    assert {t["grade_id"]: t.get("hints") for t in results["bob"]["tests"]} == expected, results["bob"].to_dict()
+    kept = json.loads((root / "autograded" / "bob" / UNIT / "course-results.json").read_text())
+    assert {t["grade_id"]: t.get("hints") for t in kept["tests"]} == expected, kept
+
+
 def test_submissions_placed_by_nbgrader_collect_are_graded(course):
     root, results = course
     assert (root / "submitted" / "erin" / UNIT / "submission_secret.txt").exists()  # nbgrader's own layout
@@ -180,12 +188,13 @@ def test_submissions_placed_by_nbgrader_collect_are_graded(course):
 
 
 def test_the_gradebook_records_when_each_submission_was_made(course):
-    from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
+
+    from course.instructor.gradebook import open_gradebook
 
     root, _ = course
     stamp = parse_utc((root / "submitted" / "erin" / UNIT / "timestamp.txt").read_text().strip())
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with open_gradebook(root / "gradebook.db") as gb:
         assert gb.find_submission(UNIT, "erin").timestamp == stamp.replace(tzinfo=None)
 
 

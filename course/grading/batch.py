@@ -15,10 +15,9 @@ gradebook) both call :func:`grade_notebooks`:
    a worker that dies or overruns is replaced, and its notebook gets an error result; so does
    one whose result is missing, empty or broken (:func:`read_result`): never the batch.
 
-A result is a dict, as ../shared/CURRICULUM.md specifies: ``{"notebook", "assignment",
-"score", "max_score", "tests": [{"grade_id", "score", "max_score", "error"}]}`` plus
-``"error"`` when it could not be graded, ``"notes"`` (what the grader changed in the notebook,
-one line each for the student: a copied cell), and ``"isolation"``: the sandbox's backend
+A result is a :class:`course.grading.results.Result` (its JSON form as ../shared/CURRICULUM.md
+specifies), with ``error`` when it could not be graded, ``notes`` (what the grader changed in the
+notebook, one line each for the student: a copied cell), and ``isolation``: the sandbox's backend
 (``"bwrap"``, ``"userns"`` or ``"none"``, see :mod:`course.grading.sandbox`).
 
 The batch owns everything it makes: one temporary folder holds the jobs, every worker's
@@ -27,8 +26,8 @@ folder, and is removed when the batch ends, even after a worker had to be killed
 sandboxes die with its fork server, which dies with the worker: stopping a worker ends every
 process its submissions started, and nothing of another batch.
 
-Time limits: ``timeout`` is per cell (nbgrader's execution limit, and per test in the
-verifier); ``wall_timeout`` is per notebook (the whole of nbgrader's run and the verifier's).
+Time and resource limits: one :class:`course.grading.settings.GradingSettings` (``timeout`` per
+cell, ``wall_timeout`` per notebook, the sandbox's limits), whose docstring follows them down.
 """
 
 import json
@@ -38,17 +37,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
 
 from course import units as course_units
-from course.grading import sandbox
+from course.grading import processes, sandbox
 from course.grading.nbgrader import generate_assignment, prepare_env
+from course.grading.results import Result
+from course.grading.settings import GradingSettings
 from course.grading.submission import NotGradable, identify, prepare_for_grading, read_submission, sources
 
 
@@ -75,52 +74,52 @@ class _Worker:
         for sub in ("runtime", "tmp"):
             (self.folder / sub).mkdir(parents=True)
         os.chmod(self.folder, 0o700)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "course.grading.worker", str(self.folder), self.shared],  # -P: not the cwd
+        self.proc = processes.start_session(
+            self.command(),
             # kernels' connection files in its folder; the backend this batch probed, not probed again
             env=dict(os.environ, TMPDIR=str(self.folder / "tmp"), COURSE_SANDBOX=sandbox.backend()),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            start_new_session=True,
         )
-        self.proc.stdout.readline()  # "ready"
+        try:  # (read from the descriptor: nothing is left in the text pipe's buffer)
+            answer = processes.read_line(self.proc.stdout, time.monotonic() + processes.WORKER_READY_TIMEOUT_S)
+        except TimeoutError:
+            answer = f"not ready after {processes.WORKER_READY_TIMEOUT_S} s"
+        except OSError:
+            answer = "it ended"
+        if answer != "ready":
+            self.stop()
+            return f"grading failed: the grading process did not start ({answer})"
+        return None
+
+    def command(self):
+        return [sys.executable, "-P", "-m", "course.grading.worker", str(self.folder), self.shared]  # -P: not the cwd
 
     def grade(self, job_file, wall_timeout):
         """Send a job; returns None when done, or a reason when the worker had to be stopped."""
         if self.proc is None or self.proc.poll() is not None:
-            self.start()
-        answer = []
-        reader = threading.Thread(target=lambda: answer.append(self.proc.stdout.readline()), daemon=True)
+            failed = self.start()
+            if failed:
+                return failed
         self.proc.stdin.write(f"{job_file}\n")
         self.proc.stdin.flush()
-        reader.start()
-        reader.join(wall_timeout)
-        if answer and answer[0].strip() == "done":
-            return None
-        reason = (
-            f"stopped: grading took longer than the limit of {wall_timeout} s per notebook"
-            if reader.is_alive()
-            else "grading failed: the grading process died"
-        )
+        try:
+            if processes.read_line(self.proc.stdout, time.monotonic() + wall_timeout) == "done":
+                return None
+            reason = "grading failed: the grading process died"  # (or said something else: stopped all the same)
+        except TimeoutError:
+            reason = f"stopped: grading took longer than the limit of {wall_timeout} s per notebook"
+        except OSError:
+            reason = "grading failed: the grading process died"
         self.stop()
         return reason
 
     def stop(self):
-        """Kills the worker: its fork server, and every sandbox of it, die with it."""
+        """Kills the worker (its session): its fork server, and every sandbox of it, die with it."""
         if self.proc is not None:
-            try:
-                os.killpg(self.proc.pid, 9)  # (its session: a worker has no other processes)
-            except OSError:
-                pass
-            self.proc.kill()
-            self.proc.wait()
-            for pipe in (self.proc.stdin, self.proc.stdout):
-                try:
-                    pipe.close()
-                except OSError:  # a broken pipe: the worker is gone anyway
-                    pass
+            processes.kill_session(self.proc)
             self.proc = None
 
 
@@ -170,16 +169,13 @@ class Grader:
     (the system's temporary folder by default).
     """
 
-    def __init__(
-        self, root=None, timeout=60, workers=1, limits=None, wall_timeout=900, no_isolation=False, folder=None
-    ):
+    def __init__(self, root=None, workers=1, settings=None, folder=None, **changes):
         prepare_env()
+        self.settings = GradingSettings.of(settings, **changes)
         self.isolation = sandbox.backend()
-        if self.isolation == "none" and not no_isolation:
+        if self.isolation == "none" and not self.settings.no_isolation:
             raise sandbox.SandboxError(sandbox.unavailable_reason())
         self.root = Path(root) if root else course_units.course_root()
-        self.timeout, self.wall_timeout = timeout, wall_timeout
-        self.limits = limits or sandbox.Limits()
         self.srcs = sources(self.root)
         remove_folders_of_dead_processes(FOLDER_PREFIX, folder)
         self._tmpdir = owned_folder(FOLDER_PREFIX, folder)
@@ -200,24 +196,21 @@ class Grader:
         self._tmpdir.cleanup()
 
     def grade(self, paths, unit=None, progress=None, keep=None):
-        """Grade each notebook in ``paths``; one result dict per notebook, in order (see grade_notebooks)."""
+        """Grade each notebook in ``paths``; one Result per notebook, in order (see grade_notebooks)."""
         if unit is not None and unit not in {s.unit for s in self.srcs}:
             raise ValueError(f"unknown unit {unit!r}; units: {', '.join(sorted({s.unit for s in self.srcs}))}")
         tmp, gradebooks, iso = self.tmp, self.gradebooks, self.isolation
-        results = [
-            {"notebook": str(p), "assignment": None, "score": 0.0, "max_score": 0.0, "tests": [], "isolation": iso}
-            for p in paths
-        ]
+        results = [Result(notebook=str(p), assignment=None, isolation=iso) for p in paths]
         jobs = []
         for i, path in enumerate(paths):
             try:
                 nb = read_submission(path, for_grading=True)
                 src = identify(nb, self.srcs, unit)
             except NotGradable as e:
-                results[i]["error"] = str(e)
+                results[i].error = str(e)
                 continue
-            results[i]["assignment"] = src.unit
-            results[i]["notes"] = prepare_for_grading(nb, src)
+            results[i].assignment = src.unit
+            results[i].notes = prepare_for_grading(nb, src)
             job_dir = tmp / f"job-{self.jobs_made}"
             self.jobs_made += 1
             try:  # (a full disk: this submission is not graded, the others are)
@@ -226,7 +219,7 @@ class Grader:
                 (job_dir / "out").mkdir(parents=True)
                 nbformat.write(nb, str(job_dir / "submission.ipynb"))
             except (OSError, RuntimeError) as e:
-                results[i]["error"] = f"could not be graded: the grader could not prepare it ({_reason(e)})"
+                results[i].error = f"could not be graded: the grader could not prepare it ({_reason(e)})"
                 shutil.rmtree(job_dir, ignore_errors=True)
                 continue
             jobs.append(
@@ -237,10 +230,9 @@ class Grader:
                         "source": str(src.path),
                         "gradebook": str(gradebooks[src.path]),
                         "submission": str(job_dir / "submission.ipynb"),
-                        "timeout": self.timeout,
                         "workdir": str(job_dir / "work"),
                         "out": str(job_dir / "out"),
-                        "limits": asdict(self.limits),
+                        "settings": self.settings.to_dict(),
                     },
                 )
             )
@@ -251,28 +243,24 @@ class Grader:
             try:  # whatever fails here (a full disk, a broken result) fails this submission only
                 job_file = out.parent / "job.json"
                 job_file.write_text(json.dumps(job))
-                stopped = self.workers[slot].grade(job_file, self.wall_timeout)
-                res = {"error": stopped} if stopped else read_result(out / "result.json")
+                stopped = self.workers[slot].grade(job_file, self.settings.wall_timeout)
+                res = Result(None, None, error=stopped) if stopped else read_result(out / "result.json")
                 if keep and (out / "autograded.ipynb").exists():
                     Path(keep).mkdir(parents=True, exist_ok=True)
                     shutil.copy(out / "autograded.ipynb", Path(keep) / f"{i}.ipynb")
             except OSError as e:
-                res = {"error": f"could not be graded: {_reason(e)}"}
+                res = Result(None, None, error=f"could not be graded: {_reason(e)}")
             finally:
                 shutil.rmtree(out.parent, ignore_errors=True)  # a long-lived Grader keeps no old jobs
             r = results[i]
-            r["tests"] = res.get("tests", [])
-            r["max_score"] = res.get("max_score", 0.0)
-            r["score"] = float(sum(t["score"] for t in r["tests"]))
-            r["stages"] = res.get("stages", {})  # where the time went (bench/grading_speed.py)
-            if res.get("error"):
-                r["error"] = res["error"]
-                r["score"] = 0.0
-                for t in r["tests"]:
-                    t["score"] = 0.0
-            for t in r["tests"]:  # a failed test says what the grader changed in the notebook, if anything
-                if t["error"] and r.get("notes"):
-                    t["error"] = f"{t['error']} (note: {'; '.join(r['notes'])})"
+            r.tests, r.max_score = res.tests, res.max_score
+            r.score = float(sum(t.score for t in r.tests))
+            r.stages = res.stages  # where the time went (bench/grading_speed.py)
+            if res.error:
+                r.failed(res.error)
+            for t in r.tests:  # a failed test says what the grader changed in the notebook, if anything
+                if t.error and r.notes:
+                    t.error = f"{t.error} (note: {'; '.join(r.notes)})"
             return i
 
         slots = list(self.workers)
@@ -316,55 +304,29 @@ def _reason(error):
     return f"{error.strerror or error}" if isinstance(error, OSError) else str(error)[:200]
 
 
-#: What a worker's result.json must hold (anything else: the submission could not be graded).
-_TEST_FIELDS = {"grade_id": str, "score": float | int, "max_score": float | int, "error": str | type(None)}
-
-
 def read_result(path):
-    """The worker's result at ``path`` (see :func:`course.grading.worker._graded`), checked; a missing,
-    empty or broken one is ``{"error": "could not be graded: ..."}``, never an exception."""
-    broken = {"error": "could not be graded: the grading process left no readable result (a full disk?)"}
+    """The worker's Result at ``path`` (see :func:`course.grading.worker._graded`), checked; a missing,
+    empty or broken one is a Result whose error is "could not be graded: ...", never an exception."""
     try:
         with open(path, "rb") as f:
-            res = json.loads(f.read(2**22))
+            return Result.from_dict(json.loads(f.read(2**22)))
     except (OSError, ValueError):
-        return broken
-    if not isinstance(res, dict) or not isinstance(res.get("tests", []), list):
-        return broken
-    tests = res.get("tests", [])
-    if not all(isinstance(t, dict) and all(isinstance(t.get(k), v) for k, v in _TEST_FIELDS.items()) for t in tests):
-        return broken
-    if not isinstance(res.get("max_score", 0.0), float | int) or not isinstance(res.get("error") or "", str):
-        return broken
-    if not isinstance(res.get("stages", {}), dict):
-        res["stages"] = {}
-    return res
+        why = "could not be graded: the grading process left no readable result (a full disk?)"
+        return Result(None, None, error=why)
 
 
-def grade_notebooks(
-    paths,
-    timeout=60,
-    unit=None,
-    root=None,
-    progress=None,
-    workers=1,
-    limits=None,
-    wall_timeout=900,
-    keep=None,
-    no_isolation=False,
-):
-    """Grade each notebook in ``paths``; returns one result dict per notebook, in order.
+def grade_notebooks(paths, unit=None, root=None, progress=None, workers=1, keep=None, settings=None, **changes):
+    """Grade each notebook in ``paths``; returns one :class:`~course.grading.results.Result` per notebook, in order.
 
     unit: e.g. "06_lstm": notebooks of other units get an error result.
-    timeout: execution limit per cell (seconds); wall_timeout: per notebook, all included.
-    no_isolation: grade even where student code cannot be isolated (else that raises
-    :class:`course.grading.sandbox.SandboxError`, saying what would be exposed).
+    settings: a :class:`~course.grading.settings.GradingSettings` (its defaults when None), with
+    ``changes`` to its fields (``timeout=30``, ``wall_timeout=240``, ``limits=...``,
+    ``no_isolation=True``). Where student code cannot be isolated and ``no_isolation`` is not set,
+    raises :class:`course.grading.sandbox.SandboxError`, saying what would be exposed.
     workers: notebooks graded at once, each in its own process.
-    limits: ``course.grading.sandbox.Limits`` for the student's code.
     keep: a folder to which each graded notebook is copied as ``<index>.ipynb``.
     progress: wraps an iterable of completed notebooks (e.g. tqdm).
     Never raises for a bad notebook: its result carries an error.
     """
-    options = dict(timeout=timeout, workers=workers, limits=limits, wall_timeout=wall_timeout)
-    with Grader(root, no_isolation=no_isolation, **options) as grader:
+    with Grader(root, workers=workers, settings=settings, **changes) as grader:
         return grader.grade(paths, unit=unit, progress=progress, keep=keep)

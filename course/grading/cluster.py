@@ -2,7 +2,7 @@
 
 ``course autograde UNIT --scheduler ADDRESS`` (``tcp://host:8786``, or ``local:N`` for a
 ``distributed.LocalCluster`` of N worker processes on this machine) calls
-:func:`grade_on_cluster` instead of ``grade_notebooks``; it returns the same result dicts, so the
+:func:`grade_on_cluster` instead of ``grade_notebooks``; it returns the same Results, so the
 instructor's pipeline writes the gradebook exactly as it does for a local batch -- on the
 client, once per submission, after the task's result came back.
 
@@ -13,6 +13,8 @@ the scheduler if the worker holding them dies; scattered data would be lost): a 
 clear error) but no course folder and no shared file system. On the worker the task runs
 :class:`course.grading.batch.Grader` -- sandboxed kernels, the verifier, the limits -- kept for
 every task that worker runs, so nbgrader's start-up and the fork server are paid once per worker.
+The settings travel in each task and the result comes back in their JSON forms
+(``GradingSettings.to_dict``, ``Result.to_dict``), read back on the other side with ``from_dict``.
 
 **Faults.** A worker that dies while grading (killed, out of memory) loses nothing: the
 scheduler gives its task to another worker, and its one result is written once. The scheduler
@@ -50,10 +52,12 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 from course.errors import CourseError
+from course.grading import files, processes
+from course.grading.results import Result
+from course.grading.settings import GradingSettings
 from course.grading.submission import MAX_SUBMISSION_BYTES
 from course.grading.submission import sources as course_sources
 
@@ -117,18 +121,17 @@ def check_versions(expected):
 
 
 # ------------------------------------------------------------ on a worker
-_engines = {}  # (thread, sources digest, options) -> (folder holding the sources, Grader)
+_engines = {}  # (thread, sources digest, GradingSettings) -> (folder holding the sources, Grader)
 _engines_lock = threading.Lock()
 #: A worker's folder (the instructor's sources, its Grader's folder; see batch.owned_folder).
 FOLDER_PREFIX = "course-dask-"
 
 
-def _engine(payload, options):
-    """This worker thread's Grader for these instructor sources and options (made on first use)."""
+def _engine(payload, settings):
+    """This worker thread's Grader for these instructor sources and settings (made on first use)."""
     from course.grading.batch import Grader, owned_folder, remove_folders_of_dead_processes
-    from course.grading.sandbox import Limits
 
-    key = (threading.get_ident(), payload["digest"], repr(sorted(options.items())))
+    key = (threading.get_ident(), payload["digest"], settings)
     with _engines_lock:
         if key not in _engines:
             if not _engines:
@@ -141,8 +144,7 @@ def _engine(payload, options):
                 path = Path(folder.name, "solutions", rel)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-            opts = dict(options, limits=Limits(**options["limits"]))
-            _engines[key] = (folder, Grader(root=folder.name, folder=folder.name, **opts))
+            _engines[key] = (folder, Grader(root=folder.name, folder=folder.name, settings=settings))
             if len(_engines) == 1:
                 atexit.register(_close_engines)  # a worker that shuts down stops its grading processes
         return _engines[key][1]
@@ -156,10 +158,11 @@ def _close_engines():
         _engines.clear()
 
 
-def grade_submission(data, payload, options, expected):
-    """The task: grade one submission (bytes) on this worker; returns its result and where it ran."""
+def grade_submission(data, payload, settings, expected):
+    """The task: grade one submission (bytes) on this worker, under ``settings`` (their JSON form);
+    returns its result (its JSON form), its graded notebook, and where and how long it ran."""
     check_versions(expected)
-    grader = _engine(payload, options)
+    grader = _engine(payload, GradingSettings.from_dict(settings))
     folder = Path(tempfile.mkdtemp(prefix="task-", dir=grader.tmp))
     try:
         path = folder / "submission.ipynb"
@@ -177,7 +180,7 @@ def grade_submission(data, payload, options, expected):
     except ValueError:  # (called outside a worker, e.g. in a test)
         address = "no worker"
     return {
-        "result": result,
+        "result": result.to_dict(),
         "autograded": text,
         "worker": f"{address} ({socket.gethostname()}, pid {os.getpid()})",
         "seconds": time.monotonic() - start,
@@ -265,8 +268,9 @@ def start_local_cluster(n):
         )
 
 
-def connect(scheduler, wait_s=60):
-    """(client, cluster or None) for ``scheduler``: ``local:N`` or a scheduler's address.
+def connect(scheduler, wait_s=None):
+    """(client, cluster or None) for ``scheduler``: ``local:N`` or a scheduler's address; ``wait_s``: for
+    its first worker (:data:`~course.grading.processes.SCHEDULER_WORKERS_TIMEOUT_S` by default).
 
     ``tls://`` uses Dask's TLS settings (``distributed.comm.tls.*``, from its config files or
     ``DASK_DISTRIBUTED__COMM__TLS__...`` variables).
@@ -275,6 +279,7 @@ def connect(scheduler, wait_s=60):
     from distributed.security import Security
 
     cluster = None
+    wait_s = processes.SCHEDULER_WORKERS_TIMEOUT_S if wait_s is None else wait_s
     try:
         if scheduler == "local" or scheduler.startswith("local:"):
             n = int(scheduler.partition(":")[2] or os.cpu_count() or 1)
@@ -288,7 +293,7 @@ def connect(scheduler, wait_s=60):
                     f"{scheduler} needs Dask's TLS settings: distributed.comm.tls.ca-file, .client.cert and "
                     ".client.key in a Dask config file (README, 'A class of 1,000')"
                 )
-            client = Client(scheduler, timeout="15s")
+            client = Client(scheduler, timeout=f"{processes.SCHEDULER_CONNECT_TIMEOUT_S}s")
     except ValueError:
         raise ClusterError(
             f"--scheduler {scheduler!r}: give local:N (N worker processes), tls://host:port or tcp://host:port"
@@ -312,31 +317,26 @@ def _payload(root, unit):
 
 
 def _read_bounded(path):
-    """A submission's bytes, at most one byte over the limit (the worker then refuses it as too big)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_SUBMISSION_BYTES + 1)
-    except OSError:
-        return b""  # (the worker's reader says "empty")
+    """A submission's bytes, at most one byte over the limit (the worker then refuses it as too big);
+    b"" for one that cannot be read, a link included (the worker's reader says "empty")."""
+    return files.read_head(path, MAX_SUBMISSION_BYTES)
 
 
 def grade_on_cluster(
     paths,
     scheduler,
-    timeout=60,
     unit=None,
     root=None,
     progress=None,
-    limits=None,
-    wall_timeout=900,
     keep=None,
-    no_isolation=False,
     workers=None,
     on_result=None,
+    settings=None,
+    **changes,
 ):
-    """``grade_notebooks`` on a Dask cluster: one result dict per path, in order, plus ``worker``
+    """``grade_notebooks`` on a Dask cluster: one Result per path, in order, with ``worker``
     (which one graded it), ``seconds`` (its time on that worker) and ``retried`` (how many workers
-    died grading it, when any did).
+    died grading it, when any did). ``settings`` and ``changes``: as ``grade_notebooks``'.
 
     ``on_result(i, result)`` is called here as each submission's result comes back (its graded
     notebook already in ``keep``), so that a caller stores it at once: Ctrl-C, or a cluster lost
@@ -348,20 +348,15 @@ def grade_on_cluster(
     from distributed.scheduler import KilledWorker
 
     from course import units as course_units
-    from course.grading.sandbox import Limits, SandboxError
+    from course.grading.sandbox import SandboxError
 
     root = Path(root) if root else course_units.course_root()
     payload = _payload(root, unit)
     if unit is not None and not payload["sources"]:
         raise ValueError(f"unknown unit {unit!r}")
-    options = {
-        "timeout": timeout,
-        "wall_timeout": wall_timeout,
-        "no_isolation": no_isolation,
-        "limits": asdict(limits or Limits()),
-    }
+    settings = GradingSettings.of(settings, **changes).to_dict()  # (its JSON form, in every task)
     expected = versions()
-    results = [{"notebook": str(p), "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []} for p in paths]
+    results = [Result(notebook=str(p), assignment=unit) for p in paths]
     client, cluster = connect(scheduler)
     futures = {}
     try:
@@ -378,7 +373,7 @@ def grade_on_cluster(
         payload_future = client.submit(_same, payload, key=f"sources-{token}")
         for i, p in enumerate(paths):
             fut = client.submit(
-                grade_submission, _read_bounded(p), payload_future, options, expected, key=f"grade-{token}-{i}"
+                grade_submission, _read_bounded(p), payload_future, settings, expected, key=f"grade-{token}-{i}"
             )
             futures[fut] = i
 
@@ -386,7 +381,13 @@ def grade_on_cluster(
             """Store the result of ``fut`` (submission ``i``); False when it should be graded again, alone."""
             if fut.status == "finished":
                 out = fut.result()
-                results[i].update(out["result"], notebook=str(paths[i]), worker=out["worker"], seconds=out["seconds"])
+                try:
+                    res = Result.from_dict(out["result"])
+                except ValueError as e:  # (a worker of this very version: not expected)
+                    res = Result(None, unit, error=f"could not be graded: a broken result came back ({e})")
+                res.notebook, res.retried = str(paths[i]), results[i].retried
+                res.worker, res.seconds = out["worker"], out["seconds"]
+                results[i] = res
                 if keep and out["autograded"] is not None:
                     Path(keep).mkdir(parents=True, exist_ok=True)
                     Path(keep, f"{i}.ipynb").write_text(out["autograded"], encoding="utf-8")
@@ -404,14 +405,12 @@ def grade_on_cluster(
                     )
                 else:
                     why = f"grading failed on a Dask worker: {type(error).__name__}: {str(error)[:300]}"
-                results[i]["error"] = why
+                results[i].error = why
             try:
                 deaths = client.run_on_scheduler(_deaths, keys=[fut.key])
             except Exception:  # (a scheduler that forbids run_on_scheduler: the log simply says less)
                 deaths = {}
-            retried = results[i].get("retried", 0) + deaths.get(fut.key, 0)
-            if retried:
-                results[i]["retried"] = retried
+            results[i].retried += deaths.get(fut.key, 0)
             if on_result is not None:
                 on_result(i, results[i])
             return True
@@ -421,11 +420,11 @@ def grade_on_cluster(
         for fut in progress(done) if progress else done:
             i = futures[fut]
             if not take(fut, i, shared=len(paths) > 1):
-                results[i]["retried"] = ALLOWED_FAILURES + 1
+                results[i].retried = ALLOWED_FAILURES + 1
                 alone.append(i)
         for i in alone:  # one at a time, each with the cluster to itself
             fut = client.submit(
-                grade_submission, _read_bounded(paths[i]), payload_future, options, expected, key=f"alone-{token}-{i}"
+                grade_submission, _read_bounded(paths[i]), payload_future, settings, expected, key=f"alone-{token}-{i}"
             )
             futures[fut] = i
             wait([fut])

@@ -27,15 +27,14 @@ import contextlib
 import json
 import os
 import shutil
-import stat
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
-from course.grading import sandbox
-from course.grading.nbgrader import api, prepare_env
+from course.grading import files, processes, sandbox
+from course.grading.nbgrader import api, gradebook, prepare_env
+from course.grading.results import Result, TestResult
+from course.grading.settings import GradingSettings
 from course.grading.submission import MAX_SUBMISSION_BYTES, Source, grade_id, source_text
 
 STUDENT = "student"
@@ -55,6 +54,21 @@ def _cell_error(cell):
     return None
 
 
+def _hints(message):
+    """The ids of the hints a failed test's whole message gave (:func:`course.checks._hints.identify`)."""
+    from course.checks._hints import identify
+
+    return identify(message) if message else []
+
+
+def _cell_message(cell):
+    """The whole message of a graded cell's error (before :func:`_cell_error` cuts it), or None."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return str(out.get("evalue", ""))
+    return None
+
+
 def _test_score(cell):
     """nbgrader's score of an executed test cell, its stderr output (warnings) not counted as failure."""
     import nbformat
@@ -70,33 +84,17 @@ def _test_score(cell):
 
 @contextlib.contextmanager
 def _short_ipc_path(folder, limit=90):
-    """``folder``, or a short link to it: a Unix socket's path has at most 107 bytes.
+    """``folder``, or a short path to it while the block runs: a Unix socket's path has at most 107 bytes.
 
     The kernel's socket files lie in its own folder, which may be deep (a course folder, a long
-    TMPDIR); nbgrader's side then connects through a link in /tmp, removed afterwards.
+    TMPDIR); nbgrader's side then reaches them through a descriptor of the folder
+    (:func:`course.grading.processes.short_path`; the kernel, through its own: see the fork server).
     """
     if len(str(folder)) <= limit:
         yield folder
         return
-    short = Path(tempfile.mkdtemp(prefix="course-ipc-", dir="/tmp" if os.path.isdir("/tmp") else None))
-    try:
-        (short / "k").symlink_to(folder)
-        yield short / "k"
-    finally:
-        shutil.rmtree(short, ignore_errors=True)
-
-
-def _read_no_follow(path, limit=4 * MAX_SUBMISSION_BYTES):
-    """The bytes of the regular file ``path`` (a link is not followed), None when absent; bounded."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
-        data = f.read(limit + 1)
-    return data if len(data) <= limit else None
+    with processes.short_path(folder) as short:
+        yield Path(short)
 
 
 def _short(error_text):
@@ -126,7 +124,7 @@ def _timed(seconds, stage):
 
 
 def _run_worker(job):
-    """Grade one submission as described by ``job`` (a dict); returns the result's tests and error.
+    """Grade one submission as described by ``job`` (a dict); returns its Result (tests, error, ...).
 
     Its ``"stages"``: wall seconds of ``"nbgrader"`` (kernel start, the notebook run, nbgrader's
     gradebook), ``"verify"`` (the out-of-process checks), ``"total"`` (all of this job).
@@ -134,19 +132,18 @@ def _run_worker(job):
     seconds = {}
     with _timed(seconds, "total"):
         res = _graded(job, seconds)
-    res["stages"] = {k: round(v, 4) for k, v in seconds.items()}
+    res.stages = {k: round(v, 4) for k, v in seconds.items()}
     return res
 
 
 def _graded(job, seconds):
-    from nbgrader.api import Gradebook
-
     from course.grading import provisioner
     from course.grading.verify import verify
 
     prepare_env()
     src = Source(job["unit"], job["source"])
-    limits = sandbox.Limits(**job["limits"])
+    settings = GradingSettings.from_dict(job["settings"])
+    limits = settings.limits
     base = Path(job["workdir"])
     private, course = base / "private", base / "course"
     (private / "source" / src.unit).mkdir(parents=True)
@@ -167,7 +164,7 @@ def _graded(job, seconds):
     server = _FORKSERVER.ensure()
     if server is None:
         raise RuntimeError("the fork server that starts sandboxed kernels did not start")
-    nb_api = api(course, db, source=private / "source", timeout=job["timeout"])
+    nb_api = api(course, db, source=private / "source", timeout=settings.timeout)
     provisioner.configure(nb_api.config, server, sandbox.command_args(limits, kernel_dir))
     running = {}  # the cell nbgrader's executor started last: named when the kernel dies in it
 
@@ -185,7 +182,7 @@ def _graded(job, seconds):
         error = f"{error}, in {running['cell']}"
 
     cells = {}
-    graded = _read_no_follow(graded_dir / f"{src.name}.ipynb")
+    graded = files.read_or_none(graded_dir / f"{src.name}.ipynb", 4 * MAX_SUBMISSION_BYTES)
     if graded is not None:
         try:
             graded_cells = json.loads(graded).get("cells", [])
@@ -196,7 +193,7 @@ def _graded(job, seconds):
     if graded is not None:
         (Path(job["out"]) / "autograded.ipynb").write_bytes(graded)
 
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with gradebook(db) as gb:
         grades = {}
         try:
             grades = {
@@ -219,7 +216,7 @@ def _graded(job, seconds):
             verdicts = verify(
                 src.nb,
                 submission,
-                job["timeout"],
+                settings.timeout,
                 limits,
                 str(base / "verify"),
                 only=passed,
@@ -229,7 +226,7 @@ def _graded(job, seconds):
     tests = []
     for gid in src.tests:
         score = grades.get(gid, 0.0) if error is None else 0.0
-        why = None
+        why, hints = None, []
         if error:
             why, score = error, 0.0
         elif gid not in cells:
@@ -237,17 +234,22 @@ def _graded(job, seconds):
             score = 0.0
         elif score < maxes[gid]:
             why = _cell_error(cells[gid]) or error or "the test did not pass"
+            hints = _hints(_cell_message(cells[gid]))  # the mistakes the check named (issue 24)
         if verdicts.get(gid):
             if score > 0:  # nbgrader passed it, the out-of-process check did not
                 why = f"the test failed when re-run outside the notebook: {verdicts[gid]}"
+                hints = _hints(verdicts[gid])
             score = 0.0
-        tests.append({"grade_id": gid, "score": score, "max_score": float(maxes[gid]), "error": why})
-    return {
-        "tests": tests,
-        "error": error,
-        "max_score": float(sum(maxes[g] for g in src.tests)),
-        "isolation": _FORKSERVER.backend,
-    }
+        tests.append(TestResult(gid, score, float(maxes[gid]), why, hints))
+    return Result(
+        notebook=None,
+        assignment=src.unit,
+        score=float(sum(t.score for t in tests)),
+        max_score=float(sum(maxes[g] for g in src.tests)),
+        tests=tests,
+        error=error,
+        isolation=_FORKSERVER.backend,
+    )
 
 
 def _grade_job(job_path):
@@ -261,34 +263,30 @@ def _grade_job(job_path):
     try:
         res = _run_worker(job)
     except Exception as e:
-        res = {"error": f"grading failed: {type(e).__name__}: {str(e).strip()[:MAX_ERROR_CHARS]}"}
+        res = Result(None, None, error=f"grading failed: {type(e).__name__}: {str(e).strip()[:MAX_ERROR_CHARS]}")
     try:
-        (out / "result.json.part").write_text(json.dumps(res))
+        (out / "result.json.part").write_text(json.dumps(res.to_dict()))
         os.replace(out / "result.json.part", out / "result.json")
     except OSError:
         pass
 
 
-def _die_with_parent(every_s=0.5):
+def _die_with_parent():
     """End this worker as soon as its parent is gone -- a Dask worker or ``course autograde``
     killed -- instead of finishing a job whose result nobody will read: its fork server and so
     every sandbox end with it (they die with their parent). The batch's folder, which the killed
     parent could not remove, is removed by a later batch
     (:func:`course.grading.batch.remove_folders_of_dead_processes`). (PR_SET_PDEATHSIG would
     follow the parent's *thread*, and a batch starts workers from threads that end before the
-    worker should.)"""
-    parent = os.getppid()
+    worker should: :func:`course.grading.processes.watch_parent`.)"""
 
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(every_s)
+    def gone():
         server = _FORKSERVER.proc if _FORKSERVER is not None else None
         if server is not None:
-            with contextlib.suppress(OSError):
-                os.kill(server.pid, 9)
+            processes.kill_session(server)
         os._exit(1)
 
-    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+    processes.watch_parent(gone)
 
 
 def _worker_loop(folder, shared):

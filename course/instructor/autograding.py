@@ -21,7 +21,6 @@ and every message written to the log is escaped (``course.grading.outputs.escape
 
 import contextlib
 import json
-import math
 import os
 import queue
 import shutil
@@ -33,8 +32,10 @@ from pathlib import Path
 import nbformat
 
 from course.grading.nbgrader import generate_assignment, prepare_env
-from course.grading.outputs import escape_text, sanitise_notebook
-from course.grading.submission import NotGradable, parse_submission, source_text
+from course.grading.outputs import escape_text, instructor_markdown, sanitise_notebook
+from course.grading.results import Result
+from course.grading.settings import GradingSettings
+from course.grading.submission import NotGradable, parse_submission
 from course.instructor import gradebook
 from course.instructor.course_dir import require_course, require_unit
 from course.instructor.feedback import RESULTS_FILE  # beside each autograded notebook: its tests' messages
@@ -53,16 +54,6 @@ def _ensure_assignment(root, db_url, unit):
     """Record the unit's cells in the gradebook (nbgrader's generate_assignment, release to a temp dir)."""
     with tempfile.TemporaryDirectory(prefix="course-assign-") as tmp:
         generate_assignment(root, db_url, unit, source=root / "solutions", release=tmp)
-
-
-def _trusted_markdown(unit_obj):
-    """Sources of the markdown cells the instructor wrote for ``unit`` (source and release)."""
-    trusted = set()
-    for folder in (unit_obj.source_dir, unit_obj.release_dir):
-        for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
-            nb = json.loads(path.read_text(encoding="utf-8"))
-            trusted |= {source_text(c) for c in nb.get("cells", []) if c.get("cell_type") == "markdown"}
-    return trusted
 
 
 def _safe_autograded(autograded, submitted, trusted):
@@ -84,25 +75,13 @@ def _safe_autograded(autograded, submitted, trusted):
     return None
 
 
-def _bounded_result(result):
-    """What is kept of a result for feedback: scores, and messages cut to 2,000 characters."""
-    cut = lambda s: s[:2000] if isinstance(s, str) else None  # noqa: E731
-    return {
-        "score": float(result.get("score", 0.0)),
-        "max_score": float(result.get("max_score", 0.0)),
-        "error": cut(result.get("error")),
-        "isolation": cut(result.get("isolation")),
-        "notes": [cut(n) for n in _notes(result)],
-        "tests": [
-            {
-                "grade_id": cut(t.get("grade_id")),
-                "score": float(t.get("score", 0.0)),
-                "max_score": float(t.get("max_score", 0.0)),
-                "error": cut(t.get("error")),
-            }
-            for t in result.get("tests", [])
-        ],
-    }
+#: What is kept of a result beside its autograded notebook, for feedback and the report (its JSON form, bounded).
+KEPT = ("score", "max_score", "error", "isolation", "notes", "tests")
+
+
+def _kept_result(result):
+    """The part of a checked :class:`Result` (messages bounded by its reader) kept in RESULTS_FILE."""
+    return {k: v for k, v in result.to_dict().items() if k in KEPT}
 
 
 def _notes(result):
@@ -112,31 +91,15 @@ def _notes(result):
 
 
 def _checked(result, unit):
-    """A grader's result as autograde stores it: a missing, empty or malformed result (a result file
-    cut short by a full disk, say) becomes that submission's "could not be graded", with the reason."""
-    failed = {"notebook": None, "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []}
-    if not isinstance(result, dict) or not result:
-        return dict(failed, error="could not be graded: no result came back from grading")
+    """A grader's result (a :class:`Result`, or its JSON form) as autograde stores it: a missing, empty or
+    malformed one (a result file cut short by a full disk, say) becomes that submission's "could not be
+    graded", with the reason (:meth:`Result.from_dict` checks every field)."""
+    if not result:
+        return Result(None, unit, error="could not be graded: no result came back from grading")
     try:
-        tests = [
-            {
-                "grade_id": str(t["grade_id"]),
-                "score": float(t["score"]),
-                "max_score": float(t["max_score"]),
-                "error": t.get("error") if isinstance(t.get("error"), str) else None,
-            }
-            for t in result.get("tests", [])
-        ]
-        checked = dict(result, tests=tests, score=float(result.get("score", 0.0)))
-        checked["max_score"] = float(result.get("max_score", 0.0))
-        numbers = [checked["score"], checked["max_score"], *(t[k] for t in tests for k in ("score", "max_score"))]
-        if not all(math.isfinite(x) for x in numbers):
-            raise ValueError("a score that is not a number")
-    except (TypeError, KeyError, ValueError, AttributeError) as e:
-        return dict(failed, error=f"could not be graded: the grader's result is malformed ({type(e).__name__}: {e})")
-    if "error" in checked and not isinstance(checked["error"], str):
-        checked["error"] = f"could not be graded: {checked['error']!r}"
-    return checked
+        return Result.from_dict(result)
+    except ValueError as e:
+        return Result(None, unit, error=f"could not be graded: the grader's result is malformed ({e})")
 
 
 def _store(gb, unit, nb_name, student, result, autograded, root, submitted=None, trusted=()):
@@ -156,7 +119,7 @@ def _store(gb, unit, nb_name, student, result, autograded, root, submitted=None,
         nb = _safe_autograded(autograded, submitted, trusted) if autograded is not None or submitted else None
         if nb is not None:
             nbformat.write(nb, str(new / f"{nb_name}.ipynb"))
-        (new / RESULTS_FILE).write_text(json.dumps(_bounded_result(result)))
+        (new / RESULTS_FILE).write_text(json.dumps(_kept_result(result)))
         for name in EXCHANGE_FILES if submitted is not None else ():
             try:
                 (new / name).write_bytes(read_regular(Path(submitted).parent / name, limit=4096))
@@ -166,7 +129,7 @@ def _store(gb, unit, nb_name, student, result, autograded, root, submitted=None,
         gb.update_or_create_student(student)
         stamp = submission_time(Path(submitted).parent) if submitted is not None else None
         sub = gb.update_or_create_submission(unit, student, **({"timestamp": stamp} if stamp else {}))
-        scores = {t["grade_id"]: t["score"] for t in result["tests"]}
+        scores = {t.grade_id: t.score for t in result.tests}
         for grade in gb.find_submission_notebook(nb_name, unit, student).grades:
             grade.auto_score = float(scores.get(grade.name, 0.0))
             grade.manual_score = None
@@ -224,7 +187,7 @@ class Interrupted(KeyboardInterrupt):
         self.results, self.total = results, total
 
 
-def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, scheduler=None, **options):
+def _grade_each(paths, done, unit, root, keep, settings, workers=1, progress=None, scheduler=None):
     """Grade ``paths``, calling ``done(i, result, autograded notebook)`` in this thread as each is
     graded, so that what was graded is stored even when the batch is cut short (Ctrl-C).
 
@@ -232,8 +195,7 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
     next submission when they finish one; a grader that raises for a submission (a result file it
     cannot read, say) fails that submission only. On a Dask cluster (``scheduler``), each result as
     the cluster sends it back (``grade_on_cluster``'s ``on_result``). ``progress`` wraps an iterable of
-    graded submissions whose ``len()`` is their number (tqdm). ``options``: the Grader's (timeout,
-    limits, wall_timeout, ...).
+    graded submissions whose ``len()`` is their number (tqdm). ``settings``: the GradingSettings.
     """
     from course.grading import batch
 
@@ -245,7 +207,7 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
 
         on_result = lambda i, res: done(i, res, Path(keep, f"{i}.ipynb"))  # noqa: E731
         grade_on_cluster(
-            paths, scheduler, unit=unit, root=root, progress=counted, keep=keep, on_result=on_result, **options
+            paths, scheduler, unit=unit, root=root, progress=counted, keep=keep, on_result=on_result, settings=settings
         )
         return
     pending, finished, stop = queue.Queue(), queue.Queue(), threading.Event()
@@ -261,10 +223,10 @@ def _grade_each(paths, done, unit, root, keep, workers=1, progress=None, schedul
             try:
                 (res,) = grader.grade([path], unit=unit, keep=Path(keep, str(i)))
             except BaseException as e:  # noqa: BLE001  (this submission fails, not the batch)
-                res = {"error": f"could not be graded: the grader failed: {type(e).__name__}: {e}"}
+                res = Result(None, unit, error=f"could not be graded: the grader failed: {type(e).__name__}: {e}")
             finished.put((i, res, Path(keep, str(i), "0.ipynb")))
 
-    graders = [batch.Grader(root=root, workers=1, **options) for _ in range(max(1, min(workers, len(paths))))]
+    graders = [batch.Grader(root=root, settings=settings) for _ in range(max(1, min(workers, len(paths))))]
     threads = [threading.Thread(target=serve, args=(g,), daemon=True) for g in graders]
     for t in threads:
         t.start()
@@ -285,17 +247,16 @@ def autograde(
     unit,
     root=None,
     workers=1,
-    timeout=60,
     db_url=None,
     students=None,
     progress=None,
-    limits=None,
     scheduler=None,
-    **options,
+    settings=None,
+    **changes,
 ):
     """Grade every submission of ``unit`` (or only ``students``) into the gradebook.
 
-    Returns a list of (student, result dict), by student. Each result is stored as soon as it is
+    Returns a list of (student, Result), by student. Each result is stored as soon as it is
     graded, in a transaction of its student's own: a submission that could not be graded (no
     result, a broken one, a failure while storing it) gets zeros and its reason, and no other
     student's row is lost. The reasons, and every failed test, are in ``autograde-logs/<unit>.log``
@@ -303,14 +264,13 @@ def autograde(
     holding what was graded and stored. Raises CourseError when there is nothing to grade (the
     message names the folder searched), the unit is unknown, or the gradebook or the cluster cannot
     be reached.
-    ``options`` go to the grader (``course.grading.batch.Grader``). ``scheduler``: grade on a Dask
+    ``settings``: the :class:`~course.grading.settings.GradingSettings` every submission is graded under
+    (its defaults when None), with ``changes`` to its fields (``timeout=30``). ``scheduler``: grade on a Dask
     cluster (``tcp://host:port`` or ``local:N``, see ``course.grading.cluster``); the gradebook is
     still written here, once per submission. ``progress``: wraps an iterable of graded
     submissions, whose ``len()`` is their number (e.g. tqdm).
     """
     prepare_env()
-    from nbgrader.api import Gradebook
-
     root = require_course(root)
     u = require_unit(unit, root)
     db_url = gradebook.prepare(db_url or gradebook.default_db(root))  # the schema, once, before anything writes
@@ -318,25 +278,23 @@ def autograde(
     found = find_submissions(root, unit, nb_name, students)
     subs = [(s, p) for s, p, problem in found if problem is None]
     _ensure_assignment(root, db_url, unit)
-    if limits:
-        options["limits"] = limits
-    trusted = _trusted_markdown(u)
+    settings = GradingSettings.of(settings, **changes)
+    trusted = instructor_markdown(unit, root)
     graded = {}  # student -> result, as they come
     in_order = lambda: [(s, graded[s]) for s, _, _ in found if s in graded]  # noqa: E731  (submitted/'s order)
-    with Gradebook(db_url) as gb:
+    with gradebook.open_gradebook(db_url) as gb:
 
         def record(student, res, autograded=None, submitted=None):
             res = _checked(res, unit)
             try:
                 _store(gb, unit, nb_name, student, res, autograded, root, submitted=submitted, trusted=trusted)
             except Exception as e:  # noqa: BLE001  (a full disk, a lost connection: this student only)
-                res = dict(res, error=f"could not be stored: {type(e).__name__}: {escape_text(str(e), 300)}")
+                res.error = f"could not be stored: {type(e).__name__}: {escape_text(str(e), 300)}"
             graded[student] = res
 
         for student, _, problem in found:
             if problem is not None:
-                res = {"notebook": None, "assignment": unit, "score": 0.0, "max_score": 0.0, "tests": []}
-                res["error"] = problem
+                res = Result(None, unit, error=problem)
                 if valid_student_id(student):
                     record(student, res)
                 else:
@@ -349,11 +307,10 @@ def autograde(
                     unit,
                     root,
                     keep,
+                    settings,
                     workers=workers,
                     progress=progress,
                     scheduler=scheduler,
-                    timeout=timeout,
-                    **options,
                 )
             except KeyboardInterrupt:
                 write_log(root / "autograde-logs" / f"{unit}.log", unit, in_order(), keep_others=True)

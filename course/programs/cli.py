@@ -63,13 +63,10 @@ def _cmd_grade(args):
         results = grade_notebooks(
             args.notebooks,
             root=root,
-            timeout=args.timeout,
             unit=args.unit,
             progress=progress,
             workers=args.workers,
-            limits=grading_options.limits(args),
-            no_isolation=args.no_isolation,
-            wall_timeout=args.notebook_timeout,
+            settings=grading_options.settings(args),
         )
     except Exception as e:  # grading itself could not run (no source, no nbgrader, ...)
         print(f"course grade: cannot grade: {type(e).__name__}: {e}", file=sys.stderr)
@@ -147,7 +144,6 @@ def parser():
     g = sub.add_parser("grade", help="grade student notebooks with nbgrader's autograder")
     g.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     g.add_argument("--json", action="store_true", help="print one JSON list, one object per notebook")
-    g.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
     g.add_argument("--unit", help="expected unit, e.g. 06_lstm: notebooks of other units get an error")
     g.add_argument("--workers", type=int, default=1, help="notebooks graded at once (default 1)")
     grading_options.add_limits(g)

@@ -81,14 +81,11 @@ def _cmd_autograde(args):
             args.unit,
             root=args.course,
             workers=args.workers,
-            timeout=args.timeout,
             db_url=args.db,
             students=args.student or None,
             progress=grading_options.progress(f"autograde {args.unit}"),
-            limits=grading_options.limits(args),
             scheduler=args.scheduler,
-            no_isolation=args.no_isolation,
-            wall_timeout=args.notebook_timeout,
+            settings=grading_options.settings(args),
         )
     except SandboxError as e:  # no isolation here, and --no-isolation not given
         print(f"course autograde: {e}", file=sys.stderr)
@@ -233,7 +230,6 @@ def add_commands(sub):
     a = sub.add_parser("autograde", help="grade every submission of a unit into the gradebook")
     a.add_argument("unit")
     a.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
-    a.add_argument("--timeout", type=int, default=60, help="execution limit per cell, seconds (default 60)")
     a.add_argument("--student", action="append", help="grade only this student (repeatable)")
     a.add_argument("--db", help=DB_HELP)
     a.add_argument(
