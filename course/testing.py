@@ -28,13 +28,13 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.gradient_check import rel_error
 
 FORWARD_TOL = 1e-7
 BACKWARD_TOL = 1e-6
 
-# The mistakes every check can name (course.checks._hints: each text with its id).
+# The mistakes every check can name (course.checks.hints: each text with its id).
 #: What a test says of the stub that a released exercise holds (a bare ``raise NotImplementedError()``).
 NOT_IMPLEMENTED = hint("testing.not_implemented", "not implemented yet: write your code where it says YOUR CODE HERE")
 USES_TORCH = hint("testing.uses_torch", "graded NumPy functions must not use torch ({how}); write it with NumPy")

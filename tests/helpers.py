@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from course.checks import applications as chk
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 
 def rejects(check, fn, hint_id, **kwargs):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course.checks import pytorch as checks
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 
 def rejects(check, fn, hint_id, **kwargs):

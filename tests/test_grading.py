@@ -113,7 +113,7 @@ def test_cli_json_grades_the_good_and_reports_the_bad_with_exit_0(tmp_path):
     assert results[1]["score"] == results[1]["max_score"] > 0
     for t in results[1]["tests"]:
         assert set(t) == {"grade_id", "score", "max_score", "error"}
-    # a failed test records the ids of the hints its message gave (course.checks._hints)
+    # a failed test records the ids of the hints its message gave (course.checks.hints)
     hints = {t["grade_id"]: t.get("hints") for t in results[2]["tests"]}
     assert hints == {"perceptron_predict": None, "perceptron_fit": ["perceptron.fit_start_or_order"]}, hints
 

@@ -1,7 +1,7 @@
 """Every hint a check can give has a stable id, defined once beside its text (issue 24, item 1).
 
 The rule, read from the source of course/checks/*.py and course/testing.py (whose messages the
-checks raise), with :mod:`course.checks._hints` as the mechanism:
+checks raise), with :mod:`course.checks.hints` as the mechanism:
 
 1. **Every text a student can be shown is a hint.** Every string literal or f-string with at
    least :data:`LONG` literal characters is the text of a ``hint("unit.mistake", "...")`` call,
@@ -17,11 +17,11 @@ checks raise), with :mod:`course.checks._hints` as the mechanism:
    the form ``<module>.<mistake>`` where ``<module>`` is the file's name (``_common.py`` ->
    ``common``), each id in one call; and the name it is assigned to is read somewhere in
    course/ besides its definition (no dead hint).
-3. **An id is recognised, and only it.** :func:`course.checks._hints.identify` finds each
+3. **An id is recognised, and only it.** :func:`course.checks.hints.identify` finds each
    registered hint in its own text (fields filled with sample values), and no other hint
    there except those its text contains: the ids recorded from a message are unambiguous.
 
-A hint's text must also have words of its own (``_hints.MIN_LITERAL``); :func:`hint` refuses one
+A hint's text must also have words of its own (``hints.MIN_LITERAL``); :func:`hint` refuses one
 that has not.
 """
 
@@ -31,11 +31,11 @@ import string
 
 import pytest
 
-from course.checks._hints import ID_FORMAT, REGISTRY, all_hints, identify
+from course.checks.hints import ID_FORMAT, REGISTRY, all_hints, identify
 
 from helpers import ROOT
 
-SOURCES = sorted(p for p in (ROOT / "course" / "checks").glob("*.py") if p.name != "_hints.py") + [
+SOURCES = sorted(p for p in (ROOT / "course" / "checks").glob("*.py") if p.name != "hints.py") + [
     ROOT / "course" / "testing.py"
 ]
 #: A string with this many literal characters (an f-string's without its slots) is a message.

@@ -2,7 +2,7 @@
 
 Correct functions are written here (not copied from the solution); each row plants
 one bug and names the distinctive words of the hint the check must give, and the id
-of the hint that the grader records from that message (course.checks._hints.identify).
+of the hint that the grader records from that message (course.checks.hints.identify).
 """
 
 import numpy as np
@@ -10,7 +10,7 @@ import pytest
 
 from course.checks import bptt as B
 from course.checks._common import STABILITY_HINT
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 from helpers import hint_ids_of, hint_of, with_bug
 

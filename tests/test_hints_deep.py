@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from course.checks import deep as Dp
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 from helpers import hint_of, with_bug
 

@@ -3,7 +3,7 @@ is not blamed: its check says "your <forward> returns float32" (issue 23, sectio
 
 float32 keeps about 7 significant digits: a float32 ``h`` passes the forward's 1e-7 tolerance, but the
 numerical gradient of such a forward is off by ~1e-4, which used to read as a wrong backward.
-Each message also names its hints' ids, as the grader records them (course.checks._hints.identify).
+Each message also names its hints' ids, as the grader records them (course.checks.hints.identify).
 """
 
 import numpy as np
@@ -15,7 +15,7 @@ from course.checks import deep as DP
 from course.checks import gru as G
 from course.checks import lstm as L
 from course.checks import rnn as R
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 from helpers import hint_of
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from course.checks import gru as G
-from course.checks._hints import identify
+from course.checks.hints import identify
 
 from helpers import hint_of, with_bug
 

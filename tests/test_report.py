@@ -111,7 +111,7 @@ def test_a_unit_nobody_was_graded_in_is_one_line_and_status_2(graded, capsys):
 
 def test_mistakes_are_counted_by_the_hint_ids_the_grader_recorded_and_older_results_by_their_text(tmp_path):
     """ben's message was cut before its hint (messages are bounded), but the grader recorded the hint's id."""
-    from course.checks._hints import all_hints
+    from course.checks.hints import all_hints
 
     bias = "perceptron.bias_missing"
     kept = {  # student: the failed perceptron_predict test as course autograde keeps it

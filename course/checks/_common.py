@@ -29,7 +29,7 @@ import itertools
 import numpy as np
 import torch
 
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.gradient_check import eval_numerical_gradient_array, rel_error
 from course.testing import BACKWARD_TOL, assert_close, assert_close_or_hint, assert_shape, call_student, unpack
 

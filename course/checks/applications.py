@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.datasets import synthetic
 from course.testing import assert_close, assert_shape, call_student
 

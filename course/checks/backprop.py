@@ -20,7 +20,7 @@ from course.checks._common import (
 )
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
 from course.testing import (
     BACKWARD_TOL,
@@ -32,7 +32,7 @@ from course.testing import (
     unpack,
 )
 
-# What a student is told (course.checks._hints: each text with its id).
+# What a student is told (course.checks.hints: each text with its id).
 DW_DIVIDED_BY_N = hint("backprop.dw_divided_by_n", "dW is divided by N; it is the sum over the batch, x.T @ dout")
 DB_MEAN = hint("backprop.db_mean", "db is the mean over the batch; it is the sum, dout.sum(axis=0)")
 SIGN_FLIPPED = hint("backprop.activation_sign_flipped", "the sign of x is flipped: you computed {fn}(-x)")

@@ -29,7 +29,7 @@ from course.checks._common import (
     grad_of,
     t,
 )
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.checks.rnn import random_rnn, torch_rnn
 from course.gradient_check import eval_numerical_gradient
 from course.testing import (
@@ -44,7 +44,7 @@ from course.testing import (
     unpack,
 )
 
-# What a student is told (course.checks._hints: each text with its id).
+# What a student is told (course.checks.hints: each text with its id).
 NO_TANH_DERIVATIVE = hint("bptt.no_tanh_derivative", "the tanh derivative (1 - h_next**2) is missing")
 DWH_TRANSPOSED = hint("bptt.dwh_transposed", "dWh is transposed (dWh = h_prev.T @ da)")
 DH_PREV_WH = hint("bptt.dh_prev_wh_not_transposed", "you multiplied by Wh instead of Wh.T (dh_prev = da @ Wh.T)")

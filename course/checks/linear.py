@@ -28,7 +28,7 @@ from course.checks._common import (
     shift_hint,
     t,
 )
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, unpack
 
 

@@ -45,7 +45,7 @@ from course.checks._common import (
     time_hint,
     without_derivative,
 )
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.interop import torch_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 

@@ -12,7 +12,7 @@ epoch over the data repeated E times.
 import numpy as np
 import torch
 
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.testing import assert_close, assert_shape, call_student, unpack
 
 AND_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -21,7 +21,7 @@ AND_Y = np.array([0, 0, 0, 1])
 # happens at (1, 1); after 5 epochs the rule has converged.
 AND_TRACE = {1: ([1.0, 1.0], 1.0), 2: ([2.0, 1.0], 0.0), 10: ([2.0, 1.0], -2.0)}
 
-# What a student is told (course.checks._hints: each text with its id).
+# What a student is told (course.checks.hints: each text with its id).
 PREDICT_NOT_INTEGER = hint(
     "perceptron.predict_not_integer", "must return an integer array of 0/1, got dtype {dtype} (hint: .astype(int))"
 )

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import torch
 
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_close
 
 _CLASSES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}

@@ -14,12 +14,12 @@ import torch
 from course.checks._common import BIAS_MISSING
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.testing import FORWARD_TOL, assert_close, assert_close_or_hint, assert_shape
 
 LN2, LN3 = np.log(2.0), np.log(3.0)  # tanh(ln 2) = 3/5, tanh(ln 3) = 4/5
 
-# What a student is told (course.checks._hints: each text with its id).
+# What a student is told (course.checks.hints: each text with its id).
 WH_TRANSPOSED = hint("rnn.wh_transposed", "you used Wh.T instead of Wh (the forward is h_prev @ Wh)")
 NO_RECURRENCE = hint("rnn.no_recurrence", "h_prev @ Wh is missing")
 NO_TANH = hint("rnn.no_tanh", "tanh is missing: h_next = tanh(x @ Wx + h_prev @ Wh + b)")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from course.checks._common import t as _t
-from course.checks._hints import hint
+from course.checks.hints import hint
 from course.testing import (
     BACKWARD_TOL,
     assert_close,
@@ -21,7 +21,7 @@ from course.testing import (
     unpack,
 )
 
-# What a student is told (course.checks._hints: each text with its id).
+# What a student is told (course.checks.hints: each text with its id).
 J_TRANSPOSED = hint(
     "vanishing.jacobian_transposed",
     "you returned the transpose: J[n][i, j] = d h_next[n, i] / d h_prev[n, j] = (1 - h_next[n, i]**2) * Wh[j, i]",

@@ -17,7 +17,7 @@ The shape (../shared/CURRICULUM.md)::
 
 ``notebook .. tests`` are always there; the others only when they say something (an ``error``
 only for a notebook that could not be graded, a test's ``hints`` only when its message named a
-mistake: the ids of :mod:`course.checks._hints`). A result reads like that dict too
+mistake: the ids of :mod:`course.checks.hints`). A result reads like that dict too
 (``result["score"]``, ``result.get("error")``: a read-only view of :meth:`to_dict`), so code
 written for the JSON form reads it unchanged.
 

@@ -55,8 +55,8 @@ def _cell_error(cell):
 
 
 def _hints(message):
-    """The ids of the hints a failed test's whole message gave (:func:`course.checks._hints.identify`)."""
-    from course.checks._hints import identify
+    """The ids of the hints a failed test's whole message gave (:func:`course.checks.hints.identify`)."""
+    from course.checks.hints import identify
 
     return identify(message) if message else []
 

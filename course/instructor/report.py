@@ -4,7 +4,7 @@ Built from the gradebook (scores per student and test, :func:`course.instructor.
 messages ``course autograde`` keeps beside each autograded notebook (``course-results.json``: the
 message of every failed test, the reason a submission could not be graded). The checks' messages
 *name* a mistake: a check that recognises a typical wrong answer gives a hint, and the grader
-records the hint's id with the failed test (``"hints"``, :mod:`course.checks._hints`). The report
+records the hint's id with the failed test (``"hints"``, :mod:`course.checks.hints`). The report
 counts those named mistakes by id, labelled with the hint's text, with the students who made them,
 so that an instructor reads "21 students: dc_prev must be dc * f" rather than "38 % failed
 lstm_backward". Results kept before hints had ids are grouped by their text instead (what follows
@@ -61,7 +61,7 @@ IN_THE_FORWARD = " (in the forward, found by this test)"
 
 def hint_label(hint_id):
     """The text of the hint ``hint_id`` (its ``{fields}`` left as such), or the id when the course has no such hint."""
-    from course.checks._hints import all_hints
+    from course.checks.hints import all_hints
 
     text = all_hints().get(hint_id)
     if text is None:
