@@ -386,7 +386,7 @@ def test_warnings_and_stderr_of_correct_code_cost_nothing(two_batches):
 
 def test_the_secret_is_neither_readable_nor_in_the_result(two_batches):
     results, _, _ = two_batches
-    steal = results["steal"]
+    steal = results["steal"].to_dict()  # (all of it, as it is stored)
     assert _scores(steal).get("perceptron_predict") == 0.0, json.dumps(steal)
     assert SECRET not in json.dumps(steal) and SECRET_NAME not in json.dumps(steal), steal
 
