@@ -5,6 +5,7 @@ every ``conftest.py`` under the module name ``conftest`` (lectures/ has one too)
 ``from helpers import`` finds depends on the order of collection.
 """
 
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -14,6 +15,11 @@ import pytest
 from course.checks.hints import identify
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def dump(obj):
+    """``obj`` as indented JSON for a failing assertion's message (a grading Result by its JSON form)."""
+    return json.dumps(obj, indent=1, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else str(o))
 
 
 def bin_path(name):

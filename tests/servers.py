@@ -17,7 +17,6 @@ Where a server is not installed, the tests that need it are skipped, saying what
 
 import contextlib
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -268,7 +267,3 @@ class DaskCluster:
                 pass
             proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def dump(obj):
-    return json.dumps(obj, indent=1, default=str)

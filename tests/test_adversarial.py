@@ -23,7 +23,7 @@ from course import units as course_units
 from course.grading import grade_notebooks, sandbox
 from course.grading.submission import solved_answers
 
-from helpers import ROOT
+from helpers import ROOT, dump
 
 pytestmark = pytest.mark.slow
 UNIT = course_units.get("01_perceptron", ROOT)
@@ -303,10 +303,10 @@ def test_each_submission_gets_its_exact_outcome(graded, name):
     res = results[name]
     expected = CASES[name][1]
     if isinstance(expected, str):
-        assert res["score"] == 0 and expected in (res.get("error") or ""), json.dumps(res, indent=1)
+        assert res["score"] == 0 and expected in (res.get("error") or ""), dump(res)
     else:
         scores = {t["grade_id"]: t["score"] for t in res["tests"]}
-        assert scores == expected, json.dumps(res, indent=1)
+        assert scores == expected, dump(res)
         assert res["max_score"] == 5.0
         for t in res["tests"]:
             assert (t["error"] is None) == (t["score"] == t["max_score"]), "a failed test must say why"
@@ -402,7 +402,7 @@ def bloated(tmp_path_factory):
 def test_a_bloated_notebook_is_graded_with_the_cells_grading_needs(bloated, name):
     results, cells = bloated
     res = results[name]
-    assert res["score"] == 5.0 and not res.get("error"), json.dumps(res, indent=1)
+    assert res["score"] == 5.0 and not res.get("error"), dump(res)
     assert cells[name] == cells["normal"], f"nbgrader got {cells[name]} cells, {cells['normal']} for the same work"
     normal = results["normal"]["stages"]["total"]
     assert res["stages"]["total"] < 3 * normal + 5, f"{res['stages']} against {normal} s for a normal notebook"
@@ -411,7 +411,7 @@ def test_a_bloated_notebook_is_graded_with_the_cells_grading_needs(bloated, name
 def test_copied_cells_are_graded_and_the_note_names_them(bloated):
     results, _ = bloated
     res = results["copied_cells"]
-    assert {t["grade_id"]: t["score"] for t in res["tests"]} == FULL, json.dumps(res, indent=1)
+    assert {t["grade_id"]: t["score"] for t in res["tests"]} == FULL, dump(res)
     notes = " ".join(res["notes"])
     for gid in ("'answer_perceptron_fit'", "'perceptron_predict'"):
         assert gid in notes and "the last of them was graded" in notes, f"the notes must name {gid}: {notes}"
@@ -473,7 +473,7 @@ def test_a_submission_that_fills_the_disk_changes_no_classmates_grade(tmp_path, 
     results = grade_notebooks(paths, timeout=HOLD_S + 30, unit="01_perceptron", root=ROOT, workers=2, wall_timeout=240)
     filler, *classmates = results
     for name, res in zip(names[1:], classmates):
-        assert res["score"] == 5.0 and not res.get("error"), f"{name} lost marks to the filler: {json.dumps(res)}"
+        assert res["score"] == 5.0 and not res.get("error"), f"{name} lost marks to the filler: {dump(res)}"
     why = {t["grade_id"]: t["error"] or "" for t in filler["tests"]}.get("perceptron_predict", "")
     written = re.search(r"No space left on device after (\d+) MiB", why)
     assert written and int(written[1]) <= sandbox.Limits().disk_mb, (

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from servers import dump, free_port
+from servers import free_port
 
 from course.grading import cluster as grading_cluster
 from course.grading.cluster import ClusterError, connect, grade_on_cluster
 
-from helpers import ROOT
+from helpers import ROOT, dump
 
 pytestmark = pytest.mark.slow
 ATTACKER = "h1-mallory"
