@@ -21,7 +21,7 @@ Around them, ``programs``: the ``course`` command (``cli``), JupyterLab (``lab``
 website (``site``), the hub (``hub``, and ``hub_server``, run in each user's server) and the
 numbers a lecture's prose takes from a computation (``prose_numbers``). Every part may use the
 list of units (``units``) and the errors a user is told in one line (``errors``). A part never
-imports one above it (``tests/test_layers.py``).
+imports one above it (``tests/project/test_layers.py``).
 
 Graded functions are *not* here: students write those.
 """

@@ -41,7 +41,7 @@ def make_zip(path, entries):
     return path
 
 
-# ---------------------------------------------------------------- the hint tables (tests/test_hints_*.py)
+# ---------------------------------------------------------------- the hint tables (tests/package/test_hints_*.py)
 def with_bug(fn, bug):
     """``fn`` with its keyword ``bug`` set: one row of a table of wrong implementations. It keeps
     ``fn``'s name, which the checks quote ("your lstm_forward is wrong")."""

@@ -1,4 +1,4 @@
-"""People on the hub, as tests/test_hub.py's term sees them: their terminals (a process of the account
+"""People on the hub, as tests/system/test_hub.py's term sees them: their terminals (a process of the account
 in its server's view, or typed into JupyterLab's terminal), their pages, the notebooks students hand in."""
 
 import functools
@@ -15,9 +15,9 @@ import pytest
 
 from course.programs import hub as course_hub
 
+from browser import menu
+from browser import shot as browser_shot
 from helpers import ROOT
-from test_browser import menu
-from test_browser import shot as browser_shot
 
 ARTIFACTS = ROOT / "test-artifacts" / "hub"
 UNIT, NB = "01_perceptron", "perceptron"

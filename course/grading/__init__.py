@@ -48,7 +48,7 @@ each is handled as hostile data:
 The package is the engine below the instructor's part: it imports nothing of
 :mod:`course.instructor` (collect, autograde, gradebook, feedback, grades) or of the programs
 around them (:mod:`course.programs`: ``cli``, ``lab``, ``site``, ``hub``); the one-line errors
-every layer raises derive from :class:`course.errors.CourseError` (``tests/test_layers.py``).
+every layer raises derive from :class:`course.errors.CourseError` (``tests/project/test_layers.py``).
 """
 
 from course.grading.batch import grade_notebooks

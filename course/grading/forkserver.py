@@ -43,7 +43,7 @@ from course.grading.processes import read_line, socket_address
 #: What the torch-free server's children (NumPy units' student processes) find imported.
 #: The torch-free server adds matplotlib.pyplot (the units' setup cells import it). Not so for
 #: kernels: with any of matplotlib imported before a kernel starts, a kernel whose student code
-#: exhausted its memory limit dies instead of raising MemoryError (tests/test_adversarial.py).
+#: exhausted its memory limit dies instead of raising MemoryError (tests/grading/test_adversarial.py).
 NUMPY_PRELOAD = ("numpy", "tqdm.auto", "course", "course.grading.verify")
 #: ... and, the torch-free server forked, what every other child finds imported too.
 PRELOAD = (

@@ -59,7 +59,7 @@ Backends (:func:`backend`), probed once per batch and handed to its workers:
   group. The batch refuses to grade that way unless told to (``course grade --no-isolation``);
   see :func:`unavailable_reason`.
 
-The tests (tests/test_isolation.py) run every probe under both backends where both work.
+The tests (tests/grading/test_isolation.py) run every probe under both backends where both work.
 """
 
 import os

@@ -18,7 +18,7 @@
 
 This part imports the engine (:mod:`course.grading`) and the package's basics (``course.units``,
 ``course.errors``), never the programs around it (:mod:`course.programs`); nbgrader's API is
-reached through the one adapter, :mod:`course.grading.nbgrader` (``tests/test_layers.py``).
+reached through the one adapter, :mod:`course.grading.nbgrader` (``tests/project/test_layers.py``).
 Below: the names the programs and the tests use, from the modules that own them.
 """
 

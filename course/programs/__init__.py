@@ -15,5 +15,5 @@
 5. :mod:`~course.programs.prose_numbers` -- the numbers a lecture's prose takes from a
    computation, checked when nbval runs a lecture (``lectures/conftest.py``).
 
-Nothing below imports this part: the programs are the top layer (``tests/test_layers.py``).
+Nothing below imports this part: the programs are the top layer (``tests/project/test_layers.py``).
 """

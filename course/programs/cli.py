@@ -130,7 +130,7 @@ def _cmd_site(args):
 
 
 def parser():
-    """The ``course`` command's argument parser (every option documented: tests/test_cli.py)."""
+    """The ``course`` command's argument parser (every option documented: tests/instructor/test_cli.py)."""
     p = argparse.ArgumentParser(
         prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -2,7 +2,7 @@
 
 ``pip install -e .`` is the student's course (units 1-8 and ``course lab``); the commands that need
 more name their extra here (:data:`COMMANDS`), and the modules each extra brings (:data:`MODULES`,
-checked against ``pyproject.toml`` by ``tests/test_packaging.py``). A command whose extra is not
+checked against ``pyproject.toml`` by ``tests/project/test_packaging.py``). A command whose extra is not
 installed says so in one line, :func:`missing` before it starts and :func:`explain` for a
 ``ModuleNotFoundError`` raised while it runs (``course.programs.cli.main`` calls both)::
 

@@ -13,7 +13,7 @@ A marked number must appear in the text of its cell outside the comment (so a se
 without its list, or the reverse, fails), and be *supported*: printed by one of the notebook's
 outputs, or written in a results file it reads (``experiments/results/NAME`` whose NAME its code
 mentions). The prose may round: ``0.75`` is supported by a printed ``0.7512``, not by ``0.74``.
-``lectures/conftest.py`` runs the check when nbval executes a lecture; ``tests/test_prose_numbers.py``
+``lectures/conftest.py`` runs the check when nbval executes a lecture; ``tests/project/test_prose_numbers.py``
 tests it.
 """
 

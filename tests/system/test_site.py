@@ -17,8 +17,8 @@ import pytest
 
 from course.programs.site import UNRENDERED, MathRenderer, build_site
 
-from test_browser import ARTIFACTS as BROWSER_ARTIFACTS
-from test_browser import chromium_or_skip, launch
+from browser import ARTIFACTS as BROWSER_ARTIFACTS
+from browser import chromium_or_skip, launch
 
 ARTIFACTS = BROWSER_ARTIFACTS.parent / "site"
 UNITS = ["01_perceptron", "02_backprop"]

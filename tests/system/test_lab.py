@@ -34,8 +34,8 @@ from course.programs.lab import (
     write_course_config,
 )
 
+from browser import chromium_or_skip, copy_unit, launch, shot
 from helpers import ROOT
-from test_browser import chromium_or_skip, copy_unit, launch, shot
 
 UNIT = "01_perceptron"
 LECTURE = f"lectures/{UNIT}.ipynb"
@@ -206,7 +206,7 @@ def _command_lines():
 
 @pytest.mark.slow
 def test_in_a_browser_the_url_shows_lecture_1_and_no_news_question(lab):
-    """Headless Chromium (as tests/test_browser.py): the lecture opens, and no news question appears."""
+    """Headless Chromium (as tests/system/test_browser.py): the lecture opens, and no news question appears."""
     pw = chromium_or_skip()
     url, _, _ = lab
     with pw.sync_playwright() as p:

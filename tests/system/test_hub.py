@@ -2,7 +2,7 @@
 
 The tests start ``course hub`` (JupyterHub with configurable-http-proxy, PAM logins, each
 server run as its user) on 127.0.0.1, with four real local accounts that they create and remove:
-an instructor and three students. Headless Chromium (Playwright, as in tests/test_browser.py)
+an instructor and three students. Headless Chromium (Playwright, as in tests/system/test_browser.py)
 drives what people do in the browser, terminals included (JupyterLab's, typed into); what
 students B and C do in their terminals is also run as a process of that account in the same view
 as its server (``course.programs.hub.as_user``). Screenshots of every step land in test-artifacts/hub/.
@@ -31,7 +31,7 @@ Needs root (it creates accounts), configurable-http-proxy (``npm install -g
 configurable-http-proxy``; .ci/run installs it), JupyterHub (``pip install -e .``) and Chromium;
 without one of them it SKIPS and says which. What people do (terminals, pages, the notebooks
 they hand in) is in tests/hub_people.py; the hub's configuration is tested piece by piece, without
-a hub, in tests/test_hub_config.py.
+a hub, in tests/system/test_hub_config.py.
 """
 
 import os
@@ -84,8 +84,7 @@ from servers import wait_for_http
 from course.programs import hub as course_hub
 from course.programs.lab import free_port
 
-from helpers import ROOT
-from test_browser import (
+from browser import (
     chromium_or_skip,
     code_cell,
     launch,
@@ -95,6 +94,7 @@ from test_browser import (
     validate,
     wait_for_kernel,
 )
+from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 

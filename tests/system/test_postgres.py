@@ -4,7 +4,7 @@ The schema is made once even when several processes open a new database at once;
 writers lose no row; re-grading one student touches only that student's rows; ``grades`` and
 ``feedback`` read it; a server that is down, a refused login and a missing database are one
 line each, not a traceback. (The same class graded into SQLite, into PostgreSQL and on a Dask
-cluster: tests/test_dask.py.)
+cluster: tests/system/test_dask.py.)
 """
 
 import subprocess
@@ -12,11 +12,11 @@ import sys
 
 import pytest
 from servers import Postgres, free_port, why_no_postgres
-from test_adversarial import WRONG_PREDICT, student
 
 from course import instructor
 from course.programs import cli
 
+from corpus import WRONG_PREDICT, student
 from helpers import ROOT
 
 pytestmark = pytest.mark.skipif(why_no_postgres() is not None, reason=str(why_no_postgres()))

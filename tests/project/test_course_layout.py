@@ -9,7 +9,7 @@ import pytest
 
 from course import units as course_units
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = course_units.units(ROOT)
 CONTRACT = ROOT.parent / "shared" / "CURRICULUM.md"
 

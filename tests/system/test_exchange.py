@@ -3,7 +3,7 @@
 Real local accounts that the tests make and remove (prefix ``h2-``): an instructor and two students,
 alice and mallory, on an exchange in a temporary folder, configured as the hub configures every
 account (``deploy/jupyterhub/etc-jupyter/``: ``course.instructor.exchange``'s collect). Each command runs as its
-account in the view its server has on the hub (``course.programs.hub.as_user``), as in tests/test_hub.py; no
+account in the view its server has on the hub (``course.programs.hub.as_user``), as in tests/system/test_hub.py; no
 hub runs, so nbgrader's own authenticator stands in for JupyterHub's groups.
 
 Needs root (it creates accounts); without it, or without useradd/runuser, it SKIPS and says why.

@@ -1,6 +1,6 @@
 """Every committed notebook is in the form JupyterLab opens unmodified (course/instructor/notebook_format.py).
 
-The browser side (a lecture opened in JupyterLab is not marked as changed) is in tests/test_lab.py.
+The browser side (a lecture opened in JupyterLab is not marked as changed) is in tests/system/test_lab.py.
 """
 
 import json

@@ -1,6 +1,6 @@
 """course.grading.cluster on its own (no scheduler): what a Dask worker does for itself.
 
-The cluster itself, with real servers, is tests/test_dask.py.
+The cluster itself, with real servers, is tests/system/test_dask.py.
 """
 
 import json

@@ -12,7 +12,7 @@ one at the top: it is a dependency all the same, only resolved later (which is h
 import ast
 from pathlib import Path
 
-COURSE = Path(__file__).resolve().parent.parent / "course"
+COURSE = Path(__file__).resolve().parents[2] / "course"
 
 INSTRUCTOR, PROGRAMS, GRADING = "course.instructor", "course.programs", "course.grading"
 

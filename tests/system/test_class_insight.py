@@ -18,9 +18,9 @@ import pytest
 from course import instructor
 from course.programs import cli
 
+from browser import ARTIFACTS as BROWSER_ARTIFACTS
+from browser import chromium_or_skip, launch
 from helpers import ROOT
-from test_browser import ARTIFACTS as BROWSER_ARTIFACTS
-from test_browser import chromium_or_skip, launch
 
 pytestmark = pytest.mark.slow
 UNIT = "06_lstm"

@@ -3,7 +3,7 @@
 Each lecture is run in JupyterLab (Run All), then its slider is set to another value through the
 slider's readout, as a student would type it; the figure below the slider must be drawn again
 (its image changes). Screenshots land in test-artifacts/widgets/. The lab, Chromium and the
-helpers are those of tests/test_browser.py (this module only provides the course copy the lab
+helpers are those of tests/system/test_browser.py (this module only provides the course copy the lab
 serves); without Chromium or Playwright the tests SKIP and say why.
 
 A check without a browser pins the static page: the executed notebook's figure is a plain PNG
@@ -14,16 +14,15 @@ import shutil
 
 import pytest
 
-from helpers import ROOT
-from test_browser import (
+from browser import (
     LONG,
     chromium_or_skip,
     code_cell,
-    lab,  # noqa: F401  (a fixture: pytest finds it by name in this module)
     launch,
     open_notebook,
     run_all_and_wait,
 )
+from helpers import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "widgets"
 

@@ -1,4 +1,4 @@
-"""The hub's configuration, piece by piece, without a hub (tests/test_hub.py runs a whole term on one).
+"""The hub's configuration, piece by piece, without a hub (tests/system/test_hub.py runs a whole term on one).
 
 What each server sees (``course.programs.hub.user_view``), what each role's Jupyter configuration holds
 (``deploy/jupyterhub/etc-jupyter/``: students without the instructor's tools, terminals that find

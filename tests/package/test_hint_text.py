@@ -186,7 +186,7 @@ def test_the_known_bad_hint_is_gone():
     assert "the a score" not in texts
 
 
-if __name__ == "__main__":  # read them all: python tests/test_hint_text.py
+if __name__ == "__main__":  # read them all: python tests/package/test_hint_text.py
     for where, text in TEMPLATES:
         print(f"{where}: {text}")
     print(Path(__file__).name, len(TEMPLATES), "templates")

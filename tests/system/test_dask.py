@@ -18,12 +18,12 @@ from pathlib import Path
 import psutil
 import pytest
 from servers import DaskCluster, Postgres, why_no_postgres
-from test_adversarial import CASES, CELL_TIMEOUT
 
 from course import instructor
 from course.grading.cluster import grade_on_cluster
 from course.programs import cli
 
+from corpus import CASES, CELL_TIMEOUT
 from helpers import ROOT, dump
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(why_no_postgres() is not None, reason=str(why_no_postgres()))]

@@ -10,7 +10,7 @@ import yaml
 from course.interop import INSTALL_TORCH
 from course.programs import extras
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 EXTRAS = PROJECT["optional-dependencies"]
 

@@ -7,7 +7,7 @@
 * where the course is (nbgrader's convention) and what happens when nothing is found to grade;
 * the autograde summary says which isolation was used.
 
-Grading itself is covered by tests/test_instructor.py (one graded batch).
+Grading itself is covered by tests/instructor/test_instructor.py (one graded batch).
 """
 
 import base64
