@@ -277,7 +277,7 @@ class Grader:
                     free.put(slot)
 
             try:
-                done = _Counted(pool.map(with_slot, jobs), len(jobs))  # a total for progress bars (tqdm)
+                done = Counted(pool.map(with_slot, jobs), len(jobs))  # a total for progress bars (tqdm)
                 for _ in progress(done) if progress else done:
                     pass
             except BaseException:
@@ -287,7 +287,7 @@ class Grader:
         return results
 
 
-class _Counted:
+class Counted:
     """An iterator that knows its length, so that a progress bar shows total, percentage and ETA."""
 
     def __init__(self, iterator, n):

@@ -234,9 +234,9 @@ def _serve(fds):
         os.close(null)
 
     def body():
-        from course.grading.verify import _serve
+        from course.grading.verify import serve as serve_answers
 
-        _serve(fds[0], fds[1])
+        serve_answers(fds[0], fds[1])
         return 0
 
     return prepare, body

@@ -201,7 +201,7 @@ def _grade_each(paths, done, unit, root, keep, settings, workers=1, progress=Non
 
     if not paths:
         return
-    counted = (lambda it: progress(batch._Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
+    counted = (lambda it: progress(batch.Counted(it, len(paths)))) if progress else (lambda it: it)  # noqa: E731
     if scheduler is not None:  # stored as each comes back, as below
         from course.grading.cluster import grade_on_cluster
 

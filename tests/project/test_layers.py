@@ -24,8 +24,6 @@ KNOWN_CYCLES = []
 #: made public or moved; never add to it.
 KNOWN_PRIVATE_IMPORTS = {
     "course.grading.verify.*": "the verifier's modules (split from one file) share their helpers; name its API",
-    "course.grading.forkserver: course.grading.verify._serve": "the student side's entry point, to be made public",
-    "course.instructor.autograding: course.grading.batch._Counted": "a length for progress bars, to be made public",
 }
 
 

@@ -33,7 +33,7 @@ from course.grading.verify.checker import (
     forbidden_paths,
     verify,
 )
-from course.grading.verify.student import Server, _serve
+from course.grading.verify.student import Server, serve
 from course.grading.verify.wire import (
     MAX_BIGINT_BYTES,
     MAX_DEPTH,
@@ -73,7 +73,7 @@ __all__ = [
     "WireError",
     "_Reader",
     "_Writer",
-    "_serve",
+    "serve",
     "forbidden_paths",
     "verify",
 ]

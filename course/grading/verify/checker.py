@@ -25,11 +25,11 @@ from course.grading.processes import VERIFY_LOAD_MIN_TIMEOUT_S
 from course.grading.verify.torch_bridge import (
     _MIRRORS,
     _attach_gradients,
-    _build_module,
-    _export_module,
-    _substitute,
     _update_module,
     _wire_tensors,
+    build_module,
+    export_module,
+    substitute,
 )
 from course.grading.verify.wire import (
     MAX_MESSAGE_CHARS,
@@ -158,10 +158,10 @@ class StudentProcess:
         return self.objects[rid]
 
     def export_module(self, module):
-        return _export_module(module, None, local=True)
+        return export_module(module, None, local=True)
 
     def build_module(self, nodes):
-        return _build_module(nodes, link=self)
+        return build_module(nodes, link=self)
 
     # -- requests
     def begin_test(self, deadline):
@@ -299,7 +299,7 @@ class StudentProcess:
                 t.requires_grad_(True)  # (it requires grad there; there is no graph of ours to join)
             return value
         attached = _attach_gradients(self, hid, outs, ins)
-        return _substitute(value, {id(o): a for o, a in zip(outs, attached)})
+        return substitute(value, {id(o): a for o, a in zip(outs, attached)})
 
     def vjp(self, hid, grads):
         """Gradients of the inputs of graph ``hid`` for ``grads`` on its outputs, computed in the student process."""

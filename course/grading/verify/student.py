@@ -3,7 +3,7 @@
 The **student processes** (sandboxed, see :mod:`course.grading.sandbox`) execute the unit's setup
 cells (statement by statement: those that cannot import what is hidden are skipped) and the
 submission's *answer cells* only (each under the time limit per cell), and then serve calls to
-the functions they define (:func:`_serve`). Graded **NumPy** functions run in a fork of the fork
+the functions they define (:func:`serve`). Graded **NumPy** functions run in a fork of the fork
 server's torch-free server (:mod:`course.grading.forkserver`: torch was never imported in it) in
 which torch, ``course.checks`` and ``course.interop`` are covered in its view of the file system
 (the sandbox's ``cover``) *and* refused by an audit hook (importing them, opening their files,
@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from course.grading.verify.torch_bridge import _build_module, _export_module, _graph, _substitute
+from course.grading.verify.torch_bridge import build_module, export_module, graph_of, substitute
 from course.grading.verify.wire import (
     MAX_MESSAGE_CHARS,
     Remote,
@@ -141,10 +141,10 @@ class Server:
         return self.objects[rid]
 
     def export_module(self, module):
-        return _export_module(module, self.register, local=False)
+        return export_module(module, self.register, local=False)
 
     def build_module(self, nodes):
-        return _build_module(nodes)
+        return build_module(nodes)
 
     def call(self, rid, args, kwargs, module=None):  # a checker function, called by student code
         self.send(("callback", Remote(self, rid), list(args), dict(kwargs)))
@@ -238,7 +238,7 @@ class Server:
         if torch is not None:  # tensors that require grad: leaves here, the function gets copies it may change
             inputs = [x.clone() if isinstance(x, torch.Tensor) and x.requires_grad else x for x in inputs]
             swap = {id(a): b for a, b in zip(reader.tensors, inputs) if a is not b}
-            args, kwargs = _substitute(args, swap), _substitute(kwargs, swap)
+            args, kwargs = substitute(args, swap), substitute(kwargs, swap)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             if torch is not None and "rng" in opts:
@@ -254,9 +254,9 @@ class Server:
             touched += [(("local", i), m) for i, m in enumerate(reader.modules)]
             if isinstance(fn, torch.nn.Module):
                 touched.append((("ref", rid), fn))
-            extras["modules"] = [(k, i, _export_module(m, self.register, False)) for (k, i), m in touched]
+            extras["modules"] = [(k, i, export_module(m, self.register, False)) for (k, i), m in touched]
             leaves = [x for x in reader.tensors if isinstance(x, torch.Tensor) and x.requires_grad]
-            extras.update(_graph(self, out, leaves))
+            extras.update(graph_of(self, out, leaves))
         return ("ok", out, extras)
 
     def _vjp(self, msg):
@@ -269,7 +269,7 @@ class Server:
         return ("ok", [None if g is None else g.detach() for g in got], {})
 
 
-def _serve(rfd, wfd):
+def serve(rfd, wfd):
     """Loop of the student process (:class:`Server`), started by the fork server.
 
     A "load" with forbidden modules installs the audit hook (:func:`_install_guard`) before the

@@ -1,13 +1,13 @@
 """The torch bridge: torch modules and autograd across the verifier's two processes.
 
-A module crosses as its state (:func:`_export_module`: the tree of its ``torch.nn`` classes,
+A module crosses as its state (:func:`export_module`: the tree of its ``torch.nn`` classes,
 their constructor settings, parameters, buffers and modes). A module the student builds is
 mirrored in the checker: its ``torch.nn`` layers are rebuilt as real local modules from its state
 (on the meta device, then given the tensors that crossed), and whatever is the student's own
 class becomes a *mirror* whose ``forward`` runs in the student process. Gradients cross as
 vector-Jacobian products: a tensor returned with ``requires_grad`` is attached to the checker's
 graph by a ``torch.autograd.Function`` whose backward asks the student process for
-``torch.autograd.grad`` (the student keeps the graph: :func:`_graph`). Inputs a student function
+``torch.autograd.grad`` (the student keeps the graph: :func:`graph_of`). Inputs a student function
 changes in place, and the modules it was given, are written back, so the checks see it.
 
 Nothing here imports torch: it is used only where the process has imported it (the NumPy
@@ -79,7 +79,7 @@ def _settings(module, base):
     return out
 
 
-def _export_module(module, register, local):
+def export_module(module, register, local):
     """The module tree as a list of nodes (path, rid, class, exact, settings, params, buffers, training).
 
     ``register(m)``: the id under which the other side may name ``m``; ``local``: the checker
@@ -128,8 +128,8 @@ def _mirror_class(base):
     return _MIRROR_CLASSES[base]
 
 
-def _build_module(nodes, link=None):
-    """A module from ``_export_module`` nodes: torch.nn classes rebuilt from their settings and state.
+def build_module(nodes, link=None):
+    """A module from ``export_module`` nodes: torch.nn classes rebuilt from their settings and state.
 
     ``link`` (checker side): the student process the nodes come from; a node of a student's own
     class becomes a mirror whose forward runs there. Without ``link`` every node must be a
@@ -215,15 +215,15 @@ def _update_module(root, nodes):
             m.training = training
 
 
-def _substitute(value, mapping, depth=0):
+def substitute(value, mapping, depth=0):
     """``value`` with the tensors of ``mapping`` (id -> tensor) replaced (lists, tuples, dicts)."""
     if id(value) in mapping:
         return mapping[id(value)]
     if depth < MAX_DEPTH and isinstance(value, (list, tuple)):
-        items = [_substitute(v, mapping, depth + 1) for v in value]
+        items = [substitute(v, mapping, depth + 1) for v in value]
         return items if isinstance(value, list) else tuple(items)
     if depth < MAX_DEPTH and isinstance(value, dict):
-        return {k: _substitute(v, mapping, depth + 1) for k, v in value.items()}
+        return {k: substitute(v, mapping, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -272,7 +272,7 @@ def _wire_tensors(value, depth=0):
     return out
 
 
-def _graph(side, out, leaves):
+def graph_of(side, out, leaves):
     """Keeps the graph from ``leaves`` (the inputs that require grad) to the output's tensors that
     require grad, for the checker's gradient requests; returns its extras for the reply."""
     outs = [t for t in _wire_tensors(out) if t.requires_grad]
