@@ -11,7 +11,7 @@
 4. :mod:`~course.grading.cluster` -- the same Grader on the workers of a Dask cluster;
 5. :mod:`~course.grading.worker` -- one submission: nbgrader's autograde, then the verifier;
 6. :mod:`~course.grading.sandbox` -- how student code is confined (namespaces, an allowlist
-   view, no network, no capabilities, limits);
+   view, no network, no capabilities, limits), its view of the machine built by :mod:`~course.grading.view`;
 7. :mod:`~course.grading.forkserver` -- sandboxed processes forked from a warm interpreter;
    :mod:`~course.grading.provisioner` asks it for nbgrader's kernels (jupyter_client's
    provisioner API: no kernel.json, no process standing in for the kernel);

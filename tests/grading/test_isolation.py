@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from course import units as course_units
-from course.grading import grade_notebooks, namespaces, processes, sandbox
+from course.grading import grade_notebooks, namespaces, processes, sandbox, view
 from course.grading.forkserver import ForkServer
 from course.grading.submission import solved_answers
 from course.grading.verify import StudentProcess
@@ -201,7 +201,7 @@ def test_as_an_ordinary_user_the_hidden_files_do_not_exist_inside():
         # (the package's folder may not be readable by nobody: the sandbox and the standard-library-only
         # modules it imports are copied, with empty package files)
         copies = [script, copy.parent / "__init__.py", copy.parent.parent / "__init__.py"]
-        for module in (sandbox, namespaces, processes):
+        for module in (sandbox, namespaces, processes, view):
             copies.append(copy.parent / Path(module.__file__).name)
             shutil.copy(module.__file__, copies[-1])
         for f in copies:
