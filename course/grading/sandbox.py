@@ -11,9 +11,9 @@ process) is started by :func:`fork`, called in the worker's fork server
   as an ordinary user it is that user, seen from outside;
 * a **view built as an allowlist**: a new root (an empty tmpfs, read-only) holding read-only
   binds of the system (``/usr``, the loader's files of ``/etc``), the Python installation and
-  its venv, the course package and the folders named in ``expose``; ``cover`` hides paths inside
-  the view (torch, for a NumPy-only process); a ``/dev`` of null, zero, full, random, urandom; a
-  ``/proc`` of its own PID namespace;
+  its venv, the course package (but for :func:`hidden_parts`) and the folders named in ``expose``;
+  ``cover`` hides paths inside the view (torch, for a NumPy-only process); a ``/dev`` of null,
+  zero, full, random, urandom; a ``/proc`` of its own PID namespace;
 * **a writable space of its own, bounded in total** (``Limits.disk_mb``, ``Limits.inodes``): one
   tmpfs holding its home ``/home/student`` (seeded with copies of what the grader put in its
   working folder) and its private, empty ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm``, gone
@@ -230,6 +230,14 @@ def system_binds():
     return [p for p in dict.fromkeys(paths) if os.path.exists(p)]
 
 
+def hidden_parts():
+    """The parts of the course package no sandbox needs, covered in every one: the instructor's layer
+    and the programs (collect, autograde, the gradebook, the hub...). Student code reaches only what
+    notebooks import and the grading engine's student side."""
+    package = Path(__file__).resolve().parent.parent  # course/
+    return [str(package / part) for part in ("instructor", "programs")]
+
+
 def bwrap_command(writable, exe="/usr/bin/bwrap"):
     """``bwrap`` options that confine the fork server: no network, no capabilities, an allowlist view.
 
@@ -410,7 +418,7 @@ def _init(limits, workdir, body, expose, writable, cover, probe, alive_r):
     """Process 1 of the sandbox: build the view, drop everything, run ``body``."""
     first_alive = lambda: not select.select([alive_r], [], [], 0)[0]  # noqa: E731  (EOF: the first process died)
     die_with_parent(first_alive)
-    build_view(workdir, [*system_binds(), *expose], writable, cover, limits)
+    build_view(workdir, [*system_binds(), *expose], writable, [*hidden_parts(), *cover], limits)
     namespaces.sethostname("sandbox")
     with open("/proc/sys/user/max_user_namespaces", "w") as f:  # no user namespace of its own
         f.write("0")

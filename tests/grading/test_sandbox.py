@@ -183,6 +183,21 @@ def test_all_a_sandbox_writes_shares_one_bounded_space(tmp_path):
 
 
 @isolated
+def test_the_instructors_layer_and_the_programs_are_not_in_a_sandbox(tmp_path):
+    """Student code sees what notebooks import and the grading engine, not collect, autograde or the hub."""
+    package = os.path.dirname(os.path.dirname(os.path.realpath(sandbox.__file__)))
+
+    def look():
+        parts = ("instructor", "programs", "checks")
+        return _write_json({p: sorted(os.listdir(os.path.join(package, p))) for p in parts})
+
+    assert _run(tmp_path, look) == 0
+    seen = _read_json(tmp_path)
+    assert seen["instructor"] == [] and seen["programs"] == [], f"visible inside a sandbox: {seen}"
+    assert "lstm.py" in seen["checks"], "the checks (what notebooks import) must stay visible"
+
+
+@isolated
 def test_a_sandbox_cannot_create_more_files_than_its_inode_limit(tmp_path):
     def many():
         made, why = 0, None
