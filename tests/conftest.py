@@ -30,6 +30,16 @@ def _working_directory_kept():
         pytest.fail(f"the test left the working directory in {after}")
 
 
+@pytest.fixture
+def course(tmp_path):
+    """A course directory with unit 1's source only (modules that need more define their own ``course``)."""
+    root = tmp_path / "course"
+    (root / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "solutions" / "01_perceptron", root / "solutions" / "01_perceptron")
+    return root
+
+
 @pytest.fixture(scope="session")
 def root():
     return ROOT

@@ -6,19 +6,10 @@ import time
 import pytest
 
 from course.grading import sandbox
-from course.grading.forkserver import ForkServer
 from course.grading.sandbox import Limits
 from course.grading.verify import StudentError, StudentProcess
 
 isolated = pytest.mark.skipif(sandbox.backend() == "none", reason="this machine cannot isolate (no user namespaces)")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    fs = ForkServer(tmp_path_factory.mktemp("forkserver"), shared=[tmp_path_factory.getbasetemp()])
-    assert fs.ensure(), "the fork server did not start"
-    yield fs
-    fs.stop()
 
 
 def _student(server, tmp_path, answers, setup=("import numpy as np",)):

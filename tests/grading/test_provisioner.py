@@ -8,18 +8,9 @@ import pytest
 from traitlets.config import Config
 
 from course.grading import sandbox
-from course.grading.forkserver import ForkServer
 from course.grading.provisioner import NAME, SandboxKernelManager, SandboxProvisioner
 
 isolated = pytest.mark.skipif(sandbox.backend() == "none", reason="this machine cannot isolate (no user namespaces)")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    fs = ForkServer(tmp_path_factory.mktemp("forkserver"), shared=[tmp_path_factory.getbasetemp()])
-    assert fs.ensure(), "the fork server did not start"
-    yield fs
-    fs.stop()
 
 
 @pytest.fixture

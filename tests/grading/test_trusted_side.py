@@ -13,7 +13,6 @@ Grading itself is covered by tests/instructor/test_instructor.py (one graded bat
 import base64
 import json
 import os
-import shutil
 import stat
 import subprocess
 from html.parser import HTMLParser
@@ -32,16 +31,6 @@ from helpers import ROOT, bin_path, make_zip
 UNIT = "01_perceptron"
 MARK = "PWNED"  # in every payload: it must never reach a live part of the rendered page
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
-
-
-@pytest.fixture
-def course(tmp_path):
-    """A course directory with unit 1's source only."""
-    root = tmp_path / "course"
-    (root / "solutions").mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "solutions" / UNIT, root / "solutions" / UNIT)
-    return root
 
 
 def _notebook_text():

@@ -4,7 +4,6 @@ submission unless told to, and keeps the submission's own hand-in time. Nothing 
 """
 
 import os
-import shutil
 import time
 import zipfile
 from datetime import datetime
@@ -17,16 +16,6 @@ from course.programs import cli
 from helpers import ROOT, make_zip
 
 UNIT = "01_perceptron"
-
-
-@pytest.fixture
-def course(tmp_path):
-    """A course directory with unit 1's source only."""
-    root = tmp_path / "course"
-    (root / "solutions").mkdir(parents=True)
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    shutil.copytree(ROOT / "solutions" / UNIT, root / "solutions" / UNIT)
-    return root
 
 
 def _notebook(which="exercises"):
