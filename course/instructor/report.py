@@ -60,15 +60,14 @@ IN_THE_FORWARD = " (in the forward, found by this test)"
 
 
 def hint_label(hint_id):
-    """The text of the hint ``hint_id`` (its ``{fields}`` left as such), or the id when the course has no such hint."""
+    """The text of the hint ``hint_id``, each ``{field}`` (what differs between students) shown as "…";
+    the id itself when the course has no such hint."""
     from course.checks.hints import all_hints
 
     text = all_hints().get(hint_id)
     if text is None:
         return hint_id
-    return "".join(
-        lit + ("{" + name + "}" if name is not None else "") for lit, name, _, _ in string.Formatter().parse(text)
-    )
+    return "".join(lit + ("…" if name is not None else "") for lit, name, _, _ in string.Formatter().parse(text))
 
 
 def mistakes_of(test):

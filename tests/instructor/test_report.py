@@ -138,3 +138,8 @@ def test_a_backward_that_found_its_forward_wrong_names_the_forwards_mistake_once
     named = report.mistakes_of({"error": "...", "hints": ["common.gate_order", "common.forward_wrong"]})
     assert [hint for _, hint in named] == ["common.gate_order"]
     assert named[0][0].endswith("(in the forward, found by this test)"), named
+
+
+def test_a_template_hints_label_shows_what_differs_between_students_as_an_ellipsis():
+    label = report.hint_label("common.gate_order")
+    assert "{" not in label and "…" in label, f"the instructor reads the template's placeholders: {label}"
