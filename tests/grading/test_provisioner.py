@@ -17,11 +17,15 @@ isolated = pytest.mark.skipif(sandbox.backend() == "none", reason="this machine 
 def kernel(server, tmp_path, monkeypatch):
     """A started kernel's manager, as the grading worker configures it (ZMQ over socket files)."""
     # the connection file: where the fork server sees it
+    # (in pytest's folder, which the fork server sees under either backend: not a temporary file in /tmp,
+    # which a fork server confined by bubblewrap, as an ordinary user's is, does not see)
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    (tmp_path / "runtime").mkdir()
     workdir = tmp_path / "kernel"
     (workdir / sandbox.IPC_FOLDER).mkdir(parents=True)
     cfg = Config()
     cfg.KernelManager.transport = "ipc"
+    cfg.KernelManager.connection_file = str(tmp_path / "runtime" / "kernel.json")
     cfg.KernelManager.ip = str(workdir / sandbox.IPC_FOLDER / "kernel")
     cfg.SandboxProvisioner.forkserver = server.path
     cfg.SandboxProvisioner.sandbox_args = sandbox.command_args(sandbox.Limits(), str(workdir))
