@@ -230,7 +230,8 @@ messages are shown as text, no test's source is included.</p>
 {test_rows}</table>
 <h2>The mistakes the checks named</h2>
 <p>A failed test's message names a mistake when the check recognised a typical wrong answer;
-numbers are replaced by #, so that the same mistake on other data counts once.</p>
+each mistake is counted by its hint's id (… stands for what differs between students; results kept
+before hints had ids are counted by their text, numbers replaced by #).</p>
 <table><tr><th>students</th><th>test</th><th>mistake</th><th>who</th></tr>
 {mistake_rows}</table>
 <h2>Could not be graded</h2>
