@@ -5,6 +5,7 @@ every ``conftest.py`` under the module name ``conftest`` (lectures/ has one too)
 ``from helpers import`` finds depends on the order of collection.
 """
 
+import ast
 import json
 import sys
 import zipfile
@@ -15,6 +16,17 @@ import pytest
 from course.checks.hints import identify
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def docstring_ids(tree):
+    """The ``id()`` of each docstring's constant node in the AST ``tree`` (module, class, function)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
 
 
 def dump(obj):

@@ -33,7 +33,7 @@ import pytest
 
 from course.checks.hints import ID_FORMAT, REGISTRY, all_hints, identify
 
-from helpers import ROOT
+from helpers import ROOT, docstring_ids
 
 SOURCES = sorted(p for p in (ROOT / "course" / "checks").glob("*.py") if p.name != "hints.py") + [
     ROOT / "course" / "testing.py"
@@ -76,16 +76,6 @@ def _is_hint_call(node):
     )
 
 
-def _docstrings(tree):
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
 def _parameters():
     """function name -> its positional parameters' names, over every source file."""
     return {
@@ -118,7 +108,7 @@ def _unnamed_messages():
     parameters, found = _parameters(), []
     for path, tree in TREES.items():
         lines = path.read_text(encoding="utf-8").splitlines()
-        skip = _docstrings(tree) | _field_arguments(tree, parameters)
+        skip = docstring_ids(tree) | _field_arguments(tree, parameters)
         for node in ast.walk(tree):
             if _is_hint_call(node):
                 skip |= {id(n) for n in ast.walk(node)}

@@ -17,21 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, docstring_ids
 
 SOURCES = sorted((ROOT / "course" / "checks").glob("*.py")) + [ROOT / "course" / "testing.py"]
 NEUTRAL = "x{}"  # a slot whose values the source does not show: a word that joins no article (x0, x1...)
 NUMBER = "1.5e-03"  # a slot with a format spec ({err:.2e}, {acc:.0%}...)
-
-
-def _docstrings(tree):
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
 
 
 def _parents(tree):
@@ -123,7 +113,7 @@ def _enclosing_function(node, parent):
 
 def _file_templates(path, tree, passed):
     """(file:line, rendered text) of every string of one file (f-strings once per example value)."""
-    docs, parent, bindings_of, found = _docstrings(tree), _parents(tree), {}, []
+    docs, parent, bindings_of, found = docstring_ids(tree), _parents(tree), {}, []
     for node in ast.walk(tree):
         where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
