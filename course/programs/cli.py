@@ -1,4 +1,4 @@
-"""The ``course`` command: release, grade, lab, hub, site; the instructor's commands (``course_commands``).
+"""The course, from the command line: students and instructors alike, then the instructor's commands.
 
   course release              regenerate exercises/ from solutions/ (nbgrader)
   course release --check      fail if exercises/ is out of sync with solutions/
