@@ -30,6 +30,7 @@ import numpy as np
 
 from course.checks.hints import hint
 from course.gradient_check import rel_error
+from course.references import evaluate_when_recording
 
 FORWARD_TOL = 1e-7
 BACKWARD_TOL = 1e-6
@@ -325,8 +326,10 @@ def hint_for(actual, candidates):
 def assert_close_or_hint(name, what, actual, expected, tol, reference, candidates=()):
     """:func:`assert_close`, whose message adds :func:`hint_for` ``candidates``.
 
-    ``candidates`` may be a function returning them: it is called only on failure.
+    ``candidates`` may be a function returning them: it is called only on failure (and while the
+    saved references are recorded: :func:`course.references.evaluate_when_recording`).
     """
+    evaluate_when_recording(candidates)
     try:
         assert_close(name, what, actual, expected, tol, reference)
     except AssertionError as e:

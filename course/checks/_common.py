@@ -27,10 +27,12 @@
 import itertools
 
 import numpy as np
-import torch
 
 from course.checks.hints import hint
 from course.gradient_check import eval_numerical_gradient_array, rel_error
+from course.interop import require_torch
+from course.interop import torch_reference as _torch_reference
+from course.references import evaluate_when_recording, saved_reference
 from course.testing import BACKWARD_TOL, assert_close, assert_close_or_hint, assert_shape, call_student, unpack
 
 #: relative error under which a student's output "is" a known wrong variant
@@ -44,7 +46,9 @@ STABILITY_HINT = hint(
 
 
 def t(a, grad=False):
-    """``a`` as a float64 torch tensor (a copy), optionally a leaf that requires grad."""
+    """``a`` as a float64 torch tensor (a copy), optionally a leaf that requires grad (inside a
+    :func:`course.references.saved_reference` only: torch may be missing)."""
+    torch = require_torch("a check's torch reference")
     return torch.tensor(np.array(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
 
 
@@ -84,6 +88,7 @@ def diagnose(got, variants, tol=MATCH_TOL):
     once, on failure only) and may yield ``refs = None`` for a variant that
     does not apply.
     """
+    evaluate_when_recording(variants)
     if callable(variants):
         variants = variants()
     for text, refs in variants:
@@ -94,6 +99,7 @@ def diagnose(got, variants, tol=MATCH_TOL):
 
 def close(name, what, got, ref, tol, reference, hint=None):
     """assert_close, with ``hint()`` (a string or None, called only on failure) appended to the message."""
+    evaluate_when_recording(hint)
     try:
         return assert_close(name, what, got, ref, tol, reference)
     except AssertionError as e:
@@ -114,6 +120,11 @@ def first_hint(*hints):
         return None
 
     return hint
+
+
+#: :func:`course.interop.torch_reference` (a whole torch.nn.RNN/LSTM/GRU with the course's arrays), live
+#: where torch is installed and read back from the saved references where it is not (course.references)
+torch_reference = saved_reference(_torch_reference)
 
 
 # ---------------------------------------------------------------- dtypes
@@ -311,7 +322,7 @@ def reorder_hook(perm, gates):
     def hook(g):
         H = g.shape[-1] // len(gates)
         blocks = {k: g[..., n * H : (n + 1) * H] for n, k in enumerate(gates)}
-        return torch.cat([blocks[k] for k in perm], dim=-1)
+        return require_torch().cat([blocks[k] for k in perm], dim=-1)
 
     return hook
 

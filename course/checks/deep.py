@@ -20,14 +20,22 @@ bh)``) as in the layer functions' signatures; their gradients
 
 import numpy as np
 
-from course.checks._common import all_match, assert_float64, close, forward_first, matches, random_params, time_hint
+from course.checks._common import (
+    all_match,
+    assert_float64,
+    close,
+    forward_first,
+    matches,
+    random_params,
+    time_hint,
+    torch_reference,
+)
 from course.checks.bptt import check_rnn_backward
 from course.checks.gru import check_gru_backward, check_gru_forward
 from course.checks.hints import hint
 from course.checks.lstm import check_lstm_backward, check_lstm_forward
 from course.checks.rnn import check_rnn_forward
 from course.gradient_check import rel_error
-from course.interop import torch_reference
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, torch_allowed, unpack
 
 # ---------------------------------------------------------------- hints

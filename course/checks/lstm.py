@@ -43,10 +43,10 @@ from course.checks._common import (
     shift_hint,
     t,
     time_hint,
+    torch_reference,
     without_derivative,
 )
 from course.checks.hints import hint
-from course.interop import torch_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 
 __all__ = [

@@ -9,12 +9,13 @@ so the message can say which one it looks like.
 """
 
 import numpy as np
-import torch
 
 from course.checks._common import BIAS_MISSING
 from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
 from course.checks.hints import hint
+from course.interop import require_torch
+from course.references import saved_reference
 from course.testing import FORWARD_TOL, assert_close, assert_close_or_hint, assert_shape
 
 LN2, LN3 = np.log(2.0), np.log(3.0)  # tanh(ln 2) = 3/5, tanh(ln 3) = 4/5
@@ -33,8 +34,10 @@ INDRNN_NO_RELU = hint("rnn.indrnn_no_relu", "relu is missing: h_next = relu(x @ 
 INDRNN_TANH = hint("rnn.indrnn_tanh", "you used tanh instead of relu")
 
 
+@saved_reference
 def torch_rnn(x, h0, Wx, Wh, b_ih, b_hh, nonlinearity="tanh"):
     """torch.nn.RNN (batch_first, float64) with copied weights: x (N, T, D), h0 (N, H) -> h (N, T, H)."""
+    torch = require_torch("torch_rnn")
     D, H = Wx.shape
     rnn = torch.nn.RNN(D, H, nonlinearity=nonlinearity, batch_first=True).double()
     with torch.no_grad():
@@ -145,8 +148,10 @@ def check_rnn_forward(rnn_forward, N=2, T=4, D=3, H=5, seed=0):
 
 
 # ---------------------------------------------------------------- indrnn_step_forward
+@saved_reference
 def torch_indrnn_step(x, h_prev, Wx, u, b):
-    """relu(x @ Wx + u * h_prev + b) written with torch operations."""
+    """relu(x @ Wx + u * h_prev + b) written with torch operations: x (N, D), h_prev (N, H) -> (N, H)."""
+    torch = require_torch("torch_indrnn_step")
     return torch.relu(torch.nn.functional.linear(_t(x), _t(Wx).T, _t(b)) + _t(u) * _t(h_prev)).numpy()
 
 

@@ -240,7 +240,7 @@ def test_no_module_imports_a_private_name_from_another_module():
 #: The top of the package: what notebooks import (flat), the basics every part uses, and the parts' folders.
 TOP = {
     "notebooks import": {
-        *("gradient_check", "testing", "interop", "training", "plotting", "widgets"),
+        *("gradient_check", "testing", "interop", "references", "training", "plotting", "widgets"),
         *("checks", "datasets"),
     },
     "every part uses": {"units", "errors"},
