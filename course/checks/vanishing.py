@@ -3,14 +3,18 @@
 References: ``torch.autograd.functional.jacobian`` of a tanh RNN step
 written with torch operations, the product of Jacobians against the
 Jacobian of a whole unrolled sequence, ``torch.nn.utils.clip_grad_norm_``,
-and hand-worked cases.
+and hand-worked cases. Each torch computation is a saved reference
+(course.references) of the check's data alone: live where torch is
+installed, read back from ``course/checks/saved/05_vanishing_gradients.npz``
+where it is not.
 """
 
 import numpy as np
-import torch
 
 from course.checks._common import t as _t
 from course.checks.hints import hint
+from course.interop import require_torch
+from course.references import saved_reference
 from course.testing import (
     BACKWARD_TOL,
     assert_close,
@@ -87,23 +91,59 @@ def _random_step(N, D, H, seed, scale=1.0):
     return x, h_prev, Wx, Wh, b
 
 
-def _step(x, Wx, Wh, b):
+def _torch_step(x, Wx, Wh, b):
+    """The tanh RNN step with torch operations, as a function of h_prev: x (N, D) -> (h (N, H) -> h_next (N, H))."""
+    torch = require_torch("the torch RNN step")
     return lambda h: torch.tanh(_t(x) @ _t(Wx) + h @ _t(Wh) + _t(b))
+
+
+@saved_reference
+def torch_step_jacobians(x, h_prev, Wx, Wh, b):
+    """One tanh RNN step and autograd's Jacobian of each sample's step.
+
+    x (N, D), h_prev (N, H), Wx (D, H), Wh (H, H), b (H,) -> (h_next (N, H), J (N, H, H)) with
+    J[n][i, j] = d h_next[n, i] / d h_prev[n, j] (rows: outputs, columns: inputs)."""
+    torch = require_torch("torch_step_jacobians")
+    with torch.no_grad():
+        h_next = _torch_step(x, Wx, Wh, b)(_t(h_prev)).numpy()
+    J = np.empty((len(x), len(b), len(b)))
+    for n in range(len(x)):
+        step_n = _torch_step(x[n : n + 1], Wx, Wh, b)  # sample n's step alone
+        J[n] = torch.autograd.functional.jacobian(lambda h, s=step_n: s(h[None])[0], _t(h_prev[n])).numpy()
+    return h_next, J
+
+
+@saved_reference
+def torch_unrolled_jacobian(xs, h0, Wx, Wh, b):
+    """The states of a tanh RNN unrolled over xs, and autograd's Jacobian of the last one w.r.t. h0.
+
+    xs (T, 1, D), h0 (1, H), Wx (D, H), Wh (H, H), b (H,) -> (hs (T, 1, H): the state after each step,
+    J (H, H) = d h_T / d h_0)."""
+    torch = require_torch("torch_unrolled_jacobian")
+    steps = [_torch_step(x, Wx, Wh, b) for x in xs]
+
+    def unrolled(h):
+        for step in steps:
+            h = step(h)
+        return h
+
+    J = torch.autograd.functional.jacobian(lambda h: unrolled(h[None])[0], _t(h0[0])).numpy()
+    hs, h = [], _t(h0)
+    with torch.no_grad():
+        for step in steps:
+            h = step(h)
+            hs.append(h.numpy())
+    return np.stack(hs), J
 
 
 def check_rnn_jacobian(rnn_jacobian, N=3, H=4, D=3, seed=0):
     """J[n] = d h_next[n] / d h_prev[n] = diag(1 - h_next[n]**2) @ Wh.T, against autograd's Jacobian."""
     name = "rnn_jacobian"
     x, h_prev, Wx, Wh, b = _random_step(N, D, H, seed)
-    step = _step(x, Wx, Wh, b)
-    with torch.no_grad():
-        h_next = step(_t(h_prev)).numpy()
+    h_next, refs = torch_step_jacobians(x, h_prev, Wx, Wh, b)
     J = call_student(rnn_jacobian, h_next, Wh)
     J = assert_shape(name, "J", J, (N, H, H))
-    for n in range(N):
-        # the Jacobian of sample n's step alone: rows i = outputs h_next[n, i], columns j = inputs h_prev[n, j]
-        step_n = _step(x[n : n + 1], Wx, Wh, b)
-        ref = torch.autograd.functional.jacobian(lambda h, step_n=step_n: step_n(h[None])[0], _t(h_prev[n])).numpy()
+    for n, ref in enumerate(refs):
         d = 1 - h_next[n] ** 2
         assert_close_or_hint(
             name,
@@ -139,19 +179,10 @@ def check_rnn_jacobian_chain(rnn_jacobian, T=5, H=4, D=3, seed=0):
     rng = np.random.default_rng(seed)
     xs = rng.normal(size=(T, 1, D))
     _, h0, Wx, Wh, b = _random_step(1, D, H, seed + 1)
-    step = lambda x: _step(x, Wx, Wh, b)  # noqa: E731
-
-    def unrolled(h):
-        for t in range(T):
-            h = step(xs[t])(h)
-        return h
-
-    ref = torch.autograd.functional.jacobian(lambda h: unrolled(h[None])[0], _t(h0[0])).numpy()
-    product, h = np.eye(H), _t(h0)
+    hs, ref = torch_unrolled_jacobian(xs, h0, Wx, Wh, b)
+    product = np.eye(H)
     for t in range(T):
-        with torch.no_grad():
-            h = step(xs[t])(h)
-        J = assert_shape(name, f"J at step {t + 1}", call_student(rnn_jacobian, h.numpy(), Wh), (1, H, H))
+        J = assert_shape(name, f"J at step {t + 1}", call_student(rnn_jacobian, hs[t], Wh), (1, H, H))
         product = J[0] @ product  # the chain rule, latest step on the left
     assert_close(
         name,
@@ -164,11 +195,15 @@ def check_rnn_jacobian_chain(rnn_jacobian, T=5, H=4, D=3, seed=0):
 
 
 # ---------------------------------------------------------------- clip_grad_norm
-def _torch_clip(grads, max_norm):
+@saved_reference
+def torch_clip_grad_norm(grads, max_norm):
+    """torch.nn.utils.clip_grad_norm_ on parameters whose gradients are ``grads`` (a list of arrays of
+    any shapes) -> (clipped: a list of arrays of the same shapes, total_norm: a float, before clipping)."""
+    torch = require_torch("torch_clip_grad_norm")
     params = []
     for g in grads:
         p = torch.zeros(np.shape(g), dtype=torch.float64, requires_grad=True)
-        p.grad = _t(g).clone()
+        p.grad = _t(g)
         params.append(p)
     total = torch.nn.utils.clip_grad_norm_(params, max_norm)
     return [p.grad.numpy() for p in params], float(total)
@@ -192,8 +227,8 @@ def _clip(name, fn, grads, max_norm):
 
 
 def _compare_clip(name, fn, grads, max_norm, case):
+    ref, ref_total = torch_clip_grad_norm(list(grads), max_norm)
     clipped, total = _clip(name, fn, grads, max_norm)
-    ref, ref_total = _torch_clip(grads, max_norm)
     flat = np.concatenate([np.ravel(g) for g in grads]) if grads else np.zeros(0)
     assert_close_or_hint(
         name,

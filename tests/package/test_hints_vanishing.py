@@ -12,6 +12,8 @@ from course.checks import vanishing as V
 
 from helpers import hint_ids_of, with_bug
 
+pytestmark = pytest.mark.usefixtures("both_references")  # hints the same with torch and without
+
 
 def assert_hint(message_and_ids, words, hint_id):
     """The message has ``words`` and identify() reads ``hint_id`` in it (what the grader records)."""
