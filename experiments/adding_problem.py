@@ -18,7 +18,10 @@ not depend on machine load), evaluates on a fixed test set every
   the test-MSE learning curve and wall-clock time;
 * ``experiments/results/adding_{lstm,rnn}.pt``: the trained LSTM and RNN
   state dicts (float32, tens of KB) that the lectures load to show gates,
-  cell states and gradient norms.
+  cell states and gradient norms;
+* ``experiments/results/adding_lstm.npz``: the trained LSTM in the course's layout
+  (``Wx (2, 4H), Wh (H, 4H), b (4H,)``, the read-out ``w_out (H,)``, ``b_out ()``), which exercise 6
+  loads into the student's ``lstm_forward`` with NumPy alone (units 1-8 install without torch).
 
 Run from the repository root (about 3 minutes on 2 cores):
 
@@ -183,7 +186,21 @@ def main(argv=None):
         )
         if kind in ("rnn", "lstm"):
             torch.save(model.state_dict(), args.out / f"adding_{kind}.pt")
+        if kind == "lstm":
+            save_course_arrays(model.state_dict(), args.out / "adding_lstm.npz")
     write_results(args.out / "adding_problem.json", results)
+
+
+def save_course_arrays(state, path):
+    """The LSTM regressor's ``state`` dict (torch's layout) as the course's arrays, in ``path`` (.npz):
+    Wx (2, 4H), Wh (H, 4H), b (4H,) (course.interop's copy rules), w_out (H,), b_out ()."""
+    from course.interop import rnn_params_from_torch
+
+    lstm = nn.LSTM(2, state["rnn.weight_hh_l0"].shape[1], batch_first=True, dtype=torch.float64)
+    lstm.load_state_dict({k[len("rnn.") :]: v for k, v in state.items() if k.startswith("rnn.")})
+    Wx, Wh, b = rnn_params_from_torch(lstm)
+    w_out, b_out = state["head.weight"].double().numpy()[0], np.float64(state["head.bias"])
+    np.savez_compressed(path, Wx=Wx, Wh=Wh, b=b, w_out=w_out, b_out=b_out)
 
 
 def steps_to_threshold(args, results, x_test, y_test, threshold=0.01):

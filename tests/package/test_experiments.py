@@ -112,6 +112,27 @@ def test_adding_regressor_forget_bias_lands_in_the_forget_block():
     assert (fresh.bias_ih_l0.abs() <= 0.5).all()
 
 
+def test_the_saved_lstm_arrays_of_exercise_6_are_the_trained_lstm():
+    """experiments/results/adding_lstm.npz (read with NumPy alone by exercise 6) holds the .pt's weights."""
+    import numpy as np
+
+    from course.interop import load_into_torch
+
+    state = torch.load(adding_problem.RESULTS / "adding_lstm.pt")
+    saved = np.load(adding_problem.RESULTS / "adding_lstm.npz")
+    model = adding_problem.Regressor("lstm", hidden=saved["Wh"].shape[0]).double()
+    model.load_state_dict(state)
+    load_into_torch(model.rnn, (saved["Wx"], saved["Wh"], saved["b"]))  # bias_hh is zero after this
+    x = torch.rand(3, 7, 2, dtype=torch.float64)
+    with torch.no_grad():
+        want = adding_problem.Regressor("lstm", hidden=saved["Wh"].shape[0]).double()
+        want.load_state_dict(state)
+        np.testing.assert_allclose(model.rnn(x)[0].numpy(), want.rnn(x)[0].numpy(), rtol=1e-6, atol=1e-7)
+        head = model.head.weight.double().numpy()[0]
+    np.testing.assert_allclose(saved["w_out"], head)
+    assert float(saved["b_out"]) == pytest.approx(float(state["head.bias"]))
+
+
 def test_seed_runs_merge_into_one_results_file(tmp_path):
     path = tmp_path / "adding_problem_seeds.json"
     settings = dict(T=10, batch=4, hidden=3, lr=1e-3, clip=1.0, eval_every=5)

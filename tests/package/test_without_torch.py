@@ -1,4 +1,6 @@
-"""Units 1-8 without torch: the notebook-facing package imports, and lectures 1-8 run to the end.
+"""Units 1-8 without torch: the notebook-facing package imports, lectures 1-8 run to the end, and the
+exercises of units 1-8, answered, pass their visible tests (their checks read the saved torch references,
+course.references), with the hint a mistake gets with torch.
 
 torch is blocked by a folder first on PYTHONPATH whose ``torch`` package raises the ImportError a
 missing torch raises, so these tests run in the course's full environment. A lecture's cell that
@@ -17,6 +19,8 @@ from course.interop import INSTALL_TORCH
 from helpers import ROOT
 
 LECTURES = sorted(ROOT.glob("lectures/0[1-8]_*.ipynb"))
+EXERCISES = sorted(ROOT.glob("solutions/0[1-8]_*/*.ipynb"))
+CHECKS = ["perceptron", "backprop", "rnn", "bptt", "vanishing", "lstm", "gru", "deep"]
 NOTEBOOK_MODULES = [
     "course",
     "course.gradient_check",
@@ -30,6 +34,8 @@ NOTEBOOK_MODULES = [
     "course.datasets.synthetic",
     "course.datasets.human_numbers",
     "course.datasets.co2",
+    "course.references",
+    *(f"course.checks.{name}" for name in CHECKS),
 ]
 
 
@@ -106,3 +112,47 @@ def test_the_lecture_runs_to_the_end_without_torch(lecture, no_torch):
         assert len(said) == 1 and said[0].endswith(INSTALL_TORCH), (
             f"{lecture.name}: a cell guarded by optional_torch must print its one line, got {said}:\n{cell.source}"
         )
+
+
+def test_a_check_reads_the_saved_references_and_names_a_mistake_as_with_torch(no_torch):
+    code = (
+        "import numpy as np\n"
+        "from course import references\n"
+        "from course.checks.rnn import check_rnn_forward\n"
+        "from course.checks.hints import identify\n"
+        "def rnn_forward(x, h0, Wx, Wh, b):  # h0 ignored: the state starts from zeros\n"
+        "    h, hs = np.zeros_like(h0), []\n"
+        "    for t in range(x.shape[1]):\n"
+        "        h = np.tanh(x[:, t] @ Wx + h @ Wh + b)\n"
+        "        hs.append(h)\n"
+        "    return np.stack(hs, axis=1), None\n"
+        "try:\n"
+        "    check_rnn_forward(rnn_forward)\n"
+        "except AssertionError as e:\n"
+        "    print(references.mode(), identify(str(e)))\n"
+    )
+    out = _run(code, no_torch)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "saved ['rnn.h0_ignored']"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.parent.name)
+def test_the_answered_exercise_passes_its_visible_tests_without_torch(exercise, no_torch, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from course.instructor.feedback import without_hidden_tests
+
+    nb = nbformat.read(exercise, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = without_hidden_tests(cell.source)  # the release's tests: hidden ones keep live torch
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(exercise.parent)}}
+    )
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        pytest.fail(f"{exercise.name} with its answers fails without torch:\n{e}", pytrace=False)

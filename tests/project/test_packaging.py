@@ -28,9 +28,9 @@ IMPORTS = {
     "jupyterhub": {"jupyterhub"},
     "latex2mathml": {"latex2mathml"},
 }
-#: In the base and in an extra: nbgrader for the lab's Validate button; torch until the checks of units
-#: 1-8 need none (issue 21, item 3).
-IN_BASE_TOO = {"nbgrader", "torch"}
+#: In the base and in an extra: nbgrader for the lab's Validate button. Not torch: units 1-8 check
+#: against saved torch references where it is missing (course/references.py).
+IN_BASE_TOO = {"nbgrader"}
 #: The extras the README names: units 9-10, the instructor's grading, the hub, the website, CI.
 PROFILES = ("torch", "grader", "hub", "site", "test")
 
@@ -59,7 +59,18 @@ def _conda_pip():
 
 def test_environment_yml_is_valid_conda_syntax():
     _, env = _conda_pip()
-    assert env["name"] and env["channels"] and "python=3.11" in env["dependencies"]
+    assert env["name"] and env["channels"] and "python>=3.11,<3.14" in env["dependencies"]
+
+
+def test_the_python_versions_are_the_same_in_pyproject_and_environment_yml():
+    _, env = _conda_pip()
+    assert f"python{PROJECT['requires-python']}" in env["dependencies"], "environment.yml: pyproject's requires-python"
+
+
+def test_the_students_course_installs_no_torch():
+    assert "torch" not in {_name(r) for r in PROJECT["dependencies"]}, (
+        "units 1-8 need no torch (saved references, course/references.py): it belongs to the torch extra"
+    )
 
 
 def test_environment_yml_installs_the_students_course_as_pyproject_does():
