@@ -15,10 +15,13 @@ product (Cho et al.'s eq. 8, ``U (r * h_prev)``; Keras's ``reset_after=False``),
 outside the reset gate. A backward is tested with the cache of the student's
 own forward, which is checked first; a wrong backward is compared with GRUs
 written here with torch in which one typical mistake is planted.
+
+Every torch computation is a :func:`course.references.saved_reference` of the check's own data (seeds,
+sizes, the name of a variant or a planted mistake), live where torch is installed and read back from
+``course/checks/saved/07_gru.npz`` where it is not; the module imports without torch.
 """
 
 import numpy as np
-import torch
 
 from course.checks._common import (
     accumulation_candidates,
@@ -45,6 +48,8 @@ from course.checks._common import (
 )
 from course.checks.hints import hint
 from course.checks.lstm import DH_NOT_CARRIED
+from course.interop import require_torch
+from course.references import evaluate_when_recording, saved_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 
 __all__ = [
@@ -72,8 +77,11 @@ def _gru_ref(x, h0, Wx, Wh, bx, bh, perm=GRU_GATES, **kw):
 
 
 # ---------------------------------------------------------------- forward variants
+@saved_reference
 def _variant(x, h0, Wx, Wh, bx, bh, variant):
-    """h (N, T, H) of a GRU written the way ``variant`` says (torch ops; used only to explain a mismatch)."""
+    """h (N, T, H) of a GRU written the way ``variant`` (a key of _VARIANT_HINTS) says, with torch operations:
+    x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), bx and bh (3H,). Used only to explain a mismatch."""
+    torch = require_torch("_variant")
     x, h, Wx, Wh, bx, bh = map(t, (x, h0, Wx, Wh, bx, bh))
     H = h.shape[1]
     out = []
@@ -208,12 +216,16 @@ DH_PREV_PATHS = hint(
 DBH_N_BLOCK = hint("gru.dbh_n_block", "dbx and dbh differ in the n block: the reset gate multiplies bh_n, not bx_n")
 
 
-def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
+@saved_reference
+def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None, per_step=False):
     """Gradients of sum(h * dh) of a GRU written with torch, with ``bug`` planted (None, a key of
-    GRU_BUGS, or a gate order in which dax and dah are packed).
+    GRU_BUGS, or a gate order, a tuple of names, in which dax and dah are packed).
 
-    Returns ``(dx, dh0, dWx, dWh, dbx, dbh)`` and the per-step weight contributions.
+    x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), bx and bh (3H,), dh (N, T, H).
+    Returns ``[dx, dh0, dWx, dWh, dbx, dbh]``; with ``per_step``, ``(that, [[dWx_t, dWh_t, dbx_t, dbh_t] for t])``,
+    the weights' contributions of each step (used to explain gradients not summed over time).
     """
+    torch = require_torch("_gru_grads")
     N, T, _ = x.shape
     H = h0.shape[1]
     tx, th0 = t(x, True), t(h0, True)
@@ -238,18 +250,25 @@ def _gru_grads(x, h0, Wx, Wh, bx, bh, dh, bug=None):
         h = (1 - z) * n + z * (h_in.detach() if bug == "no direct path" else h_in)
         hs.append(h)
     (torch.stack(hs, dim=1) * t(dh)).sum().backward()
-    per_step = [[grad_of(p) for p in s] for s in steps]
-    totals = [sum(s[k] for s in per_step) for k in range(4)]
+    steps = [[grad_of(p) for p in s] for s in steps]
+    totals = [sum(s[k] for s in steps) for k in range(4)]
     if bug == "dbh = dbx":
         totals[3] = totals[2]
-    return [grad_of(tx), grad_of(th0), *totals], per_step
+    grads = [grad_of(tx), grad_of(th0), *totals]
+    return (grads, steps) if per_step else grads
 
 
 def _backward_variants(args, dh, select):
-    out = [(text, select(_gru_grads(*args, dh, bug=bug)[0])) for bug, text in GRU_BUGS.items()]
+    out = [(text, select(_gru_grads(*args, dh, bug=bug))) for bug, text in GRU_BUGS.items()]
     for perm in other_orders(GRU_GATES):
-        out.append((DA_GATE_ORDER.format(order=", ".join(perm)), select(_gru_grads(*args, dh, bug=perm)[0])))
+        out.append((DA_GATE_ORDER.format(order=", ".join(perm)), select(_gru_grads(*args, dh, bug=perm))))
     return out
+
+
+def _record_hints(explain, whats):
+    """While the saved references are recorded, compute every gradient's hint (its torch variants) on success
+    too: compare_grads asks ``explain(i)`` on failure only, after a correct gradient's precision hint."""
+    evaluate_when_recording(*(lambda i=i: explain(i) for i in range(len(whats))))
 
 
 def _fallback(whats):
@@ -287,6 +306,7 @@ def check_gru_step_backward(gru_step_forward, gru_step_backward, N=3, D=4, H=5, 
     explain = explainer(
         grads, refs, variants, gates=GRU_GATE_NAMES, fallback=_fallback(whats), gated=(2, 3, 5, 4), whats=whats
     )
+    _record_hints(explain, whats)
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, gru_step_forward, "gru_step_forward", args, lambda o: o[:1], (dh_next,), whats, grads)
@@ -310,7 +330,7 @@ def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, nu
 
     def candidates(i):
         if "p" not in per_step:
-            per_step["p"] = _gru_grads(*args, dh)[1]
+            per_step["p"] = _gru_grads(*args, dh, per_step=True)[1]
         return accumulation_candidates(whats[i], per_step["p"], ("dWx", "dWh", "dbx", "dbh"))
 
     explain = explainer(
@@ -323,6 +343,7 @@ def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, nu
         gated=(2, 3, 5, 4),
         whats=whats,
     )
+    _record_hints(explain, whats)
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, gru_forward, "gru_forward", args, lambda o: o[:1], (dh,), whats, grads)
@@ -354,12 +375,15 @@ RESET_BEFORE_FORWARD = hint(
 )
 
 
+@saved_reference
 def _reset_before_step(x, h_prev, Wx, Wh, bx, bh, dh_next):
     """One step of the GRU with the reset gate applied before the product (Cho et al. 2014, eq. 8; Keras's
     ``reset_after=False``), n = tanh(x @ Wx_n + bx_n + (r * h_prev) @ Wh_n + bh_n), written with torch.
 
+    x (N, D), h_prev (N, H), Wx (D, 3H), Wh (H, 3H), bx and bh (3H,), dh_next (N, H).
     Returns h_next (N, H) and the autograd gradients of sum(h_next * dh_next):
     ``[dx, dh_prev, dWx, dWh, dbx, dbh]``."""
+    torch = require_torch("_reset_before_step")
     leaves = [t(a, True) for a in (x, h_prev, Wx, Wh, bx, bh)]
     tx, th, tWx, tWh, tbx, tbh = leaves
     H = th.shape[1]

@@ -12,6 +12,8 @@ from course.checks.hints import identify
 
 from helpers import hint_of, with_bug
 
+pytestmark = pytest.mark.usefixtures("both_references")  # hints the same with torch and without
+
 
 def assert_hint(message, words, hint_id):
     """``message`` has ``words`` and names the hint ``hint_id`` (what the grader records)."""
