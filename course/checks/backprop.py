@@ -1,11 +1,12 @@
 """Checks of unit 2 (backprop): affine, sigmoid and tanh layers, softmax loss.
 
 References: torch (float64) forward and autograd, centred numerical
-gradients, and hand-worked cases.
+gradients, and hand-worked cases. The torch references are functions decorated
+with ``course.references.saved_reference`` (the check's data in, NumPy out), so
+the visible tests run without torch on the saved calls.
 """
 
 import numpy as np
-import torch
 
 from course.checks._common import (
     BIAS_MISSING,
@@ -22,6 +23,8 @@ from course.checks._common import forward_out as _forward
 from course.checks._common import t as _t
 from course.checks.hints import hint
 from course.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array
+from course.interop import require_torch
+from course.references import saved_reference
 from course.testing import (
     BACKWARD_TOL,
     FORWARD_TOL,
@@ -59,6 +62,22 @@ DSCORES_SIGN = hint("backprop.dscores_sign", "dscores has the wrong sign: it is 
 
 
 # ---------------------------------------------------------------- affine
+@saved_reference
+def torch_affine(x, W, b):
+    """torch.nn.functional.linear (float64): x (N, D), W (D, M), b (M,) -> out (N, M)."""
+    torch = require_torch("torch_affine")
+    return torch.nn.functional.linear(_t(x), _t(W).T, _t(b)).numpy()
+
+
+@saved_reference
+def torch_affine_backward(x, W, b, dout):
+    """Autograd of x @ W + b with upstream dout (N, M): x (N, D), W (D, M), b (M,) -> (dx, dW, db)."""
+    require_torch("torch_affine_backward")
+    tx, tW, tb = _t(x, True), _t(W, True), _t(b, True)
+    (tx @ tW + tb).backward(_t(dout))
+    return tx.grad.numpy(), tW.grad.numpy(), tb.grad.numpy()
+
+
 def check_affine_forward(affine_forward, N=4, D=5, M=3, seed=0):
     """out = x @ W + b for x (N, D), W (D, M), b (M,) against torch and a hand-worked case."""
     name = "affine_forward"
@@ -82,7 +101,7 @@ def check_affine_forward(affine_forward, N=4, D=5, M=3, seed=0):
     rng = np.random.default_rng(seed)
     x, W, b = rng.normal(size=(N, D)), rng.normal(size=(D, M)), rng.normal(size=M)
     out, _ = _forward(name, affine_forward, x, W, b)
-    ref = torch.nn.functional.linear(_t(x), _t(W).T, _t(b)).numpy()
+    ref = torch_affine(x, W, b)
     assert_close_or_hint(name, "out", out, ref, FORWARD_TOL, "torch.nn.functional.linear", [(BIAS_MISSING, x @ W)])
 
 
@@ -94,15 +113,14 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
     dout = rng.normal(size=(N, M))
     _, cache = forward_first(name, "affine_forward", lambda: _forward("affine_forward", affine_forward, x, W, b))
     dx, dW, db = unpack(name, call_student(affine_backward, dout, cache), 3, "(dx, dW, db)")
-    tx, tW, tb = _t(x, True), _t(W, True), _t(b, True)
-    (tx @ tW + tb).backward(_t(dout))
+    refs = torch_affine_backward(x, W, b, dout)
     mistakes = {
         "dx": [],
         "dW": [(DW_DIVIDED_BY_N, x.T @ dout / N)],
         "db": [(DB_MEAN, dout.mean(axis=0))],
     }
-    for what, got, ref in [("dx", dx, tx.grad), ("dW", dW, tW.grad), ("db", db, tb.grad)]:
-        assert_close_or_hint(name, what, got, ref.numpy(), BACKWARD_TOL, "torch autograd", mistakes[what])
+    for what, got, ref in zip(("dx", "dW", "db"), (dx, dW, db), refs):
+        assert_close_or_hint(name, what, got, ref, BACKWARD_TOL, "torch autograd", mistakes[what])
     if numeric:
         f = {
             "dx": lambda v: call_student(affine_forward, v, W, b)[0],
@@ -114,9 +132,28 @@ def check_affine_backward(affine_forward, affine_backward, N=4, D=5, M=3, seed=0
 
 
 # ---------------------------------------------------------------- activations
-def _check_activation_forward(name, fn, torch_fn, shape, seed, hand):
+@saved_reference
+def torch_activation(x, fn):
+    """torch.<fn>(x) (float64), ``fn`` "sigmoid" or "tanh": x any shape -> out of x's shape."""
+    torch = require_torch("torch_activation")
+    return getattr(torch, fn)(_t(x)).numpy()
+
+
+@saved_reference
+def torch_activation_backward(x, dout, fn):
+    """torch.<fn>(x) and its autograd with upstream dout (x's shape), ``fn`` "sigmoid" or "tanh" -> (out, dx)."""
+    torch = require_torch("torch_activation_backward")
+    tx = _t(x, True)
+    out = getattr(torch, fn)(tx)
+    out.backward(_t(dout))
+    return out.detach().numpy(), tx.grad.numpy()
+
+
+def _check_activation_forward(name, fn, activation, shape, seed, hand):
+    """``activation`` names torch's function ("sigmoid" or "tanh")."""
+
     def mistakes(x):
-        return [(SIGN_FLIPPED.format(fn=torch_fn.__name__), torch_fn(-_t(x)).numpy())]
+        return lambda: [(SIGN_FLIPPED.format(fn=activation), torch_activation(-x, activation))]
 
     x_hand, out_hand = hand
     out, _ = _forward(name, fn, x_hand)
@@ -125,22 +162,19 @@ def _check_activation_forward(name, fn, torch_fn, shape, seed, hand):
     )
     x = np.random.default_rng(seed).normal(scale=3.0, size=shape)
     out, _ = _forward(name, fn, x)
-    assert_close_or_hint(
-        name, "out", out, torch_fn(_t(x)).numpy(), FORWARD_TOL, f"torch.{torch_fn.__name__}", mistakes(x)
-    )
+    ref = torch_activation(x, activation)
+    assert_close_or_hint(name, "out", out, ref, FORWARD_TOL, f"torch.{activation}", mistakes(x))
 
 
-def _check_activation_backward(fwd_name, fwd, name, bwd, torch_fn, shape, seed, numeric, mistakes):
-    """``mistakes(x, out, dout)`` -> [(hint, wrong dx)]: typical wrong derivatives, named on failure."""
+def _check_activation_backward(fwd_name, fwd, name, bwd, activation, shape, seed, numeric, mistakes):
+    """``mistakes(x, out, dout)`` -> [(hint, wrong dx)]: typical wrong derivatives, named on failure;
+    ``activation`` names torch's function ("sigmoid" or "tanh")."""
     rng = np.random.default_rng(seed)
     x, dout = rng.normal(scale=3.0, size=shape), rng.normal(size=shape)
     _, cache = forward_first(name, fwd_name, lambda: _forward(fwd_name, fwd, x))
     dx = call_student(bwd, dout, cache)
-    tx = _t(x, True)
-    out = torch_fn(tx)
-    out.backward(_t(dout))
-    y = out.detach().numpy()
-    assert_close_or_hint(name, "dx", dx, tx.grad.numpy(), BACKWARD_TOL, "torch autograd", lambda: mistakes(x, y, dout))
+    y, ref = torch_activation_backward(x, dout, activation)
+    assert_close_or_hint(name, "dx", dx, ref, BACKWARD_TOL, "torch autograd", lambda: mistakes(x, y, dout))
     if numeric:
         num = eval_numerical_gradient_array(lambda v: call_student(fwd, v)[0], x.copy(), dout)
         numeric_close(name, fwd_name, "dx", dx, num)
@@ -150,7 +184,7 @@ def check_sigmoid_forward(sigmoid_forward, shape=(4, 5), seed=0):
     """sigmoid(x) = 1 / (1 + exp(-x)), elementwise, any shape."""
     # sigmoid(0) = 1/2, sigmoid(ln 3) = 3/4, sigmoid(-ln 3) = 1/4
     hand = (np.array([0.0, np.log(3.0), -np.log(3.0)]), np.array([0.5, 0.75, 0.25]))
-    _check_activation_forward("sigmoid_forward", sigmoid_forward, torch.sigmoid, shape, seed, hand)
+    _check_activation_forward("sigmoid_forward", sigmoid_forward, "sigmoid", shape, seed, hand)
 
 
 def check_sigmoid_backward(sigmoid_forward, sigmoid_backward, shape=(4, 5), seed=0, numeric=False):
@@ -168,7 +202,7 @@ def check_sigmoid_backward(sigmoid_forward, sigmoid_backward, shape=(4, 5), seed
         sigmoid_forward,
         "sigmoid_backward",
         sigmoid_backward,
-        torch.sigmoid,
+        "sigmoid",
         shape,
         seed,
         numeric,
@@ -180,7 +214,7 @@ def check_tanh_forward(tanh_forward, shape=(4, 5), seed=0):
     """tanh(x), elementwise, any shape."""
     # tanh(0) = 0, tanh(ln 2) = (2 - 1/2) / (2 + 1/2) = 3/5
     hand = (np.array([0.0, np.log(2.0), -np.log(2.0)]), np.array([0.0, 0.6, -0.6]))
-    _check_activation_forward("tanh_forward", tanh_forward, torch.tanh, shape, seed, hand)
+    _check_activation_forward("tanh_forward", tanh_forward, "tanh", shape, seed, hand)
 
 
 def check_tanh_backward(tanh_forward, tanh_backward, shape=(4, 5), seed=0, numeric=False):
@@ -190,11 +224,22 @@ def check_tanh_backward(tanh_forward, tanh_backward, shape=(4, 5), seed=0, numer
         return [(TANH_FROM_X, dout * (1 - x**2)), (TANH_NO_DOUT, 1 - y**2), (TANH_ONE_MINUS_Y, dout * (1 - y))]
 
     _check_activation_backward(
-        "tanh_forward", tanh_forward, "tanh_backward", tanh_backward, torch.tanh, shape, seed, numeric, mistakes
+        "tanh_forward", tanh_forward, "tanh_backward", tanh_backward, "tanh", shape, seed, numeric, mistakes
     )
 
 
 # ---------------------------------------------------------------- softmax loss
+@saved_reference
+def torch_cross_entropy(scores, y):
+    """torch.nn.functional.cross_entropy (mean over N) and its autograd: scores (N, C), y (N,) of ints
+    -> (loss, dscores (N, C))."""
+    torch = require_torch("torch_cross_entropy")
+    ts = _t(scores, True)
+    loss = torch.nn.functional.cross_entropy(ts, torch.tensor(y))
+    loss.backward()
+    return loss.item(), ts.grad.numpy()
+
+
 def _onehot(y, C):
     return np.eye(C)[y]
 
@@ -225,20 +270,17 @@ def check_softmax_cross_entropy(softmax_cross_entropy, N=5, C=4, seed=0, scale=1
     scores, y = scale * rng.uniform(-1, 1, size=(N, C)), rng.integers(0, C, size=N)
     loss, dscores = unpack(name, call_student(softmax_cross_entropy, scores, y), 2, "(loss, dscores)")
     assert_float64(name, "loss", loss)  # a float32 loss spoils the numerical gradient of dscores
-    ts = _t(scores, True)
-    ref = torch.nn.functional.cross_entropy(ts, torch.tensor(y))
-    ref.backward()
-    ref_d = ts.grad.numpy()
+    ref, ref_d = torch_cross_entropy(scores, y)
     magnitude = float(np.max(np.abs(scores)))
     loss = assert_scalar(name, "loss", loss)
     assert_close_stable(
         name,
         f"loss (scores up to {magnitude:.3g} in magnitude)",
         loss,
-        ref.item(),
+        ref,
         FORWARD_TOL,
         "torch.nn.functional.cross_entropy",
-        [(LOSS_SUMMED, N * ref.item())],
+        [(LOSS_SUMMED, N * ref)],
         magnitude,
     )
     assert_close_stable(

@@ -1,6 +1,7 @@
 """Checks of unit 1 (perceptron).
 
-``perceptron_predict`` is compared with torch and with hand-worked gates.
+``perceptron_predict`` is compared with torch (``torch_predict``, saved for
+the visible tests: course.references) and with hand-worked gates.
 ``perceptron_fit`` has no library twin (scikit-learn's Perceptron updates on
 a zero score, Rosenblatt's rule as stated here does not), so it is checked
 by hand-worked traces and by properties that pin the rule down completely:
@@ -10,9 +11,10 @@ epoch over the data repeated E times.
 """
 
 import numpy as np
-import torch
 
 from course.checks.hints import hint
+from course.interop import require_torch
+from course.references import saved_reference
 from course.testing import assert_close, assert_shape, call_student, unpack
 
 AND_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -63,6 +65,13 @@ def _predict_hint(got, X, w, b):
     return ""
 
 
+@saved_reference
+def torch_predict(X, w, b):
+    """(X @ w + b > 0) as integers, computed by torch: X (N, D), w (D,), b a number -> (N,) of 0/1."""
+    torch = require_torch("torch_predict")
+    return (torch.from_numpy(X) @ torch.from_numpy(w) + b > 0).numpy().astype(int)
+
+
 def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
     """1 where X @ w + b > 0, else 0 (a score of exactly 0 predicts 0)."""
     name = "perceptron_predict"
@@ -79,7 +88,7 @@ def check_perceptron_predict(perceptron_predict, N=10, D=3, seed=0):
             )
     rng = np.random.default_rng(seed)
     X, w, b = rng.normal(size=(N, D)), rng.normal(size=D), float(rng.normal())
-    ref = (torch.from_numpy(X) @ torch.from_numpy(w) + b > 0).numpy().astype(int)
+    ref = torch_predict(X, w, b)
     got = _predict(name, perceptron_predict, X, w, b)
     wrong = np.flatnonzero(got != ref)
     if wrong.size:

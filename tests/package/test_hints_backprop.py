@@ -13,6 +13,8 @@ from course.checks._common import STABILITY_HINT
 
 from helpers import hint_ids_of, with_bug
 
+pytestmark = pytest.mark.usefixtures("both_references")  # hints the same with torch and without
+
 
 def affine_forward(x, W, b, bug=None):
     return x @ W + (0.0 if bug == "no bias" else b), (x, W)

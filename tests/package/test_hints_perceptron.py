@@ -12,6 +12,8 @@ from course.checks import perceptron as P
 
 from helpers import hint_ids_of, with_bug
 
+pytestmark = pytest.mark.usefixtures("both_references")  # hints the same with torch and without
+
 
 def predict(X, w, b, bug=None):
     score = X @ w + (0.0 if bug == "no bias" else b)
