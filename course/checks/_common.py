@@ -113,6 +113,7 @@ def first_hint(*hints):
     """A hint function returning the first non-empty answer of ``hints`` (callables or None)."""
 
     def hint():
+        evaluate_when_recording(*hints)  # each of them, not only those up to the first answer
         for h in hints:
             msg = h() if callable(h) else h
             if msg:
