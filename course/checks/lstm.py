@@ -3,7 +3,10 @@
 References: ``torch.nn.LSTM`` (float64, batch_first) with the weights copied
 by ``course.interop`` (gate order i, f, g, o; ``b = bias_ih + bias_hh``),
 its autograd, and centred numerical gradients of the student's own forward.
-h and c are checked separately, every gradient on its own.
+h and c are checked separately, every gradient on its own. Both torch references
+(``_lstm_ref`` through ``_common.torch_reference``, and ``_lstm_grads``) are saved
+references (``course.references``): where torch is not installed they are read back
+from ``saved/06_lstm.npz``, the hints' variants included.
 
 Diagnostics, computed only when something fails:
 
@@ -20,7 +23,6 @@ Diagnostics, computed only when something fails:
 """
 
 import numpy as np
-import torch
 
 from course.checks._common import (
     ONLY_LAST_DH,
@@ -47,6 +49,8 @@ from course.checks._common import (
     without_derivative,
 )
 from course.checks.hints import hint
+from course.interop import require_torch
+from course.references import evaluate_when_recording, saved_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 
 __all__ = [
@@ -129,14 +133,16 @@ def _lstm_ref(x, h0, c0, Wx, Wh, b, perm=LSTM_GATES, **kw):
     return torch_reference("lstm", x, [[p]], h0=h0[None], c0=None if c0 is None else c0[None], **kw)
 
 
-def _lstm_grads(x, h0, c0, Wx, Wh, b, dh, dc_n=None, bug=None):
+@saved_reference
+def _lstm_grads(x, h0, c0, Wx, Wh, b, dh, dc_n=None, bug=None, per_step=False):
     """Gradients of sum(h * dh) + sum(c_T * dc_n) of an LSTM written with torch, with ``bug`` planted.
 
     x (N, T, D), h0 and c0 (N, H) (c0 None: zeros), dh (N, T, H), dc_n (N, H) or None.
-    ``bug``: None, a key of LSTM_BUGS, or a gate order (a tuple) in which da is packed.
-    Returns ``(dx, dh0, dc0, dWx, dWh, db)`` and the per-step weight contributions
-    ``[(dWx_t, dWh_t, db_t) for t]`` (used to explain gradients not summed over time).
+    ``bug``: None, a key of LSTM_BUGS, or a gate order (a tuple of names) in which da is packed.
+    Returns ``[dx, dh0, dc0, dWx, dWh, db]``; with ``per_step``, ``(that, [[dWx_t, dWh_t, db_t] for t])``,
+    the weights' contributions of each step (used to explain gradients not summed over time).
     """
+    torch = require_torch("_lstm_grads")
     N, T, _ = x.shape
     H = h0.shape[1]
     tx, th0 = t(x, True), t(h0, True)
@@ -164,9 +170,9 @@ def _lstm_grads(x, h0, c0, Wx, Wh, b, dh, dc_n=None, bug=None):
     if dc_n is not None:
         loss = loss + (c * t(dc_n)).sum()
     loss.backward()
-    per_step = [[grad_of(p) for p in s] for s in steps]
-    totals = [sum(s[k] for s in per_step) for k in range(3)]
-    return [grad_of(tx), grad_of(th0), grad_of(tc0), *totals], per_step
+    steps = [[grad_of(p) for p in s] for s in steps]
+    grads = [grad_of(tx), grad_of(th0), grad_of(tc0), *(sum(s[k] for s in steps) for k in range(3))]
+    return (grads, steps) if per_step else grads
 
 
 def _backward_variants(args, dh, dc_n, select):
@@ -174,9 +180,9 @@ def _backward_variants(args, dh, dc_n, select):
     ``(dx, dh0, dc0, dWx, dWh, db)`` (and adapts their shapes)."""
     out = []
     for bug, text in LSTM_BUGS.items():
-        out.append((text, select(_lstm_grads(*args, dh, dc_n, bug=bug)[0])))
+        out.append((text, select(_lstm_grads(*args, dh, dc_n, bug=bug))))
     for perm in other_orders(LSTM_GATES):
-        out.append((DA_GATE_ORDER.format(order=", ".join(perm)), select(_lstm_grads(*args, dh, dc_n, bug=perm)[0])))
+        out.append((DA_GATE_ORDER.format(order=", ".join(perm)), select(_lstm_grads(*args, dh, dc_n, bug=perm))))
     return out
 
 
@@ -305,6 +311,7 @@ def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=
             return _backward_variants(seq, dh_next[:, None], dc_next, select)
 
         explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES, gated=(3, 4, 5), whats=whats)
+        evaluate_when_recording(variants)  # compare_grads may stop at precision_hint, which a correct answer meets
         compare_grads(name, whats, grads, refs, shapes, f" (upstream: {upstream})", explain)
     if numeric:
         check_numeric(name, lstm_step_forward, "lstm_step_forward", args, lambda o: o[:2], (dh, dc), whats, grads)
@@ -333,25 +340,23 @@ def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0,
 
     def candidates(i):
         if "p" not in per_step:
-            per_step["p"] = _lstm_grads(*seq, dh)[1]
+            per_step["p"] = _lstm_grads(*seq, dh, per_step=True)[1]
         out = accumulation_candidates(whats[i], per_step["p"], ("dWx", "dWh", "db"))
         if T > 1:
             last_only = np.zeros_like(dh)
             last_only[:, -1] = dh[:, -1]
-            out.append((ONLY_LAST_DH, select(_lstm_grads(*seq, last_only)[0])[i]))
+            out.append((ONLY_LAST_DH, select(_lstm_grads(*seq, last_only))[i]))
         if whats[i] == "dh0":
             out.append((DH0_ZERO, np.zeros((N, H))))
         return out
 
-    explain = explainer(
-        grads,
-        refs,
-        lambda: _backward_variants(seq, dh, None, select),
-        candidates,
-        LSTM_GATE_NAMES,
-        gated=(2, 3, 4),
-        whats=whats,
-    )
+    def variants():
+        return _backward_variants(seq, dh, None, select)
+
+    explain = explainer(grads, refs, variants, candidates, LSTM_GATE_NAMES, gated=(2, 3, 4), whats=whats)
+    # saved with the solution's references: compare_grads may stop at precision_hint (which a correct answer
+    # meets) and diagnose at a variant equal to the correct answer (T = 1: dh not carried)
+    evaluate_when_recording(variants, *(lambda i=i: candidates(i) for i in range(len(whats))))
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, lstm_forward, "lstm_forward", args, lambda o: o[:1], (dh,), whats, grads)
