@@ -7,13 +7,14 @@ gradients of the student's own forward, ``torch.nn.functional.cross_entropy``,
 ``torch.softmax``, bigram counts made with ``collections.Counter``, and
 hand-worked cases. A backward is always run on the cache of the student's own
 forward, whose output is checked first (this unit does not grade the forwards,
-but a wrong forward would make every gradient look wrong).
+but a wrong forward would make every gradient look wrong). Each torch reference is a
+:func:`course.references.saved_reference` of the check's data alone: where torch is not
+installed, the calls of the visible tests are read back from ``course/checks/saved/04_bptt.npz``.
 """
 
 from collections import Counter
 
 import numpy as np
-import torch
 
 from course.checks._common import (
     FAR_APART_P,
@@ -32,6 +33,8 @@ from course.checks._common import (
 from course.checks.hints import hint
 from course.checks.rnn import random_rnn, torch_rnn
 from course.gradient_check import eval_numerical_gradient
+from course.interop import require_torch
+from course.references import saved_reference
 from course.testing import (
     BACKWARD_TOL,
     FORWARD_TOL,
@@ -112,10 +115,17 @@ def _forward_first(name, fwd_name, fwd, args, ref):
 
 
 # ---------------------------------------------------------------- rnn_step_backward
-def _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=torch.tanh):
+@saved_reference
+def _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation="tanh"):
+    """Torch autograd of sum(activation(x @ Wx + h_prev @ Wh + b) * dh_next): x (N, D), h_prev (N, H),
+    Wx (D, H), Wh (H, H), b (H,), dh_next (N, H) -> [dx, dh_prev, dWx, dWh, db] of the same shapes.
+
+    ``activation``: "tanh" (the step), or "identity" (the step without tanh: a mistake, for messages)."""
+    torch = require_torch("_torch_step_grads")
     leaves = [t(a, True) for a in (x, h_prev, Wx, Wh, b)]
     tx, th, tWx, tWh, tb = leaves
-    activation(tx @ tWx + th @ tWh + tb).backward(t(dh_next))
+    a = tx @ tWx + th @ tWh + tb
+    {"tanh": torch.tanh, "identity": lambda v: v}[activation](a).backward(t(dh_next))
     return [leaf.grad.numpy() for leaf in leaves]
 
 
@@ -134,7 +144,7 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
     )
     grads = unpack(name, call_student(rnn_step_backward, dh_next, cache), 5, "(dx, dh_prev, dWx, dWh, db)")
     refs = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next)
-    no_tanh = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation=lambda a: a)
+    no_tanh = _torch_step_grads(x, h_prev, Wx, Wh, b, dh_next, activation="identity")
     whats = ["dx", "dh_prev", "dWx", "dWh", "db"]
     for i, (what, got, ref) in enumerate(zip(whats, grads, refs)):
         candidates = [(NO_TANH_DERIVATIVE, no_tanh[i])]
@@ -157,12 +167,36 @@ def check_rnn_step_backward(rnn_step_forward, rnn_step_backward, N=3, D=4, H=5, 
 
 
 # ---------------------------------------------------------------- rnn_backward
+@saved_reference
+def _torch_rnn_grads(x, h0, Wx, Wh, b_ih, b_hh, dh):
+    """Autograd of sum(h * dh) through torch.nn.RNN (float64) with copied weights: x (N, T, D), h0 (N, H),
+    Wx (D, H), Wh (H, H), b_ih, b_hh (H,), dh (N, T, H) -> [dx (N, T, D), dh0 (N, H), dWx, dWh, db (H,)]."""
+    torch = require_torch("_torch_rnn_grads")
+    D, H = Wx.shape
+    rnn = torch.nn.RNN(D, H, batch_first=True).double()
+    with torch.no_grad():
+        for p, v in zip(rnn.parameters(), (Wx.T, Wh.T, b_ih, b_hh)):  # weight_ih, weight_hh, bias_ih, bias_hh
+            p.copy_(t(v))
+    tx, th0 = t(x, True), t(h0[None], True)
+    rnn(tx, th0)[0].backward(t(dh))
+    return [
+        tx.grad.numpy(),
+        th0.grad.numpy()[0],
+        rnn.weight_ih_l0.grad.numpy().T,
+        rnn.weight_hh_l0.grad.numpy().T,
+        rnn.bias_ih_l0.grad.numpy(),
+    ]
+
+
+@saved_reference
 def _torch_seq_grads(x, h0, Wx, Wh, b, dh):
     """Gradients of sum(h * dh) through a torch loop with one copy of each weight per step.
 
-    Returns the total gradients (dx, dh0, dWx, dWh, db) and the per-step weight
-    contributions (T lists of (dWx_t, dWh_t, db_t)), used to explain mistakes.
+    x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,), dh (N, T, H) -> (the total gradients
+    [dx, dh0, dWx, dWh, db], the per-step weight contributions: T lists [dWx_t, dWh_t, db_t]),
+    used to explain mistakes.
     """
+    torch = require_torch("_torch_seq_grads")
     N, T, _ = x.shape
     tx, th0 = t(x, True), t(h0, True)
     steps = [[t(Wx, True), t(Wh, True), t(b, True)] for _ in range(T)]
@@ -189,21 +223,7 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
     cache = _forward_first(name, "rnn_forward", rnn_forward, (x, h0, Wx, Wh, b), torch_rnn(x, h0, Wx, Wh, b_ih, b_hh))
     grads = unpack(name, call_student(rnn_backward, dh, cache), 5, "(dx, dh0, dWx, dWh, db)")
 
-    # the reference: torch.nn.RNN with copied weights
-    rnn = torch.nn.RNN(D, H, batch_first=True).double()
-    with torch.no_grad():
-        for p, v in zip(rnn.parameters(), (Wx.T, Wh.T, b_ih, b_hh)):  # weight_ih, weight_hh, bias_ih, bias_hh
-            p.copy_(t(v))
-    tx, th0 = t(x, True), t(h0[None], True)
-    rnn(tx, th0)[0].backward(t(dh))
-    refs = [
-        tx.grad.numpy(),
-        th0.grad.numpy()[0],
-        rnn.weight_ih_l0.grad.numpy().T,
-        rnn.weight_hh_l0.grad.numpy().T,
-        rnn.bias_ih_l0.grad.numpy(),
-    ]
-
+    refs = _torch_rnn_grads(x, h0, Wx, Wh, b_ih, b_hh, dh)  # torch.nn.RNN with copied weights
     last_only = np.zeros_like(dh)
     last_only[:, -1] = dh[:, -1]
     _, per_step = _torch_seq_grads(x, h0, Wx, Wh, b, dh)
@@ -220,7 +240,11 @@ def check_rnn_backward(rnn_forward, rnn_backward, N=2, T=4, D=3, H=5, seed=0, nu
 
 
 # ---------------------------------------------------------------- temporal_softmax_loss
+@saved_reference
 def _torch_temporal_loss(scores, y, mask):
+    """cross_entropy(reduction="none") masked, summed, divided by N, and its autograd: scores (N, T, V),
+    y (N, T) integers, mask (N, T) booleans -> (loss, a float; dscores (N, T, V))."""
+    torch = require_torch("_torch_temporal_loss")
     N, T, V = scores.shape
     ts = t(scores, True)
     token = torch.nn.functional.cross_entropy(ts.reshape(N * T, V), torch.tensor(y.reshape(-1)), reduction="none")
@@ -418,6 +442,17 @@ def check_bigram_model(bigram_model, n_tokens=50, V=6, alpha=1.0, seed=0):
 
 
 # ---------------------------------------------------------------- softmax_temperature
+@saved_reference
+def _torch_softmax_temperature(logits, temperature, mistake=None):
+    """torch.softmax(logits / temperature, dim=-1): logits (..., V) -> p (..., V), float64.
+
+    ``mistake`` plants one, for messages: "multiplied" (logits * temperature), "ignored" (logits alone)
+    or "axis 0" (dim=0)."""
+    torch = require_torch("_torch_softmax_temperature")
+    z = {"multiplied": t(logits) * temperature, "ignored": t(logits)}.get(mistake, t(logits) / temperature)
+    return torch.softmax(z, dim=0 if mistake == "axis 0" else -1).numpy()
+
+
 def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5, seed=0, scale=1.0):
     """softmax(logits / temperature) along the last axis against torch.softmax, any leading shape.
 
@@ -428,7 +463,7 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
     rng = np.random.default_rng(seed)
     logits = scale * rng.normal(size=shape)
     p = call_student(softmax_temperature, logits, temperature)
-    ref = torch.softmax(t(logits) / temperature, dim=-1).numpy()
+    ref = _torch_softmax_temperature(logits, temperature)
     magnitude = float(np.max(np.abs(logits)) / temperature)
     assert_close_stable(
         name,
@@ -438,10 +473,10 @@ def check_softmax_temperature(softmax_temperature, shape=(3, 5), temperature=0.5
         FORWARD_TOL,
         "torch.softmax(logits / temperature, dim=-1)",
         [
-            (TEMPERATURE_MULTIPLIED, torch.softmax(t(logits) * temperature, dim=-1).numpy()),
-            (TEMPERATURE_IGNORED, torch.softmax(t(logits), dim=-1).numpy()),
+            (TEMPERATURE_MULTIPLIED, _torch_softmax_temperature(logits, temperature, "multiplied")),
+            (TEMPERATURE_IGNORED, _torch_softmax_temperature(logits, temperature, "ignored")),
         ]
-        + ([(SOFTMAX_AXIS, torch.softmax(t(logits) / temperature, dim=0).numpy())] if len(shape) > 1 else []),
+        + ([(SOFTMAX_AXIS, _torch_softmax_temperature(logits, temperature, "axis 0"))] if len(shape) > 1 else []),
         magnitude,
     )
     if scale / temperature > 50:  # stable row by row, not only for the largest logit of the array

@@ -14,6 +14,8 @@ from course.checks.hints import identify
 
 from helpers import hint_ids_of, hint_of, with_bug
 
+pytestmark = pytest.mark.usefixtures("both_references")  # hints the same with torch and without
+
 
 def assert_hint(message_and_ids, words, hint_id):
     """The message has ``words`` and identify() reads ``hint_id`` in it (what the grader records)."""
