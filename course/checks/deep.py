@@ -18,12 +18,15 @@ bh)``) as in the layer functions' signatures; their gradients
 ``(dh0, dWx, dWh, db)`` / ``(dh0, dWx, dWh, dbx, dbh)``.
 """
 
+import functools
+
 import numpy as np
 
 from course.checks._common import (
     all_match,
     assert_float64,
     close,
+    diagnose,
     forward_first,
     matches,
     random_params,
@@ -36,6 +39,7 @@ from course.checks.hints import hint
 from course.checks.lstm import check_lstm_backward, check_lstm_forward
 from course.checks.rnn import check_rnn_forward
 from course.gradient_check import rel_error
+from course.references import evaluate_when_recording
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, torch_allowed, unpack
 
 # ---------------------------------------------------------------- hints
@@ -150,6 +154,15 @@ def _validate(where, x, params):
     return x
 
 
+def _torch(kind, x, layers, dh=None):
+    """torch_reference of ``layers`` chained, each a sequence over directions of (h0, Wx, Wh, b...):
+    x (N, T, D), dh (N, T, directions * H). The one form of every call, so that a student's call of a
+    reference layer and a check's variant with the same numbers are the same saved call (tuples of float64)."""
+    layers = [[tuple(np.asarray(a, dtype=np.float64) for a in p) for p in directions] for directions in layers]
+    h0 = np.stack([p[0] for directions in layers for p in directions])
+    return torch_reference(kind, x, [[p[1:] for p in directions] for directions in layers], h0=h0, dh=dh)
+
+
 def reference_layer(kind, bidirectional=False):
     """``(forward_fn, backward_fn)`` of one torch layer, with NumPy arrays in and out.
 
@@ -167,8 +180,8 @@ def reference_layer(kind, bidirectional=False):
             raise AssertionError(LAYER_ARGUMENTS.format(name=name, count=len(params) + 1))
         x = _validate(f"{name} (forward_fn)", x, directions[0])
         with torch_allowed():
-            r = torch_reference(kind, x, [[p[1:] for p in directions]], h0=np.stack([p[0] for p in directions]))
-        return r["h"], _RefCache(kind, bidirectional, x.copy(), directions)
+            h = _torch(kind, x, [directions])["h"]
+        return h, _RefCache(kind, bidirectional, x.copy(), directions)
 
     def backward_fn(dh, cache):
         if not isinstance(cache, _RefCache) or cache.kind != kind or cache.bidirectional != bidirectional:
@@ -180,23 +193,23 @@ def reference_layer(kind, bidirectional=False):
             expected = (cache.x.shape[0], cache.x.shape[1], dirs * H)
             raise AssertionError(BACKWARD_FN_DH_SHAPE.format(name=name, shape=dh.shape, expected=expected))
         with torch_allowed():
-            r = torch_reference(
-                kind, cache.x, [[p[1:] for p in cache.params]], h0=np.stack([p[0] for p in cache.params]), dh=dh
-            )
+            r = _torch(kind, cache.x, [cache.params], dh=dh)
         grads = [(r["dh0"][d], *r["grads"][0][d]) for d in range(dirs)]
         return (r["dx"], *grads) if bidirectional else (r["dx"], *grads[0])
 
     return forward_fn, backward_fn
 
 
-def _call(name, fn, *args):
-    """call_student, naming the student's function when a reference layer it called complains."""
+def _call(name, fn, *args, returns):
+    """``fn(*args)`` through call_student, unpacked as ``returns`` (e.g. "(h, cache)"); a complaint of a
+    reference layer it called is prefixed with ``name``, the student's function's."""
     try:
-        return call_student(fn, *args)
+        out = call_student(fn, *args)
     except AssertionError as e:
         if str(e).startswith("the check's"):
             raise AssertionError(f"{name}: {e}") from None
         raise
+    return unpack(name, out, returns.count(",") + 1, returns)
 
 
 def _direction(rng, kind, N, D, H):
@@ -210,30 +223,27 @@ def _bi_data(kind, N, T, D, H, seed):
     return rng, x, _direction(rng, kind, N, D, H), _direction(rng, kind, N, D, H)
 
 
-def _bi_ref(kind, x, pf, pb, dh=None):
-    return torch_reference(kind, x, [[pf[1:], pb[1:]]], h0=np.stack([pf[0], pb[0]]), dh=dh)
-
-
 def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=0, kind="rnn"):
     """h (N, T, 2H) with the check's ``kind`` layer as forward_fn, against torch's bidirectional layer."""
     name = "bidirectional_forward"
     _, x, pf, pb = _bi_data(kind, N, T, D, H, seed)
     fwd, _ = reference_layer(kind)
-    out = unpack(name, _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)")
+    out = _call(name, bidirectional_forward, x, fwd, pf, pb, returns="(h, cache)")
     h = assert_shape(name, "h", assert_float64(name, "h", out[0]), (N, T, 2 * H))
-    ref = _bi_ref(kind, x, pf, pb)["h"]
-    close(
-        name,
-        f"h[..., :H] (the forward direction; forward_fn: the check's {kind.upper()} layer)",
-        h[..., :H],
-        ref[..., :H],
-        FORWARD_TOL,
-        f"torch.nn.{kind.upper()}(bidirectional=True)",
-        lambda: DIRECTIONS_SWAPPED if rel_error(h[..., :H], ref[..., H:]) < FORWARD_TOL else FORWARD_DIRECTION,
-    )
+    ref = _torch(kind, x, [(pf, pb)])["h"]
+    direction = f"direction; forward_fn: the check's {kind.upper()} layer)"  # not a hint: what is compared
+    torch_name = f"torch.nn.{kind.upper()}(bidirectional=True)"
+    # saved too: the layer's call of a student whose forward direction reads x reversed, or whose backward
+    # direction takes params_f (without torch, a call not saved returns NaN, which names no mistake)
+    evaluate_when_recording(lambda: _torch(kind, x[:, ::-1], [(pf,)]))
+
+    def forward_hint():
+        return DIRECTIONS_SWAPPED if rel_error(h[..., :H], ref[..., H:]) < FORWARD_TOL else FORWARD_DIRECTION
+
+    close(name, f"h[..., :H] (the forward {direction}", h[..., :H], ref[..., :H], FORWARD_TOL, torch_name, forward_hint)
 
     def backward_direction(xx):
-        return torch_reference(kind, xx, [[pb[1:]]], h0=pb[0][None])["h"]
+        return _torch(kind, xx, [(pb,)])["h"]
 
     def explain():
         got = h[..., H:]
@@ -248,15 +258,7 @@ def check_bidirectional_forward(bidirectional_forward, N=2, T=5, D=3, H=4, seed=
             return FLIP_WITHOUT_AXIS
         return BACKWARD_DIRECTION
 
-    close(
-        name,
-        f"h[..., H:] (the backward direction; forward_fn: the check's {kind.upper()} layer)",
-        h[..., H:],
-        ref[..., H:],
-        FORWARD_TOL,
-        f"torch.nn.{kind.upper()}(bidirectional=True)",
-        explain,
-    )
+    close(name, f"h[..., H:] (the backward {direction}", h[..., H:], ref[..., H:], FORWARD_TOL, torch_name, explain)
 
 
 def _compare_direction_grads(name, kind, label, got, ref_dh0, ref_grads, shapes, explain=None):
@@ -278,14 +280,10 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
     rng, x, pf, pb = _bi_data(kind, N, T, D, H, seed)
     dh = rng.normal(size=(N, T, 2 * H))
     fwd, bwd = reference_layer(kind)
-    out = unpack(
-        "bidirectional_forward", _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb), 2, "(h, cache)"
-    )
+    out = _call("bidirectional_forward", bidirectional_forward, x, fwd, pf, pb, returns="(h, cache)")
     forward_first(name, "bidirectional_forward", lambda: assert_float64("bidirectional_forward", "h", out[0]))
-    dx, grads_f, grads_b = unpack(
-        name, _call("bidirectional_backward", bidirectional_backward, dh, out[1], bwd), 3, "(dx, grads_f, grads_b)"
-    )
-    ref = _bi_ref(kind, x, pf, pb, dh=dh)
+    dx, grads_f, grads_b = _call(name, bidirectional_backward, dh, out[1], bwd, returns="(dx, grads_f, grads_b)")
+    ref = _torch(kind, x, [(pf, pb)], dh=dh)
     shapes = _shapes(kind, N, D, H)
     explain = _bi_explainer(kind, x, pf, pb, dh, (dx, grads_f, grads_b), ref)
     assert_shape(name, "dx", dx, (N, T, D))
@@ -304,28 +302,22 @@ def check_bidirectional_backward(bidirectional_forward, bidirectional_backward, 
 
 def _uni(kind, p, x, dh):
     """dx and (dh0, dWx, ...) of one direction with parameters ``p`` = (h0, Wx, ...) (torch autograd)."""
-    r = torch_reference(kind, x, [[p[1:]]], h0=p[0][None], dh=dh)
+    r = _torch(kind, x, [(p,)], dh=dh)
     return r["dx"], (r["dh0"][0], *r["grads"][0][0])
 
 
 def _flat(out):
     """A nested (dx, grads_f, grads_b) or list of gradient tuples, flattened to a list of arrays (None if ragged)."""
-    if isinstance(out, (list, tuple)):
-        items = []
-        for o in out:
-            sub = _flat(o)
-            if sub is None:
-                return None
-            items += sub
-        return items
-    return [out] if out is not None else None
+    if not isinstance(out, (list, tuple)):
+        return None if out is None else [out]
+    parts = [_flat(o) for o in out]
+    return None if None in parts else [a for part in parts for a in part]
 
 
 def _bi_explainer(kind, x, pf, pb, dh, got, ref):
     """The hint for a wrong bidirectional_backward: the known mistakes, computed with torch, that the
     student's whole (dx, grads_f, grads_b) matches; else what dx alone says."""
     H = np.shape(pf[0])[1]
-    flat = _flat(got)
 
     def variants():
         fx, fg = _uni(kind, pf, x, dh[..., :H])
@@ -340,19 +332,10 @@ def _bi_explainer(kind, x, pf, pb, dh, got, ref):
             (GRADS_SWAPPED, (fx + bx[:, ::-1], bg, fg)),
         ]
 
-    memo = {}
-
+    @functools.cache  # one hint for every comparison of the check
     def explain():
-        if "hint" not in memo:
-            memo["hint"] = None
-            if flat is not None:
-                for text, refs in variants():
-                    if all_match(flat, _flat(refs)):
-                        memo["hint"] = text
-                        break
-            if memo["hint"] is None:
-                memo["hint"] = time_hint(got[0], ref["dx"], BACKWARD_TOL)
-        return memo["hint"]
+        found = diagnose(_flat(got), lambda: [(text, _flat(refs)) for text, refs in variants()])
+        return found or time_hint(got[0], ref["dx"], BACKWARD_TOL)
 
     return explain
 
@@ -363,11 +346,9 @@ def _stack_data(kind, N, T, D, hidden, seed, bidirectional):
     x = rng.normal(size=(N, T, D))
     layers, d_in = [], D
     for H in hidden:
-        if bidirectional:
-            layers.append((_direction(rng, kind, N, d_in, H), _direction(rng, kind, N, d_in, H)))
-        else:
-            layers.append(_direction(rng, kind, N, d_in, H))
-        d_in = 2 * H if bidirectional else H
+        layer = tuple(_direction(rng, kind, N, d_in, H) for _ in ("fb" if bidirectional else "f"))
+        layers.append(layer if bidirectional else layer[0])
+        d_in = len(layer) * H
     return rng, x, layers
 
 
@@ -376,7 +357,7 @@ def _stack_ref(kind, x, layers, bidirectional, dh_top=None):
     hs, inp = [], x
     for p in layers:
         directions = p if bidirectional else (p,)
-        h = torch_reference(kind, inp, [[d[1:] for d in directions]], h0=np.stack([d[0] for d in directions]))["h"]
+        h = _torch(kind, inp, [directions])["h"]
         hs.append(inp)
         inp = h
     if dh_top is None:
@@ -384,7 +365,7 @@ def _stack_ref(kind, x, layers, bidirectional, dh_top=None):
     grads, dh = [None] * len(layers), dh_top
     for l in reversed(range(len(layers))):
         directions = layers[l] if bidirectional else (layers[l],)
-        r = torch_reference(kind, hs[l], [[d[1:] for d in directions]], h0=np.stack([d[0] for d in directions]), dh=dh)
+        r = _torch(kind, hs[l], [directions], dh=dh)
         per = [(r["dh0"][d], *r["grads"][0][d]) for d in range(len(directions))]
         grads[l] = per if bidirectional else per[0]
         dh = r["dx"]
@@ -396,20 +377,12 @@ def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0,
     name = "stacked_forward"
     _, x, layers = _stack_data(kind, N, T, D, hidden, seed, bidirectional)
     fwd, _ = reference_layer(kind, bidirectional)
-    out = unpack(name, _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
+    out = _call(name, stacked_forward, x, fwd, layers, returns="(h_top, cache)")
     H_top = (2 if bidirectional else 1) * hidden[-1]
     h = assert_shape(name, "h_top", assert_float64(name, "h_top", out[0]), (N, T, H_top))
     ref, _, _ = _stack_ref(kind, x, layers, bidirectional)
     what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind.upper()} layers of the check)"
-    close(
-        name,
-        what,
-        h,
-        ref,
-        FORWARD_TOL,
-        f"torch.nn.{kind.upper()} layers chained",
-        lambda: STACKED_FORWARD,
-    )
+    close(name, what, h, ref, FORWARD_TOL, f"torch.nn.{kind.upper()} layers chained", lambda: STACKED_FORWARD)
 
 
 def check_stacked_backward(
@@ -421,11 +394,9 @@ def check_stacked_backward(
     fwd, bwd = reference_layer(kind, bidirectional)
     H_top = (2 if bidirectional else 1) * hidden[-1]
     dh_top = rng.normal(size=(N, T, H_top))
-    out = unpack("stacked_forward", _call("stacked_forward", stacked_forward, x, fwd, layers), 2, "(h_top, cache)")
+    out = _call("stacked_forward", stacked_forward, x, fwd, layers, returns="(h_top, cache)")
     forward_first(name, "stacked_forward", lambda: assert_float64("stacked_forward", "h_top", out[0]))
-    dx, layer_grads = unpack(
-        name, _call("stacked_backward", stacked_backward, dh_top, out[1], bwd), 2, "(dx, layer_grads)"
-    )
+    dx, layer_grads = _call(name, stacked_backward, dh_top, out[1], bwd, returns="(dx, layer_grads)")
     _, ref_dx, ref_grads = _stack_ref(kind, x, layers, bidirectional, dh_top)
     layer_grads = unpack(name, layer_grads, len(layers), f"in layer_grads (one item per layer, {len(layers)})")
     flat, flat_ref = _flat(list(layer_grads)), _flat(ref_grads)
@@ -433,15 +404,7 @@ def check_stacked_backward(
         if all_match(_flat(list(layer_grads)[::-1]), flat_ref):
             raise AssertionError(LAYER_GRADS_REVERSED.format(name=name))
     assert_shape(name, "dx", dx, x.shape)
-    close(
-        name,
-        "dx",
-        dx,
-        ref_dx,
-        BACKWARD_TOL,
-        "torch autograd",
-        lambda: STACKED_DX,
-    )
+    close(name, "dx", dx, ref_dx, BACKWARD_TOL, "torch autograd", lambda: STACKED_DX)
     d_in = D
     for l, (got, ref) in enumerate(zip(layer_grads, ref_grads)):
         shapes = _shapes(kind, N, d_in, hidden[l])
@@ -512,49 +475,31 @@ def check_deep_bidirectional(
     name = PLUMBING_WRONG.format(fname=fname, bname=bname)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(N, T, D))
-    layers = [
-        (_direction(rng, kind, N, D if l == 0 else 2 * H, H), _direction(rng, kind, N, D if l == 0 else 2 * H, H))
-        for l in range(num_layers)
-    ]
+    layers = [tuple(_direction(rng, kind, N, D if l == 0 else 2 * H, H) for _ in "fb") for l in range(num_layers)]
     dh_top = rng.normal(size=(N, T, 2 * H))
-    ref = torch_reference(
-        kind,
-        x,
-        [[pf[1:], pb[1:]] for pf, pb in layers],
-        h0=np.stack([p[0] for layer in layers for p in layer]),
-        dh=dh_top,
-    )
+    ref = _torch(kind, x, layers, dh=dh_top)
     torch_name = f"torch.nn.{kind.upper()}(num_layers={num_layers}, bidirectional=True)"  # not a hint: a reference
 
-    out = unpack(
-        "stacked_forward",
-        _call(
-            "stacked_forward", stacked_forward, x, bidirectional_forward, [(forward_fn, pf, pb) for pf, pb in layers]
-        ),
-        2,
-        "(h_top, cache)",
-    )
+    model = [(forward_fn, pf, pb) for pf, pb in layers]
+    out = _call("stacked_forward", stacked_forward, x, bidirectional_forward, model, returns="(h_top, cache)")
     stacked = f"stacked_forward(x, bidirectional_forward, layers) with {fname}"  # not a hint: the call's name
     h = assert_shape(stacked, "h_top", out[0], (N, T, 2 * H))
     close(stacked, "h_top", h, ref["h"], FORWARD_TOL, torch_name)
 
     h, caches = x, []
     for pf, pb in layers:
-        h, cache = unpack(
-            "bidirectional_forward",
-            _call("bidirectional_forward", bidirectional_forward, h, forward_fn, pf, pb),
-            2,
-            "(h, cache)",
-        )
+        h, cache = _call("bidirectional_forward", bidirectional_forward, h, forward_fn, pf, pb, returns="(h, cache)")
         caches.append(cache)
     close(name, "h_top", h, ref["h"], FORWARD_TOL, torch_name)
     dh = dh_top
     for l in reversed(range(num_layers)):
-        dh, grads_f, grads_b = unpack(
+        dh, grads_f, grads_b = _call(
             "bidirectional_backward",
-            _call("bidirectional_backward", bidirectional_backward, dh, caches[l], backward_fn),
-            3,
-            "(dx, grads_f, grads_b)",
+            bidirectional_backward,
+            dh,
+            caches[l],
+            backward_fn,
+            returns="(dx, grads_f, grads_b)",
         )
         shapes = _shapes(kind, N, D if l == 0 else 2 * H, H)
         for d, (label, got) in enumerate((("grads_f", grads_f), ("grads_b", grads_b))):
