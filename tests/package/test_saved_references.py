@@ -54,6 +54,7 @@ def test_units_1_to_8_each_have_their_saved_file():
 
 @pytest.mark.parametrize("path", SAVED, ids=lambda p: p.stem)
 def test_every_saved_reference_equals_what_live_torch_computes_now(path):
+    pytest.importorskip("torch", reason="the student's install (no torch) reads the saved files: nothing to compare")
     calls = R.saved_calls(path)
     assert calls, f"{path.name} saves no call"
     for n, (key, arguments, result) in enumerate(calls):
@@ -87,7 +88,13 @@ def doubled(x, scale=2.0, kind="plain"):
 
 
 @pytest.fixture
-def saved_doubled(tmp_path, monkeypatch):
+def live(monkeypatch):
+    """``doubled`` needs no torch: where torch is missing (the student's install), it still runs live."""
+    monkeypatch.setattr(R, "torch_installed", lambda: True)
+
+
+@pytest.fixture
+def saved_doubled(tmp_path, monkeypatch, live):
     """``doubled`` of a (2, 3) array recorded and saved into a folder of its own; yields the array."""
     monkeypatch.setattr(R, "SAVED_DIR", tmp_path)
     x = np.arange(6.0).reshape(2, 3) / 7
@@ -127,7 +134,7 @@ def test_sizes_never_saved_say_in_one_line_how_to_install_torch(saved_doubled):
         doubled(saved_doubled, kind="other")  # a string argument is part of the call
 
 
-def test_while_recording_a_hint_computed_on_failure_only_is_computed_on_success_too():
+def test_while_recording_a_hint_computed_on_failure_only_is_computed_on_success_too(live):
     x = np.ones((2, 3))
     with R.record() as recorder:
         close("f", "y", x * 2, doubled(x)["y"], 1e-9, "doubled", hint=lambda: doubled(x, kind="hint") and None)
