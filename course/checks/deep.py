@@ -39,6 +39,7 @@ from course.checks.hints import hint
 from course.checks.lstm import check_lstm_backward, check_lstm_forward
 from course.checks.rnn import check_rnn_forward
 from course.gradient_check import rel_error
+from course.interop import INSTALL_TORCH
 from course.references import evaluate_when_recording
 from course.testing import BACKWARD_TOL, FORWARD_TOL, assert_shape, call_student, torch_allowed, unpack
 
@@ -48,6 +49,12 @@ LAYER_INPUT_WIDTH = hint(
     "deep.layer_input_width",
     "{where} got x of shape {x_shape} and h0 of shape {h0_shape} for Wx of shape {wx_shape}: does each layer "
     "read the hidden states of the layer below (and a bidirectional one both directions, 2H features)?",
+)
+LAYER_CALL_NOT_SAVED = hint(
+    "deep.layer_call_not_saved",
+    "{name} was called ({fn}) with numbers no correct answer gives it: without torch, the check knows its outputs "
+    "only for the calls a correct answer makes; check what you pass it (reversed in time for the backward "
+    "direction? that direction's parameters? the layer below's output?), or install torch to see its output: {install}",
 )
 LAYER_ARGUMENTS = hint("deep.layer_arguments", "{name} takes (x, params_f, params_b), got {count} arguments")
 FOREIGN_CACHE = hint(
@@ -163,6 +170,14 @@ def _torch(kind, x, layers, dh=None):
     return torch_reference(kind, x, [[p[1:] for p in directions] for directions in layers], h0=h0, dh=dh)
 
 
+def _not_nan(name, fn, out):
+    """``out``; a NaN in it is the saved references' answer to a call no correct answer makes (torch gives
+    numbers for any finite input): say so, rather than let the student's output read as an overflow."""
+    if np.isnan(out).any():
+        raise AssertionError(LAYER_CALL_NOT_SAVED.format(name=name, fn=fn, install=INSTALL_TORCH))
+    return out
+
+
 def reference_layer(kind, bidirectional=False):
     """``(forward_fn, backward_fn)`` of one torch layer, with NumPy arrays in and out.
 
@@ -180,7 +195,7 @@ def reference_layer(kind, bidirectional=False):
             raise AssertionError(LAYER_ARGUMENTS.format(name=name, count=len(params) + 1))
         x = _validate(f"{name} (forward_fn)", x, directions[0])
         with torch_allowed():
-            h = _torch(kind, x, [directions])["h"]
+            h = _not_nan(name, "forward_fn", _torch(kind, x, [directions])["h"])
         return h, _RefCache(kind, bidirectional, x.copy(), directions)
 
     def backward_fn(dh, cache):
@@ -194,6 +209,7 @@ def reference_layer(kind, bidirectional=False):
             raise AssertionError(BACKWARD_FN_DH_SHAPE.format(name=name, shape=dh.shape, expected=expected))
         with torch_allowed():
             r = _torch(kind, cache.x, [cache.params], dh=dh)
+        _not_nan(name, "backward_fn", r["dx"])
         grads = [(r["dh0"][d], *r["grads"][0][d]) for d in range(dirs)]
         return (r["dx"], *grads) if bidirectional else (r["dx"], *grads[0])
 
@@ -372,6 +388,23 @@ def _stack_ref(kind, x, layers, bidirectional, dh_top=None):
     return inp, dh, grads
 
 
+def _record_known_mistakes(kind, x, layers, bidirectional, dh_top=None):
+    """While recording, the layer calls of two known mistakes (possible with equal sizes): every layer reads
+    x, and every layer's backward_fn gets dh_top. Saved, they give numbers without torch, and the check its
+    hint, as with torch (other calls a correct answer never makes say so: LAYER_CALL_NOT_SAVED)."""
+
+    def calls():
+        inp = x
+        for p in layers:
+            directions = p if bidirectional else (p,)
+            _torch(kind, x, [directions])
+            if dh_top is not None:
+                _torch(kind, inp, [directions], dh=dh_top)
+            inp = _torch(kind, inp, [directions])["h"]
+
+    evaluate_when_recording(calls)
+
+
 def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0, kind="rnn", bidirectional=False):
     """h_top of layers of the check's ``kind`` layer (hidden sizes ``hidden``) against torch layers chained."""
     name = "stacked_forward"
@@ -381,6 +414,7 @@ def check_stacked_forward(stacked_forward, N=2, T=4, D=3, hidden=(5, 4), seed=0,
     H_top = (2 if bidirectional else 1) * hidden[-1]
     h = assert_shape(name, "h_top", assert_float64(name, "h_top", out[0]), (N, T, H_top))
     ref, _, _ = _stack_ref(kind, x, layers, bidirectional)
+    _record_known_mistakes(kind, x, layers, bidirectional)
     what = f"h_top ({len(hidden)} {'bidirectional ' if bidirectional else ''}{kind.upper()} layers of the check)"
     close(name, what, h, ref, FORWARD_TOL, f"torch.nn.{kind.upper()} layers chained", lambda: STACKED_FORWARD)
 
@@ -398,6 +432,7 @@ def check_stacked_backward(
     forward_first(name, "stacked_forward", lambda: assert_float64("stacked_forward", "h_top", out[0]))
     dx, layer_grads = _call(name, stacked_backward, dh_top, out[1], bwd, returns="(dx, layer_grads)")
     _, ref_dx, ref_grads = _stack_ref(kind, x, layers, bidirectional, dh_top)
+    _record_known_mistakes(kind, x, layers, bidirectional, dh_top)
     layer_grads = unpack(name, layer_grads, len(layers), f"in layer_grads (one item per layer, {len(layers)})")
     flat, flat_ref = _flat(list(layer_grads)), _flat(ref_grads)
     if len(layers) > 1 and flat is not None and not all_match(flat, flat_ref):

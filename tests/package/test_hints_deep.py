@@ -25,6 +25,7 @@ def assert_hint(message, words, hint_id):
 
 # ---------------------------------------------------------------- correct generic functions, with switchable bugs
 def bi_forward(x, forward_fn, params_f, params_b, bug=None):
+    x = 2 * x if bug == "x doubled" else x  # a mistake no check foresees
     h_f, cache_f = forward_fn(x[:, ::-1] if bug == "forward reversed" else x, *params_f)
     if bug == "batch axis":
         h_b, cache_b = forward_fn(x[::-1], *params_b)
@@ -105,7 +106,19 @@ def test_bidirectional_forward_hints(bug, words, hint_id):
     assert "NaN" not in msg, "without torch too, the layer's calls of the mistake are saved: numbers, not NaN"
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_a_layer_call_no_correct_answer_makes_fails_in_both_modes_and_says_why_without_torch(both_references):
+    msg = hint_of(Dp.check_bidirectional_forward, with_bug(bi_forward, "x doubled"))
+    if both_references == "saved":  # torch gives the layer's output for any input; the saved files cannot
+        assert_hint(msg, "was called (forward_fn) with numbers no correct answer gives it", "deep.layer_call_not_saved")
+        assert "NaN" not in msg
+    else:
+        assert "does not match" in msg and "deep.layer_call_not_saved" not in identify(msg), msg
+
+
+# the visible tests hand bidirectional_backward the RNN layer only: no LSTM call is saved, so LSTM with torch only
+@pytest.mark.parametrize(
+    "kind,both_references", [("rnn", "torch"), ("rnn", "saved"), ("lstm", "torch")], indirect=["both_references"]
+)
 @pytest.mark.parametrize(
     "bug,words,hint_id",
     [
@@ -125,8 +138,6 @@ def test_bidirectional_forward_hints(bug, words, hint_id):
     ],
 )
 def test_bidirectional_backward_hints(bug, words, hint_id, kind, both_references):
-    if kind != "rnn" and both_references == "saved":
-        pytest.skip("the visible tests check bidirectional_backward with the RNN layer: no LSTM saved for it")
     msg = hint_of(Dp.check_bidirectional_backward, bi_forward, with_bug(bi_backward, bug), kind=kind)
     assert_hint(msg, words, hint_id)
     assert "NaN" not in msg, "without torch too, the layer's calls of the mistake are saved: numbers, not NaN"
