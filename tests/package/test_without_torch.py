@@ -88,30 +88,37 @@ def test_optional_torch_prints_what_the_cell_would_show_and_returns_none(no_torc
     ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("lecture", LECTURES, ids=lambda p: p.stem)
-def test_the_lecture_runs_to_the_end_without_torch(lecture, no_torch):
-    nbformat = pytest.importorskip("nbformat")
+def _execute(nb, path, fails):
+    """Run the notebook ``nb`` (read from ``path``) in a kernel from its folder; ``fails`` starts the message."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(lecture, as_version=4)
-    client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(lecture.parent)}}
-    )
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     try:
         client.execute()
     except CellExecutionError as e:
-        pytest.fail(f"{lecture.name} fails without torch (guard the cell with optional_torch):\n{e}", pytrace=False)
+        pytest.fail(f"{path.name} {fails}:\n{e}", pytrace=False)
+
+
+def _assert_the_torch_cells_say_what_they_would_show(nb, path):
     guarded = [c for c in nb.cells if c.cell_type == "code" and "optional_torch(" in c.source]
     if any("import torch" in c.source for c in nb.cells if c.cell_type == "code"):
-        assert guarded, f"{lecture.name} imports torch: guard its cells with course.interop.optional_torch"
+        assert guarded, f"{path.name} imports torch: guard its cells with course.interop.optional_torch"
     for cell in guarded:
         lines = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout").splitlines()
         said = [line for line in lines if line.startswith("torch is not installed: ")]
         assert len(said) == 1 and said[0].endswith(INSTALL_TORCH), (
-            f"{lecture.name}: a cell guarded by optional_torch must print its one line, got {said}:\n{cell.source}"
+            f"{path.name}: a cell guarded by optional_torch must print its one line, got {said}:\n{cell.source}"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lecture", LECTURES, ids=lambda p: p.stem)
+def test_the_lecture_runs_to_the_end_without_torch(lecture, no_torch):
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(lecture, as_version=4)
+    _execute(nb, lecture, "fails without torch (guard the cell with optional_torch)")
+    _assert_the_torch_cells_say_what_they_would_show(nb, lecture)
 
 
 def test_a_check_reads_the_saved_references_and_names_a_mistake_as_with_torch(no_torch):
@@ -138,21 +145,13 @@ def test_a_check_reads_the_saved_references_and_names_a_mistake_as_with_torch(no
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda p: p.parent.name)
-def test_the_answered_exercise_passes_its_visible_tests_without_torch(exercise, no_torch, tmp_path):
+def test_the_answered_exercise_passes_its_visible_tests_without_torch(exercise, no_torch):
     nbformat = pytest.importorskip("nbformat")
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
     from course.instructor.feedback import without_hidden_tests
 
     nb = nbformat.read(exercise, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = without_hidden_tests(cell.source)  # the release's tests: hidden ones keep live torch
-    client = NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(exercise.parent)}}
-    )
-    try:
-        client.execute()
-    except CellExecutionError as e:
-        pytest.fail(f"{exercise.name} with its answers fails without torch:\n{e}", pytrace=False)
+    _execute(nb, exercise, "with its answers fails without torch")
+    _assert_the_torch_cells_say_what_they_would_show(nb, exercise)
