@@ -49,7 +49,7 @@ from course.checks._common import (
 from course.checks.hints import hint
 from course.checks.lstm import DH_NOT_CARRIED
 from course.interop import require_torch
-from course.references import evaluate_when_recording, saved_reference
+from course.references import saved_reference
 from course.testing import FORWARD_TOL, assert_shape, call_student, unpack
 
 __all__ = [
@@ -265,12 +265,6 @@ def _backward_variants(args, dh, select):
     return out
 
 
-def _record_hints(explain, whats):
-    """While the saved references are recorded, compute every gradient's hint (its torch variants) on success
-    too: compare_grads asks ``explain(i)`` on failure only, after a correct gradient's precision hint."""
-    evaluate_when_recording(*(lambda i=i: explain(i) for i in range(len(whats))))
-
-
 def _fallback(whats):
     def fallback(i):
         if whats[i] in ("dh0", "dh_prev"):
@@ -306,7 +300,6 @@ def check_gru_step_backward(gru_step_forward, gru_step_backward, N=3, D=4, H=5, 
     explain = explainer(
         grads, refs, variants, gates=GRU_GATE_NAMES, fallback=_fallback(whats), gated=(2, 3, 5, 4), whats=whats
     )
-    _record_hints(explain, whats)
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, gru_step_forward, "gru_step_forward", args, lambda o: o[:1], (dh_next,), whats, grads)
@@ -343,7 +336,6 @@ def check_gru_backward(gru_forward, gru_backward, N=2, T=4, D=3, H=5, seed=0, nu
         gated=(2, 3, 5, 4),
         whats=whats,
     )
-    _record_hints(explain, whats)
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
         check_numeric(name, gru_forward, "gru_forward", args, lambda o: o[:1], (dh,), whats, grads)

@@ -311,7 +311,6 @@ def check_lstm_step_backward(lstm_step_forward, lstm_step_backward, N=3, D=4, H=
             return _backward_variants(seq, dh_next[:, None], dc_next, select)
 
         explain = explainer(grads, refs, variants, gates=LSTM_GATE_NAMES, gated=(3, 4, 5), whats=whats)
-        evaluate_when_recording(variants)  # compare_grads may stop at precision_hint, which a correct answer meets
         compare_grads(name, whats, grads, refs, shapes, f" (upstream: {upstream})", explain)
     if numeric:
         check_numeric(name, lstm_step_forward, "lstm_step_forward", args, lambda o: o[:2], (dh, dc), whats, grads)
@@ -354,8 +353,8 @@ def check_lstm_backward(lstm_forward, lstm_backward, N=2, T=4, D=3, H=5, seed=0,
         return _backward_variants(seq, dh, None, select)
 
     explain = explainer(grads, refs, variants, candidates, LSTM_GATE_NAMES, gated=(2, 3, 4), whats=whats)
-    # saved with the solution's references: compare_grads may stop at precision_hint (which a correct answer
-    # meets) and diagnose at a variant equal to the correct answer (T = 1: dh not carried)
+    # saved with the solution's references: diagnose may stop at a variant equal to the correct answer
+    # (T = 1: dh not carried), before the candidates
     evaluate_when_recording(variants, *(lambda i=i: candidates(i) for i in range(len(whats))))
     compare_grads(name, whats, grads, refs, shapes, "", explain)
     if numeric:
