@@ -29,6 +29,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from course.checks.hints import hint
+from course.errors import CourseError
 from course.gradient_check import rel_error
 from course.references import evaluate_when_recording
 
@@ -342,7 +343,7 @@ def assert_close_or_hint(name, what, actual, expected, tol, reference, candidate
 # In a notebook: the verdict first, without the checker's frames.
 
 #: The modules whose frames a student never needs to read: the checks and what they call here.
-CHECKER_MODULES = ("course.checks", "course.testing", "course.gradient_check")
+CHECKER_MODULES = ("course.checks", "course.testing", "course.gradient_check", "course.references")
 
 
 def _checker_frame(frame):
@@ -366,13 +367,15 @@ def without_checker_frames(tb):
 
 
 def show_without_checker_frames(shell, etype, value, tb, tb_offset=None):
-    """IPython's handler (``shell.set_custom_exc``) of an exception in a cell: a check's verdict
-    (AssertionError or NotImplementedError raised in a checker frame) shows as ``Type: message``
-    alone; an error raised in the student's code called by a check shows its traceback without
-    the checker's frames; anything else (a failure inside a library) shows IPython's usual one."""
+    """IPython's handler (``shell.set_custom_exc``) of an exception in a cell.
+
+    A check's verdict (AssertionError or NotImplementedError raised in a checker frame, or a CourseError
+    there: a check called without torch at sizes never saved) shows as ``Type: message`` alone; an error
+    raised in the student's code called by a check shows its traceback without the checker's frames;
+    anything else (a failure inside a library) shows IPython's usual one."""
     frames = list(_frames(tb))
     raised_in_checker = bool(frames) and _checker_frame(frames[-1].tb_frame)
-    if raised_in_checker and issubclass(etype, (AssertionError, NotImplementedError)):
+    if raised_in_checker and issubclass(etype, (AssertionError, NotImplementedError, CourseError)):
         sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # %debug still works
         shell._showtraceback(etype, value, shell.InteractiveTB.get_exception_only(etype, value))
         return

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from course.interop import INSTALL_TORCH
 from course.testing import (
     NOT_IMPLEMENTED,
     assert_close,
@@ -218,6 +219,16 @@ def test_in_a_notebook_a_check_fails_with_its_message_alone():
     shown = "\n".join(error["traceback"]).strip()
     assert shown.startswith("AssertionError: perceptron_predict: ") and "\n" not in shown, shown
     assert "use > 0, not >= 0" in shown
+
+
+@pytest.mark.slow
+def test_in_a_notebook_a_check_without_torch_at_sizes_never_saved_says_so_in_one_line(monkeypatch):
+    monkeypatch.setenv("COURSE_REFERENCES", "saved")  # the kernel reads the saved files, as without torch
+    right = STUB.replace("raise NotImplementedError()", "return (X @ w + b > 0).astype(int)")
+    error = _run_in_a_kernel([right, "check_perceptron_predict(perceptron_predict, N=7)"])
+    shown = "\n".join(error["traceback"]).strip()
+    assert shown.startswith("NoSavedReference: torch_predict: without torch") and "\n" not in shown, shown
+    assert shown.endswith(INSTALL_TORCH)
 
 
 @pytest.mark.slow
