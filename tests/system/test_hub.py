@@ -114,13 +114,15 @@ def _skip_unless_ready():
 
 
 def _pids_of(uid):
+    """The processes of ``uid`` still alive: a zombie (state Z) has ended, only its parent has not reaped it yet."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if os.stat(f"/proc/{entry}").st_uid == uid and stat.rsplit(")", 1)[1].split()[0] not in "ZX":
                     pids.append(int(entry))
-            except OSError:
+            except (OSError, IndexError):
                 pass
     return pids
 
