@@ -14,9 +14,9 @@ reference is a function decorated with :func:`saved_reference`::
   the visible tests of units 1-8 run with the solutions, one file per unit. Inputs equal to a saved call's (to
   :data:`INPUT_RTOL`: the same seeds and sizes, rounding aside) give its saved outputs. Inputs of a
   saved call's shapes but other values -- only a mistake passes them: a hint's variant not saved, a
-  wrong call of a layer a check hands the student -- give NaN of the saved outputs' shapes, which
-  match nothing, as a wrong input's output would not match. Shapes never saved (a check called with
-  sizes of one's own) raise :class:`NoSavedReference`, one line naming the install command.
+  wrong call of a layer a check hands the student, which course.checks.deep then names -- give NaN of the
+  saved outputs' shapes, which match nothing, as a wrong input's output would not match. Shapes never
+  saved (a check called with sizes of one's own) raise :class:`NoSavedReference`, one line naming the install command.
 
 A hint is computed only when a check fails; while the generator records (:func:`recording`), the
 check's hint machinery evaluates its variants on success too (:func:`evaluate_when_recording`), so
