@@ -343,7 +343,7 @@ def assert_close_or_hint(name, what, actual, expected, tol, reference, candidate
 # In a notebook: the verdict first, without the checker's frames.
 
 #: The modules whose frames a student never needs to read: the checks and what they call here.
-CHECKER_MODULES = ("course.checks", "course.testing", "course.gradient_check", "course.references")
+CHECKER_MODULES = ("course.checks", "course.testing", "course.gradient_check", "course.references", "course.interop")
 
 
 def _checker_frame(frame):
@@ -370,7 +370,8 @@ def show_without_checker_frames(shell, etype, value, tb, tb_offset=None):
     """IPython's handler (``shell.set_custom_exc``) of an exception in a cell.
 
     A check's verdict (AssertionError or NotImplementedError raised in a checker frame, or a CourseError
-    there: a check called without torch at sizes never saved) shows as ``Type: message`` alone; an error
+    there: a check called without torch at sizes never saved, the checks of units 9-11 imported without
+    torch) shows as ``Type: message`` alone; an error
     raised in the student's code called by a check shows its traceback without the checker's frames;
     anything else (a failure inside a library) shows IPython's usual one."""
     frames = list(_frames(tb))

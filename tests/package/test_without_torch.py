@@ -9,6 +9,7 @@ show and the install command.
 """
 
 import os
+import re
 import subprocess
 import sys
 
@@ -155,3 +156,32 @@ def test_the_answered_exercise_passes_its_visible_tests_without_torch(exercise, 
             cell.source = without_hidden_tests(cell.source)  # the release's tests: hidden ones keep live torch
     _execute(nb, exercise, "with its answers fails without torch")
     _assert_the_torch_cells_say_what_they_would_show(nb, exercise)
+
+
+@pytest.mark.parametrize("unit,module", [(9, "pytorch"), (10, "applications"), (11, "linear")])
+def test_the_checks_of_units_9_to_11_say_in_one_line_that_they_need_torch(unit, module, no_torch):
+    code = f"import course.checks.{module}"
+    out = _run(code, no_torch)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == f"course.interop.TorchMissing: the exercise of unit {unit} needs torch, which is not installed: " + (
+        INSTALL_TORCH
+    ), out.stderr
+
+
+@pytest.mark.slow
+def test_in_a_notebook_the_checks_of_unit_11_without_torch_show_one_line(no_torch):
+    manager = pytest.importorskip("jupyter_client.manager")
+    errors = []
+    km, kc = manager.start_new_kernel(kernel_name="python3")  # inherits the environment without torch
+    try:
+        kc.execute_interactive(
+            "from course.checks.linear import check_linear_recurrence",
+            timeout=120,
+            output_hook=lambda msg: errors.append(msg["content"]) if msg["msg_type"] == "error" else None,
+        )
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(errors[-1]["traceback"])).strip()
+    assert shown == f"TorchMissing: the exercise of unit 11 needs torch, which is not installed: {INSTALL_TORCH}", shown
