@@ -5,7 +5,8 @@ The package has three parts.
 
 * **What notebooks import**: gradient checking and ``rel_error``
   (``gradient_check``), the reference checks behind the graded tests
-  (``checks``, with ``testing`` for their messages), NumPy <-> PyTorch
+  (``checks``, with ``testing`` for their messages and ``references`` for torch's
+  outputs, live or saved for units 1-8, which install without torch), NumPy <-> PyTorch
   weight copying (``interop``), training loops (``training``), plotting
   (``plotting``), sliders that redraw a figure (``widgets``) and the datasets, all offline (``datasets``: ``toy``,
   ``text``, ``synthetic``, ``human_numbers``).
