@@ -18,11 +18,11 @@ reference is a function decorated with :func:`saved_reference`::
   saved outputs' shapes, which match nothing, as a wrong input's output would not match. Shapes never
   saved (a check called with sizes of one's own) raise :class:`NoSavedReference`, one line naming the install command.
 
-A hint is computed only when a check fails; while the generator records (:func:`recording`), the
+A hint is computed only when a check fails; while the generator records (:func:`record`), the
 check's hint machinery evaluates its variants on success too (:func:`evaluate_when_recording`), so
 the variants' references are saved with the solution's. ``tests/package/test_saved_references.py``
-recomputes every saved call with live torch (the files cannot drift from torch), runs the visible tests
-of units 1-8 on the saved files, and runs the hint tables in both modes (hints are the same).
+recomputes every saved call with live torch (the files cannot drift from torch), test_without_torch.py
+runs the answered exercises 1-8 without torch, and the hint tables run in both modes (hints the same).
 Arguments and results are arrays, numbers, strings, None, and tuples, lists and dicts of them.
 """
 
@@ -141,6 +141,12 @@ def _signature(spec, arrays, leaves):
     return spec
 
 
+def _encoded(value):
+    """(spec, arrays): ``value`` as :func:`_encode` writes it."""
+    arrays = []
+    return _encode(value, arrays), arrays
+
+
 def _key_of(spec, arrays):
     """(signature as a string, the numbers compared with a tolerance)."""
     leaves = []
@@ -172,16 +178,11 @@ class Recorder:
         self.calls, self.group = {}, group
 
     def add(self, key, arguments, result):
-        arrays = []
-        spec = _encode(arguments, arrays)
-        sig, leaves = _key_of(spec, arrays)
+        args = _encoded(arguments)
+        sig, leaves = _key_of(*args)
         calls = self.calls.setdefault(self.group, [])
-        for k, s, other, _, _ in calls:
-            if k == key and s == sig and _same_numbers(leaves, other):
-                return
-        out_arrays = []
-        out = _encode(result, out_arrays)
-        calls.append((key, sig, leaves, (spec, arrays), (out, out_arrays)))
+        if not any(k == key and s == sig and _same_numbers(leaves, other) for k, s, other, _, _ in calls):
+            calls.append((key, sig, leaves, args, _encoded(result)))
 
     def save(self, folder=SAVED_DIR):
         """Write one ``<group>.npz`` per group into ``folder``; returns {group: number of calls}."""
@@ -200,7 +201,7 @@ class Recorder:
                         "out_arrays": [_pack(a, packed) for a in out_arrays],
                     }  # fmt: skip
                 )
-            flat = {f"data_{dtype}": np.concatenate(parts) for dtype, parts in packed.items()}
+            flat = {f"data_{dtype}": np.concatenate(parts) for dtype, (parts, _) in packed.items()}
             np.savez_compressed(folder / f"{module}.npz", index=np.array(json.dumps(index)), **flat)
             counts[module] = len(calls)
         _loaded.clear()
@@ -208,22 +209,18 @@ class Recorder:
 
 
 def _pack(array, packed):
-    """Append ``array`` to the flat buffer of its dtype in ``packed``; returns [dtype, offset, shape]."""
-    parts = packed.setdefault(array.dtype.str.lstrip("<>|="), [])
-    offset = sum(p.size for p in parts)
-    parts.append(array.ravel())
-    return [array.dtype.str.lstrip("<>|="), offset, list(array.shape)]
+    """Append ``array`` to the flat buffer of its dtype in ``packed`` ({dtype: (parts, size)});
+    returns [dtype, offset, shape]."""
+    dtype = array.dtype.str.lstrip("<>|=")
+    parts, size = packed.get(dtype, ([], 0))
+    packed[dtype] = (parts + [array.ravel()], size + array.size)
+    return [dtype, size, list(array.shape)]
 
 
 def _unpack(where, flat):
     dtype, offset, shape = where
     size = int(np.prod(shape, dtype=np.int64))
     return flat[f"data_{dtype}"][offset : offset + size].reshape(shape)
-
-
-def recording():
-    """Whether a :class:`Recorder` is collecting calls (the generator runs the visible tests)."""
-    return _recorder is not None
 
 
 @contextmanager
@@ -251,35 +248,36 @@ def evaluate_when_recording(*lazy):
 
 
 # ---------------------------------------------------------------- reading back
-def saved_calls(path):
-    """The calls saved in the file ``path``: a list of (key, arguments, result), decoded."""
+def _entries(path):
+    """The calls saved in the file ``path``, encoded: (key, (spec, arrays) of the arguments, of the result)."""
     with np.load(path, allow_pickle=False) as data:
         index = json.loads(str(data["index"]))
         flat = {name: data[name] for name in data.files if name != "index"}
-    calls = []
     for entry in index:
         args = [_unpack(w, flat) for w in entry["args_arrays"]]
         out = [_unpack(w, flat) for w in entry["out_arrays"]]
-        calls.append((entry["fn"], _decode(entry["args"], args), _decode(entry["out"], out)))
-    return calls
+        yield entry["fn"], (entry["args"], args), (entry["out"], out)
+
+
+def saved_calls(path):
+    """The calls saved in the file ``path``: a list of (key, arguments, result), decoded."""
+    return [(key, _decode(*args), _decode(*out)) for key, args, out in _entries(path)]
 
 
 def _table():
+    """{(key, signature): [(numbers, result spec, result arrays)]} of every saved file, read once."""
     if SAVED_DIR not in _loaded:
         table = {}
-        for key, arguments, result in (c for path in sorted(SAVED_DIR.glob("*.npz")) for c in saved_calls(path)):
-            arrays = []
-            sig, leaves = _key_of(_encode(arguments, arrays), arrays)
-            out_arrays = []
-            out = _encode(result, out_arrays)
-            table.setdefault((key, sig), []).append((leaves, out, out_arrays))
+        for path in sorted(SAVED_DIR.glob("*.npz")):
+            for key, args, out in _entries(path):
+                sig, leaves = _key_of(*args)
+                table.setdefault((key, sig), []).append((leaves, *out))
         _loaded[SAVED_DIR] = table
     return _loaded[SAVED_DIR]
 
 
 def _look_up(key, arguments):
-    arrays = []
-    sig, leaves = _key_of(_encode(arguments, arrays), arrays)
+    sig, leaves = _key_of(*_encoded(arguments))
     calls = _table().get((key, sig))
     if not calls:
         raise NoSavedReference(

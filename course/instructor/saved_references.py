@@ -5,9 +5,8 @@ keeps live torch) in one IPython shell with torch installed, records every call 
 :func:`course.references.saved_reference` its visible tests make -- and those their hints would
 make on failure (:func:`course.references.evaluate_when_recording`) -- and writes them to
 ``course/checks/saved/<unit>.npz``. Run it after changing a check's reference, seeds or sizes, or a
-visible test; ``tests/package/test_saved_references.py`` says when it is due. With ``--check`` it writes
-nothing and runs the visible tests on the saved files alone (in a process of its own: IPython's shell
-takes over the process's ``__main__``, which Dask's and multiprocessing's workers then miss).
+visible test; the tests say when it is due (tests/package/test_saved_references.py, test_without_torch.py).
+It runs as a program of its own: IPython's shell takes over the process's ``__main__``.
 """
 
 import argparse
@@ -21,6 +20,7 @@ import nbformat
 
 from course import references
 from course.instructor.feedback import without_hidden_tests
+from course.interop import INSTALL_TORCH
 from course.units import course_root, units
 
 #: The units whose checks run without torch (the student's install: ``pip install -e .``).
@@ -44,10 +44,11 @@ def run_notebook(shell, notebook):
 
 def record_units(root, unit_ids, log=print):
     """Run the solutions of the units ``unit_ids`` while recording; returns the Recorder (a group per unit)."""
+    if not references.torch_installed():
+        sys.exit(f"recording needs torch: {INSTALL_TORCH}")
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
 
-    references.torch_installed() or sys.exit(f"recording needs torch: {references.INSTALL_TORCH}")
     shell = InteractiveShell.instance()
     with references.record() as recorder:
         for unit in (u for u in units(root) if u.id in unit_ids):
@@ -59,38 +60,12 @@ def record_units(root, unit_ids, log=print):
     return recorder
 
 
-def check_units(root, unit_ids, log=print):
-    """Run the solutions of the units ``unit_ids`` on the saved references alone, as without torch;
-    returns the number of units whose visible tests failed (each said in one line)."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell, failed = InteractiveShell.instance(), 0
-    with references.use_saved():
-        for unit in (u for u in units(root) if u.id in unit_ids):
-            try:
-                for notebook in unit.source_notebooks:
-                    shell.reset(new_session=False)
-                    run_notebook(shell, notebook)
-            except RuntimeError as e:
-                failed += 1
-                log(f"{unit.id}: FAILED on the saved references: {e}")
-            else:
-                log(f"{unit.id}: the visible tests pass on the saved references")
-    return failed
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("units", nargs="*", help="unit ids (e.g. 06_lstm); default: units 1-8")
-    parser.add_argument(
-        "--check", action="store_true", help="write nothing: run the visible tests on the saved references alone"
-    )
     args = parser.parse_args(argv)
     root = course_root()
     unit_ids = args.units or [u.id for u in units(root)[:UNITS_WITHOUT_TORCH]]
-    if args.check:
-        sys.exit(1 if check_units(root, unit_ids) else 0)
     recorder = record_units(root, unit_ids)
     for group, n in recorder.save().items():
         size = (references.SAVED_DIR / f"{group}.npz").stat().st_size

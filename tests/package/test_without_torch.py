@@ -154,7 +154,13 @@ def test_the_answered_exercise_passes_its_visible_tests_without_torch(exercise, 
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = without_hidden_tests(cell.source)  # the release's tests: hidden ones keep live torch
-    _execute(nb, exercise, "with its answers fails without torch")
+    # NoSavedReference here: a visible test's sizes or a check's reference changed without the saved files
+    _execute(
+        nb,
+        exercise,
+        "with its answers fails without torch (write the saved references again: "
+        "python -m course.instructor.saved_references)",
+    )
     _assert_the_torch_cells_say_what_they_would_show(nb, exercise)
 
 
